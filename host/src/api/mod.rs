@@ -1,0 +1,67 @@
+//! The HTTP API: health, the loaded plugins, and (behind the bearer token)
+//! everything else.
+
+pub mod auth;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use serde::Serialize;
+
+use crate::plugins::{PluginStatus, Registry};
+
+/// What the API reads.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The webhooks in force.
+    pub registry: Arc<Registry>,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState, token: Arc<str>) -> Router {
+    let protected = Router::new()
+        .route("/v1/plugins", get(plugins))
+        .layer(middleware::from_fn_with_state(token, auth::require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(protected)
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// One entry of `GET /v1/plugins`.
+#[derive(Debug, Serialize)]
+struct PluginView {
+    #[serde(flatten)]
+    status: PluginStatus,
+    calls: u64,
+    errors: std::collections::BTreeMap<&'static str, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_call_error: Option<String>,
+    memory_high_water: u64,
+}
+
+async fn plugins(State(state): State<ApiState>) -> Json<Vec<PluginView>> {
+    let views = state
+        .registry
+        .statuses()
+        .into_iter()
+        .map(|status| {
+            let stats = state.registry.stats(&status.name);
+            PluginView {
+                calls: stats.as_ref().map_or(0, |s| s.calls.load(Ordering::Relaxed)),
+                errors: stats.as_ref().map(|s| s.errors()).unwrap_or_default(),
+                last_call_error: stats.as_ref().and_then(|s| s.last_error()),
+                memory_high_water: stats.as_ref().map_or(0, |s| s.memory_high_water.load(Ordering::Relaxed)),
+                status,
+            }
+        })
+        .collect();
+    Json(views)
+}

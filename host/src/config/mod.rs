@@ -1,0 +1,241 @@
+//! Configuration of `edgehook serve`: [`Settings`] from the command line,
+//! the environment and the TOML file, checked once by [`Config::build`]
+//! into the values the host runs with.
+
+mod settings;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use settings::Settings;
+
+use crate::runtime::Limits;
+
+/// A setting that stops start-up; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid, or has an unknown key.
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error, naming the key and line.
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// The key, as in the TOML file.
+        key: &'static str,
+        /// What is wrong and what is allowed.
+        reason: String,
+    },
+    /// The default plugin limits are out of range.
+    #[error("config key `limits`: {0}")]
+    Limits(#[from] crate::plugins::ManifestError),
+}
+
+/// Where events come from.
+#[derive(Debug, Clone)]
+pub enum Broker {
+    /// The embedded broker, listening here.
+    Embedded {
+        /// Listen address.
+        listen: SocketAddr,
+    },
+    /// An external broker.
+    External {
+        /// `mqtt://` or `mqtts://` URL.
+        url: String,
+        /// Stable client id.
+        client_id: String,
+        /// Shared-subscription group, for several hosts on one broker.
+        share_group: Option<String>,
+        /// Extra CA certificate for TLS.
+        ca_file: Option<PathBuf>,
+    },
+}
+
+/// The checked configuration of a host.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The MQTT side.
+    pub broker: Broker,
+    /// HTTP API address.
+    pub api_listen: SocketAddr,
+    /// Plugins directory.
+    pub plugins_dir: PathBuf,
+    /// Particle-style webhook files directory.
+    pub webhooks_dir: PathBuf,
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// API bearer token; generated when absent.
+    pub api_token: Option<String>,
+    /// Whether webhooks may call loopback and private addresses.
+    pub allow_private_networks: bool,
+    /// Largest event payload accepted.
+    pub max_event_bytes: usize,
+    /// Time limit of one webhook request.
+    pub http_timeout: Duration,
+    /// Response bytes kept.
+    pub max_response_bytes: usize,
+    /// Chunk size of device messages.
+    pub chunk_size: usize,
+    /// Plugin instances alive at once.
+    pub plugin_instances: u32,
+    /// Most memory any plugin may be given.
+    pub max_plugin_memory: usize,
+    /// Deliveries in progress at once.
+    pub max_in_flight: usize,
+    /// Default limits of every plugin.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Reads the TOML file at `path`.
+    pub fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
+    }
+
+    /// Checks `s` and fills in the defaults.
+    pub fn build(s: Settings) -> Result<Self, ConfigError> {
+        let bytes = |v: Option<bytesize::ByteSize>, default: u64| {
+            usize::try_from(v.map_or(default, |b| b.as_u64())).unwrap_or(usize::MAX)
+        };
+        let max_event_bytes = bytes(s.max_event_bytes, 64 << 10);
+        check("max_event_bytes", max_event_bytes, 1, 256 << 20, "1 B..=256 MiB")?;
+        let http_timeout = s.http_timeout.unwrap_or(Duration::from_secs(20));
+        if http_timeout < Duration::from_millis(100) || http_timeout > Duration::from_secs(600) {
+            return Err(invalid("http_timeout", format!("{http_timeout:?} is outside 100ms..=10min")));
+        }
+        let max_response_bytes = bytes(s.max_response_bytes, 100_000);
+        check("max_response_bytes", max_response_bytes, 1, 64 << 20, "1 B..=64 MiB")?;
+        let chunk_size = s.chunk_size.unwrap_or(512);
+        check("chunk_size", chunk_size, 16, 1 << 20, "16..=1048576")?;
+        let plugin_instances = s.plugin_instances.unwrap_or(256);
+        check("plugin_instances", plugin_instances as usize, 1, 10_000, "1..=10000")?;
+        let max_plugin_memory = bytes(s.max_plugin_memory, 256 << 20);
+        check("max_plugin_memory", max_plugin_memory, 1 << 20, 4 << 30, "1 MiB..=4 GiB")?;
+        let max_in_flight = s.max_in_flight.unwrap_or(1024);
+        check("max_in_flight", max_in_flight, 1, 1_000_000, "1..=1000000")?;
+        let limits = s.limits.unwrap_or_default().apply(&Limits::default(), max_plugin_memory, "")?;
+
+        let broker = match s.mqtt_url {
+            Some(url) => {
+                if s.mqtt_listen.is_some() {
+                    return Err(invalid("mqtt_url", "cannot be used together with mqtt_listen".into()));
+                }
+                Broker::External {
+                    url,
+                    client_id: s.mqtt_client_id.unwrap_or_else(default_client_id),
+                    share_group: s.mqtt_share_group,
+                    ca_file: s.mqtt_ca_file,
+                }
+            }
+            None => Broker::Embedded {
+                listen: s.mqtt_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883))),
+            },
+        };
+        if let Some(token) = &s.api_token
+            && (token.len() < 16 || token.chars().any(|c| !c.is_ascii_graphic()))
+        {
+            return Err(invalid("api_token", "must be at least 16 printable ASCII characters".into()));
+        }
+        Ok(Self {
+            broker,
+            api_listen: s.api_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            plugins_dir: s.plugins.unwrap_or_else(|| "plugins".into()),
+            webhooks_dir: s.webhooks.unwrap_or_else(|| "webhooks".into()),
+            data_dir: s.data.unwrap_or_else(|| "data".into()),
+            api_token: s.api_token,
+            allow_private_networks: s.allow_private_networks.unwrap_or(false),
+            max_event_bytes,
+            http_timeout,
+            max_response_bytes,
+            chunk_size,
+            plugin_instances,
+            max_plugin_memory,
+            max_in_flight,
+            limits,
+        })
+    }
+}
+
+fn invalid(key: &'static str, reason: String) -> ConfigError {
+    ConfigError::Invalid { key, reason }
+}
+
+fn check(key: &'static str, value: usize, min: usize, max: usize, range: &str) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(key, format!("{value} is outside {range}")))
+    }
+}
+
+fn default_client_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host = host.trim();
+    if host.is_empty() { "edgehook".to_owned() } else { format!("edgehook-{host}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(text: &str) -> Result<Config, String> {
+        let settings: Settings = toml::from_str(text).map_err(|e| e.to_string())?;
+        Config::build(settings).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_contracts() {
+        let c = from_toml("").unwrap();
+        assert!(matches!(c.broker, Broker::Embedded { listen } if listen.to_string() == "127.0.0.1:1883"));
+        assert_eq!(c.api_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.plugins_dir, PathBuf::from("plugins"));
+        assert_eq!(c.data_dir, PathBuf::from("data"));
+        assert_eq!(c.chunk_size, 512);
+        assert_eq!(c.http_timeout, Duration::from_secs(20));
+        assert_eq!(c.max_response_bytes, 100_000);
+        assert!(!c.allow_private_networks);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let file: Settings = toml::from_str("chunk_size = 100\nhttp_timeout = \"5s\"").unwrap();
+        let cli = Settings { chunk_size: Some(200), ..Settings::default() };
+        let c = Config::build(cli.or(file)).unwrap();
+        assert_eq!(c.chunk_size, 200);
+        assert_eq!(c.http_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (text, key) in [
+            ("colour = 1", "colour"),
+            ("chunk_size = 0", "chunk_size"),
+            ("http_timeout = \"1h\"", "http_timeout"),
+            ("max_event_bytes = \"1 GiB\"", "max_event_bytes"),
+            ("api_token = \"short\"", "api_token"),
+            ("mqtt_listen = \"nowhere\"", "mqtt_listen"),
+            ("mqtt_url = \"mqtt://x\"\nmqtt_listen = \"127.0.0.1:1\"", "mqtt_url"),
+            ("[limits]\nmemory = \"1 KiB\"", "memory"),
+            ("[limits]\nbogus = 1", "bogus"),
+        ] {
+            let err = from_toml(text).unwrap_err();
+            assert!(err.contains(key), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The raw settings of `edgehook serve`, as given on the command line, in
+//! the environment (`EDGEHOOK_*`) and in the TOML file: every field
+//! optional, unknown TOML keys rejected. [`super::Config::build`] turns
+//! them into checked runtime values.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+use crate::plugins::manifest::RawLimits;
+
+fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(s)
+}
+
+/// One source of settings. The command line (and its environment
+/// variables) wins over the file, the file over the defaults.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the embedded MQTT broker [default: 127.0.0.1:1883]
+    #[arg(long, env = "EDGEHOOK_MQTT_LISTEN", value_name = "ADDR")]
+    pub mqtt_listen: Option<SocketAddr>,
+    /// Use this external MQTT broker (mqtt://host:port, mqtts://…) instead of the embedded one
+    #[arg(long, env = "EDGEHOOK_MQTT_URL", value_name = "URL")]
+    pub mqtt_url: Option<String>,
+    /// Client id on the external broker; keep it stable so its persistent session survives restarts [default: edgehook-HOSTNAME]
+    #[arg(long, env = "EDGEHOOK_MQTT_CLIENT_ID", value_name = "ID")]
+    pub mqtt_client_id: Option<String>,
+    /// Share device events with other hosts through $share/GROUP/... on a clustered broker
+    #[arg(long, env = "EDGEHOOK_MQTT_SHARE_GROUP", value_name = "GROUP")]
+    pub mqtt_share_group: Option<String>,
+    /// Extra CA certificate (PEM) for mqtts:// brokers
+    #[arg(long, env = "EDGEHOOK_MQTT_CA_FILE", value_name = "FILE")]
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// HTTP API address [default: 127.0.0.1:8080]
+    #[arg(long, env = "EDGEHOOK_API_LISTEN", value_name = "ADDR")]
+    pub api_listen: Option<SocketAddr>,
+    /// Plugins directory (NAME.wasm + NAME.toml) [default: ./plugins]
+    #[arg(long, env = "EDGEHOOK_PLUGINS", value_name = "DIR")]
+    pub plugins: Option<PathBuf>,
+    /// Particle-style webhook files directory [default: ./webhooks]
+    #[arg(long, env = "EDGEHOOK_WEBHOOKS", value_name = "DIR")]
+    pub webhooks: Option<PathBuf>,
+    /// State directory (API token, compiled-plugin cache) [default: ./data]
+    #[arg(long, env = "EDGEHOOK_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Bearer token of the API [default: generated and kept in the data directory]
+    #[arg(long, env = "EDGEHOOK_API_TOKEN", value_name = "TOKEN")]
+    pub api_token: Option<String>,
+    /// Let webhooks call loopback and private addresses
+    #[arg(long, env = "EDGEHOOK_ALLOW_PRIVATE_NETWORKS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub allow_private_networks: Option<bool>,
+    /// Largest event payload taken from devices [default: 64 KiB]
+    #[arg(long, env = "EDGEHOOK_MAX_EVENT_BYTES", value_name = "SIZE")]
+    pub max_event_bytes: Option<ByteSize>,
+    /// Time limit of one webhook request, connect to last byte [default: 20s]
+    #[arg(long, env = "EDGEHOOK_HTTP_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub http_timeout: Option<Duration>,
+    /// Response body bytes kept; the rest is cut [default: 100 KB]
+    #[arg(long, env = "EDGEHOOK_MAX_RESPONSE_BYTES", value_name = "SIZE")]
+    pub max_response_bytes: Option<ByteSize>,
+    /// Size of response chunks sent to devices [default: 512]
+    #[arg(long, env = "EDGEHOOK_CHUNK_SIZE", value_name = "BYTES")]
+    pub chunk_size: Option<usize>,
+    /// Plugin instances alive at once; further calls wait [default: 256]
+    #[arg(long, env = "EDGEHOOK_PLUGIN_INSTANCES", value_name = "N")]
+    pub plugin_instances: Option<u32>,
+    /// The most memory any plugin may be given [default: 256 MiB]
+    #[arg(long, env = "EDGEHOOK_MAX_PLUGIN_MEMORY", value_name = "SIZE")]
+    pub max_plugin_memory: Option<ByteSize>,
+    /// Webhook deliveries in progress at once; further events wait [default: 1024]
+    #[arg(long, env = "EDGEHOOK_MAX_IN_FLIGHT", value_name = "N")]
+    pub max_in_flight: Option<usize>,
+    /// Default limits of every plugin (file only: `[limits]`)
+    #[arg(skip)]
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+}
+
+impl Settings {
+    /// These settings, with `other` filling the gaps.
+    pub fn or(self, other: Self) -> Self {
+        Self {
+            mqtt_listen: self.mqtt_listen.or(other.mqtt_listen),
+            mqtt_url: self.mqtt_url.or(other.mqtt_url),
+            mqtt_client_id: self.mqtt_client_id.or(other.mqtt_client_id),
+            mqtt_share_group: self.mqtt_share_group.or(other.mqtt_share_group),
+            mqtt_ca_file: self.mqtt_ca_file.or(other.mqtt_ca_file),
+            api_listen: self.api_listen.or(other.api_listen),
+            plugins: self.plugins.or(other.plugins),
+            webhooks: self.webhooks.or(other.webhooks),
+            data: self.data.or(other.data),
+            api_token: self.api_token.or(other.api_token),
+            allow_private_networks: self.allow_private_networks.or(other.allow_private_networks),
+            max_event_bytes: self.max_event_bytes.or(other.max_event_bytes),
+            http_timeout: self.http_timeout.or(other.http_timeout),
+            max_response_bytes: self.max_response_bytes.or(other.max_response_bytes),
+            chunk_size: self.chunk_size.or(other.chunk_size),
+            plugin_instances: self.plugin_instances.or(other.plugin_instances),
+            max_plugin_memory: self.max_plugin_memory.or(other.max_plugin_memory),
+            max_in_flight: self.max_in_flight.or(other.max_in_flight),
+            limits: self.limits.or(other.limits),
+        }
+    }
+}

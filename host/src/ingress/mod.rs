@@ -1,0 +1,108 @@
+//! MQTT ingress: where device events come from and where device replies go.
+//!
+//! Two sources, one shape: the [`embedded`] broker (the default, so that one
+//! binary runs on the edge) and an [`external`] MQTT broker. Each turns the
+//! valid messages on `devices/+/events/#` into [`Inbound`] events on a
+//! bounded channel and publishes the host's replies. An event is
+//! acknowledged to the broker only when its [`Ack`] is fired: the pipeline
+//! decides when an event is safe (today: once taken; with the durable queue:
+//! once stored).
+
+pub mod embedded;
+pub mod external;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::event::Event;
+
+/// An event taken from the broker, waiting for its acknowledgement.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The event itself.
+    pub event: Event,
+    /// Fire it once the event is safe; dropping it refuses the message so
+    /// the device (or the broker's session) sends it again.
+    pub ack: Ack,
+}
+
+/// Acknowledges one MQTT message to the broker it came from.
+#[derive(Debug)]
+pub struct Ack(AckInner);
+
+#[derive(Debug)]
+enum AckInner {
+    /// The embedded broker holds the PUBACK until this fires.
+    Embedded(oneshot::Sender<()>),
+    /// The external broker gets a PUBACK through the client.
+    External(external::PendingAck),
+    /// QoS 0: nothing to acknowledge.
+    None,
+}
+
+impl Ack {
+    /// An ack for a message that needs none.
+    pub fn none() -> Self {
+        Self(AckInner::None)
+    }
+
+    /// Acknowledges the message.
+    pub async fn ack(self) {
+        match self.0 {
+            AckInner::Embedded(tx) => {
+                // The publisher may have gone away; then there is no one to ack.
+                let _ = tx.send(());
+            }
+            AckInner::External(pending) => pending.ack().await,
+            AckInner::None => {}
+        }
+    }
+}
+
+/// Publishes the host's messages to devices, on whichever broker is in use.
+#[derive(Debug, Clone)]
+pub enum Publisher {
+    /// Straight into the embedded broker's router.
+    Embedded(embedded::Handle),
+    /// Through the external broker.
+    External(external::Handle),
+}
+
+impl Publisher {
+    /// Publishes `payload` on `topic` with QoS 1.
+    pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
+        match self {
+            Self::Embedded(h) => h.publish(topic, payload).await,
+            Self::External(h) => h.publish(topic, payload).await,
+        }
+    }
+}
+
+/// Failures of the MQTT side.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// The embedded broker could not start (usually: the address is in use).
+    #[error("embedded MQTT broker on {addr}: {reason}")]
+    Listen {
+        /// The address it was asked to listen on.
+        addr: std::net::SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The external broker URL is unusable.
+    #[error("MQTT URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A publish to devices failed.
+    #[error("publishing to {topic}: {reason}")]
+    Publish {
+        /// The topic of the message.
+        topic: String,
+        /// What went wrong.
+        reason: String,
+    },
+}

@@ -1,0 +1,31 @@
+//! edgehook: a webhook engine for IoT fleets.
+//!
+//! Devices publish events over MQTT; each webhook is a sandboxed WebAssembly
+//! component that turns an event into an HTTP request and the response into
+//! messages for the device. The host does the real work: HTTP and TLS,
+//! limits, chunking and publishing.
+//!
+//! # Layout
+//!
+//! - [`topic`], [`event`], [`exchange`]: the leaf types — topics parsed once,
+//!   the device event, the values exchanged with plugins.
+//! - [`config`]: settings from flags, environment and file, checked once.
+//! - [`ingress`]: MQTT in and out — the embedded broker or an external one.
+//! - [`runtime`]: the wasm sandbox (engine, plugins, limits, the one `bindgen!`).
+//! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
+//! - [`delivery`]: the HTTP client and its destination policy.
+//! - [`respond`]: chunking and publishing device events.
+//! - [`pipeline`]: the path of one event through all of the above.
+//! - [`api`]: the HTTP API.
+//! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
+//! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod delivery;
+pub mod event;
+pub mod exchange;
+pub mod plugins;
+pub mod runtime;
+pub mod topic;

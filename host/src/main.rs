@@ -1,0 +1,147 @@
+//! The `edgehook` command line: parse, load the configuration, run.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use edgehook::config::{Config, Settings};
+
+#[derive(Debug, Parser)]
+#[command(name = "edgehook", version, about = "A webhook engine for IoT fleets: MQTT in, sandboxed wasm transform, HTTP out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host: embedded MQTT broker (or an external one), plugins, API
+    Serve {
+        /// TOML configuration file; its keys are the flags' names with `_` for `-`
+        #[arg(long, env = "EDGEHOOK_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Write and try plugins
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Scaffold a plugin crate that builds for wasm32-wasip2 against the guest SDK
+    New {
+        /// Plugin name: lowercase letters, digits, '-' and '_'
+        name: String,
+        /// Where to create the crate
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path of the guest SDK crate [default: the SDK of this edgehook's source tree]
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
+    /// Run a plugin on one event, offline, and print what it would do
+    Test {
+        /// The plugin's .wasm file
+        wasm: PathBuf,
+        /// Event name
+        #[arg(long)]
+        event: String,
+        /// Event data
+        #[arg(long, default_value = "")]
+        data: String,
+        /// Device id
+        #[arg(long, default_value = "test-device")]
+        device: String,
+        /// The plugin's manifest (.toml) or a JSON configuration (.json)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A file with the response body to hand back to the plugin
+        #[arg(long, value_name = "FILE")]
+        response: Option<PathBuf>,
+        /// The status of that response
+        #[arg(long, default_value_t = 200)]
+        status: u16,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDGEHOOK_LOG")
+                .unwrap_or_else(|_| "info,rmqtt=warn,rmqtt_net=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config, settings } => {
+                let file = match config {
+                    Some(path) => Config::read_file(&path)?,
+                    None => Settings::default(),
+                };
+                let cfg = Config::build(settings.or(file))?;
+                edgehook::server::run(cfg, shutdown_signal()).await
+            }
+            Command::Plugin { command: PluginCommand::New { name, dir, sdk } } => {
+                let sdk = sdk.unwrap_or_else(|| {
+                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk"))
+                });
+                let sdk = std::fs::canonicalize(&sdk)
+                    .with_context(|| format!("guest SDK not found at {} (give --sdk DIR)", sdk.display()))?;
+                let path = edgehook::scaffold::new_plugin(&dir, &name, edgehook::scaffold::SdkSource::Path(sdk))?;
+                println!("created {}", path.display());
+                Ok(())
+            }
+            Command::Plugin {
+                command: PluginCommand::Test { wasm, event, data, device, config, response, status },
+            } => {
+                let run = edgehook::offline::TestRun {
+                    wasm,
+                    event,
+                    data,
+                    device,
+                    config,
+                    response,
+                    status,
+                    chunk_size: 512,
+                };
+                print!("{}", edgehook::offline::run(run).await?);
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

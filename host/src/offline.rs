@@ -1,0 +1,89 @@
+//! `edgehook plugin test`: one plugin, one event, no broker and no network.
+//! Prints the request the plugin would send and, given a response, the
+//! device events the host would publish.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+
+use crate::event::Event;
+use crate::exchange::{HookResponse, Outcome};
+use crate::plugins::Manifest;
+use crate::respond::publish::messages;
+use crate::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
+use crate::topic::{DeviceId, EventName, hook_sent_topic};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct TestRun {
+    /// The plugin's wasm.
+    pub wasm: PathBuf,
+    /// Event name.
+    pub event: String,
+    /// Event data.
+    pub data: String,
+    /// Device id.
+    pub device: String,
+    /// A manifest (`.toml`) or a JSON configuration (`.json`).
+    pub config: Option<PathBuf>,
+    /// A file holding the response body to hand back to the plugin.
+    pub response: Option<PathBuf>,
+    /// The status of that response.
+    pub status: u16,
+    /// Chunk size of device messages.
+    pub chunk_size: usize,
+}
+
+/// Runs the plugin and returns the report to print.
+pub async fn run(t: TestRun) -> anyhow::Result<String> {
+    let (config, limits) = match &t.config {
+        None => (serde_json::json!({}), Limits::default()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            if path.extension().is_some_and(|e| e == "json") {
+                let json = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                (json, Limits::default())
+            } else {
+                let m = Manifest::parse(&text, &Limits::default(), 4 << 30, |v| std::env::var(v).ok())
+                    .with_context(|| format!("manifest {}", path.display()))?;
+                (m.config, m.limits)
+            }
+        }
+    };
+    let wasm = std::fs::read(&t.wasm).with_context(|| format!("reading {}", t.wasm.display()))?;
+    let engine = WasmEngine::new(&EngineOptions { instances: 4, max_memory: limits.memory, cache_dir: None })
+        .context("setting up the wasm engine")?;
+    let name = t.wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+    let plugin = tokio::task::spawn_blocking(move || Plugin::load(&engine, &name, &wasm, &config, limits))
+        .await?
+        .with_context(|| format!("loading {}", t.wasm.display()))?;
+
+    let device = DeviceId::try_from(t.device.as_str())?;
+    let event = Event::received(device, EventName::try_from(t.event.as_str())?, Bytes::from(t.data));
+    let mut out = String::new();
+    let Some(request) = plugin.on_event(&event).await? else {
+        out.push_str("the plugin skips this event: no request\n");
+        return Ok(out);
+    };
+    writeln!(out, "request:\n{} {}", request.method, request.url)?;
+    for (k, v) in &request.headers {
+        writeln!(out, "{k}: {v}")?;
+    }
+    writeln!(out, "\n{}", String::from_utf8_lossy(&request.body))?;
+
+    let Some(path) = &t.response else {
+        out.push_str("\n(give --response FILE to see the device events for a response)\n");
+        return Ok(out);
+    };
+    let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let outcome = Outcome::Response(HookResponse { status: t.status, headers: Vec::new(), body: body.into() });
+    let replies = plugin.on_response(&event, &outcome).await?;
+    writeln!(out, "device events:")?;
+    writeln!(out, "{} (0 bytes)", hook_sent_topic(&event.device, &event.name))?;
+    for (topic, payload) in messages(&event, &replies, t.chunk_size) {
+        writeln!(out, "{topic} ({} bytes)\n{}", payload.len(), String::from_utf8_lossy(&payload))?;
+    }
+    Ok(out)
+}

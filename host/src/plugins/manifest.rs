@@ -1,0 +1,315 @@
+//! The plugin manifest, `NAME.toml` beside `NAME.wasm`: which events run the
+//! plugin, which hosts it may call, its configuration and its limits.
+//!
+//! Parsed once at load into a [`Manifest`]; unknown keys are errors that
+//! name them, and `{ env = "NAME" }` values are read from the environment.
+
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+use crate::runtime::Limits;
+use crate::topic::DeviceId;
+
+/// Why a manifest is unusable; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid TOML, or an unknown key, or a value of the wrong type.
+    #[error("{0}")]
+    Syntax(#[from] toml::de::Error),
+    /// A key has a value out of range.
+    #[error("`{key}`: {reason}")]
+    Invalid {
+        /// The key, dotted (`limits.memory`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `{ env = "NAME" }` value names a variable that is not set.
+    #[error("`{key}`: environment variable {var} is not set")]
+    MissingEnv {
+        /// The configuration key.
+        key: String,
+        /// The variable.
+        var: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    event: String,
+    #[serde(default)]
+    devices: Option<Vec<String>>,
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+/// Limits a manifest may set; absent ones take the host's defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    memory: Option<ByteSize>,
+    #[serde(default, with = "humantime_serde")]
+    cpu_time: Option<Duration>,
+    request_body: Option<ByteSize>,
+    replies: Option<usize>,
+    reply_bytes: Option<ByteSize>,
+    log_bytes: Option<ByteSize>,
+}
+
+impl RawLimits {
+    /// These limits over `defaults`, checked against the host's maxima.
+    pub fn apply(&self, defaults: &Limits, max_memory: usize, key: &str) -> Result<Limits, ManifestError> {
+        let invalid = |field: &str, reason: String| ManifestError::Invalid {
+            key: format!("{key}{field}"),
+            reason,
+        };
+        let bytes = |v: Option<ByteSize>, d: usize| v.map_or(d, |b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX));
+        let limits = Limits {
+            memory: bytes(self.memory, defaults.memory),
+            cpu_time: self.cpu_time.unwrap_or(defaults.cpu_time),
+            request_body: bytes(self.request_body, defaults.request_body),
+            replies: self.replies.unwrap_or(defaults.replies),
+            reply_bytes: bytes(self.reply_bytes, defaults.reply_bytes),
+            log_bytes: bytes(self.log_bytes, defaults.log_bytes),
+        };
+        if limits.memory < (1 << 20) || limits.memory > max_memory {
+            return Err(invalid(
+                "memory",
+                format!("{} is outside 1 MiB..={}", ByteSize(limits.memory as u64), ByteSize(max_memory as u64)),
+            ));
+        }
+        if limits.cpu_time < Duration::from_millis(1) || limits.cpu_time > Duration::from_secs(60) {
+            return Err(invalid("cpu_time", format!("{:?} is outside 1ms..=60s", limits.cpu_time)));
+        }
+        if limits.replies == 0 {
+            return Err(invalid("replies", "must be at least 1".into()));
+        }
+        Ok(limits)
+    }
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Event-name prefix, case-sensitive, non-empty.
+    pub event: String,
+    /// Only these devices, when set.
+    pub devices: Option<Vec<DeviceId>>,
+    /// Hosts the plugin may send requests to.
+    pub allowed_hosts: Vec<HostPattern>,
+    /// The configuration handed to the plugin, as JSON.
+    pub config: serde_json::Value,
+    /// Limits of every call.
+    pub limits: Limits,
+}
+
+impl Manifest {
+    /// Parses and validates a manifest. `env` looks up environment variables
+    /// (a parameter so tests need not touch the process environment).
+    pub fn parse(
+        text: &str,
+        defaults: &Limits,
+        max_memory: usize,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(text)?;
+        if raw.event.is_empty() {
+            return Err(ManifestError::Invalid {
+                key: "event".into(),
+                reason: "must be a non-empty event-name prefix".into(),
+            });
+        }
+        let devices = raw
+            .devices
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| {
+                        DeviceId::try_from(id.as_str()).map_err(|e| ManifestError::Invalid {
+                            key: "devices".into(),
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let allowed_hosts = raw
+            .allowed_hosts
+            .iter()
+            .map(|h| HostPattern::parse(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ManifestError::Invalid { key: "allowed_hosts".into(), reason })?;
+        let config = resolve_env(toml::Value::Table(raw.config), "config", &env)?;
+        let limits = raw.limits.apply(defaults, max_memory, "limits.")?;
+        Ok(Self { event: raw.event, devices, allowed_hosts, config, limits })
+    }
+
+    /// Whether an event from `device` named `name` runs this plugin.
+    pub fn matches(&self, device: &DeviceId, name: &str) -> bool {
+        name.starts_with(&self.event)
+            && self.devices.as_ref().is_none_or(|ids| ids.contains(device))
+    }
+
+    /// Whether the plugin may send a request to `host`.
+    pub fn allows_host(&self, host: &str) -> bool {
+        self.allowed_hosts.iter().any(|p| p.matches(host))
+    }
+}
+
+/// An allowed outbound host: exact (`api.example.com`), all subdomains
+/// (`*.example.com`), or any host (`*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// Any host.
+    Any,
+    /// Exactly this host (lowercase).
+    Exact(String),
+    /// Any subdomain of this suffix (lowercase, without the `*.`).
+    Subdomains(String),
+}
+
+impl HostPattern {
+    fn parse(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        if lower == "*" {
+            return Ok(Self::Any);
+        }
+        let (pattern, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (Self::Subdomains(rest.to_owned()), rest),
+            None => (Self::Exact(lower.clone()), lower.as_str()),
+        };
+        if name.is_empty() || name.contains(['*', '/', ':', ' ']) {
+            return Err(format!(
+                "{s:?} is not a host name, \"*.domain\" or \"*\" (no scheme, port or path)"
+            ));
+        }
+        Ok(pattern)
+    }
+
+    fn matches(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match self {
+            Self::Any => true,
+            Self::Exact(h) => host.eq_ignore_ascii_case(h),
+            Self::Subdomains(suffix) => host.len() > suffix.len() + 1
+                && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.',
+        }
+    }
+}
+
+/// Converts TOML to JSON, replacing `{ env = "NAME" }` tables with the
+/// variable's value.
+fn resolve_env(
+    value: toml::Value,
+    key: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<serde_json::Value, ManifestError> {
+    use serde_json::Value as J;
+    Ok(match value {
+        toml::Value::Table(table) => {
+            if let (1, Some(toml::Value::String(var))) = (table.len(), table.get("env")) {
+                let value = env(var).ok_or_else(|| ManifestError::MissingEnv {
+                    key: key.to_owned(),
+                    var: var.clone(),
+                })?;
+                return Ok(J::String(value));
+            }
+            let mut map = serde_json::Map::with_capacity(table.len());
+            for (k, v) in table {
+                let child = resolve_env(v, &format!("{key}.{k}"), env)?;
+                map.insert(k, child);
+            }
+            J::Object(map)
+        }
+        toml::Value::Array(items) => J::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| resolve_env(v, &format!("{key}[{i}]"), env))
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => J::from(f),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 256 << 20;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, &Limits::default(), MAX, |var| {
+            (var == "KEY").then(|| "s3cret".to_owned())
+        })
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let m = parse(
+            r#"
+            event = "temp"
+            devices = ["dev-1"]
+            allowed_hosts = ["api.thingspeak.com", "*.example.com"]
+            [config]
+            url = "https://api.thingspeak.com/update"
+            api_key = { env = "KEY" }
+            fields = { temp = "field1" }
+            [limits]
+            memory = "16 MiB"
+            cpu_time = "50ms"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.config["api_key"], "s3cret");
+        assert_eq!(m.config["fields"]["temp"], "field1");
+        assert_eq!(m.limits.memory, 16 << 20);
+        assert_eq!(m.limits.cpu_time, Duration::from_millis(50));
+        assert_eq!(m.limits.replies, Limits::default().replies);
+        let dev1 = DeviceId::try_from("dev-1").unwrap();
+        let dev2 = DeviceId::try_from("dev-2").unwrap();
+        assert!(m.matches(&dev1, "temperature"));
+        assert!(!m.matches(&dev1, "Temp"), "prefixes are case-sensitive");
+        assert!(!m.matches(&dev2, "temp"), "device filter");
+        assert!(m.allows_host("API.thingspeak.com"));
+        assert!(m.allows_host("a.b.example.com"));
+        assert!(!m.allows_host("example.com"));
+        assert!(!m.allows_host("badexample.com"));
+        assert!(!m.allows_host("thingspeak.com"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse("event = \"x\"\nallowed_hosts = []\ncolour = 1").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        let err = parse("event = \"x\"\nallowed_hosts = []\n[limits]\nram = \"1 MiB\"").unwrap_err();
+        assert!(err.to_string().contains("ram"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            ("event = \"\"\nallowed_hosts = []", "`event`"),
+            ("event = \"x\"\nallowed_hosts = [\"https://x.com\"]", "`allowed_hosts`"),
+            ("event = \"x\"\ndevices = [\"a/b\"]\nallowed_hosts = []", "`devices`"),
+            ("event = \"x\"\nallowed_hosts = []\n[limits]\nmemory = \"1 GiB\"", "`limits.memory`"),
+            ("event = \"x\"\nallowed_hosts = []\n[limits]\ncpu_time = \"2m\"", "`limits.cpu_time`"),
+            ("event = \"x\"\nallowed_hosts = []\n[config]\nk = { env = \"NOPE\" }", "NOPE"),
+            ("allowed_hosts = []", "event"),
+        ];
+        for (text, needle) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The plugin sandbox: one wasmtime engine, plugins compiled once to an
+//! `InstancePre`, and a fresh store and instance for every call.
+//!
+//! Only this module touches the generated bindings; the rest of the host
+//! sees [`Plugin`], [`CallError`] and the types of [`crate::exchange`].
+
+mod bindings;
+mod call;
+mod engine;
+mod limits;
+mod output;
+mod plugin;
+mod state;
+
+pub use call::CallError;
+pub use engine::{EngineOptions, LoadError, WasmEngine};
+pub use limits::Limits;
+pub use plugin::{Plugin, PluginStats, digest};

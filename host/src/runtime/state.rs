@@ -1,0 +1,119 @@
+//! What one plugin call owns: its WASI context (empty: no files, no
+//! environment, no sockets), its memory cap and its log.
+//!
+//! A [`HostState`] lives in exactly one `Store`, which lives for exactly one
+//! call, so nothing here is shared between devices.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::edgehook::webhook::{host, types};
+use super::output::{GuestLog, GuestOutput};
+
+/// Most table elements a plugin instance may have; Rust guests use a few
+/// hundred at most.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The store data of one call.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// The plugin's configuration as a JSON object, rendered once at load.
+    config: Arc<str>,
+    /// Everything the guest logged or printed during this call.
+    pub log: Arc<Mutex<GuestLog>>,
+    /// Enforces the plugin's memory cap and remembers whether it was hit.
+    pub limits: MemoryCap,
+}
+
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostState").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl HostState {
+    /// Fresh state for one call.
+    pub fn new(config: Arc<str>, memory_cap: usize, log_budget: usize) -> Self {
+        let log = Arc::new(Mutex::new(GuestLog::new(log_budget)));
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(log.clone(), "stdout"))
+            .stderr(GuestOutput::new(log.clone(), "stderr"))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            config,
+            log,
+            limits: MemoryCap { cap: memory_cap, hit: false, high_water: 0 },
+        }
+    }
+
+    fn log_mut(&self) -> std::sync::MutexGuard<'_, GuestLog> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: host::Level, message: String) {
+        let tag = match level {
+            host::Level::Trace => "trace",
+            host::Level::Debug => "debug",
+            host::Level::Info => "info",
+            host::Level::Warn => "warn",
+            host::Level::Error => "error",
+        };
+        self.log_mut().push(tag, message.as_bytes());
+    }
+
+    fn config(&mut self) -> String {
+        self.config.to_string()
+    }
+}
+
+/// The memory cap of one plugin instance.
+#[derive(Debug)]
+pub struct MemoryCap {
+    cap: usize,
+    /// Set when the guest asked for more than `cap`: its failure that follows
+    /// is then reported as a memory limit, not as a plain trap.
+    pub hit: bool,
+    /// Largest linear memory seen, for the per-plugin metrics.
+    pub high_water: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.high_water = self.high_water.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

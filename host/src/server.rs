@@ -1,0 +1,153 @@
+//! Wiring: builds every stage from a [`Config`], starts the tasks, and
+//! stops them in order.
+//!
+//! Tasks: the ingress (embedded broker or external client) feeding a bounded
+//! channel; the pipeline reading it and spawning deliveries; the plugin
+//! directory watcher; the API server; the engine's epoch thread.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::config::{Broker, Config};
+use crate::delivery::{ClientOptions, HttpSender};
+use crate::ingress::{Publisher, embedded, external};
+use crate::pipeline::Pipeline;
+use crate::plugins::{PluginDir, Registry};
+use crate::respond::Responder;
+use crate::runtime::{EngineOptions, WasmEngine};
+
+/// Events waiting between the ingress and the pipeline. Small: when the
+/// pipeline is behind, the broker should feel it (backpressure), not a
+/// queue in memory.
+const INBOUND_QUEUE: usize = 256;
+
+/// A running host.
+#[derive(Debug)]
+pub struct Host {
+    /// The embedded broker's bound address, when embedded.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// The API's bound address.
+    pub api_addr: SocketAddr,
+    /// The API bearer token.
+    pub api_token: String,
+    /// The webhooks in force.
+    pub registry: Arc<Registry>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    publisher: Publisher,
+}
+
+impl Host {
+    /// Starts every stage; returns once the host takes events.
+    pub async fn start(cfg: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
+        if !cfg.plugins_dir.exists() {
+            std::fs::create_dir_all(&cfg.plugins_dir)
+                .with_context(|| format!("creating the plugins directory {}", cfg.plugins_dir.display()))?;
+        }
+        let api_token = api::auth::load_or_create(cfg.api_token.as_deref(), &cfg.data_dir)
+            .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))?;
+
+        let engine = WasmEngine::new(&EngineOptions {
+            instances: cfg.plugin_instances,
+            max_memory: cfg.max_plugin_memory,
+            cache_dir: Some(cfg.data_dir.join("cache")),
+        })
+        .context("setting up the wasm engine")?;
+        let registry = Arc::new(Registry::default());
+        let mut plugin_dir = PluginDir::new(
+            cfg.plugins_dir.clone(),
+            engine,
+            cfg.limits,
+            cfg.max_plugin_memory,
+            registry.clone(),
+        );
+        plugin_dir.scan(false).await;
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let (publisher, mqtt_addr) = match &cfg.broker {
+            Broker::Embedded { listen } => {
+                let opts = embedded::EmbeddedOptions { listen: *listen, max_event_bytes: cfg.max_event_bytes };
+                let handle = embedded::start(opts, tx).await?;
+                let addr = handle.local_addr();
+                (Publisher::Embedded(handle), Some(addr))
+            }
+            Broker::External { url, client_id, share_group, ca_file } => {
+                let opts = external::ExternalOptions {
+                    url: url.clone(),
+                    client_id: client_id.clone(),
+                    max_event_bytes: cfg.max_event_bytes,
+                    share_group: share_group.clone(),
+                    ca_file: ca_file.clone(),
+                };
+                (Publisher::External(external::start(opts, tx).await?), None)
+            }
+        };
+
+        let sender = HttpSender::new(ClientOptions {
+            timeout: cfg.http_timeout,
+            max_response_bytes: cfg.max_response_bytes,
+            allow_private: cfg.allow_private_networks,
+        })
+        .context("setting up the HTTP client")?;
+        let responder = Responder::new(publisher.clone(), cfg.chunk_size);
+        let pipeline = Pipeline::new(registry.clone(), sender, responder, cfg.max_in_flight);
+        tasks.spawn(pipeline.run(rx, shutdown.clone()));
+        tasks.spawn(plugin_dir.watch(shutdown.clone().cancelled_owned()));
+
+        let listener = tokio::net::TcpListener::bind(cfg.api_listen)
+            .await
+            .with_context(|| format!("API: cannot listen on {}", cfg.api_listen))?;
+        let api_addr = listener.local_addr()?;
+        let app = api::router(ApiState { registry: registry.clone() }, api_token.as_str().into());
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(err) = serve.await {
+                tracing::error!("API server failed: {err}");
+            }
+        });
+
+        Ok(Self { mqtt_addr, api_addr, api_token, registry, shutdown, tasks, publisher })
+    }
+
+    /// Stops taking events, lets deliveries in progress finish, and stops.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        match &self.publisher {
+            Publisher::Embedded(h) => h.shutdown().await,
+            Publisher::External(h) => h.shutdown().await,
+        }
+    }
+}
+
+/// Runs a host until `shutdown` resolves, printing the ready line.
+pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let plugins_dir = cfg.plugins_dir.clone();
+    let host = Host::start(cfg).await?;
+    let mqtt = match host.mqtt_addr {
+        Some(addr) => format!("MQTT on {addr} (embedded broker)"),
+        None => "MQTT via the external broker".to_owned(),
+    };
+    println!("API token: {}", host.api_token);
+    println!(
+        "edgehook ready: {mqtt}, API on http://{}, {} plugin(s) running from {}",
+        host.api_addr,
+        host.registry.running(),
+        plugins_dir.display()
+    );
+    shutdown.await;
+    tracing::info!("shutting down");
+    host.stop().await;
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! What the black-box tests share: a host on loopback ports in a temporary
+//! directory, a recording HTTP endpoint, and an MQTT device.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use edgehook::config::{Config, Settings};
+use edgehook::server::Host;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+
+/// How long a test waits for something that should happen.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A host running in a temporary directory, on loopback ports.
+pub struct TestHost {
+    pub host: Host,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// Starts a host whose plugins directory holds `plugins` (name, wasm
+    /// path, manifest text), with private networks allowed (the endpoints
+    /// of the tests are on loopback) unless `settings` says otherwise.
+    pub async fn start(plugins: &[(&str, &str, &str)], settings: Settings) -> Self {
+        init_logging();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins_dir).unwrap();
+        for (name, wasm, manifest) in plugins {
+            install(&plugins_dir, name, wasm, manifest);
+        }
+        let defaults = Settings {
+            mqtt_listen: Some("127.0.0.1:0".parse().unwrap()),
+            api_listen: Some("127.0.0.1:0".parse().unwrap()),
+            plugins: Some(plugins_dir),
+            webhooks: Some(dir.path().join("webhooks")),
+            data: Some(dir.path().join("data")),
+            allow_private_networks: Some(true),
+            ..Settings::default()
+        };
+        let settings = if settings.mqtt_url.is_some() {
+            Settings { mqtt_listen: None, ..settings.or(defaults) }
+        } else {
+            settings.or(defaults)
+        };
+        let cfg = Config::build(settings).expect("valid test configuration");
+        let host = Host::start(cfg).await.expect("host starts");
+        Self { host, dir }
+    }
+
+    /// The plugins directory.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// The embedded broker's address.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.host.mqtt_addr.expect("embedded broker")
+    }
+
+    /// `GET path` on the API with the token; (status, JSON body).
+    pub async fn api_get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        http_get(self.host.api_addr, path, token).await
+    }
+
+    /// The API's `/v1/plugins` entry of `name`, if listed.
+    pub async fn plugin_status(&self, name: &str) -> Option<serde_json::Value> {
+        let (status, body) = self.api_get("/v1/plugins", Some(&self.host.api_token.clone())).await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().iter().find(|p| p["name"] == name).cloned()
+    }
+
+    /// Waits until `name`'s status satisfies `pred`, or panics.
+    pub async fn wait_for_plugin(&self, name: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let status = self.plugin_status(name).await.unwrap_or_default();
+            if pred(&status) {
+                return status;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "plugin {name} never reached the state; last: {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Copies `wasm` and writes `manifest` as `NAME.wasm` / `NAME.toml`.
+pub fn install(dir: &Path, name: &str, wasm: &str, manifest: &str) {
+    std::fs::write(dir.join(format!("{name}.toml")), manifest).unwrap();
+    std::fs::copy(wasm, dir.join(format!("{name}.wasm"))).unwrap();
+}
+
+fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("EDGEHOOK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// A minimal HTTP GET over a real socket, with an optional bearer token.
+pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+/// One request as the endpoint saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// How the endpoint answers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub delay: Duration,
+}
+
+/// A real HTTP server on 127.0.0.1 that records requests and answers as
+/// told.
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    answer: Arc<Mutex<Answer>>,
+    seen: mpsc::UnboundedReceiver<Seen>,
+}
+
+type EndpointState = (Arc<Mutex<Answer>>, mpsc::UnboundedSender<Seen>);
+
+impl Endpoint {
+    /// Starts answering `status` with `body`.
+    pub async fn start(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        let answer = Arc::new(Mutex::new(Answer { status, body: body.into(), delay: Duration::ZERO }));
+        let (tx, seen) = mpsc::unbounded_channel();
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state((answer.clone(), tx));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, answer, seen }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Changes the answer.
+    pub fn answer(&self, status: u16, body: impl Into<Vec<u8>>, delay: Duration) {
+        *self.answer.lock().unwrap() = Answer { status, body: body.into(), delay };
+    }
+
+    /// The next request, or panics after [`WAIT`].
+    pub async fn next(&mut self) -> Seen {
+        tokio::time::timeout(WAIT, self.seen.recv())
+            .await
+            .expect("no request reached the endpoint in time")
+            .unwrap()
+    }
+
+    /// Whether a request arrives within `d`.
+    pub async fn nothing_within(&mut self, d: Duration) -> bool {
+        tokio::time::timeout(d, self.seen.recv()).await.is_err()
+    }
+}
+
+async fn record(
+    State((answer, tx)): State<EndpointState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Vec<u8>) {
+    let _ = tx.send(Seen { method, uri, headers, body });
+    let answer = answer.lock().unwrap().clone();
+    tokio::time::sleep(answer.delay).await;
+    (StatusCode::from_u16(answer.status).unwrap(), answer.body)
+}
+
+/// An MQTT device: publishes events and collects what the host sends it.
+pub struct Device {
+    pub id: String,
+    client: AsyncClient,
+    inbox: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl Device {
+    /// Connects to `addr` as `id` and subscribes to `devices/{id}/#`.
+    pub async fn connect(addr: SocketAddr, id: &str) -> Self {
+        let mut opts = MqttOptions::new(format!("{id}-{}", std::process::id()), addr.ip().to_string(), addr.port());
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(opts, 64);
+        let (tx, inbox) = mpsc::unbounded_channel();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(tx) = ready_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        client.subscribe(format!("devices/{id}/#"), QoS::AtLeastOnce).await.unwrap();
+        tokio::time::timeout(WAIT, ready).await.expect("subscribed in time").unwrap();
+        Self { id: id.to_owned(), client, inbox }
+    }
+
+    /// Publishes `data` on `devices/{id}/events/{name}` with QoS 1.
+    pub async fn publish(&self, name: &str, data: impl Into<Vec<u8>>) {
+        self.publish_raw(&format!("devices/{}/events/{name}", self.id), data).await;
+    }
+
+    /// Publishes on any topic with QoS 1.
+    pub async fn publish_raw(&self, topic: &str, data: impl Into<Vec<u8>>) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, data.into()).await.unwrap();
+    }
+
+    /// The next message for this device, or panics after [`WAIT`].
+    pub async fn next(&mut self) -> (String, Vec<u8>) {
+        tokio::time::timeout(WAIT, self.inbox.recv())
+            .await
+            .expect("no message reached the device in time")
+            .unwrap()
+    }
+
+    /// The next message, as (topic, UTF-8 text).
+    pub async fn next_text(&mut self) -> (String, String) {
+        let (topic, payload) = self.next().await;
+        (topic, String::from_utf8(payload).expect("UTF-8 payload"))
+    }
+
+    /// Whether any message arrives within `d`.
+    pub async fn nothing_within(&mut self, d: Duration) -> bool {
+        tokio::time::timeout(d, self.inbox.recv()).await.is_err()
+    }
+}

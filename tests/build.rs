@@ -1,0 +1,73 @@
+//! Builds the plugins under `plugins/` and the fixture guests under
+//! `tests/fixtures/` for `wasm32-wasip2`, once, into `target/wasm-plugins`,
+//! and writes their paths as constants for the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir.parent().expect("tests/ is inside the workspace").to_owned();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("wasm-plugins");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+
+    for dir in ["plugins", "guest-sdk", "wit", "tests/fixtures"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+
+    let mut crates = crates_in(&root.join("plugins"));
+    crates.extend(crates_in(&manifest_dir.join("fixtures")));
+    let mut consts = String::new();
+    for (name, manifest) in crates {
+        build(&manifest, &target_dir);
+        let wasm = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        assert!(wasm.exists(), "building {name} produced no {}", wasm.display());
+        consts.push_str(&format!(
+            "/// The `{name}` plugin, built for wasm32-wasip2.\npub const {}: &str = {:?};\n",
+            name.to_uppercase().replace('-', "_"),
+            wasm.display().to_string()
+        ));
+    }
+    std::fs::write(out.join("plugins.rs"), consts).expect("writing plugins.rs");
+}
+
+/// `(package name, Cargo.toml)` of every crate directly under `dir`.
+fn crates_in(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("Cargo.toml"))
+        .filter(|p| p.exists())
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("reading a plugin's Cargo.toml");
+            let manifest: toml::Table = toml::from_str(&text).expect("a plugin's Cargo.toml is TOML");
+            let name = manifest["package"]["name"].as_str().expect("a plugin names its package");
+            (name.to_owned(), p)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn build(manifest: &Path, target_dir: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(target_dir)
+        // What the outer build set for itself must not leak into the wasm build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("running cargo to build a wasm plugin");
+    assert!(status.success(), "building {} for wasm32-wasip2 failed", manifest.display());
+}

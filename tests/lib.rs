@@ -1,0 +1,8 @@
+//! Paths of the wasm plugins built for the tests and benchmarks.
+//!
+//! `build.rs` compiles every crate under `plugins/` (and the fixture guests
+//! under `tests/fixtures/`) for `wasm32-wasip2` once per build; the constants
+//! in `plugins.rs` name the results.
+#![deny(missing_docs)]
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
