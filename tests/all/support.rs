@@ -42,6 +42,7 @@ impl TestHost {
             webhooks: Some(dir.path().join("webhooks")),
             data: Some(dir.path().join("data")),
             allow_private_networks: Some(true),
+            plugin_instances: Some(32),
             ..Settings::default()
         };
         let settings = if settings.mqtt_url.is_some() {

@@ -83,8 +83,6 @@ impl WasmEngine {
         config
             .epoch_interruption(true)
             .wasm_component_model(true)
-            .memory_reservation(opts.max_memory as u64)
-            .memory_reservation_for_growth(0)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);

@@ -1,0 +1,40 @@
+//! Native unit tests of a plugin: a configuration and events without a host.
+//!
+//! Only on non-wasm targets. [`set_config`] sets what
+//! [`config`](crate::config) returns on the current thread; [`event`] makes
+//! an event; logs go to stderr.
+//!
+//! ```
+//! use edgehook_guest::testing;
+//! testing::set_config(serde_json::json!({ "url": "https://example.com" }));
+//! let event = testing::event("dev-1", "temp", b"21.5");
+//! assert_eq!(event.text().unwrap(), "21.5");
+//! ```
+
+use std::cell::RefCell;
+
+use crate::Event;
+
+thread_local! {
+    static CONFIG: RefCell<String> = RefCell::new("{}".to_owned());
+}
+
+/// Sets the configuration [`config`](crate::config) returns on this thread.
+pub fn set_config(config: serde_json::Value) {
+    CONFIG.with(|c| *c.borrow_mut() = config.to_string());
+}
+
+pub(crate) fn config_json() -> String {
+    CONFIG.with(|c| c.borrow().clone())
+}
+
+/// An event from `device` named `name` with `data`.
+pub fn event(device: &str, name: &str, data: &[u8]) -> Event {
+    Event {
+        id: "0123456789abcdef0123456789abcdef".to_owned(),
+        device_id: device.to_owned(),
+        name: name.to_owned(),
+        data: data.to_vec(),
+        published_at: "2026-01-01T00:00:00.000Z".to_owned(),
+    }
+}

@@ -1,0 +1,57 @@
+//! The HTTP API over a real socket: health, authentication, plugin status.
+
+use edgehook::config::Settings;
+use edgehook_tests::BEHAVE;
+
+use crate::support::TestHost;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_is_open_and_everything_else_needs_the_token() {
+    let manifest = "event = \"x\"\nallowed_hosts = []\n";
+    let host = TestHost::start(&[("one", BEHAVE, manifest)], Settings::default()).await;
+    let (status, body) = host.api_get("/healthz", None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+
+    let (status, body) = host.api_get("/v1/plugins", None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = host.api_get("/v1/plugins", Some("wrong-token-wrong-token")).await;
+    assert_eq!(status, 401);
+
+    let token = host.host.api_token.clone();
+    assert_eq!(std::fs::read_to_string(host.dir.path().join("data/api-token")).unwrap(), token);
+    let (status, body) = host.api_get("/v1/plugins", Some(&token)).await;
+    assert_eq!(status, 200);
+    let one = &body[0];
+    assert_eq!(one["name"], "one");
+    assert_eq!(one["state"], "running");
+    assert_eq!(one["event"], "x");
+    assert_eq!(one["digest"].as_str().unwrap().len(), 64);
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_survives_a_restart_and_compiled_code_is_cached() {
+    let manifest = "event = \"x\"\nallowed_hosts = []\n";
+    let first = TestHost::start(&[("one", BEHAVE, manifest)], Settings::default()).await;
+    let token = first.host.api_token.clone();
+    let data = first.dir.path().join("data");
+    let cached: Vec<_> = std::fs::read_dir(data.join("cache")).unwrap().collect();
+    assert_eq!(cached.len(), 1, "one compiled plugin in the cache");
+    first.host.stop().await;
+
+    let again = edgehook::server::Host::start(
+        edgehook::config::Config::build(Settings {
+            mqtt_listen: Some("127.0.0.1:0".parse().unwrap()),
+            api_listen: Some("127.0.0.1:0".parse().unwrap()),
+            plugins: Some(first.dir.path().join("plugins")),
+            data: Some(data),
+            ..Settings::default()
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.api_token, token);
+    assert_eq!(again.registry.running(), 1);
+    again.stop().await;
+}

@@ -1,0 +1,75 @@
+//! edgehook on an external broker: a real mosquitto started for the test.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use edgehook::config::Settings;
+use edgehook_tests::BEHAVE;
+
+use crate::support::{Device, Endpoint, TestHost, WAIT};
+
+/// A mosquitto process on a free loopback port, killed on drop.
+pub struct Mosquitto {
+    pub addr: SocketAddr,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed for the external-broker tests (apt-get install mosquitto)");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "mosquitto did not start listening");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { addr, child, _dir: dir }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
+    let broker = Mosquitto::start().await;
+    let mut endpoint = Endpoint::start(200, "via mosquitto").await;
+    let manifest = format!(
+        "event = \"ext\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{}\"\n",
+        endpoint.url("/ext")
+    );
+    let settings = Settings {
+        mqtt_url: Some(format!("mqtt://{}", broker.addr)),
+        mqtt_client_id: Some("edgehook-test-ext".into()),
+        ..Settings::default()
+    };
+    let host = TestHost::start(&[("ext", BEHAVE, &manifest)], settings).await;
+    assert!(host.host.mqtt_addr.is_none());
+    let mut device = Device::connect(broker.addr, "m1").await;
+
+    device.publish("ext/reading", "21.5").await;
+    let seen = endpoint.next().await;
+    assert_eq!(&seen.body[..], b"21.5");
+    assert_eq!(seen.headers["x-event-name"], "ext/reading");
+    assert_eq!(device.next_text().await, ("devices/m1/hook-sent/ext/reading".into(), String::new()));
+    assert_eq!(device.next_text().await, ("devices/m1/hook-response/ext/reading/0".into(), "via mosquitto".into()));
+    // The host's own publishes are not events: nothing more arrives.
+    assert!(endpoint.nothing_within(Duration::from_millis(500)).await);
+    host.host.stop().await;
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of edgehook: real MQTT over sockets (the embedded broker,
+//! and mosquitto as an external one), real HTTP servers on loopback, real
+//! wasm plugins built from `plugins/` and `tests/fixtures/`.
+
+mod api;
+mod delivery;
+mod external_broker;
+mod plugin_tools;
+mod reload;
+mod sandbox;
+mod support;
