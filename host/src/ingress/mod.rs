@@ -41,6 +41,14 @@ enum AckInner {
 }
 
 impl Ack {
+    fn embedded(tx: oneshot::Sender<()>) -> Self {
+        Self(AckInner::Embedded(tx))
+    }
+
+    fn external(pending: external::PendingAck) -> Self {
+        Self(AckInner::External(pending))
+    }
+
     /// An ack for a message that needs none.
     pub fn none() -> Self {
         Self(AckInner::None)

@@ -49,6 +49,23 @@ pub enum LoadError {
     World(wasmtime::Error),
 }
 
+/// Why the engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// wasmtime refused the configuration (e.g. the pool does not fit).
+    #[error("wasmtime: {0:#}")]
+    Wasmtime(wasmtime::Error),
+    /// The cache directory or the epoch thread could not be created.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<wasmtime::Error> for EngineError {
+    fn from(err: wasmtime::Error) -> Self {
+        Self::Wasmtime(err)
+    }
+}
+
 /// The engine, the linker and the epoch ticker.
 #[derive(Clone)]
 pub struct WasmEngine {
@@ -69,7 +86,7 @@ impl std::fmt::Debug for WasmEngine {
 
 impl WasmEngine {
     /// Builds the engine and starts its epoch ticker.
-    pub fn new(opts: &EngineOptions) -> wasmtime::Result<Self> {
+    pub fn new(opts: &EngineOptions) -> Result<Self, EngineError> {
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(opts.instances)
             .total_core_instances(opts.instances * 8)

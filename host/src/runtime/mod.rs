@@ -13,6 +13,6 @@ mod plugin;
 mod state;
 
 pub use call::CallError;
-pub use engine::{EngineOptions, LoadError, WasmEngine};
+pub use engine::{EngineError, EngineOptions, LoadError, WasmEngine};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginStats, digest};

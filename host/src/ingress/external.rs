@@ -1,0 +1,233 @@
+//! An external MQTT broker, through a rumqttc MQTT 5 client.
+//!
+//! The client keeps a persistent session (stable client id, no clean start,
+//! a session expiry) and acknowledges each event by hand when its [`Ack`]
+//! fires, so the broker redelivers what the host had not taken when it
+//! stopped. With a share group it subscribes through `$share/{group}/…`, so
+//! several hosts split the events of a clustered broker.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event as MqttEvent, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Ack, Inbound, IngressError};
+use crate::event::Event;
+use crate::topic::{EVENTS_FILTER, parse_event_topic};
+
+/// How long start-up waits for the broker's first CONNACK.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the broker keeps the session (and its QoS 1 messages) while the
+/// host is away: a day.
+const SESSION_EXPIRY_SECS: u32 = 24 * 60 * 60;
+
+/// What the external client needs.
+#[derive(Debug, Clone)]
+pub struct ExternalOptions {
+    /// `mqtt://[user:pass@]host[:port]` or `mqtts://…`.
+    pub url: String,
+    /// Stable client id, so the persistent session survives restarts.
+    pub client_id: String,
+    /// Largest event payload taken.
+    pub max_event_bytes: usize,
+    /// Subscribe through `$share/{group}/…` when set.
+    pub share_group: Option<String>,
+    /// Extra CA certificate (PEM) for `mqtts://`, beside the webpki roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A connected client.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    client: AsyncClient,
+    task: Arc<JoinHandle<()>>,
+}
+
+/// The acknowledgement owed for one event.
+#[derive(Debug)]
+pub struct PendingAck {
+    client: AsyncClient,
+    publish: Publish,
+}
+
+impl PendingAck {
+    /// Sends the PUBACK.
+    pub async fn ack(self) {
+        if let Err(err) = self.client.ack(&self.publish).await {
+            tracing::warn!("cannot acknowledge an event to the broker: {err}");
+        }
+    }
+}
+
+/// Connects, subscribes, and returns once the broker has accepted the
+/// connection.
+pub async fn start(opts: ExternalOptions, inbound: mpsc::Sender<Inbound>) -> Result<Handle, IngressError> {
+    let options = mqtt_options(&opts)?;
+    let (client, eventloop) = AsyncClient::new(options, 256);
+    let filter = match &opts.share_group {
+        Some(group) => format!("$share/{group}/{EVENTS_FILTER}"),
+        None => EVENTS_FILTER.to_owned(),
+    };
+    let (ready_tx, ready) = oneshot::channel();
+    let task = tokio::spawn(run(
+        eventloop,
+        client.clone(),
+        filter,
+        inbound,
+        opts.max_event_bytes,
+        ready_tx,
+    ));
+    match tokio::time::timeout(CONNECT_TIMEOUT, ready).await {
+        Ok(Ok(())) => Ok(Handle { client, task: Arc::new(task) }),
+        Ok(Err(_)) | Err(_) => {
+            task.abort();
+            Err(IngressError::BadUrl {
+                url: opts.url,
+                reason: format!("no connection to the broker within {} s", CONNECT_TIMEOUT.as_secs()),
+            })
+        }
+    }
+}
+
+impl Handle {
+    /// Publishes with QoS 1.
+    pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
+        self.client
+            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|e| IngressError::Publish { topic, reason: e.to_string() })
+    }
+
+    /// Disconnects and stops the client.
+    pub async fn shutdown(&self) {
+        let _ = self.client.disconnect().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.task.abort();
+    }
+}
+
+fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
+    let bad = |reason: String| IngressError::BadUrl { url: opts.url.clone(), reason };
+    let url = url::Url::parse(&opts.url).map_err(|e| bad(e.to_string()))?;
+    let tls = match url.scheme() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        other => return Err(bad(format!("scheme {other:?} is not mqtt:// or mqtts://"))),
+    };
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host".into()))?;
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let mut options = MqttOptions::new(opts.client_id.clone(), host, port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
+        .set_manual_acks(true)
+        .set_max_packet_size(Some(u32::try_from(opts.max_event_bytes + (64 << 10)).unwrap_or(u32::MAX)));
+    if !url.username().is_empty() {
+        let decode = |s: &str| url::form_urlencoded::parse(s.as_bytes()).map(|(k, _)| k.into_owned()).collect::<String>();
+        options.set_credentials(decode(url.username()), decode(url.password().unwrap_or_default()));
+    }
+    if tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(
+            tls_config(opts.ca_file.as_deref()).map_err(bad)?,
+        ))));
+    }
+    Ok(options)
+}
+
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            roots.add(cert).map_err(|e| format!("CA file {}: {e}", path.display()))?;
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The client's event loop: connects (and reconnects), subscribes when the
+/// broker has no session for us, and turns event publishes into [`Inbound`].
+async fn run(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    filter: String,
+    inbound: mpsc::Sender<Inbound>,
+    max_event_bytes: usize,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut backoff = Duration::from_millis(100);
+    let mut failing = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(MqttEvent::Incoming(Packet::ConnAck(connack))) => {
+                if failing {
+                    tracing::info!("connected to the MQTT broker again");
+                }
+                failing = false;
+                backoff = Duration::from_millis(100);
+                if !connack.session_present {
+                    let mut subscription = Filter::new(filter.clone(), QoS::AtLeastOnce);
+                    subscription.nolocal = true;
+                    if let Err(err) = client.try_subscribe_many([subscription]) {
+                        tracing::error!("cannot subscribe to {filter}: {err}");
+                    }
+                }
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(());
+                }
+            }
+            Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
+                if !take(publish, &client, &inbound, max_event_bytes).await {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                if !failing {
+                    tracing::warn!("MQTT broker connection: {err}; reconnecting");
+                    failing = true;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Hands one publish to the pipeline; false when the host is shutting down.
+async fn take(publish: Publish, client: &AsyncClient, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
+    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+    let refused = match parse_event_topic(&topic) {
+        Err(err) => Some(err.to_string()),
+        Ok(_) if publish.payload.len() > max => {
+            Some(format!("payload of {} bytes exceeds max_event_bytes {max}", publish.payload.len()))
+        }
+        Ok((device, name)) => {
+            let event = Event::received(device, name, publish.payload.clone());
+            let ack = Ack::external(PendingAck { client: client.clone(), publish });
+            return inbound.send(Inbound { event, ack }).await.is_ok();
+        }
+    };
+    if let Some(reason) = refused {
+        tracing::warn!(topic, "event refused: {reason}");
+        PendingAck { client: client.clone(), publish }.ack().await;
+    }
+    true
+}
