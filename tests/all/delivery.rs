@@ -71,7 +71,7 @@ async fn a_long_response_arrives_in_512_byte_chunks() {
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_reach_the_device_as_hook_errors_that_say_what_happened() {
     let endpoint = Endpoint::start(404, "nope").await;
-    let manifest = forward_manifest(&endpoint.url("/missing"), "e");
+    let manifest = forward_manifest(&endpoint.url("/missing"), "nf");
     let refused_manifest = "event = \"private\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"http://127.0.0.1:9/x\"\n";
     let elsewhere_manifest = "event = \"elsewhere\"\nallowed_hosts = [\"example.org\"]\n[config]\nmode = \"forward\"\nurl = \"http://127.0.0.1:9/x\"\n";
     let host = TestHost::start(
@@ -95,9 +95,9 @@ async fn errors_reach_the_device_as_hook_errors_that_say_what_happened() {
     // With private networks allowed, the 404 is the endpoint's answer.
     let host = TestHost::start(&[("notfound", BEHAVE, &manifest)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d3").await;
-    device.publish("e", "x").await;
-    assert_eq!(device.next_text().await.0, "devices/d3/hook-sent/e");
-    assert_eq!(device.next_text().await, ("devices/d3/hook-error/e/0".into(), "error status 404".into()));
+    device.publish("nf", "x").await;
+    assert_eq!(device.next_text().await.0, "devices/d3/hook-sent/nf");
+    assert_eq!(device.next_text().await, ("devices/d3/hook-error/nf/0".into(), "error status 404".into()));
     host.host.stop().await;
 }
 

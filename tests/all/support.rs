@@ -232,6 +232,7 @@ impl Device {
         let (tx, inbox) = mpsc::unbounded_channel();
         let (ready_tx, ready) = tokio::sync::oneshot::channel();
         let mut ready_tx = Some(ready_tx);
+        let own_events = format!("devices/{id}/events/");
         tokio::spawn(async move {
             loop {
                 match eventloop.poll().await {
@@ -240,6 +241,9 @@ impl Device {
                             let _ = tx.send(());
                         }
                     }
+                    // Its own events come back through `devices/{id}/#`; a
+                    // device cares only about what the host sends it.
+                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with(&own_events) => {}
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
                             return;

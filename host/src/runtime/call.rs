@@ -90,8 +90,10 @@ impl Plugin {
         let result = self
             .call(async |store, instance| instance.call_on_event(store, &wit_event).await)
             .await?;
-        let request = result.map_err(|message| self.plugin_error(message))?;
-        request.map(|r| self.check_request(r)).transpose()
+        let checked = result
+            .map_err(|message| self.plugin_error(message))
+            .and_then(|request| request.map(|r| self.check_request(r)).transpose());
+        self.counted(checked)
     }
 
     /// Runs `on-response`: the messages for the device.
@@ -103,8 +105,18 @@ impl Plugin {
                 instance.call_on_response(store, &wit_event, &wit_outcome).await
             })
             .await?;
-        let replies = result.map_err(|message| self.plugin_error(message))?;
-        self.check_replies(replies)
+        let checked = result
+            .map_err(|message| self.plugin_error(message))
+            .and_then(|replies| self.check_replies(replies));
+        self.counted(checked)
+    }
+
+    /// Counts an error the guest's result turned out to be.
+    fn counted<T>(&self, result: Result<T, CallError>) -> Result<T, CallError> {
+        if let Err(err) = &result {
+            self.stats.record_error(err);
+        }
+        result
     }
 
     async fn call<R>(

@@ -47,7 +47,7 @@ impl GuestLog {
             .rev()
             .filter(|(s, _)| *s == stream)
             .flat_map(|(_, text)| text.lines().rev())
-            .find(|line| !line.trim().is_empty())
+            .find(|line| !line.trim().is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
     }
 
     /// Takes the recorded lines, leaving the log empty.

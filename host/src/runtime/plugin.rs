@@ -107,9 +107,15 @@ impl PluginStats {
             .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.memory_high_water.fetch_max(memory as u64, Ordering::Relaxed);
         if let Err(err) = result {
-            *self.errors.lock().unwrap_or_else(PoisonError::into_inner).entry(err.cause()).or_default() += 1;
-            *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+            self.record_error(err);
         }
+    }
+
+    /// Counts an error found after the call itself returned (the plugin's
+    /// own error, or a result over a limit).
+    pub(super) fn record_error(&self, err: &CallError) {
+        *self.errors.lock().unwrap_or_else(PoisonError::into_inner).entry(err.cause()).or_default() += 1;
+        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
     }
 
     /// Errors so far, by cause.
