@@ -7,7 +7,10 @@ use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest_dir.parent().expect("tests/ is inside the workspace").to_owned();
+    let root = manifest_dir
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
         .join("wasm-plugins");
@@ -25,7 +28,11 @@ fn main() {
         let wasm = target_dir
             .join("wasm32-wasip2/release")
             .join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(wasm.exists(), "building {name} produced no {}", wasm.display());
+        assert!(
+            wasm.exists(),
+            "building {name} produced no {}",
+            wasm.display()
+        );
         consts.push_str(&format!(
             "/// The `{name}` plugin, built for wasm32-wasip2.\npub const {}: &str = {:?};\n",
             name.to_uppercase().replace('-', "_"),
@@ -37,15 +44,20 @@ fn main() {
 
 /// `(package name, Cargo.toml)` of every crate directly under `dir`.
 fn crates_in(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut found: Vec<(String, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path().join("Cargo.toml"))
         .filter(|p| p.exists())
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("reading a plugin's Cargo.toml");
-            let manifest: toml::Table = toml::from_str(&text).expect("a plugin's Cargo.toml is TOML");
-            let name = manifest["package"]["name"].as_str().expect("a plugin names its package");
+            let manifest: toml::Table =
+                toml::from_str(&text).expect("a plugin's Cargo.toml is TOML");
+            let name = manifest["package"]["name"]
+                .as_str()
+                .expect("a plugin names its package");
             (name.to_owned(), p)
         })
         .collect();
@@ -56,7 +68,13 @@ fn crates_in(dir: &Path) -> Vec<(String, PathBuf)> {
 fn build(manifest: &Path, target_dir: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir)
@@ -69,5 +87,9 @@ fn build(manifest: &Path, target_dir: &Path) {
         .env_remove("CARGO_BUILD_TARGET")
         .status()
         .expect("running cargo to build a wasm plugin");
-    assert!(status.success(), "building {} for wasm32-wasip2 failed", manifest.display());
+    assert!(
+        status.success(),
+        "building {} for wasm32-wasip2 failed",
+        manifest.display()
+    );
 }

@@ -65,7 +65,7 @@ pub mod testing;
 #[doc(hidden)]
 pub mod rt {
     //! The generated bindings; not part of the API.
-    #![allow(missing_docs, reason = "generated code")]
+    #![allow(missing_docs, clippy::too_many_arguments, reason = "generated code")]
 
     pub use wit_bindgen;
 
@@ -84,14 +84,19 @@ pub mod rt {
             <T as crate::Webhook>::on_event(event).map_err(|e| e.to_string())
         }
 
-        fn on_response(event: crate::Event, outcome: crate::Outcome) -> Result<Vec<crate::Reply>, String> {
+        fn on_response(
+            event: crate::Event,
+            outcome: crate::Outcome,
+        ) -> Result<Vec<crate::Reply>, String> {
             <T as crate::Webhook>::on_response(event, outcome).map_err(|e| e.to_string())
         }
     }
 }
 
 pub use error::{Error, Result};
-pub use rt::edgehook::webhook::types::{Event, Method, Outcome, Reply, ReplyKind, Request, Response};
+pub use rt::edgehook::webhook::types::{
+    Event, Method, Outcome, Reply, ReplyKind, Request, Response,
+};
 
 /// A webhook plugin.
 pub trait Webhook {

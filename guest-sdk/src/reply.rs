@@ -5,12 +5,22 @@ use crate::{Reply, ReplyKind};
 impl Reply {
     /// A message on the default `hook-response/{event}` topic.
     pub fn response(payload: impl Into<Vec<u8>>) -> Self {
-        Self { kind: ReplyKind::Response, topic: None, payload: payload.into(), unchunked: false }
+        Self {
+            kind: ReplyKind::Response,
+            topic: None,
+            payload: payload.into(),
+            unchunked: false,
+        }
     }
 
     /// A message on the default `hook-error/{event}` topic.
     pub fn error(text: impl Into<String>) -> Self {
-        Self { kind: ReplyKind::Error, topic: None, payload: text.into().into_bytes(), unchunked: false }
+        Self {
+            kind: ReplyKind::Error,
+            topic: None,
+            payload: text.into().into_bytes(),
+            unchunked: false,
+        }
     }
 
     /// Publishes on `devices/{device}/{topic}/{index}` instead of the default

@@ -5,7 +5,12 @@ use crate::{Method, Request, Result};
 impl Request {
     /// A request with `method` to `url`, no headers, no body.
     pub fn new(method: Method, url: impl Into<String>) -> Self {
-        Self { method, url: url.into(), headers: Vec::new(), body: Vec::new() }
+        Self {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     /// `GET url`.
@@ -52,13 +57,20 @@ impl Request {
     }
 
     /// Sets a form body (`application/x-www-form-urlencoded`).
-    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(
+        self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let body = encode(pairs);
-        self.header("content-type", "application/x-www-form-urlencoded").body(body)
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
     }
 
     /// Appends query parameters to the URL, percent-encoded.
-    pub fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn query<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let query = encode(pairs);
         if !query.is_empty() {
             let separator = if self.url.contains('?') { '&' } else { '?' };
@@ -70,7 +82,9 @@ impl Request {
 }
 
 fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 #[cfg(test)]
@@ -81,13 +95,23 @@ mod tests {
     fn builds_form_json_and_query_requests() {
         let r = Request::post("https://x.test/in").form([("api key", "a&b"), ("field1", "21.5")]);
         assert_eq!(r.body, b"api+key=a%26b&field1=21.5");
-        assert_eq!(r.headers, [("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned())]);
+        assert_eq!(
+            r.headers,
+            [(
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned()
+            )]
+        );
 
-        let r = Request::put("https://x.test/in").json(&serde_json::json!({"a": 1})).unwrap();
+        let r = Request::put("https://x.test/in")
+            .json(&serde_json::json!({"a": 1}))
+            .unwrap();
         assert!(matches!(r.method, Method::Put));
         assert_eq!(r.body, br#"{"a":1}"#);
 
-        let r = Request::get("https://x.test/q?x=1").query([("t", "a b")]).query(Vec::<(&str, &str)>::new());
+        let r = Request::get("https://x.test/q?x=1")
+            .query([("t", "a b")])
+            .query(Vec::<(&str, &str)>::new());
         assert_eq!(r.url, "https://x.test/q?x=1&t=a+b");
     }
 }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use edgehook::config::{Config, Settings};
 
 #[derive(Debug, Parser)]
-#[command(name = "edgehook", version, about = "A webhook engine for IoT fleets: MQTT in, sandboxed wasm transform, HTTP out")]
+#[command(
+    name = "edgehook",
+    version,
+    about = "A webhook engine for IoT fleets: MQTT in, sandboxed wasm transform, HTTP out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,7 @@ enum Command {
         #[arg(long, env = "EDGEHOOK_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
     },
     /// Write and try plugins
     Plugin {
@@ -85,21 +89,37 @@ fn main() -> anyhow::Result<()> {
                     Some(path) => Config::read_file(&path)?,
                     None => Settings::default(),
                 };
-                let cfg = Config::build(settings.or(file))?;
+                let cfg = Config::build((*settings).or(file))?;
                 edgehook::server::run(cfg, shutdown_signal()).await
             }
-            Command::Plugin { command: PluginCommand::New { name, dir, sdk } } => {
+            Command::Plugin {
+                command: PluginCommand::New { name, dir, sdk },
+            } => {
                 let sdk = sdk.unwrap_or_else(|| {
                     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk"))
                 });
-                let sdk = std::fs::canonicalize(&sdk)
-                    .with_context(|| format!("guest SDK not found at {} (give --sdk DIR)", sdk.display()))?;
-                let path = edgehook::scaffold::new_plugin(&dir, &name, edgehook::scaffold::SdkSource::Path(sdk))?;
+                let sdk = std::fs::canonicalize(&sdk).with_context(|| {
+                    format!("guest SDK not found at {} (give --sdk DIR)", sdk.display())
+                })?;
+                let path = edgehook::scaffold::new_plugin(
+                    &dir,
+                    &name,
+                    edgehook::scaffold::SdkSource::Path(sdk),
+                )?;
                 println!("created {}", path.display());
                 Ok(())
             }
             Command::Plugin {
-                command: PluginCommand::Test { wasm, event, data, device, config, response, status },
+                command:
+                    PluginCommand::Test {
+                        wasm,
+                        event,
+                        data,
+                        device,
+                        config,
+                        response,
+                        status,
+                    },
             } => {
                 let run = edgehook::offline::TestRun {
                     wasm,

@@ -41,27 +41,45 @@ pub async fn run(t: TestRun) -> anyhow::Result<String> {
     let (config, limits) = match &t.config {
         None => (serde_json::json!({}), Limits::default()),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             if path.extension().is_some_and(|e| e == "json") {
-                let json = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+                let json = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
                 (json, Limits::default())
             } else {
-                let m = Manifest::parse(&text, &Limits::default(), 4 << 30, |v| std::env::var(v).ok())
-                    .with_context(|| format!("manifest {}", path.display()))?;
+                let m = Manifest::parse(&text, &Limits::default(), 4 << 30, |v| {
+                    std::env::var(v).ok()
+                })
+                .with_context(|| format!("manifest {}", path.display()))?;
                 (m.config, m.limits)
             }
         }
     };
     let wasm = std::fs::read(&t.wasm).with_context(|| format!("reading {}", t.wasm.display()))?;
-    let engine = WasmEngine::new(&EngineOptions { instances: 4, max_memory: limits.memory, cache_dir: None })
-        .context("setting up the wasm engine")?;
-    let name = t.wasm.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
-    let plugin = tokio::task::spawn_blocking(move || Plugin::load(&engine, &name, &wasm, &config, limits))
-        .await?
-        .with_context(|| format!("loading {}", t.wasm.display()))?;
+    let engine = WasmEngine::new(&EngineOptions {
+        instances: 4,
+        max_memory: limits.memory,
+        cache_dir: None,
+    })
+    .context("setting up the wasm engine")?;
+    let name = t
+        .wasm
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin")
+        .to_owned();
+    let plugin =
+        tokio::task::spawn_blocking(move || Plugin::load(&engine, &name, &wasm, &config, limits))
+            .await?
+            .with_context(|| format!("loading {}", t.wasm.display()))?;
 
     let device = DeviceId::try_from(t.device.as_str())?;
-    let event = Event::received(device, EventName::try_from(t.event.as_str())?, Bytes::from(t.data));
+    let event = Event::received(
+        device,
+        EventName::try_from(t.event.as_str())?,
+        Bytes::from(t.data),
+    );
     let mut out = String::new();
     let Some(request) = plugin.on_event(&event).await? else {
         out.push_str("the plugin skips this event: no request\n");
@@ -78,12 +96,25 @@ pub async fn run(t: TestRun) -> anyhow::Result<String> {
         return Ok(out);
     };
     let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let outcome = Outcome::Response(HookResponse { status: t.status, headers: Vec::new(), body: body.into() });
+    let outcome = Outcome::Response(HookResponse {
+        status: t.status,
+        headers: Vec::new(),
+        body: body.into(),
+    });
     let replies = plugin.on_response(&event, &outcome).await?;
     writeln!(out, "device events:")?;
-    writeln!(out, "{} (0 bytes)", hook_sent_topic(&event.device, &event.name))?;
+    writeln!(
+        out,
+        "{} (0 bytes)",
+        hook_sent_topic(&event.device, &event.name)
+    )?;
     for (topic, payload) in messages(&event, &replies, t.chunk_size) {
-        writeln!(out, "{topic} ({} bytes)\n{}", payload.len(), String::from_utf8_lossy(&payload))?;
+        writeln!(
+            out,
+            "{topic} ({} bytes)\n{}",
+            payload.len(),
+            String::from_utf8_lossy(&payload)
+        )?;
     }
     Ok(out)
 }

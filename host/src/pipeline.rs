@@ -28,7 +28,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline with at most `max_in_flight` deliveries at once.
-    pub fn new(registry: Arc<Registry>, sender: HttpSender, responder: Responder, max_in_flight: usize) -> Arc<Self> {
+    pub fn new(
+        registry: Arc<Registry>,
+        sender: HttpSender,
+        responder: Responder,
+        max_in_flight: usize,
+    ) -> Arc<Self> {
         let max_in_flight = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
         Arc::new(Self {
             registry,
@@ -41,13 +46,19 @@ impl Pipeline {
 
     /// Takes events until `shutdown` is cancelled or the ingress closes,
     /// then waits for the deliveries in progress.
-    pub async fn run(self: Arc<Self>, mut inbound: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut inbound: mpsc::Receiver<Inbound>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => break,
                 next = inbound.recv() => next,
             };
-            let Some(Inbound { event, ack }) = next else { break };
+            let Some(Inbound { event, ack }) = next else {
+                break;
+            };
             ack.ack().await;
             self.dispatch(event).await;
         }
@@ -63,7 +74,9 @@ impl Pipeline {
             return;
         }
         for hook in hooks {
-            let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return };
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                return;
+            };
             let this = self.clone();
             let event = event.clone();
             tokio::spawn(async move {
@@ -79,7 +92,9 @@ impl Pipeline {
             Ok(None) => return,
             Err(err) => {
                 tracing::warn!(device = %event.device, event = %event.name, "{err}");
-                self.responder.replies(event, &[Reply::error(err.to_string())]).await;
+                self.responder
+                    .replies(event, &[Reply::error(err.to_string())])
+                    .await;
                 return;
             }
         };

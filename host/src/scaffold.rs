@@ -41,7 +41,10 @@ const FILES: [(&str, &str); 5] = [
     ("Cargo.toml", include_str!("scaffold/Cargo.toml.tmpl")),
     ("src/lib.rs", include_str!("scaffold/lib.rs.tmpl")),
     ("README.md", include_str!("scaffold/README.md.tmpl")),
-    ("rust-toolchain.toml", include_str!("scaffold/rust-toolchain.toml.tmpl")),
+    (
+        "rust-toolchain.toml",
+        include_str!("scaffold/rust-toolchain.toml.tmpl"),
+    ),
     ("{{name}}.toml", include_str!("scaffold/manifest.toml.tmpl")),
 ];
 
@@ -59,7 +62,9 @@ pub fn new_plugin(parent: &Path, name: &str, sdk: SdkSource) -> Result<PathBuf, 
         SdkSource::Git(url) => format!("{{ git = {url:?} }}"),
     };
     let fill = |text: &str| {
-        text.replace("{{name}}", name).replace("{{file}}", &name.replace('-', "_")).replace("{{sdk}}", &sdk)
+        text.replace("{{name}}", name)
+            .replace("{{file}}", &name.replace('-', "_"))
+            .replace("{{sdk}}", &sdk)
     };
     for (file, template) in FILES {
         let path = root.join(fill(file));
@@ -67,7 +72,10 @@ pub fn new_plugin(parent: &Path, name: &str, sdk: SdkSource) -> Result<PathBuf, 
             std::fs::create_dir_all(path.parent().unwrap_or(&root))?;
             std::fs::write(&path, fill(template))
         };
-        write().map_err(|source| ScaffoldError::Write { path: path.clone(), source })?;
+        write().map_err(|source| ScaffoldError::Write {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(root)
 }
@@ -75,7 +83,9 @@ pub fn new_plugin(parent: &Path, name: &str, sdk: SdkSource) -> Result<PathBuf, 
 fn valid_name(name: &str) -> bool {
     name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 #[cfg(test)]
@@ -105,6 +115,9 @@ mod tests {
         assert!(root.join("src/lib.rs").exists());
         let again = new_plugin(dir.path(), "my-hook", sdk).unwrap_err();
         assert!(matches!(again, ScaffoldError::Exists(_)), "{again}");
-        assert!(matches!(new_plugin(dir.path(), "Bad", SdkSource::Git("x".into())), Err(ScaffoldError::BadName(_))));
+        assert!(matches!(
+            new_plugin(dir.path(), "Bad", SdkSource::Git("x".into())),
+            Err(ScaffoldError::BadName(_))
+        ));
     }
 }

@@ -49,8 +49,12 @@ impl Host {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
         if !cfg.plugins_dir.exists() {
-            std::fs::create_dir_all(&cfg.plugins_dir)
-                .with_context(|| format!("creating the plugins directory {}", cfg.plugins_dir.display()))?;
+            std::fs::create_dir_all(&cfg.plugins_dir).with_context(|| {
+                format!(
+                    "creating the plugins directory {}",
+                    cfg.plugins_dir.display()
+                )
+            })?;
         }
         let api_token = api::auth::load_or_create(cfg.api_token.as_deref(), &cfg.data_dir)
             .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))?;
@@ -76,12 +80,20 @@ impl Host {
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
         let (publisher, mqtt_addr) = match &cfg.broker {
             Broker::Embedded { listen } => {
-                let opts = embedded::EmbeddedOptions { listen: *listen, max_event_bytes: cfg.max_event_bytes };
+                let opts = embedded::EmbeddedOptions {
+                    listen: *listen,
+                    max_event_bytes: cfg.max_event_bytes,
+                };
                 let handle = embedded::start(opts, tx).await?;
                 let addr = handle.local_addr();
                 (Publisher::Embedded(handle), Some(addr))
             }
-            Broker::External { url, client_id, share_group, ca_file } => {
+            Broker::External {
+                url,
+                client_id,
+                share_group,
+                ca_file,
+            } => {
                 let opts = external::ExternalOptions {
                     url: url.clone(),
                     client_id: client_id.clone(),
@@ -108,7 +120,12 @@ impl Host {
             .await
             .with_context(|| format!("API: cannot listen on {}", cfg.api_listen))?;
         let api_addr = listener.local_addr()?;
-        let app = api::router(ApiState { registry: registry.clone() }, api_token.as_str().into());
+        let app = api::router(
+            ApiState {
+                registry: registry.clone(),
+            },
+            api_token.as_str().into(),
+        );
         let stop = shutdown.clone();
         tasks.spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
@@ -117,7 +134,15 @@ impl Host {
             }
         });
 
-        Ok(Self { mqtt_addr, api_addr, api_token, registry, shutdown, tasks, publisher })
+        Ok(Self {
+            mqtt_addr,
+            api_addr,
+            api_token,
+            registry,
+            shutdown,
+            tasks,
+            publisher,
+        })
     }
 
     /// Stops taking events, lets deliveries in progress finish, and stops.
@@ -132,7 +157,10 @@ impl Host {
 }
 
 /// Runs a host until `shutdown` resolves, printing the ready line.
-pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let plugins_dir = cfg.plugins_dir.clone();
     let host = Host::start(cfg).await?;
     let mqtt = match host.mqtt_addr {

@@ -48,10 +48,7 @@ impl TryFrom<&str> for DeviceId {
     type Error = TopicError;
 
     fn try_from(s: &str) -> Result<Self, Self::Error> {
-        if s.is_empty()
-            || s.len() > MAX_DEVICE_ID_LEN
-            || s.contains(['/', '+', '#', '\0'])
-        {
+        if s.is_empty() || s.len() > MAX_DEVICE_ID_LEN || s.contains(['/', '+', '#', '\0']) {
             return Err(TopicError::BadDeviceId(s.to_owned()));
         }
         Ok(Self(s.into()))
@@ -130,7 +127,10 @@ pub fn hook_sent_topic(device: &DeviceId, event: &EventName) -> String {
 /// publish on, so that replies can never trigger webhooks.
 pub fn check_reply_suffix(suffix: &str) -> Result<(), String> {
     if suffix.is_empty() || suffix.len() > MAX_EVENT_NAME_LEN + 32 {
-        return Err(format!("reply topic {suffix:?} must be 1 to {} bytes", MAX_EVENT_NAME_LEN + 32));
+        return Err(format!(
+            "reply topic {suffix:?} must be 1 to {} bytes",
+            MAX_EVENT_NAME_LEN + 32
+        ));
     }
     if suffix.contains(['+', '#', '\0']) || suffix.split('/').any(str::is_empty) {
         return Err(format!(
@@ -178,7 +178,10 @@ mod tests {
     #[test]
     fn errors_name_the_bad_part() {
         let err = parse_event_topic("devices//events/temp").unwrap_err();
-        assert!(matches!(err, TopicError::BadDeviceId(ref s) if s.is_empty()), "{err}");
+        assert!(
+            matches!(err, TopicError::BadDeviceId(ref s) if s.is_empty()),
+            "{err}"
+        );
         let long = "x".repeat(MAX_EVENT_NAME_LEN + 1);
         let err = parse_event_topic(&format!("devices/d/events/{long}")).unwrap_err();
         assert!(matches!(err, TopicError::BadEventName(_)), "{err}");
@@ -198,8 +201,19 @@ mod tests {
     fn reply_suffixes_cannot_reach_event_topics() {
         assert!(check_reply_suffix("hook-response/temp").is_ok());
         assert!(check_reply_suffix("weather/today").is_ok());
-        for bad in ["", "events/x", "events", "a/#", "a/+/b", "a//b", "command-done/1"] {
-            assert!(check_reply_suffix(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "events/x",
+            "events",
+            "a/#",
+            "a/+/b",
+            "a//b",
+            "command-done/1",
+        ] {
+            assert!(
+                check_reply_suffix(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 
@@ -208,6 +222,9 @@ mod tests {
         let d = DeviceId::try_from("d1").unwrap();
         let e = EventName::try_from("a/b").unwrap();
         assert_eq!(hook_sent_topic(&d, &e), "devices/d1/hook-sent/a/b");
-        assert_eq!(reply_topic(&d, "hook-response/a/b", 2), "devices/d1/hook-response/a/b/2");
+        assert_eq!(
+            reply_topic(&d, "hook-response/a/b", 2),
+            "devices/d1/hook-response/a/b/2"
+        );
     }
 }

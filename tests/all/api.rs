@@ -14,11 +14,16 @@ async fn health_is_open_and_everything_else_needs_the_token() {
 
     let (status, body) = host.api_get("/v1/plugins", None).await;
     assert_eq!(status, 401, "{body}");
-    let (status, _) = host.api_get("/v1/plugins", Some("wrong-token-wrong-token")).await;
+    let (status, _) = host
+        .api_get("/v1/plugins", Some("wrong-token-wrong-token"))
+        .await;
     assert_eq!(status, 401);
 
     let token = host.host.api_token.clone();
-    assert_eq!(std::fs::read_to_string(host.dir.path().join("data/api-token")).unwrap(), token);
+    assert_eq!(
+        std::fs::read_to_string(host.dir.path().join("data/api-token")).unwrap(),
+        token
+    );
     let (status, body) = host.api_get("/v1/plugins", Some(&token)).await;
     assert_eq!(status, 200);
     let one = &body[0];

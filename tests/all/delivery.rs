@@ -10,7 +10,9 @@ use edgehook_tests::{BEHAVE, THINGSPEAK};
 use crate::support::{Device, Endpoint, TestHost};
 
 fn forward_manifest(url: &str, event: &str) -> String {
-    format!("event = \"{event}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{url}\"\n")
+    format!(
+        "event = \"{event}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{url}\"\n"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,7 +22,11 @@ async fn thingspeak_event_becomes_a_form_post_and_the_answer_returns_to_the_devi
         "event = \"temp\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nurl = \"{}\"\napi_key = \"KEY1\"\nfields = {{ temp = \"field1\", hum = \"field2\" }}\n",
         endpoint.url("/update")
     );
-    let host = TestHost::start(&[("thingspeak", THINGSPEAK, &manifest)], Settings::default()).await;
+    let host = TestHost::start(
+        &[("thingspeak", THINGSPEAK, &manifest)],
+        Settings::default(),
+    )
+    .await;
     let mut device = Device::connect(host.mqtt_addr(), "dev-1").await;
 
     device.publish("temp", r#"{"temp": 21.5, "hum": 40}"#).await;
@@ -28,22 +34,38 @@ async fn thingspeak_event_becomes_a_form_post_and_the_answer_returns_to_the_devi
     let seen = endpoint.next().await;
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.uri.path(), "/update");
-    assert_eq!(seen.headers["content-type"], "application/x-www-form-urlencoded");
-    assert!(seen.headers["user-agent"].to_str().unwrap().starts_with("edgehook/"));
+    assert_eq!(
+        seen.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert!(
+        seen.headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("edgehook/")
+    );
     assert_eq!(seen.headers["webhook-id"].len(), 32);
     let body = String::from_utf8(seen.body.to_vec()).unwrap();
     let mut pairs: Vec<&str> = body.split('&').collect();
     pairs.sort_unstable();
     assert_eq!(pairs, ["api_key=KEY1", "field1=21.5", "field2=40"]);
 
-    assert_eq!(device.next_text().await, ("devices/dev-1/hook-sent/temp".into(), String::new()));
-    assert_eq!(device.next_text().await, ("devices/dev-1/hook-response/temp/0".into(), "42".into()));
+    assert_eq!(
+        device.next_text().await,
+        ("devices/dev-1/hook-sent/temp".into(), String::new())
+    );
+    assert_eq!(
+        device.next_text().await,
+        ("devices/dev-1/hook-response/temp/0".into(), "42".into())
+    );
     host.host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_response_arrives_in_512_byte_chunks() {
-    let body: String = (0..1300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body: String = (0..1300)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let mut endpoint = Endpoint::start(200, body.clone()).await;
     let manifest = forward_manifest(&endpoint.url("/hook"), "sensor/");
     let host = TestHost::start(&[("behave", BEHAVE, &manifest)], Settings::default()).await;
@@ -56,11 +78,17 @@ async fn a_long_response_arrives_in_512_byte_chunks() {
     assert_eq!(seen.headers["x-event-name"], "sensor/a/b");
     assert_eq!(seen.headers["x-event-device"], "d2");
     assert_eq!(seen.headers["x-event-id"], seen.headers["webhook-id"]);
-    assert_eq!(device.next_text().await.0, "devices/d2/hook-sent/sensor/a/b");
+    assert_eq!(
+        device.next_text().await.0,
+        "devices/d2/hook-sent/sensor/a/b"
+    );
     let mut joined = String::new();
     for (index, len) in [(0, 512), (1, 512), (2, 276)] {
         let (topic, chunk) = device.next_text().await;
-        assert_eq!(topic, format!("devices/d2/hook-response/sensor/a/b/{index}"));
+        assert_eq!(
+            topic,
+            format!("devices/d2/hook-response/sensor/a/b/{index}")
+        );
         assert_eq!(chunk.len(), len);
         joined.push_str(&chunk);
     }
@@ -75,8 +103,15 @@ async fn errors_reach_the_device_as_hook_errors_that_say_what_happened() {
     let refused_manifest = "event = \"private\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"http://127.0.0.1:9/x\"\n";
     let elsewhere_manifest = "event = \"elsewhere\"\nallowed_hosts = [\"example.org\"]\n[config]\nmode = \"forward\"\nurl = \"http://127.0.0.1:9/x\"\n";
     let host = TestHost::start(
-        &[("notfound", BEHAVE, &manifest), ("private", BEHAVE, refused_manifest), ("elsewhere", BEHAVE, elsewhere_manifest)],
-        Settings { allow_private_networks: Some(false), ..Settings::default() },
+        &[
+            ("notfound", BEHAVE, &manifest),
+            ("private", BEHAVE, refused_manifest),
+            ("elsewhere", BEHAVE, elsewhere_manifest),
+        ],
+        Settings {
+            allow_private_networks: Some(false),
+            ..Settings::default()
+        },
     )
     .await;
     let mut device = Device::connect(host.mqtt_addr(), "d3").await;
@@ -84,12 +119,20 @@ async fn errors_reach_the_device_as_hook_errors_that_say_what_happened() {
     device.publish("private", "x").await;
     let (topic, text) = device.next_text().await;
     assert_eq!(topic, "devices/d3/hook-error/private/0");
-    assert!(text.contains("127.0.0.1") && text.contains("loopback") && text.contains("--allow-private-networks"), "{text}");
+    assert!(
+        text.contains("127.0.0.1")
+            && text.contains("loopback")
+            && text.contains("--allow-private-networks"),
+        "{text}"
+    );
 
     device.publish("elsewhere", "x").await;
     let (topic, text) = device.next_text().await;
     assert_eq!(topic, "devices/d3/hook-error/elsewhere/0");
-    assert!(text.contains("allowed_hosts") && text.contains("elsewhere"), "{text}");
+    assert!(
+        text.contains("allowed_hosts") && text.contains("elsewhere"),
+        "{text}"
+    );
     host.host.stop().await;
 
     // With private networks allowed, the 404 is the endpoint's answer.
@@ -97,7 +140,13 @@ async fn errors_reach_the_device_as_hook_errors_that_say_what_happened() {
     let mut device = Device::connect(host.mqtt_addr(), "d3").await;
     device.publish("nf", "x").await;
     assert_eq!(device.next_text().await.0, "devices/d3/hook-sent/nf");
-    assert_eq!(device.next_text().await, ("devices/d3/hook-error/nf/0".into(), "error status 404".into()));
+    assert_eq!(
+        device.next_text().await,
+        (
+            "devices/d3/hook-error/nf/0".into(),
+            "error status 404".into()
+        )
+    );
     host.host.stop().await;
 }
 
@@ -111,7 +160,10 @@ async fn a_hanging_endpoint_times_out_without_holding_up_other_webhooks() {
             ("slow", BEHAVE, &forward_manifest(&slow.url("/"), "slow")),
             ("fast", BEHAVE, &forward_manifest(&fast.url("/"), "fast")),
         ],
-        Settings { http_timeout: Some(Duration::from_secs(2)), ..Settings::default() },
+        Settings {
+            http_timeout: Some(Duration::from_secs(2)),
+            ..Settings::default()
+        },
     )
     .await;
     let mut device = Device::connect(host.mqtt_addr(), "d4").await;
@@ -120,11 +172,17 @@ async fn a_hanging_endpoint_times_out_without_holding_up_other_webhooks() {
     device.publish("fast", "2").await;
     fast.next().await;
     assert_eq!(device.next_text().await.0, "devices/d4/hook-sent/fast");
-    assert_eq!(device.next_text().await, ("devices/d4/hook-response/fast/0".into(), "quick".into()));
+    assert_eq!(
+        device.next_text().await,
+        ("devices/d4/hook-response/fast/0".into(), "quick".into())
+    );
     assert_eq!(device.next_text().await.0, "devices/d4/hook-sent/slow");
     let (topic, text) = device.next_text().await;
     assert_eq!(topic, "devices/d4/hook-error/slow/0");
-    assert!(text.contains("timeout after 2 s") && text.contains("127.0.0.1"), "{text}");
+    assert!(
+        text.contains("timeout after 2 s") && text.contains("127.0.0.1"),
+        "{text}"
+    );
     host.host.stop().await;
 }
 
@@ -144,7 +202,10 @@ async fn only_matching_events_and_devices_run_a_plugin() {
     allowed.publish("Temperature", "yes").await;
 
     assert_eq!(&endpoint.next().await.body[..], b"yes");
-    assert_eq!(allowed.next_text().await.0, "devices/allowed/hook-sent/Temperature");
+    assert_eq!(
+        allowed.next_text().await.0,
+        "devices/allowed/hook-sent/Temperature"
+    );
     assert!(endpoint.nothing_within(Duration::from_millis(500)).await);
     host.host.stop().await;
 }
@@ -155,12 +216,17 @@ async fn malformed_topics_and_oversized_events_are_refused_and_the_host_goes_on(
     let manifest = forward_manifest(&endpoint.url("/"), "e");
     let host = TestHost::start(
         &[("any", BEHAVE, &manifest)],
-        Settings { max_event_bytes: Some(ByteSize::kib(1)), ..Settings::default() },
+        Settings {
+            max_event_bytes: Some(ByteSize::kib(1)),
+            ..Settings::default()
+        },
     )
     .await;
     let mut device = Device::connect(host.mqtt_addr(), "d5").await;
 
-    device.publish_raw("devices/d5/events/e//x", "bad level").await;
+    device
+        .publish_raw("devices/d5/events/e//x", "bad level")
+        .await;
     device.publish("e", vec![b'x'; 1025]).await;
     device.publish("e", "fits").await;
 

@@ -18,10 +18,18 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -32,10 +40,17 @@ impl Mosquitto {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = tokio::time::Instant::now() + WAIT;
         while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "mosquitto did not start listening");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mosquitto did not start listening"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self { addr, child, _dir: dir }
+        Self {
+            addr,
+            child,
+            _dir: dir,
+        }
     }
 }
 
@@ -67,8 +82,17 @@ async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
     let seen = endpoint.next().await;
     assert_eq!(&seen.body[..], b"21.5");
     assert_eq!(seen.headers["x-event-name"], "ext/reading");
-    assert_eq!(device.next_text().await, ("devices/m1/hook-sent/ext/reading".into(), String::new()));
-    assert_eq!(device.next_text().await, ("devices/m1/hook-response/ext/reading/0".into(), "via mosquitto".into()));
+    assert_eq!(
+        device.next_text().await,
+        ("devices/m1/hook-sent/ext/reading".into(), String::new())
+    );
+    assert_eq!(
+        device.next_text().await,
+        (
+            "devices/m1/hook-response/ext/reading/0".into(),
+            "via mosquitto".into()
+        )
+    );
     // The host's own publishes are not events: nothing more arrives.
     assert!(endpoint.nothing_within(Duration::from_millis(500)).await);
     host.host.stop().await;

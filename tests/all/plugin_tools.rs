@@ -32,25 +32,50 @@ async fn plugin_test_prints_the_request_and_the_device_events() {
     let answer = dir.path().join("answer.txt");
     std::fs::write(&answer, "4711").unwrap();
 
-    let report = run(test_run(THINGSPEAK, Some(&manifest), Some(&answer))).await.unwrap();
-    assert!(report.contains("POST https://api.thingspeak.com/update"), "{report}");
+    let report = run(test_run(THINGSPEAK, Some(&manifest), Some(&answer)))
+        .await
+        .unwrap();
+    assert!(
+        report.contains("POST https://api.thingspeak.com/update"),
+        "{report}"
+    );
     assert!(report.contains("field1=19.25"), "{report}");
     assert!(report.contains("devices/dev-9/hook-sent/temp"), "{report}");
-    assert!(report.contains("devices/dev-9/hook-response/temp/0 (4 bytes)\n4711"), "{report}");
+    assert!(
+        report.contains("devices/dev-9/hook-response/temp/0 (4 bytes)\n4711"),
+        "{report}"
+    );
 
-    let without_response = run(test_run(THINGSPEAK, Some(&manifest), None)).await.unwrap();
-    assert!(without_response.contains("--response"), "{without_response}");
+    let without_response = run(test_run(THINGSPEAK, Some(&manifest), None))
+        .await
+        .unwrap();
+    assert!(
+        without_response.contains("--response"),
+        "{without_response}"
+    );
 
-    let missing = run(test_run("/nonexistent/x.wasm", None, None)).await.unwrap_err();
-    assert!(format!("{missing:#}").contains("/nonexistent/x.wasm"), "{missing:#}");
+    let missing = run(test_run("/nonexistent/x.wasm", None, None))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{missing:#}").contains("/nonexistent/x.wasm"),
+        "{missing:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scaffolded_plugin_builds_passes_its_test_and_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk").canonicalize().unwrap();
-    let krate = edgehook::scaffold::new_plugin(dir.path(), "my-hook", edgehook::scaffold::SdkSource::Path(sdk))
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../guest-sdk")
+        .canonicalize()
         .unwrap();
+    let krate = edgehook::scaffold::new_plugin(
+        dir.path(),
+        "my-hook",
+        edgehook::scaffold::SdkSource::Path(sdk),
+    )
+    .unwrap();
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scaffold-test");
     let cargo = |args: &[&str]| {
         let status = Command::new(env!("CARGO"))
@@ -61,12 +86,20 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs() {
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .status()
             .unwrap();
-        assert!(status.success(), "cargo {args:?} failed in the scaffolded crate");
+        assert!(
+            status.success(),
+            "cargo {args:?} failed in the scaffolded crate"
+        );
     };
     cargo(&["test", "--quiet"]);
     cargo(&["build", "--release", "--target", "wasm32-wasip2"]);
     let wasm = target.join("wasm32-wasip2/release/my_hook.wasm");
-    let report = run(test_run(wasm.to_str().unwrap(), Some(&krate.join("my-hook.toml")), None)).await;
+    let report = run(test_run(
+        wasm.to_str().unwrap(),
+        Some(&krate.join("my-hook.toml")),
+        None,
+    ))
+    .await;
     let report = report.unwrap();
     assert!(report.starts_with("request:\nPOST "), "{report}");
 }

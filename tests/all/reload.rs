@@ -8,7 +8,9 @@ use edgehook_tests::{BEHAVE, THINGSPEAK};
 use crate::support::{Device, Endpoint, TestHost, install};
 
 fn forward(url: &str) -> String {
-    format!("event = \"r\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{url}\"\n")
+    format!(
+        "event = \"r\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{url}\"\n"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,24 +22,38 @@ async fn plugins_are_added_replaced_and_removed_without_a_restart() {
 
     // Added: in force without a restart.
     install(&dir, "hot", BEHAVE, &forward(&endpoint.url("/v1")));
-    host.wait_for_plugin("hot", |s| s["state"] == "running").await;
+    host.wait_for_plugin("hot", |s| s["state"] == "running")
+        .await;
     device.publish("r", "one").await;
     assert_eq!(endpoint.next().await.uri.path(), "/v1");
     let first_digest = host.plugin_status("hot").await.unwrap()["digest"].clone();
 
     // Replaced by a broken file: reported, and the previous version runs on.
     std::fs::write(dir.join("hot.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let status = host.wait_for_plugin("hot", |s| s["error"].is_string()).await;
+    let status = host
+        .wait_for_plugin("hot", |s| s["error"].is_string())
+        .await;
     assert_eq!(status["state"], "running");
     assert_eq!(status["digest"], first_digest);
-    assert!(status["error"].as_str().unwrap().contains("hot.wasm"), "{status}");
+    assert!(
+        status["error"].as_str().unwrap().contains("hot.wasm"),
+        "{status}"
+    );
     device.publish("r", "two").await;
     assert_eq!(endpoint.next().await.uri.path(), "/v1");
 
     // A bad manifest is named too, and still the previous version runs.
     std::fs::copy(BEHAVE, dir.join("hot.wasm")).unwrap();
-    std::fs::write(dir.join("hot.toml"), "event = \"r\"\nallowed_hosts = []\ncolour = \"red\"\n").unwrap();
-    let status = host.wait_for_plugin("hot", |s| s["error"].as_str().is_some_and(|e| e.contains("colour"))).await;
+    std::fs::write(
+        dir.join("hot.toml"),
+        "event = \"r\"\nallowed_hosts = []\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let status = host
+        .wait_for_plugin("hot", |s| {
+            s["error"].as_str().is_some_and(|e| e.contains("colour"))
+        })
+        .await;
     assert_eq!(status["digest"], first_digest);
 
     // Replaced by a good version with another configuration: it takes over.
@@ -47,15 +63,26 @@ async fn plugins_are_added_replaced_and_removed_without_a_restart() {
     assert_eq!(endpoint.next().await.uri.path(), "/v2");
 
     // Replaced by another plugin entirely (a new digest).
-    install(&dir, "hot", THINGSPEAK, "event = \"r\"\nallowed_hosts = []\n[config]\napi_key = \"k\"\n");
-    host.wait_for_plugin("hot", |s| s["digest"] != first_digest && s["error"].is_null()).await;
+    install(
+        &dir,
+        "hot",
+        THINGSPEAK,
+        "event = \"r\"\nallowed_hosts = []\n[config]\napi_key = \"k\"\n",
+    );
+    host.wait_for_plugin("hot", |s| {
+        s["digest"] != first_digest && s["error"].is_null()
+    })
+    .await;
 
     // Removed: gone from the list and from the event path.
     std::fs::remove_file(dir.join("hot.wasm")).unwrap();
     std::fs::remove_file(dir.join("hot.toml")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while host.plugin_status("hot").await.is_some() {
-        assert!(Instant::now() < deadline, "the removed plugin is still listed");
+        assert!(
+            Instant::now() < deadline,
+            "the removed plugin is still listed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     while !device.nothing_within(Duration::from_millis(200)).await {}
@@ -67,17 +94,43 @@ async fn plugins_are_added_replaced_and_removed_without_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plugin_that_cannot_load_at_start_is_reported_and_the_rest_run() {
     let mut endpoint = Endpoint::start(200, "ok").await;
-    let host = TestHost::start(&[("good", BEHAVE, &forward(&endpoint.url("/")))], Settings::default()).await;
+    let host = TestHost::start(
+        &[("good", BEHAVE, &forward(&endpoint.url("/")))],
+        Settings::default(),
+    )
+    .await;
     let dir = host.plugins_dir();
-    std::fs::write(dir.join("random.wasm"), (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>())
-        .unwrap();
-    std::fs::write(dir.join("random.toml"), "event = \"r\"\nallowed_hosts = []\n").unwrap();
+    std::fs::write(
+        dir.join("random.wasm"),
+        (0..4096u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("random.toml"),
+        "event = \"r\"\nallowed_hosts = []\n",
+    )
+    .unwrap();
     std::fs::copy(BEHAVE, dir.join("lonely.wasm")).unwrap();
 
-    let random = host.wait_for_plugin("random", |s| s["state"] == "failed").await;
-    assert!(random["error"].as_str().unwrap().contains("not a valid WebAssembly component"), "{random}");
-    let lonely = host.wait_for_plugin("lonely", |s| s["state"] == "failed").await;
-    assert!(lonely["error"].as_str().unwrap().contains("lonely.toml"), "{lonely}");
+    let random = host
+        .wait_for_plugin("random", |s| s["state"] == "failed")
+        .await;
+    assert!(
+        random["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid WebAssembly component"),
+        "{random}"
+    );
+    let lonely = host
+        .wait_for_plugin("lonely", |s| s["state"] == "failed")
+        .await;
+    assert!(
+        lonely["error"].as_str().unwrap().contains("lonely.toml"),
+        "{lonely}"
+    );
 
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
     device.publish("r", "x").await;

@@ -18,18 +18,42 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
     let url = endpoint.url("/");
     let cases: [(&str, &str, &str, &str); 8] = [
         ("panic", "", "trap", "deliberate panic on event panic"),
-        ("loop", "cpu_time = \"50ms\"", "deadline", "ran past its time limit of 50 ms"),
-        ("hog", "memory = \"8 MiB\"", "memory", "exceeded its memory limit of 8388608 bytes"),
+        (
+            "loop",
+            "cpu_time = \"50ms\"",
+            "deadline",
+            "ran past its time limit of 50 ms",
+        ),
+        (
+            "hog",
+            "memory = \"8 MiB\"",
+            "memory",
+            "exceeded its memory limit of 8388608 bytes",
+        ),
         ("error", "", "plugin", "plugin error: refusing event error"),
-        ("big-request", "", "invalid", "request body of 2097152 bytes exceeds the limit of 1048576 bytes"),
-        ("many-replies", "", "invalid", "1000 device messages exceed the limit of 64"),
+        (
+            "big-request",
+            "",
+            "invalid",
+            "request body of 2097152 bytes exceeds the limit of 1048576 bytes",
+        ),
+        (
+            "many-replies",
+            "",
+            "invalid",
+            "1000 device messages exceed the limit of 64",
+        ),
         ("bad-topic", "", "invalid", "may not start with \"events\""),
         ("skip", "", "", ""),
     ];
-    let manifests: Vec<(String, String)> =
-        cases.iter().map(|(mode, limits, ..)| (mode.to_string(), manifest(mode, &url, limits))).collect();
-    let mut plugins: Vec<(&str, &str, &str)> =
-        manifests.iter().map(|(name, text)| (name.as_str(), BEHAVE, text.as_str())).collect();
+    let manifests: Vec<(String, String)> = cases
+        .iter()
+        .map(|(mode, limits, ..)| (mode.to_string(), manifest(mode, &url, limits)))
+        .collect();
+    let mut plugins: Vec<(&str, &str, &str)> = manifests
+        .iter()
+        .map(|(name, text)| (name.as_str(), BEHAVE, text.as_str()))
+        .collect();
     let healthy = manifest("forward", &url, "");
     plugins.push(("forward", BEHAVE, &healthy));
     let host = TestHost::start(&plugins, Settings::default()).await;
@@ -42,25 +66,54 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
         }
         if matches!(mode, "many-replies" | "bad-topic") {
             endpoint.next().await;
-            assert_eq!(device.next_text().await.0, format!("devices/victim/hook-sent/{mode}"));
+            assert_eq!(
+                device.next_text().await.0,
+                format!("devices/victim/hook-sent/{mode}")
+            );
         }
         let (topic, text) = device.next_text().await;
-        assert_eq!(topic, format!("devices/victim/hook-error/{mode}/0"), "{text}");
-        assert!(text.contains(&format!("plugin {mode}")) && text.contains(message), "{mode}: {text}");
+        assert_eq!(
+            topic,
+            format!("devices/victim/hook-error/{mode}/0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("plugin {mode}")) && text.contains(message),
+            "{mode}: {text}"
+        );
 
         let status = host.plugin_status(mode).await.unwrap();
         assert_eq!(status["state"], "running", "{status}");
         assert_eq!(status["errors"][cause], 1, "{mode}: {status}");
-        assert!(status["last_call_error"].as_str().unwrap().contains(message), "{status}");
+        assert!(
+            status["last_call_error"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{status}"
+        );
 
         // The healthy webhook still answers, right after.
         device.publish("forward", "still here").await;
         assert_eq!(&endpoint.next().await.body[..], b"still here");
-        assert_eq!(device.next_text().await.0, "devices/victim/hook-sent/forward");
-        assert_eq!(device.next_text().await, ("devices/victim/hook-response/forward/0".into(), "fine".into()));
+        assert_eq!(
+            device.next_text().await.0,
+            "devices/victim/hook-sent/forward"
+        );
+        assert_eq!(
+            device.next_text().await,
+            (
+                "devices/victim/hook-response/forward/0".into(),
+                "fine".into()
+            )
+        );
     }
     // `skip` sent nothing at all.
-    assert!(endpoint.nothing_within(std::time::Duration::from_millis(300)).await);
+    assert!(
+        endpoint
+            .nothing_within(std::time::Duration::from_millis(300))
+            .await
+    );
     let skip = host.plugin_status("skip").await.unwrap();
     assert_eq!(skip["calls"], 1, "{skip}");
     host.host.stop().await;
@@ -75,6 +128,9 @@ async fn a_chatty_plugin_is_cut_at_its_log_budget_and_still_works() {
     device.publish("chatty", "x").await;
     assert_eq!(&endpoint.next().await.body[..], b"x");
     assert_eq!(device.next_text().await.0, "devices/d/hook-sent/chatty");
-    assert_eq!(device.next_text().await, ("devices/d/hook-response/chatty/0".into(), "ok".into()));
+    assert_eq!(
+        device.next_text().await,
+        ("devices/d/hook-response/chatty/0".into(), "ok".into())
+    );
     host.host.stop().await;
 }

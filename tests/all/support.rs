@@ -46,7 +46,10 @@ impl TestHost {
             ..Settings::default()
         };
         let settings = if settings.mqtt_url.is_some() {
-            Settings { mqtt_listen: None, ..settings.or(defaults) }
+            Settings {
+                mqtt_listen: None,
+                ..settings.or(defaults)
+            }
         } else {
             settings.or(defaults)
         };
@@ -72,20 +75,33 @@ impl TestHost {
 
     /// The API's `/v1/plugins` entry of `name`, if listed.
     pub async fn plugin_status(&self, name: &str) -> Option<serde_json::Value> {
-        let (status, body) = self.api_get("/v1/plugins", Some(&self.host.api_token.clone())).await;
+        let (status, body) = self
+            .api_get("/v1/plugins", Some(&self.host.api_token.clone()))
+            .await;
         assert_eq!(status, 200, "{body}");
-        body.as_array().unwrap().iter().find(|p| p["name"] == name).cloned()
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
     }
 
     /// Waits until `name`'s status satisfies `pred`, or panics.
-    pub async fn wait_for_plugin(&self, name: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn wait_for_plugin(
+        &self,
+        name: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let status = self.plugin_status(name).await.unwrap_or_default();
             if pred(&status) {
                 return status;
             }
-            assert!(tokio::time::Instant::now() < deadline, "plugin {name} never reached the state; last: {status}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "plugin {name} never reached the state; last: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -105,23 +121,38 @@ fn init_logging() {
 }
 
 /// A minimal HTTP GET over a real socket, with an optional bearer token.
-pub async fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+pub async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw);
     let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
     };
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -167,7 +198,11 @@ type EndpointState = (Arc<Mutex<Answer>>, mpsc::UnboundedSender<Seen>);
 impl Endpoint {
     /// Starts answering `status` with `body`.
     pub async fn start(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        let answer = Arc::new(Mutex::new(Answer { status, body: body.into(), delay: Duration::ZERO }));
+        let answer = Arc::new(Mutex::new(Answer {
+            status,
+            body: body.into(),
+            delay: Duration::ZERO,
+        }));
         let (tx, seen) = mpsc::unbounded_channel();
         let app = axum::Router::new()
             .fallback(record)
@@ -185,7 +220,11 @@ impl Endpoint {
 
     /// Changes the answer.
     pub fn answer(&self, status: u16, body: impl Into<Vec<u8>>, delay: Duration) {
-        *self.answer.lock().unwrap() = Answer { status, body: body.into(), delay };
+        *self.answer.lock().unwrap() = Answer {
+            status,
+            body: body.into(),
+            delay,
+        };
     }
 
     /// The next request, or panics after [`WAIT`].
@@ -209,7 +248,12 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Vec<u8>) {
-    let _ = tx.send(Seen { method, uri, headers, body });
+    let _ = tx.send(Seen {
+        method,
+        uri,
+        headers,
+        body,
+    });
     let answer = answer.lock().unwrap().clone();
     tokio::time::sleep(answer.delay).await;
     (StatusCode::from_u16(answer.status).unwrap(), answer.body)
@@ -225,7 +269,11 @@ pub struct Device {
 impl Device {
     /// Connects to `addr` as `id` and subscribes to `devices/{id}/#`.
     pub async fn connect(addr: SocketAddr, id: &str) -> Self {
-        let mut opts = MqttOptions::new(format!("{id}-{}", std::process::id()), addr.ip().to_string(), addr.port());
+        let mut opts = MqttOptions::new(
+            format!("{id}-{}", std::process::id()),
+            addr.ip().to_string(),
+            addr.port(),
+        );
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
@@ -243,7 +291,8 @@ impl Device {
                     }
                     // Its own events come back through `devices/{id}/#`; a
                     // device cares only about what the host sends it.
-                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with(&own_events) => {}
+                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic.starts_with(&own_events) => {
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if tx.send((p.topic.clone(), p.payload.to_vec())).is_err() {
                             return;
@@ -254,19 +303,33 @@ impl Device {
                 }
             }
         });
-        client.subscribe(format!("devices/{id}/#"), QoS::AtLeastOnce).await.unwrap();
-        tokio::time::timeout(WAIT, ready).await.expect("subscribed in time").unwrap();
-        Self { id: id.to_owned(), client, inbox }
+        client
+            .subscribe(format!("devices/{id}/#"), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        tokio::time::timeout(WAIT, ready)
+            .await
+            .expect("subscribed in time")
+            .unwrap();
+        Self {
+            id: id.to_owned(),
+            client,
+            inbox,
+        }
     }
 
     /// Publishes `data` on `devices/{id}/events/{name}` with QoS 1.
     pub async fn publish(&self, name: &str, data: impl Into<Vec<u8>>) {
-        self.publish_raw(&format!("devices/{}/events/{name}", self.id), data).await;
+        self.publish_raw(&format!("devices/{}/events/{name}", self.id), data)
+            .await;
     }
 
     /// Publishes on any topic with QoS 1.
     pub async fn publish_raw(&self, topic: &str, data: impl Into<Vec<u8>>) {
-        self.client.publish(topic, QoS::AtLeastOnce, false, data.into()).await.unwrap();
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, data.into())
+            .await
+            .unwrap();
     }
 
     /// The next message for this device, or panics after [`WAIT`].

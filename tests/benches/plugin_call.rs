@@ -12,8 +12,16 @@ use edgehook::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
 use edgehook::topic::{DeviceId, EventName};
 
 fn plugin_call(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let engine = WasmEngine::new(&EngineOptions { instances: 16, max_memory: 64 << 20, cache_dir: None }).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = WasmEngine::new(&EngineOptions {
+        instances: 16,
+        max_memory: 64 << 20,
+        cache_dir: None,
+    })
+    .unwrap();
     let wasm = std::fs::read(edgehook_tests::THINGSPEAK).unwrap();
     let config = serde_json::json!({
         "url": "https://api.thingspeak.com/update",
@@ -33,10 +41,18 @@ fn plugin_call(c: &mut Criterion) {
     });
 
     c.bench_function("thingspeak on-event (fresh instance)", |b| {
-        b.iter(|| runtime.block_on(plugin.on_event(black_box(&event))).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(plugin.on_event(black_box(&event)))
+                .unwrap()
+        });
     });
     c.bench_function("thingspeak on-response (fresh instance)", |b| {
-        b.iter(|| runtime.block_on(plugin.on_response(black_box(&event), black_box(&outcome))).unwrap());
+        b.iter(|| {
+            runtime
+                .block_on(plugin.on_response(black_box(&event), black_box(&outcome)))
+                .unwrap()
+        });
     });
 }
 

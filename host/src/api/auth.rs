@@ -36,7 +36,11 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> std::io::Res
 }
 
 /// Rejects requests without `Authorization: Bearer TOKEN`.
-pub async fn require_token(State(token): State<Arc<str>>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(token): State<Arc<str>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let given = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -48,7 +52,12 @@ pub async fn require_token(State(token): State<Arc<str>>, request: Request, next
     let body = axum::Json(serde_json::json!({
         "error": "missing or wrong bearer token: send Authorization: Bearer TOKEN"
     }));
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        body,
+    )
+        .into_response()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -55,10 +55,14 @@ async fn plugins(State(state): State<ApiState>) -> Json<Vec<PluginView>> {
         .map(|status| {
             let stats = state.registry.stats(&status.name);
             PluginView {
-                calls: stats.as_ref().map_or(0, |s| s.calls.load(Ordering::Relaxed)),
+                calls: stats
+                    .as_ref()
+                    .map_or(0, |s| s.calls.load(Ordering::Relaxed)),
                 errors: stats.as_ref().map(|s| s.errors()).unwrap_or_default(),
                 last_call_error: stats.as_ref().and_then(|s| s.last_error()),
-                memory_high_water: stats.as_ref().map_or(0, |s| s.memory_high_water.load(Ordering::Relaxed)),
+                memory_high_water: stats
+                    .as_ref()
+                    .map_or(0, |s| s.memory_high_water.load(Ordering::Relaxed)),
                 status,
             }
         })

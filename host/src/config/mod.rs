@@ -103,9 +103,14 @@ pub struct Config {
 impl Config {
     /// Reads the TOML file at `path`.
     pub fn read_file(path: &Path) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Checks `s` and fills in the defaults.
@@ -114,27 +119,60 @@ impl Config {
             usize::try_from(v.map_or(default, |b| b.as_u64())).unwrap_or(usize::MAX)
         };
         let max_event_bytes = bytes(s.max_event_bytes, 64 << 10);
-        check("max_event_bytes", max_event_bytes, 1, 256 << 20, "1 B..=256 MiB")?;
+        check(
+            "max_event_bytes",
+            max_event_bytes,
+            1,
+            256 << 20,
+            "1 B..=256 MiB",
+        )?;
         let http_timeout = s.http_timeout.unwrap_or(Duration::from_secs(20));
         if http_timeout < Duration::from_millis(100) || http_timeout > Duration::from_secs(600) {
-            return Err(invalid("http_timeout", format!("{http_timeout:?} is outside 100ms..=10min")));
+            return Err(invalid(
+                "http_timeout",
+                format!("{http_timeout:?} is outside 100ms..=10min"),
+            ));
         }
         let max_response_bytes = bytes(s.max_response_bytes, 100_000);
-        check("max_response_bytes", max_response_bytes, 1, 64 << 20, "1 B..=64 MiB")?;
+        check(
+            "max_response_bytes",
+            max_response_bytes,
+            1,
+            64 << 20,
+            "1 B..=64 MiB",
+        )?;
         let chunk_size = s.chunk_size.unwrap_or(512);
         check("chunk_size", chunk_size, 16, 1 << 20, "16..=1048576")?;
         let plugin_instances = s.plugin_instances.unwrap_or(256);
-        check("plugin_instances", plugin_instances as usize, 1, 10_000, "1..=10000")?;
+        check(
+            "plugin_instances",
+            plugin_instances as usize,
+            1,
+            10_000,
+            "1..=10000",
+        )?;
         let max_plugin_memory = bytes(s.max_plugin_memory, 256 << 20);
-        check("max_plugin_memory", max_plugin_memory, 1 << 20, 4 << 30, "1 MiB..=4 GiB")?;
+        check(
+            "max_plugin_memory",
+            max_plugin_memory,
+            1 << 20,
+            4 << 30,
+            "1 MiB..=4 GiB",
+        )?;
         let max_in_flight = s.max_in_flight.unwrap_or(1024);
         check("max_in_flight", max_in_flight, 1, 1_000_000, "1..=1000000")?;
-        let limits = s.limits.unwrap_or_default().apply(&Limits::default(), max_plugin_memory, "")?;
+        let limits =
+            s.limits
+                .unwrap_or_default()
+                .apply(&Limits::default(), max_plugin_memory, "")?;
 
         let broker = match s.mqtt_url {
             Some(url) => {
                 if s.mqtt_listen.is_some() {
-                    return Err(invalid("mqtt_url", "cannot be used together with mqtt_listen".into()));
+                    return Err(invalid(
+                        "mqtt_url",
+                        "cannot be used together with mqtt_listen".into(),
+                    ));
                 }
                 Broker::External {
                     url,
@@ -144,17 +182,24 @@ impl Config {
                 }
             }
             None => Broker::Embedded {
-                listen: s.mqtt_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883))),
+                listen: s
+                    .mqtt_listen
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883))),
             },
         };
         if let Some(token) = &s.api_token
             && (token.len() < 16 || token.chars().any(|c| !c.is_ascii_graphic()))
         {
-            return Err(invalid("api_token", "must be at least 16 printable ASCII characters".into()));
+            return Err(invalid(
+                "api_token",
+                "must be at least 16 printable ASCII characters".into(),
+            ));
         }
         Ok(Self {
             broker,
-            api_listen: s.api_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            api_listen: s
+                .api_listen
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             plugins_dir: s.plugins.unwrap_or_else(|| "plugins".into()),
             webhooks_dir: s.webhooks.unwrap_or_else(|| "webhooks".into()),
             data_dir: s.data.unwrap_or_else(|| "data".into()),
@@ -176,7 +221,13 @@ fn invalid(key: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { key, reason }
 }
 
-fn check(key: &'static str, value: usize, min: usize, max: usize, range: &str) -> Result<(), ConfigError> {
+fn check(
+    key: &'static str,
+    value: usize,
+    min: usize,
+    max: usize,
+    range: &str,
+) -> Result<(), ConfigError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
@@ -187,7 +238,11 @@ fn check(key: &'static str, value: usize, min: usize, max: usize, range: &str) -
 fn default_client_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
     let host = host.trim();
-    if host.is_empty() { "edgehook".to_owned() } else { format!("edgehook-{host}") }
+    if host.is_empty() {
+        "edgehook".to_owned()
+    } else {
+        format!("edgehook-{host}")
+    }
 }
 
 #[cfg(test)]
@@ -202,7 +257,9 @@ mod tests {
     #[test]
     fn defaults_are_the_contracts() {
         let c = from_toml("").unwrap();
-        assert!(matches!(c.broker, Broker::Embedded { listen } if listen.to_string() == "127.0.0.1:1883"));
+        assert!(
+            matches!(c.broker, Broker::Embedded { listen } if listen.to_string() == "127.0.0.1:1883")
+        );
         assert_eq!(c.api_listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.plugins_dir, PathBuf::from("plugins"));
         assert_eq!(c.data_dir, PathBuf::from("data"));
@@ -215,7 +272,10 @@ mod tests {
     #[test]
     fn the_command_line_wins_over_the_file() {
         let file: Settings = toml::from_str("chunk_size = 100\nhttp_timeout = \"5s\"").unwrap();
-        let cli = Settings { chunk_size: Some(200), ..Settings::default() };
+        let cli = Settings {
+            chunk_size: Some(200),
+            ..Settings::default()
+        };
         let c = Config::build(cli.or(file)).unwrap();
         assert_eq!(c.chunk_size, 200);
         assert_eq!(c.http_timeout, Duration::from_secs(5));
@@ -230,7 +290,10 @@ mod tests {
             ("max_event_bytes = \"1 GiB\"", "max_event_bytes"),
             ("api_token = \"short\"", "api_token"),
             ("mqtt_listen = \"nowhere\"", "mqtt_listen"),
-            ("mqtt_url = \"mqtt://x\"\nmqtt_listen = \"127.0.0.1:1\"", "mqtt_url"),
+            (
+                "mqtt_url = \"mqtt://x\"\nmqtt_listen = \"127.0.0.1:1\"",
+                "mqtt_url",
+            ),
             ("[limits]\nmemory = \"1 KiB\"", "memory"),
             ("[limits]\nbogus = 1", "bogus"),
         ] {

@@ -67,7 +67,9 @@ pub struct HttpSender {
 impl HttpSender {
     /// A client with the webpki roots as trust anchors.
     pub fn new(opts: ClientOptions) -> Result<Self, rustls::Error> {
-        let resolver = GuardedResolver { allow_private: opts.allow_private };
+        let resolver = GuardedResolver {
+            allow_private: opts.allow_private,
+        };
         let mut http = HttpConnector::new_with_resolver(resolver);
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -89,12 +91,20 @@ impl HttpSender {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
-        Ok(Self { client, resolver, opts })
+        Ok(Self {
+            client,
+            resolver,
+            opts,
+        })
     }
 
     /// Sends `request`, with `event_id` as its `webhook-id` header so that
     /// receivers can deduplicate.
-    pub async fn send(&self, request: &HookRequest, event_id: &str) -> Result<HookResponse, DeliveryError> {
+    pub async fn send(
+        &self,
+        request: &HookRequest,
+        event_id: &str,
+    ) -> Result<HookResponse, DeliveryError> {
         let host = request.url.host_str().unwrap_or_default().to_owned();
         if let Some(ip) = literal_ip(&request.url) {
             self.resolver.check(&host, ip)?;
@@ -111,7 +121,10 @@ impl HttpSender {
         };
         let (parts, body) = match tokio::time::timeout(self.opts.timeout, exchange).await {
             Err(_) => {
-                return Err(DeliveryError::Timeout { host, secs: self.opts.timeout.as_secs() });
+                return Err(DeliveryError::Timeout {
+                    host,
+                    secs: self.opts.timeout.as_secs(),
+                });
             }
             Ok(Err(err)) => return Err(classify(host, &err)),
             Ok(Ok(done)) => done,
@@ -119,9 +132,18 @@ impl HttpSender {
         let headers = parts
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
-        Ok(HookResponse { status: parts.status.as_u16(), headers, body })
+        Ok(HookResponse {
+            status: parts.status.as_u16(),
+            headers,
+            body,
+        })
     }
 }
 
@@ -137,7 +159,12 @@ fn build(request: &HookRequest, event_id: &str) -> Result<http::Request<Full<Byt
     let mut builder = http::Request::builder()
         .method(request.method.clone())
         .uri(request.url.as_str());
-    let has = |name: &str| request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let has = |name: &str| {
+        request
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
     if !has("user-agent") {
         builder = builder.header(http::header::USER_AGENT, USER_AGENT);
     }
@@ -147,7 +174,9 @@ fn build(request: &HookRequest, event_id: &str) -> Result<http::Request<Full<Byt
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    builder.body(Full::new(request.body.clone())).map_err(|e| e.to_string())
+    builder
+        .body(Full::new(request.body.clone()))
+        .map_err(|e| e.to_string())
 }
 
 /// Reads at most `cap` bytes of the body; the rest is discarded unread.
@@ -185,5 +214,8 @@ fn classify(host: String, err: &hyper_util::client::legacy::Error) -> DeliveryEr
         deepest = e.to_string();
         source = e.source();
     }
-    DeliveryError::Transport { host, reason: deepest }
+    DeliveryError::Transport {
+        host,
+        reason: deepest,
+    }
 }

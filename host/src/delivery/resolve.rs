@@ -46,7 +46,11 @@ impl GuardedResolver {
     /// Checks one address against the policy.
     pub fn check(&self, host: &str, ip: std::net::IpAddr) -> Result<(), Refused> {
         match non_public_reason(ip) {
-            Some(kind) if !self.allow_private => Err(Refused { host: host.to_owned(), ip, kind }),
+            Some(kind) if !self.allow_private => Err(Refused {
+                host: host.to_owned(),
+                ip,
+                kind,
+            }),
             _ => Ok(()),
         }
     }
@@ -69,10 +73,17 @@ impl tower_service::Service<Name> for GuardedResolver {
             let host = name.as_str().to_owned();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|e| Unresolved { host: host.clone(), reason: e.to_string() })?
+                .map_err(|e| Unresolved {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                })?
                 .collect();
             if addrs.is_empty() {
-                return Err(Unresolved { host, reason: "no addresses".into() }.into());
+                return Err(Unresolved {
+                    host,
+                    reason: "no addresses".into(),
+                }
+                .into());
             }
             for addr in &addrs {
                 this.check(&host, addr.ip())?;

@@ -52,26 +52,41 @@ pub struct Handle {
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Handle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
 /// Starts the broker; returns once it listens.
-pub async fn start(opts: EmbeddedOptions, inbound: mpsc::Sender<Inbound>) -> Result<Handle, IngressError> {
-    let listen_error = |reason: String| IngressError::Listen { addr: opts.listen, reason };
-    let scx = ServerContextBuilder::new().task_exec_workers(64).build().await;
+pub async fn start(
+    opts: EmbeddedOptions,
+    inbound: mpsc::Sender<Inbound>,
+) -> Result<Handle, IngressError> {
+    let listen_error = |reason: String| IngressError::Listen {
+        addr: opts.listen,
+        reason,
+    };
+    let scx = ServerContextBuilder::new()
+        .task_exec_workers(64)
+        .build()
+        .await;
     let register = scx.extends.hook_mgr().register();
     register
         .add(
             Type::MessagePublishCheckAcl,
-            Box::new(EventHook { inbound, max_event_bytes: opts.max_event_bytes }),
+            Box::new(EventHook {
+                inbound,
+                max_event_bytes: opts.max_event_bytes,
+            }),
         )
         .await;
     register.start().await;
 
     // Room for the MQTT header and topic beside the largest payload, so an
     // oversized event reaches the hook and is refused with a log line.
-    let max_packet = u32::try_from(opts.max_event_bytes.saturating_add(64 << 10)).unwrap_or(u32::MAX);
+    let max_packet =
+        u32::try_from(opts.max_event_bytes.saturating_add(64 << 10)).unwrap_or(u32::MAX);
     let listener = Builder::new()
         .name("tcp")
         .laddr(opts.listen)
@@ -80,15 +95,31 @@ pub async fn start(opts: EmbeddedOptions, inbound: mpsc::Sender<Inbound>) -> Res
         .bind()
         .and_then(|l| l.tcp())
         .map_err(|e| listen_error(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| listen_error(e.to_string()))?;
-    let server = MqttServer::new(scx.clone()).listener_by_id(listener, LISTENER_ID).build();
+    let addr = listener
+        .local_addr()
+        .map_err(|e| listen_error(e.to_string()))?;
+    let server = MqttServer::new(scx.clone())
+        .listener_by_id(listener, LISTENER_ID)
+        .build();
     let task = tokio::spawn(async move {
         if let Err(err) = server.run().await {
             tracing::error!("embedded MQTT broker stopped: {err}");
         }
     });
-    let from = Id::new(scx.node.id(), LISTENER_ID, Some(addr), None, "edgehook".into(), None);
-    Ok(Handle { scx, addr, from, server: Arc::new(task) })
+    let from = Id::new(
+        scx.node.id(),
+        LISTENER_ID,
+        Some(addr),
+        None,
+        "edgehook".into(),
+        None,
+    );
+    Ok(Handle {
+        scx,
+        addr,
+        from,
+        server: Arc::new(task),
+    })
 }
 
 impl Handle {
@@ -108,10 +139,24 @@ impl Handle {
             payload,
             properties: None,
         };
-        let publish = Publish::new(Box::new(publish), None, None, Some(rmqtt::utils::timestamp_millis()));
-        SessionState::forwards(&self.scx, From::from_system(self.from.clone()), publish, false, None)
-            .await
-            .map_err(|e| IngressError::Publish { topic, reason: e.to_string() })
+        let publish = Publish::new(
+            Box::new(publish),
+            None,
+            None,
+            Some(rmqtt::utils::timestamp_millis()),
+        );
+        SessionState::forwards(
+            &self.scx,
+            From::from_system(self.from.clone()),
+            publish,
+            false,
+            None,
+        )
+        .await
+        .map_err(|e| IngressError::Publish {
+            topic,
+            reason: e.to_string(),
+        })
     }
 
     /// Stops accepting connections.
@@ -158,8 +203,21 @@ impl Handler for EventHook {
         }
         let (tx, rx) = oneshot::channel();
         let event = Event::received(device, name, publish.payload.clone());
-        let not_taken = || verdict(PublishAclResult::rejected(true, Some("not taken; send it again".into())));
-        if self.inbound.send(Inbound { event, ack: Ack::embedded(tx) }).await.is_err() {
+        let not_taken = || {
+            verdict(PublishAclResult::rejected(
+                true,
+                Some("not taken; send it again".into()),
+            ))
+        };
+        if self
+            .inbound
+            .send(Inbound {
+                event,
+                ack: Ack::embedded(tx),
+            })
+            .await
+            .is_err()
+        {
             return not_taken();
         }
         match rx.await {

@@ -69,7 +69,10 @@ impl PendingAck {
 
 /// Connects, subscribes, and returns once the broker has accepted the
 /// connection.
-pub async fn start(opts: ExternalOptions, inbound: mpsc::Sender<Inbound>) -> Result<Handle, IngressError> {
+pub async fn start(
+    opts: ExternalOptions,
+    inbound: mpsc::Sender<Inbound>,
+) -> Result<Handle, IngressError> {
     let options = mqtt_options(&opts)?;
     let (client, eventloop) = AsyncClient::new(options, 256);
     let filter = match &opts.share_group {
@@ -86,12 +89,18 @@ pub async fn start(opts: ExternalOptions, inbound: mpsc::Sender<Inbound>) -> Res
         ready_tx,
     ));
     match tokio::time::timeout(CONNECT_TIMEOUT, ready).await {
-        Ok(Ok(())) => Ok(Handle { client, task: Arc::new(task) }),
+        Ok(Ok(())) => Ok(Handle {
+            client,
+            task: Arc::new(task),
+        }),
         Ok(Err(_)) | Err(_) => {
             task.abort();
             Err(IngressError::BadUrl {
                 url: opts.url,
-                reason: format!("no connection to the broker within {} s", CONNECT_TIMEOUT.as_secs()),
+                reason: format!(
+                    "no connection to the broker within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
             })
         }
     }
@@ -103,7 +112,10 @@ impl Handle {
         self.client
             .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
             .await
-            .map_err(|e| IngressError::Publish { topic, reason: e.to_string() })
+            .map_err(|e| IngressError::Publish {
+                topic,
+                reason: e.to_string(),
+            })
     }
 
     /// Disconnects and stops the client.
@@ -115,14 +127,20 @@ impl Handle {
 }
 
 fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
-    let bad = |reason: String| IngressError::BadUrl { url: opts.url.clone(), reason };
+    let bad = |reason: String| IngressError::BadUrl {
+        url: opts.url.clone(),
+        reason,
+    };
     let url = url::Url::parse(&opts.url).map_err(|e| bad(e.to_string()))?;
     let tls = match url.scheme() {
         "mqtt" | "tcp" => false,
         "mqtts" | "ssl" => true,
         other => return Err(bad(format!("scheme {other:?} is not mqtt:// or mqtts://"))),
     };
-    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host".into()))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host".into()))?;
     let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
     let mut options = MqttOptions::new(opts.client_id.clone(), host, port);
     options
@@ -130,15 +148,24 @@ fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
         .set_clean_start(false)
         .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
         .set_manual_acks(true)
-        .set_max_packet_size(Some(u32::try_from(opts.max_event_bytes + (64 << 10)).unwrap_or(u32::MAX)));
+        .set_max_packet_size(Some(
+            u32::try_from(opts.max_event_bytes + (64 << 10)).unwrap_or(u32::MAX),
+        ));
     if !url.username().is_empty() {
-        let decode = |s: &str| url::form_urlencoded::parse(s.as_bytes()).map(|(k, _)| k.into_owned()).collect::<String>();
-        options.set_credentials(decode(url.username()), decode(url.password().unwrap_or_default()));
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(s.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .collect::<String>()
+        };
+        options.set_credentials(
+            decode(url.username()),
+            decode(url.password().unwrap_or_default()),
+        );
     }
     if tls {
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(
-            tls_config(opts.ca_file.as_deref()).map_err(bad)?,
-        ))));
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(opts.ca_file.as_deref()).map_err(bad)?),
+        )));
     }
     Ok(options)
 }
@@ -146,19 +173,28 @@ fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
 fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("CA file {}: {e}", path.display()))?;
         for cert in certs {
             let cert = cert.map_err(|e| format!("CA file {}: {e}", path.display()))?;
-            roots.add(cert).map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
         }
     }
-    Ok(rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+    Ok(
+        rustls::ClientConfig::builder_with_provider(
+            rustls::crypto::ring::default_provider().into(),
+        )
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_no_client_auth(),
+    )
 }
 
 /// The client's event loop: connects (and reconnects), subscribes when the
@@ -212,22 +248,36 @@ async fn run(
 }
 
 /// Hands one publish to the pipeline; false when the host is shutting down.
-async fn take(publish: Publish, client: &AsyncClient, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
+async fn take(
+    publish: Publish,
+    client: &AsyncClient,
+    inbound: &mpsc::Sender<Inbound>,
+    max: usize,
+) -> bool {
     let topic = String::from_utf8_lossy(&publish.topic).into_owned();
     let refused = match parse_event_topic(&topic) {
         Err(err) => Some(err.to_string()),
-        Ok(_) if publish.payload.len() > max => {
-            Some(format!("payload of {} bytes exceeds max_event_bytes {max}", publish.payload.len()))
-        }
+        Ok(_) if publish.payload.len() > max => Some(format!(
+            "payload of {} bytes exceeds max_event_bytes {max}",
+            publish.payload.len()
+        )),
         Ok((device, name)) => {
             let event = Event::received(device, name, publish.payload.clone());
-            let ack = Ack::external(PendingAck { client: client.clone(), publish });
+            let ack = Ack::external(PendingAck {
+                client: client.clone(),
+                publish,
+            });
             return inbound.send(Inbound { event, ack }).await.is_ok();
         }
     };
     if let Some(reason) = refused {
         tracing::warn!(topic, "event refused: {reason}");
-        PendingAck { client: client.clone(), publish }.ack().await;
+        PendingAck {
+            client: client.clone(),
+            publish,
+        }
+        .ack()
+        .await;
     }
     true
 }

@@ -35,7 +35,7 @@ enum AckInner {
     /// The embedded broker holds the PUBACK until this fires.
     Embedded(oneshot::Sender<()>),
     /// The external broker gets a PUBACK through the client.
-    External(external::PendingAck),
+    External(Box<external::PendingAck>),
     /// QoS 0: nothing to acknowledge.
     None,
 }
@@ -46,7 +46,7 @@ impl Ack {
     }
 
     fn external(pending: external::PendingAck) -> Self {
-        Self(AckInner::External(pending))
+        Self(AckInner::External(Box::new(pending)))
     }
 
     /// An ack for a message that needs none.

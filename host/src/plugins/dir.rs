@@ -51,7 +51,15 @@ impl PluginDir {
         max_memory: usize,
         registry: Arc<Registry>,
     ) -> Self {
-        Self { dir, engine, defaults, max_memory, registry, seen: BTreeMap::new(), done: BTreeMap::new() }
+        Self {
+            dir,
+            engine,
+            defaults,
+            max_memory,
+            registry,
+            seen: BTreeMap::new(),
+            done: BTreeMap::new(),
+        }
     }
 
     /// Looks at the directory once and acts on every stable change. With
@@ -64,7 +72,12 @@ impl PluginDir {
                 return;
             }
         };
-        let gone: Vec<String> = self.done.keys().filter(|n| !now.contains_key(*n)).cloned().collect();
+        let gone: Vec<String> = self
+            .done
+            .keys()
+            .filter(|n| !now.contains_key(*n))
+            .cloned()
+            .collect();
         for name in gone {
             tracing::info!(plugin = %name, "plugin removed");
             self.registry.remove(&name, None);
@@ -121,8 +134,10 @@ impl PluginDir {
         let text = tokio::fs::read_to_string(&manifest_path)
             .await
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let manifest = Manifest::parse(&text, &self.defaults, self.max_memory, |v| std::env::var(v).ok())
-            .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        let manifest = Manifest::parse(&text, &self.defaults, self.max_memory, |v| {
+            std::env::var(v).ok()
+        })
+        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let wasm = tokio::fs::read(&wasm_path)
             .await
             .map_err(|e| format!("{}: {e}", wasm_path.display()))?;
@@ -135,13 +150,20 @@ impl PluginDir {
         .await
         .map_err(|e| format!("{}: compiler thread failed: {e}", wasm_path.display()))?
         .map_err(|e| format!("{}: {e}", wasm_path.display()))?;
-        Ok(Hook { name: name.into(), manifest, plugin })
+        Ok(Hook {
+            name: name.into(),
+            manifest,
+            plugin,
+        })
     }
 }
 
 /// Whether a file stem is a usable plugin name.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Files>> {
@@ -158,12 +180,20 @@ async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Files>> {
         if !matches!(ext, "wasm" | "toml") || !valid_name(stem) {
             continue;
         }
-        let Ok(meta) = entry.metadata().await else { continue };
+        let Ok(meta) = entry.metadata().await else {
+            continue;
+        };
         if !meta.is_file() {
             continue;
         }
-        let stamp = Some((meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
-        let files = out.entry(stem.to_owned()).or_insert(Files { wasm: None, manifest: None });
+        let stamp = Some((
+            meta.len(),
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        ));
+        let files = out.entry(stem.to_owned()).or_insert(Files {
+            wasm: None,
+            manifest: None,
+        });
         if ext == "wasm" {
             files.wasm = stamp;
         } else {

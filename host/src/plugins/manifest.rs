@@ -64,12 +64,19 @@ pub struct RawLimits {
 
 impl RawLimits {
     /// These limits over `defaults`, checked against the host's maxima.
-    pub fn apply(&self, defaults: &Limits, max_memory: usize, key: &str) -> Result<Limits, ManifestError> {
+    pub fn apply(
+        &self,
+        defaults: &Limits,
+        max_memory: usize,
+        key: &str,
+    ) -> Result<Limits, ManifestError> {
         let invalid = |field: &str, reason: String| ManifestError::Invalid {
             key: format!("{key}{field}"),
             reason,
         };
-        let bytes = |v: Option<ByteSize>, d: usize| v.map_or(d, |b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX));
+        let bytes = |v: Option<ByteSize>, d: usize| {
+            v.map_or(d, |b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX))
+        };
         let limits = Limits {
             memory: bytes(self.memory, defaults.memory),
             cpu_time: self.cpu_time.unwrap_or(defaults.cpu_time),
@@ -81,11 +88,18 @@ impl RawLimits {
         if limits.memory < (1 << 20) || limits.memory > max_memory {
             return Err(invalid(
                 "memory",
-                format!("{} is outside 1 MiB..={}", ByteSize(limits.memory as u64), ByteSize(max_memory as u64)),
+                format!(
+                    "{} is outside 1 MiB..={}",
+                    ByteSize(limits.memory as u64),
+                    ByteSize(max_memory as u64)
+                ),
             ));
         }
         if limits.cpu_time < Duration::from_millis(1) || limits.cpu_time > Duration::from_secs(60) {
-            return Err(invalid("cpu_time", format!("{:?} is outside 1ms..=60s", limits.cpu_time)));
+            return Err(invalid(
+                "cpu_time",
+                format!("{:?} is outside 1ms..=60s", limits.cpu_time),
+            ));
         }
         if limits.replies == 0 {
             return Err(invalid("replies", "must be at least 1".into()));
@@ -143,10 +157,19 @@ impl Manifest {
             .iter()
             .map(|h| HostPattern::parse(h))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| ManifestError::Invalid { key: "allowed_hosts".into(), reason })?;
+            .map_err(|reason| ManifestError::Invalid {
+                key: "allowed_hosts".into(),
+                reason,
+            })?;
         let config = resolve_env(toml::Value::Table(raw.config), "config", &env)?;
         let limits = raw.limits.apply(defaults, max_memory, "limits.")?;
-        Ok(Self { event: raw.event, devices, allowed_hosts, config, limits })
+        Ok(Self {
+            event: raw.event,
+            devices,
+            allowed_hosts,
+            config,
+            limits,
+        })
     }
 
     /// Whether an event from `device` named `name` runs this plugin.
@@ -196,9 +219,11 @@ impl HostPattern {
         match self {
             Self::Any => true,
             Self::Exact(h) => host.eq_ignore_ascii_case(h),
-            Self::Subdomains(suffix) => host.len() > suffix.len() + 1
-                && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.',
+            Self::Subdomains(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
         }
     }
 }
@@ -292,7 +317,8 @@ mod tests {
     fn unknown_keys_are_named() {
         let err = parse("event = \"x\"\nallowed_hosts = []\ncolour = 1").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
-        let err = parse("event = \"x\"\nallowed_hosts = []\n[limits]\nram = \"1 MiB\"").unwrap_err();
+        let err =
+            parse("event = \"x\"\nallowed_hosts = []\n[limits]\nram = \"1 MiB\"").unwrap_err();
         assert!(err.to_string().contains("ram"), "{err}");
     }
 
@@ -300,11 +326,26 @@ mod tests {
     fn bad_values_are_named() {
         let cases = [
             ("event = \"\"\nallowed_hosts = []", "`event`"),
-            ("event = \"x\"\nallowed_hosts = [\"https://x.com\"]", "`allowed_hosts`"),
-            ("event = \"x\"\ndevices = [\"a/b\"]\nallowed_hosts = []", "`devices`"),
-            ("event = \"x\"\nallowed_hosts = []\n[limits]\nmemory = \"1 GiB\"", "`limits.memory`"),
-            ("event = \"x\"\nallowed_hosts = []\n[limits]\ncpu_time = \"2m\"", "`limits.cpu_time`"),
-            ("event = \"x\"\nallowed_hosts = []\n[config]\nk = { env = \"NOPE\" }", "NOPE"),
+            (
+                "event = \"x\"\nallowed_hosts = [\"https://x.com\"]",
+                "`allowed_hosts`",
+            ),
+            (
+                "event = \"x\"\ndevices = [\"a/b\"]\nallowed_hosts = []",
+                "`devices`",
+            ),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[limits]\nmemory = \"1 GiB\"",
+                "`limits.memory`",
+            ),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[limits]\ncpu_time = \"2m\"",
+                "`limits.cpu_time`",
+            ),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[config]\nk = { env = \"NOPE\" }",
+                "NOPE",
+            ),
             ("allowed_hosts = []", "event"),
         ];
         for (text, needle) in cases {

@@ -68,7 +68,11 @@ impl Registry {
 
     /// The counters of the running version of plugin `name`.
     pub fn stats(&self, name: &str) -> Option<Arc<crate::runtime::PluginStats>> {
-        self.hooks.load().iter().find(|h| &*h.name == name).map(|h| h.plugin.stats_handle())
+        self.hooks
+            .load()
+            .iter()
+            .find(|h| &*h.name == name)
+            .map(|h| h.plugin.stats_handle())
     }
 
     /// How many plugins run.
@@ -82,14 +86,17 @@ impl Registry {
             name: hook.name.to_string(),
             state: "running",
             digest: Some(hook.plugin.digest().to_owned()),
-            loaded_at: Some(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()),
+            loaded_at: Some(
+                humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            ),
             event: Some(hook.manifest.event.clone()),
             error: None,
         };
         let name = hook.name.clone();
         let hook = Arc::new(hook);
         self.hooks.rcu(|hooks| {
-            let mut next: Vec<Arc<Hook>> = hooks.iter().filter(|h| h.name != name).cloned().collect();
+            let mut next: Vec<Arc<Hook>> =
+                hooks.iter().filter(|h| h.name != name).cloned().collect();
             next.push(hook.clone());
             next.sort_by(|a, b| a.name.cmp(&b.name));
             next
@@ -114,7 +121,13 @@ impl Registry {
     /// Takes a plugin out of service. With `reason`, it stays listed as
     /// failed with that reason; without, it disappears.
     pub fn remove(&self, name: &str, reason: Option<String>) {
-        self.hooks.rcu(|hooks| hooks.iter().filter(|h| &*h.name != name).cloned().collect::<Vec<_>>());
+        self.hooks.rcu(|hooks| {
+            hooks
+                .iter()
+                .filter(|h| &*h.name != name)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
         let mut map = self.status_map();
         match reason {
             Some(error) => {

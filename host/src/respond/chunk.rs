@@ -16,7 +16,9 @@ mod tests {
     use super::*;
 
     fn sizes(len: usize, size: usize) -> Vec<usize> {
-        chunks(&Bytes::from(vec![7u8; len]), size).map(|c| c.len()).collect()
+        chunks(&Bytes::from(vec![7u8; len]), size)
+            .map(|c| c.len())
+            .collect()
     }
 
     #[test]

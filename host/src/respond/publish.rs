@@ -20,7 +20,10 @@ pub fn messages(event: &Event, replies: &[Reply], chunk_size: usize) -> Vec<(Str
             (None, ReplyKind::Error) => format!("hook-error/{}", event.name),
         };
         if reply.unchunked {
-            out.push((reply_topic(&event.device, &suffix, 0), reply.payload.clone()));
+            out.push((
+                reply_topic(&event.device, &suffix, 0),
+                reply.payload.clone(),
+            ));
             continue;
         }
         for (index, chunk) in chunks(&reply.payload, chunk_size).enumerate() {
@@ -40,12 +43,16 @@ pub struct Responder {
 impl Responder {
     /// A responder that splits messages into `chunk_size`-byte chunks.
     pub fn new(publisher: Publisher, chunk_size: usize) -> Self {
-        Self { publisher, chunk_size }
+        Self {
+            publisher,
+            chunk_size,
+        }
     }
 
     /// `devices/{id}/hook-sent/{event}`, empty.
     pub async fn hook_sent(&self, event: &Event) {
-        self.send(hook_sent_topic(&event.device, &event.name), Bytes::new()).await;
+        self.send(hook_sent_topic(&event.device, &event.name), Bytes::new())
+            .await;
     }
 
     /// Each reply, chunked unless it asks not to be, on its topic.

@@ -97,12 +97,18 @@ impl Plugin {
     }
 
     /// Runs `on-response`: the messages for the device.
-    pub async fn on_response(&self, event: &Event, outcome: &Outcome) -> Result<Vec<Reply>, CallError> {
+    pub async fn on_response(
+        &self,
+        event: &Event,
+        outcome: &Outcome,
+    ) -> Result<Vec<Reply>, CallError> {
         let wit_event = to_wit_event(event);
         let wit_outcome = to_wit_outcome(outcome);
         let result = self
             .call(async |store, instance| {
-                instance.call_on_response(store, &wit_event, &wit_outcome).await
+                instance
+                    .call_on_response(store, &wit_event, &wit_outcome)
+                    .await
             })
             .await?;
         let checked = result
@@ -136,30 +142,43 @@ impl Plugin {
         store.epoch_deadline_trap();
 
         let result = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => f(&mut store, &instance).await.map_err(|e| self.classify(&store, e)),
+            Ok(instance) => f(&mut store, &instance)
+                .await
+                .map_err(|e| self.classify(&store, e)),
             Err(e) => Err(match self.classify(&store, e) {
                 CallError::Trap { plugin, message } => CallError::Instantiate { plugin, message },
                 other => other,
             }),
         };
         self.drain_log(&store);
-        self.stats.record(&result, started.elapsed(), store.data().limits.high_water);
+        self.stats
+            .record(&result, started.elapsed(), store.data().limits.high_water);
         result
     }
 
     fn classify(&self, store: &Store<HostState>, err: wasmtime::Error) -> CallError {
         let plugin = self.name.clone();
         if store.data().limits.hit {
-            return CallError::Memory { plugin, limit: self.limits.memory };
+            return CallError::Memory {
+                plugin,
+                limit: self.limits.memory,
+            };
         }
         if let Some(wasmtime::Trap::Interrupt) = err.downcast_ref::<wasmtime::Trap>() {
-            return CallError::Deadline { plugin, limit_ms: self.limits.cpu_time.as_millis() };
+            return CallError::Deadline {
+                plugin,
+                limit_ms: self.limits.cpu_time.as_millis(),
+            };
         }
         let mut message = match err.downcast_ref::<wasmtime::Trap>() {
             Some(trap) => trap.to_string(),
             None => format!("{err:#}"),
         };
-        let log = store.data().log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let log = store
+            .data()
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(last) = log.last_line("stderr") {
             message.push_str(": ");
             message.push_str(last);
@@ -168,7 +187,11 @@ impl Plugin {
     }
 
     fn drain_log(&self, store: &Store<HostState>) {
-        let mut log = store.data().log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut log = store
+            .data()
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (stream, text) in log.take() {
             for line in text.lines().filter(|l| !l.is_empty()) {
                 tracing::info!(target: "plugin", plugin = %self.name, stream, "{line}");
@@ -181,11 +204,17 @@ impl Plugin {
     }
 
     fn plugin_error(&self, message: String) -> CallError {
-        CallError::Plugin { plugin: self.name.clone(), message }
+        CallError::Plugin {
+            plugin: self.name.clone(),
+            message,
+        }
     }
 
     fn invalid(&self, reason: String) -> CallError {
-        CallError::Invalid { plugin: self.name.clone(), reason }
+        CallError::Invalid {
+            plugin: self.name.clone(),
+            reason,
+        }
     }
 
     fn check_request(&self, r: wit::Request) -> Result<HookRequest, CallError> {
@@ -199,7 +228,10 @@ impl Plugin {
         let url = url::Url::parse(&r.url)
             .map_err(|e| self.invalid(format!("request URL {:?}: {e}", r.url)))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(self.invalid(format!("request URL {:?} is not an http(s) URL with a host", r.url)));
+            return Err(self.invalid(format!(
+                "request URL {:?} is not an http(s) URL with a host",
+                r.url
+            )));
         }
         for (name, value) in &r.headers {
             if http::HeaderName::try_from(name.as_str()).is_err()
@@ -216,7 +248,12 @@ impl Plugin {
             wit::Method::Delete => http::Method::DELETE,
             wit::Method::Head => http::Method::HEAD,
         };
-        Ok(HookRequest { method, url, headers: r.headers, body: Bytes::from(r.body) })
+        Ok(HookRequest {
+            method,
+            url,
+            headers: r.headers,
+            body: Bytes::from(r.body),
+        })
     }
 
     fn check_replies(&self, replies: Vec<wit::Reply>) -> Result<Vec<Reply>, CallError> {

@@ -80,7 +80,9 @@ pub struct WasmEngine {
 
 impl std::fmt::Debug for WasmEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WasmEngine").field("cache_dir", &self.cache_dir).finish_non_exhaustive()
+        f.debug_struct("WasmEngine")
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,14 +127,20 @@ impl WasmEngine {
 
     /// Waits for a free instance slot.
     pub async fn slot(&self) -> SemaphorePermit<'_> {
-        self.slots.acquire().await.expect("the slot semaphore is never closed")
+        self.slots
+            .acquire()
+            .await
+            .expect("the slot semaphore is never closed")
     }
 
     /// Compiles (or loads from the cache) a component and checks it against
     /// the world. CPU-heavy on a cache miss: call from a blocking thread.
     pub fn prepare(&self, wasm: &[u8], digest: &str) -> Result<WebhookPre<HostState>, LoadError> {
         let component = self.component(wasm, digest)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(LoadError::World)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(LoadError::World)?;
         WebhookPre::new(pre).map_err(LoadError::World)
     }
 
@@ -143,10 +151,15 @@ impl WasmEngine {
         if path.exists() {
             match load_cached(&self.engine, &path) {
                 Ok(component) => return Ok(component),
-                Err(err) => tracing::warn!(path = %path.display(), "ignoring unusable cached code: {err:#}"),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cached code: {err:#}")
+                }
             }
         }
-        let compiled = self.engine.precompile_component(wasm).map_err(LoadError::Compile)?;
+        let compiled = self
+            .engine
+            .precompile_component(wasm)
+            .map_err(LoadError::Compile)?;
         if let Err(err) = write_atomically(&path, &compiled) {
             tracing::warn!(path = %path.display(), "cannot cache compiled code: {err}");
         }
@@ -157,9 +170,13 @@ impl WasmEngine {
 
     fn cache_path(&self, digest: &str) -> Option<PathBuf> {
         let mut hasher = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         let engine_hash = hasher.finish();
-        self.cache_dir.as_ref().map(|dir| dir.join(format!("{digest}-{engine_hash:016x}.cwasm")))
+        self.cache_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("{digest}-{engine_hash:016x}.cwasm")))
     }
 }
 

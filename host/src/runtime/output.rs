@@ -26,7 +26,10 @@ pub struct GuestLog {
 impl GuestLog {
     /// A log that keeps at most `budget` bytes.
     pub fn new(budget: usize) -> Self {
-        Self { budget, ..Self::default() }
+        Self {
+            budget,
+            ..Self::default()
+        }
     }
 
     /// Records one message, or counts it as dropped when over budget.
@@ -35,7 +38,8 @@ impl GuestLog {
         let take = text.len().min(room);
         if take > 0 {
             self.kept += take;
-            self.lines.push((stream, String::from_utf8_lossy(&text[..take]).into_owned()));
+            self.lines
+                .push((stream, String::from_utf8_lossy(&text[..take]).into_owned()));
         }
         self.dropped += text.len() - take;
     }
@@ -47,7 +51,9 @@ impl GuestLog {
             .rev()
             .filter(|(s, _)| *s == stream)
             .flat_map(|(_, text)| text.lines().rev())
-            .find(|line| !line.trim().is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .find(|line| {
+                !line.trim().is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE")
+            })
     }
 
     /// Takes the recorded lines, leaving the log empty.
@@ -120,7 +126,10 @@ mod tests {
         log.push("stderr", b"world and more");
         assert_eq!(log.dropped, 10);
         let lines = log.take();
-        assert_eq!(lines, vec![("stdout", "hello ".into()), ("stderr", "worl".into())]);
+        assert_eq!(
+            lines,
+            vec![("stdout", "hello ".into()), ("stderr", "worl".into())]
+        );
         log.push("stdout", b"x");
         assert!(log.take().is_empty());
     }

@@ -103,9 +103,12 @@ pub struct PluginStats {
 impl PluginStats {
     pub(super) fn record<T>(&self, result: &Result<T, CallError>, took: Duration, memory: usize) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.call_nanos
-            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.memory_high_water.fetch_max(memory as u64, Ordering::Relaxed);
+        self.call_nanos.fetch_add(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.memory_high_water
+            .fetch_max(memory as u64, Ordering::Relaxed);
         if let Err(err) = result {
             self.record_error(err);
         }
@@ -114,17 +117,31 @@ impl PluginStats {
     /// Counts an error found after the call itself returned (the plugin's
     /// own error, or a result over a limit).
     pub(super) fn record_error(&self, err: &CallError) {
-        *self.errors.lock().unwrap_or_else(PoisonError::into_inner).entry(err.cause()).or_default() += 1;
-        *self.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+        *self
+            .errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(err.cause())
+            .or_default() += 1;
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
     }
 
     /// Errors so far, by cause.
     pub fn errors(&self) -> BTreeMap<&'static str, u64> {
-        self.errors.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The last call error, if any.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }

@@ -31,7 +31,9 @@ pub struct HostState {
 
 impl std::fmt::Debug for HostState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostState").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("HostState")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +50,11 @@ impl HostState {
             table: ResourceTable::new(),
             config,
             log,
-            limits: MemoryCap { cap: memory_cap, hit: false, high_water: 0 },
+            limits: MemoryCap {
+                cap: memory_cap,
+                hit: false,
+                high_water: 0,
+            },
         }
     }
 
@@ -59,7 +65,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

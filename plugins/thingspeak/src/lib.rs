@@ -45,8 +45,15 @@ impl Webhook for ThingSpeak {
                     }
                 }
             }
-            Ok(number @ serde_json::Value::Number(_)) => form.push(("field1".to_owned(), plain(&number))),
-            _ => return Err(Error::new(format!("event data {:?} is neither a JSON object nor a number", event.text()?))),
+            Ok(number @ serde_json::Value::Number(_)) => {
+                form.push(("field1".to_owned(), plain(&number)))
+            }
+            _ => {
+                return Err(Error::new(format!(
+                    "event data {:?} is neither a JSON object nor a number",
+                    event.text()?
+                )));
+            }
         }
         if form.len() == 1 {
             return Err(Error::new("event data has none of the configured fields"));
@@ -56,13 +63,17 @@ impl Webhook for ThingSpeak {
 
     fn on_response(_event: Event, outcome: Outcome) -> Result<Vec<Reply>> {
         Ok(vec![match outcome {
-            Outcome::Response(r) if (200..300).contains(&r.status) && r.body.trim_ascii() != b"0" => {
+            Outcome::Response(r)
+                if (200..300).contains(&r.status) && r.body.trim_ascii() != b"0" =>
+            {
                 Reply::response(r.body)
             }
-            Outcome::Response(r) if (200..300).contains(&r.status) => {
-                Reply::error("ThingSpeak refused the update (answered 0): too frequent, or a bad key")
+            Outcome::Response(r) if (200..300).contains(&r.status) => Reply::error(
+                "ThingSpeak refused the update (answered 0): too frequent, or a bad key",
+            ),
+            Outcome::Response(r) => {
+                Reply::error(format!("error status {} from ThingSpeak", r.status))
             }
-            Outcome::Response(r) => Reply::error(format!("error status {} from ThingSpeak", r.status)),
             Outcome::Failed(why) => Reply::error(why),
         }])
     }
@@ -86,7 +97,9 @@ mod tests {
     use super::*;
 
     fn configure() {
-        testing::set_config(json!({ "api_key": "KEY", "fields": { "temp": "field1", "hum": "field2" } }));
+        testing::set_config(
+            json!({ "api_key": "KEY", "fields": { "temp": "field1", "hum": "field2" } }),
+        );
     }
 
     fn body(request: &Request) -> String {
@@ -105,7 +118,9 @@ mod tests {
     #[test]
     fn a_plain_number_goes_to_field1() {
         configure();
-        let request = ThingSpeak::on_event(testing::event("d", "temp", b"19.25")).unwrap().unwrap();
+        let request = ThingSpeak::on_event(testing::event("d", "temp", b"19.25"))
+            .unwrap()
+            .unwrap();
         assert_eq!(body(&request), "api_key=KEY&field1=19.25");
     }
 
@@ -115,18 +130,30 @@ mod tests {
         let err = ThingSpeak::on_event(testing::event("d", "temp", b"hot")).unwrap_err();
         assert!(err.to_string().contains("\"hot\""), "{err}");
         let err = ThingSpeak::on_event(testing::event("d", "temp", br#"{"x": 1}"#)).unwrap_err();
-        assert!(err.to_string().contains("none of the configured fields"), "{err}");
+        assert!(
+            err.to_string().contains("none of the configured fields"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_entry_id_goes_back_and_a_zero_is_an_error() {
-        let response = |status, body: &[u8]| Outcome::Response(Response { status, headers: vec![], body: body.to_vec() });
+        let response = |status, body: &[u8]| {
+            Outcome::Response(Response {
+                status,
+                headers: vec![],
+                body: body.to_vec(),
+            })
+        };
         let event = || testing::event("d", "temp", b"1");
         let ok = ThingSpeak::on_response(event(), response(200, b"4711")).unwrap();
         assert_eq!(ok, vec![Reply::response(b"4711".to_vec())]);
         let refused = ThingSpeak::on_response(event(), response(200, b"0")).unwrap();
         assert!(matches!(refused[0].kind, edgehook_guest::ReplyKind::Error));
         let failed = ThingSpeak::on_response(event(), response(500, b"")).unwrap();
-        assert_eq!(failed, vec![Reply::error("error status 500 from ThingSpeak")]);
+        assert_eq!(
+            failed,
+            vec![Reply::error("error status 500 from ThingSpeak")]
+        );
     }
 }
