@@ -97,3 +97,74 @@ async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
     assert!(endpoint.nothing_within(Duration::from_millis(500)).await);
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
+    use edgehook::ingress::external::{ExternalOptions, start};
+
+    let broker = Mosquitto::start().await;
+    let opts = ExternalOptions {
+        url: format!("mqtt://{}", broker.addr),
+        client_id: "edgehook-redelivery".into(),
+        max_event_bytes: 1024,
+        share_group: None,
+        ca_file: None,
+    };
+    let (tx, mut inbound) = tokio::sync::mpsc::channel(8);
+    let first = start(opts.clone(), tx).await.unwrap();
+    let device = Device::connect(broker.addr, "m2").await;
+    device.publish("kept", "not yet stored").await;
+    let taken = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&taken.event.data[..], b"not yet stored");
+    // The host stops before the event is safe: no PUBACK goes out.
+    first.shutdown().await;
+    drop(taken);
+
+    let (tx, mut inbound) = tokio::sync::mpsc::channel(8);
+    let second = start(opts, tx).await.unwrap();
+    let again = tokio::time::timeout(WAIT, inbound.recv())
+        .await
+        .expect("redelivered")
+        .unwrap();
+    assert_eq!(&again.event.data[..], b"not yet stored");
+    assert_eq!(again.event.name.as_str(), "kept");
+    again.ack.ack().await;
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_broker_is_named_at_start() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let opts = edgehook::ingress::external::ExternalOptions {
+        url: format!("mqtt://127.0.0.1:{port}"),
+        client_id: "nobody".into(),
+        max_event_bytes: 1024,
+        share_group: None,
+        ca_file: None,
+    };
+    let err = edgehook::ingress::external::start(opts.clone(), tx.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("no connection"),
+        "{err}"
+    );
+    let bad = edgehook::ingress::external::ExternalOptions {
+        url: "http://x".into(),
+        ..opts
+    };
+    let err = edgehook::ingress::external::start(bad, tx)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"http\""), "{err}");
+}
