@@ -123,6 +123,7 @@ impl Host {
         let app = api::router(
             ApiState {
                 registry: registry.clone(),
+                publisher: publisher.clone(),
             },
             api_token.as_str().into(),
         );

@@ -95,6 +95,26 @@ async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
     );
     // The host's own publishes are not events: nothing more arrives.
     assert!(endpoint.nothing_within(Duration::from_millis(500)).await);
+
+    // Health follows the broker connection.
+    assert_eq!(host.api_get("/healthz", None).await.0, 200);
+    drop(broker);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = host.api_get("/healthz", None).await;
+        if status == 503 {
+            assert!(
+                body["error"].as_str().unwrap().contains("MQTT broker"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "healthz stayed {status} without a broker"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     host.host.stop().await;
 }
 

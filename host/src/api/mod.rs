@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 
+use crate::ingress::Publisher;
 use crate::plugins::{PluginStatus, Registry};
 
 /// What the API reads.
@@ -18,6 +20,8 @@ use crate::plugins::{PluginStatus, Registry};
 pub struct ApiState {
     /// The webhooks in force.
     pub registry: Arc<Registry>,
+    /// The broker side, for health.
+    pub publisher: Publisher,
 }
 
 /// The API's routes.
@@ -31,8 +35,13 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    if state.publisher.is_connected() {
+        (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
+    } else {
+        let body = serde_json::json!({ "status": "unavailable", "error": "the MQTT broker connection is down" });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    }
 }
 
 /// One entry of `GET /v1/plugins`.

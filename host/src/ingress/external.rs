@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,6 +50,8 @@ pub struct ExternalOptions {
 pub struct Handle {
     client: AsyncClient,
     task: Arc<JoinHandle<()>>,
+    /// Whether the broker connection is up, for `/healthz`.
+    connected: Arc<AtomicBool>,
 }
 
 /// The acknowledgement owed for one event.
@@ -80,18 +83,19 @@ pub async fn start(
         None => EVENTS_FILTER.to_owned(),
     };
     let (ready_tx, ready) = oneshot::channel();
-    let task = tokio::spawn(run(
-        eventloop,
-        client.clone(),
+    let connected = Arc::new(AtomicBool::new(false));
+    let link = Link {
+        client: client.clone(),
         filter,
         inbound,
-        opts.max_event_bytes,
-        ready_tx,
-    ));
+        max_event_bytes: opts.max_event_bytes,
+    };
+    let task = tokio::spawn(run(eventloop, link, connected.clone(), ready_tx));
     match tokio::time::timeout(CONNECT_TIMEOUT, ready).await {
         Ok(Ok(())) => Ok(Handle {
             client,
             task: Arc::new(task),
+            connected,
         }),
         Ok(Err(_)) | Err(_) => {
             task.abort();
@@ -116,6 +120,11 @@ impl Handle {
                 topic,
                 reason: e.to_string(),
             })
+    }
+
+    /// Whether the broker connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 
     /// Disconnects and stops the client.
@@ -197,16 +206,28 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
     )
 }
 
-/// The client's event loop: connects (and reconnects), subscribes when the
-/// broker has no session for us, and turns event publishes into [`Inbound`].
-async fn run(
-    mut eventloop: EventLoop,
+/// What the event loop hands events to.
+struct Link {
     client: AsyncClient,
     filter: String,
     inbound: mpsc::Sender<Inbound>,
     max_event_bytes: usize,
+}
+
+/// The client's event loop: connects (and reconnects), subscribes when the
+/// broker has no session for us, and turns event publishes into [`Inbound`].
+async fn run(
+    mut eventloop: EventLoop,
+    link: Link,
+    connected: Arc<AtomicBool>,
     ready: oneshot::Sender<()>,
 ) {
+    let Link {
+        client,
+        filter,
+        inbound,
+        max_event_bytes,
+    } = link;
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
@@ -217,6 +238,7 @@ async fn run(
                     tracing::info!("connected to the MQTT broker again");
                 }
                 failing = false;
+                connected.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(100);
                 if !connack.session_present {
                     let mut subscription = Filter::new(filter.clone(), QoS::AtLeastOnce);
@@ -236,6 +258,7 @@ async fn run(
             }
             Ok(_) => {}
             Err(err) => {
+                connected.store(false, Ordering::Relaxed);
                 if !failing {
                     tracing::warn!("MQTT broker connection: {err}; reconnecting");
                     failing = true;

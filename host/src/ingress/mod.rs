@@ -77,6 +77,15 @@ pub enum Publisher {
 }
 
 impl Publisher {
+    /// Whether the broker side is up: always for the embedded broker, the
+    /// connection state for an external one.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Self::Embedded(_) => true,
+            Self::External(h) => h.is_connected(),
+        }
+    }
+
     /// Publishes `payload` on `topic` with QoS 1.
     pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
         match self {
