@@ -48,28 +48,7 @@ enum PluginCommand {
         sdk: Option<PathBuf>,
     },
     /// Run a plugin on one event, offline, and print what it would do
-    Test {
-        /// The plugin's .wasm file
-        wasm: PathBuf,
-        /// Event name
-        #[arg(long)]
-        event: String,
-        /// Event data
-        #[arg(long, default_value = "")]
-        data: String,
-        /// Device id
-        #[arg(long, default_value = "test-device")]
-        device: String,
-        /// The plugin's manifest (.toml) or a JSON configuration (.json)
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// A file with the response body to hand back to the plugin
-        #[arg(long, value_name = "FILE")]
-        response: Option<PathBuf>,
-        /// The status of that response
-        #[arg(long, default_value_t = 200)]
-        status: u16,
-    },
+    Test(edgehook::offline::TestRun),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -110,27 +89,8 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Plugin {
-                command:
-                    PluginCommand::Test {
-                        wasm,
-                        event,
-                        data,
-                        device,
-                        config,
-                        response,
-                        status,
-                    },
+                command: PluginCommand::Test(run),
             } => {
-                let run = edgehook::offline::TestRun {
-                    wasm,
-                    event,
-                    data,
-                    device,
-                    config,
-                    response,
-                    status,
-                    chunk_size: 512,
-                };
                 print!("{}", edgehook::offline::run(run).await?);
                 Ok(())
             }

@@ -15,24 +15,31 @@ use crate::respond::publish::messages;
 use crate::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
 use crate::topic::{DeviceId, EventName, hook_sent_topic};
 
-/// What to run.
-#[derive(Debug, Clone)]
+/// What to run: the arguments of `edgehook plugin test`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct TestRun {
-    /// The plugin's wasm.
+    /// The plugin's .wasm file
     pub wasm: PathBuf,
-    /// Event name.
+    /// Event name
+    #[arg(long)]
     pub event: String,
-    /// Event data.
+    /// Event data
+    #[arg(long, default_value = "")]
     pub data: String,
-    /// Device id.
+    /// Device id
+    #[arg(long, default_value = "test-device")]
     pub device: String,
-    /// A manifest (`.toml`) or a JSON configuration (`.json`).
+    /// The plugin's manifest (.toml) or a JSON configuration (.json)
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// A file holding the response body to hand back to the plugin.
+    /// A file with the response body to hand back to the plugin
+    #[arg(long, value_name = "FILE")]
     pub response: Option<PathBuf>,
-    /// The status of that response.
+    /// The status of that response
+    #[arg(long, default_value_t = 200)]
     pub status: u16,
-    /// Chunk size of device messages.
+    /// Chunk size of device messages
+    #[arg(long, default_value_t = 512)]
     pub chunk_size: usize,
 }
 

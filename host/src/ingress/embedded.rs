@@ -273,15 +273,34 @@ mod tests {
         }
     }
 
+    /// A broker on a free port and one device connected to it.
+    async fn broker_and_device(
+        max_event_bytes: usize,
+        id: &str,
+    ) -> (
+        Handle,
+        mpsc::Receiver<Inbound>,
+        AsyncClient,
+        mpsc::UnboundedReceiver<Packet>,
+    ) {
+        let (tx, inbound) = mpsc::channel(8);
+        let listen = "127.0.0.1:0".parse().unwrap();
+        let broker = start(
+            EmbeddedOptions {
+                listen,
+                max_event_bytes,
+            },
+            tx,
+        )
+        .await
+        .unwrap();
+        let (client, packets) = device(broker.local_addr(), id).await;
+        (broker, inbound, client, packets)
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn the_puback_waits_for_the_ack_and_host_messages_are_not_events() {
-        let (tx, mut inbound) = mpsc::channel(8);
-        let opts = EmbeddedOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            max_event_bytes: 1024,
-        };
-        let broker = start(opts, tx).await.unwrap();
-        let (client, mut packets) = device(broker.local_addr(), "d1").await;
+        let (broker, mut inbound, client, mut packets) = broker_and_device(1024, "d1").await;
         client
             .subscribe("devices/d1/#", ClientQoS::AtLeastOnce)
             .await
@@ -346,13 +365,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_dropped_ack_means_no_puback_and_bad_events_are_refused_without_a_disconnect() {
-        let (tx, mut inbound) = mpsc::channel(8);
-        let opts = EmbeddedOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            max_event_bytes: 8,
-        };
-        let broker = start(opts, tx).await.unwrap();
-        let (client, mut packets) = device(broker.local_addr(), "d2").await;
+        let (_broker, mut inbound, client, mut packets) = broker_and_device(8, "d2").await;
 
         client
             .publish(

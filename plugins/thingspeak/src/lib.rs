@@ -58,6 +58,8 @@ impl Webhook for ThingSpeak {
         if form.len() == 1 {
             return Err(Error::new("event data has none of the configured fields"));
         }
+        // field1, field2, … in order, whatever the order of the mapping.
+        form[1..].sort();
         Ok(Some(Request::post(config.url).form(form)))
     }
 
@@ -112,7 +114,7 @@ mod tests {
         let event = testing::event("dev-1", "temp", br#"{"temp": 21.5, "hum": 40, "other": 1}"#);
         let request = ThingSpeak::on_event(event).unwrap().unwrap();
         assert_eq!(request.url, "https://api.thingspeak.com/update");
-        assert_eq!(body(&request), "api_key=KEY&field2=40&field1=21.5");
+        assert_eq!(body(&request), "api_key=KEY&field1=21.5&field2=40");
     }
 
     #[test]
