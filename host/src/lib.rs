@@ -15,6 +15,7 @@
 //! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
 //! - [`delivery`]: the HTTP client and its destination policy.
 //! - [`respond`]: chunking and publishing device events.
+//! - [`tls`]: the one rustls client configuration.
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
@@ -34,4 +35,5 @@ pub mod respond;
 pub mod runtime;
 pub mod scaffold;
 pub mod server;
+pub mod tls;
 pub mod topic;

@@ -66,7 +66,7 @@ pub struct HttpSender {
 
 impl HttpSender {
     /// A client with the webpki roots as trust anchors.
-    pub fn new(opts: ClientOptions) -> Result<Self, rustls::Error> {
+    pub fn new(opts: ClientOptions) -> Result<Self, crate::tls::TlsError> {
         let resolver = GuardedResolver {
             allow_private: opts.allow_private,
         };
@@ -74,14 +74,7 @@ impl HttpSender {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(opts.timeout));
-        let tls = rustls::ClientConfig::builder_with_provider(
-            rustls::crypto::ring::default_provider().into(),
-        )
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        })
-        .with_no_client_auth();
+        let tls = crate::tls::client_config(None)?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

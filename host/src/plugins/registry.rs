@@ -43,6 +43,20 @@ pub struct PluginStatus {
     pub error: Option<String>,
 }
 
+impl PluginStatus {
+    /// A plugin of which no version runs, and why.
+    fn failed(name: &str, error: String) -> Self {
+        Self {
+            name: name.to_owned(),
+            state: "failed",
+            digest: None,
+            loaded_at: None,
+            event: None,
+            error: Some(error),
+        }
+    }
+}
+
 /// The set of webhooks.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -107,15 +121,12 @@ impl Registry {
     /// Records a failed load; a previous version keeps running.
     pub fn failed(&self, name: &str, error: String) {
         let mut map = self.status_map();
-        let status = map.entry(name.to_owned()).or_insert_with(|| PluginStatus {
-            name: name.to_owned(),
-            state: "failed",
-            digest: None,
-            loaded_at: None,
-            event: None,
-            error: None,
-        });
-        status.error = Some(error);
+        match map.get_mut(name) {
+            Some(status) => status.error = Some(error),
+            None => {
+                map.insert(name.to_owned(), PluginStatus::failed(name, error));
+            }
+        }
     }
 
     /// Takes a plugin out of service. With `reason`, it stays listed as
@@ -130,23 +141,9 @@ impl Registry {
         });
         let mut map = self.status_map();
         match reason {
-            Some(error) => {
-                map.insert(
-                    name.to_owned(),
-                    PluginStatus {
-                        name: name.to_owned(),
-                        state: "failed",
-                        digest: None,
-                        loaded_at: None,
-                        event: None,
-                        error: Some(error),
-                    },
-                );
-            }
-            None => {
-                map.remove(name);
-            }
-        }
+            Some(error) => map.insert(name.to_owned(), PluginStatus::failed(name, error)),
+            None => map.remove(name),
+        };
     }
 
     fn status_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PluginStatus>> {
