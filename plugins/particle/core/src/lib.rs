@@ -1,0 +1,1 @@
+//! Particle-style webhooks (skeleton).
