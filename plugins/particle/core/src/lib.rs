@@ -1,1 +1,3 @@
 //! Particle-style webhooks (skeleton).
+#![deny(missing_docs)]
+pub mod template;

@@ -1,0 +1,469 @@
+//! Parsing a mustache template, once, into a tree of nodes.
+//!
+//! The scanner turns the source into tokens (text, newlines, tags), honouring
+//! set-delimiter tags as it goes; a second pass drops the whitespace and the
+//! newline around *standalone* tags (sections, inverted sections, closings,
+//! comments and delimiter changes alone on their line), as the mustache spec
+//! requires; a third pass nests sections. Rendering then walks the nodes and
+//! never looks at the source again.
+
+use std::fmt;
+
+/// A parsed mustache template: parse it once, render it many times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// The source as written, for listings and error messages.
+    source: String,
+    /// What rendering walks.
+    pub(crate) nodes: Vec<Node>,
+    /// Bytes of literal text, to reserve the output in one allocation.
+    pub(crate) text_len: usize,
+}
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node {
+    /// Literal text, copied as is.
+    Text(String),
+    /// `{{name}}` (escaped) or `{{{name}}}` / `{{& name}}` (raw).
+    Var { path: Path, escape: bool },
+    /// `{{#name}}…{{/name}}` or, inverted, `{{^name}}…{{/name}}`.
+    Section {
+        path: Path,
+        inverted: bool,
+        children: Vec<Node>,
+    },
+}
+
+/// A variable name, split once at parse time.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Path {
+    /// `.`: the top of the context stack.
+    Dot,
+    /// `a.b.0.c`: the first segment is looked up through the stack, the rest
+    /// inside what it found.
+    Names(Vec<Segment>),
+}
+
+/// One segment of a dotted name.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Segment {
+    /// The key in an object.
+    pub(crate) key: String,
+    /// The same segment as an array index, when it is a number.
+    pub(crate) index: Option<usize>,
+}
+
+/// Why a template does not parse, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{cause} at line {line}, column {column}")]
+pub struct TemplateError {
+    /// What is wrong.
+    pub cause: TemplateErrorCause,
+    /// 1-based line of the offending tag.
+    pub line: usize,
+    /// 1-based column (in characters) of the offending tag.
+    pub column: usize,
+}
+
+/// What is wrong with a template. Tags are quoted as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateErrorCause {
+    /// A tag is opened and never closed.
+    UnclosedTag {
+        /// The opening delimiter, e.g. `{{`.
+        open: String,
+        /// The closing text that was expected, e.g. `}}`.
+        close: String,
+    },
+    /// A section is opened and never closed.
+    UnclosedSection {
+        /// The opening tag, e.g. `{{#a}}`.
+        tag: String,
+        /// The name the closing tag must carry.
+        name: String,
+    },
+    /// A closing tag that closes no open section, or another one.
+    MismatchedClose {
+        /// The closing tag, e.g. `{{/b}}`.
+        tag: String,
+        /// The name of the section that is open, if any.
+        open: Option<String>,
+    },
+    /// A set-delimiter tag that does not give two delimiters.
+    BadDelimiters {
+        /// The tag as written.
+        tag: String,
+    },
+    /// A tag with no name, e.g. `{{}}` or `{{#}}`.
+    EmptyTag {
+        /// The tag as written.
+        tag: String,
+    },
+    /// A partial tag: edgehook webhooks have no partials to include.
+    Partial {
+        /// The tag as written.
+        tag: String,
+    },
+}
+
+impl fmt::Display for TemplateErrorCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnclosedTag { open, close } => {
+                write!(f, "unclosed tag: `{open}` without a closing `{close}`")
+            }
+            Self::UnclosedSection { tag, name } => {
+                write!(f, "unclosed section: `{tag}` without a closing `/{name}` tag")
+            }
+            Self::MismatchedClose { tag, open: None } => {
+                write!(f, "`{tag}` closes a section that was never opened")
+            }
+            Self::MismatchedClose {
+                tag,
+                open: Some(open),
+            } => write!(f, "mismatched closing tag: `{tag}` where section `{open}` is open"),
+            Self::BadDelimiters { tag } => write!(
+                f,
+                "bad delimiters `{tag}`: expected two delimiters without `=` or spaces, \
+                 e.g. `{{{{=<% %>=}}}}`"
+            ),
+            Self::EmptyTag { tag } => write!(f, "empty tag `{tag}`: a name is needed"),
+            Self::Partial { tag } => write!(f, "partials are not supported: `{tag}`"),
+        }
+    }
+}
+
+impl Template {
+    /// Parses `source`.
+    pub fn parse(source: &str) -> Result<Template, TemplateError> {
+        let tokens = scan(source)?;
+        let tokens = strip_standalone(tokens);
+        let (nodes, text_len) = nest(source, tokens)?;
+        Ok(Template {
+            source: source.to_owned(),
+            nodes,
+            text_len,
+        })
+    }
+
+    /// The source as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the template has no tags at all (its output is its source).
+    pub fn is_literal(&self) -> bool {
+        self.nodes.iter().all(|n| matches!(n, Node::Text(_)))
+    }
+
+    /// The literal text the template starts with, before its first tag.
+    pub fn literal_prefix(&self) -> &str {
+        match self.nodes.first() {
+            Some(Node::Text(text)) => text,
+            _ => "",
+        }
+    }
+
+    /// Whether a tag anywhere in the template looks `name` up (as a whole
+    /// name or as the first segment of a dotted one).
+    pub fn mentions(&self, name: &str) -> bool {
+        fn walk(nodes: &[Node], name: &str) -> bool {
+            nodes.iter().any(|node| match node {
+                Node::Text(_) => false,
+                Node::Var { path, .. } => first_is(path, name),
+                Node::Section { path, children, .. } => {
+                    first_is(path, name) || walk(children, name)
+                }
+            })
+        }
+        fn first_is(path: &Path, name: &str) -> bool {
+            matches!(path, Path::Names(segments) if segments.first().is_some_and(|s| s.key == name))
+        }
+        walk(&self.nodes, name)
+    }
+}
+
+/// A tag as scanned.
+#[derive(Debug)]
+struct Tag<'s> {
+    kind: Kind,
+    /// The name, trimmed; empty for comments and delimiter changes.
+    name: &'s str,
+    /// Byte offset of the tag in the source.
+    at: usize,
+    /// The whole tag as written.
+    raw: &'s str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Var { escape: bool },
+    Section,
+    Inverted,
+    Close,
+    Comment,
+    Delimiters,
+}
+
+impl Kind {
+    /// Tags that may stand alone on a line, which then disappears.
+    fn may_stand_alone(self) -> bool {
+        !matches!(self, Kind::Var { .. })
+    }
+}
+
+#[derive(Debug)]
+enum Token<'s> {
+    Text(&'s str),
+    /// `\n` or `\r\n`.
+    Newline(&'s str),
+    Tag(Tag<'s>),
+}
+
+fn error(source: &str, at: usize, cause: TemplateErrorCause) -> TemplateError {
+    let before = &source[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    TemplateError {
+        cause,
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    }
+}
+
+fn push_text<'s>(tokens: &mut Vec<Token<'s>>, mut text: &'s str) {
+    while let Some(i) = text.find('\n') {
+        let (line, newline) = if text[..i].ends_with('\r') {
+            (&text[..i - 1], &text[i - 1..=i])
+        } else {
+            (&text[..i], &text[i..=i])
+        };
+        if !line.is_empty() {
+            tokens.push(Token::Text(line));
+        }
+        tokens.push(Token::Newline(newline));
+        text = &text[i + 1..];
+    }
+    if !text.is_empty() {
+        tokens.push(Token::Text(text));
+    }
+}
+
+fn scan(source: &str) -> Result<Vec<Token<'_>>, TemplateError> {
+    let mut tokens = Vec::new();
+    let mut open = "{{".to_owned();
+    let mut close = "}}".to_owned();
+    let mut pos = 0;
+    while let Some(found) = source[pos..].find(open.as_str()) {
+        let at = pos + found;
+        push_text(&mut tokens, &source[pos..at]);
+        let inner = at + open.len();
+        let sigil = source[inner..].chars().next();
+        // Triple mustaches and delimiter changes end with their sigil too.
+        let closing = match sigil {
+            Some('{') => format!("}}{close}"),
+            Some('=') => format!("={close}"),
+            _ => close.clone(),
+        };
+        let content_start = match sigil {
+            Some('{' | '=' | '&' | '#' | '^' | '/' | '!' | '>') => inner + 1,
+            _ => inner,
+        };
+        let Some(len) = source.get(content_start..).and_then(|rest| rest.find(&closing)) else {
+            return Err(error(
+                source,
+                at,
+                TemplateErrorCause::UnclosedTag {
+                    open: open.clone(),
+                    close: closing,
+                },
+            ));
+        };
+        let content = &source[content_start..content_start + len];
+        let end = content_start + len + closing.len();
+        let raw = &source[at..end];
+        let name = content.trim();
+        let kind = match sigil {
+            Some('{') | Some('&') => Kind::Var { escape: false },
+            Some('#') => Kind::Section,
+            Some('^') => Kind::Inverted,
+            Some('/') => Kind::Close,
+            Some('!') => Kind::Comment,
+            Some('>') => {
+                return Err(error(
+                    source,
+                    at,
+                    TemplateErrorCause::Partial {
+                        tag: raw.to_owned(),
+                    },
+                ));
+            }
+            Some('=') => {
+                let mut parts = name.split_whitespace();
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(o), Some(c), None) if !o.contains('=') && !c.contains('=') => {
+                        open = o.to_owned();
+                        close = c.to_owned();
+                    }
+                    _ => {
+                        return Err(error(
+                            source,
+                            at,
+                            TemplateErrorCause::BadDelimiters {
+                                tag: raw.to_owned(),
+                            },
+                        ));
+                    }
+                }
+                Kind::Delimiters
+            }
+            _ => Kind::Var { escape: true },
+        };
+        let name = match kind {
+            Kind::Comment | Kind::Delimiters => "",
+            _ if name.is_empty() => {
+                return Err(error(
+                    source,
+                    at,
+                    TemplateErrorCause::EmptyTag {
+                        tag: raw.to_owned(),
+                    },
+                ));
+            }
+            _ => name,
+        };
+        tokens.push(Token::Tag(Tag {
+            kind,
+            name,
+            at,
+            raw,
+        }));
+        pos = end;
+    }
+    push_text(&mut tokens, &source[pos..]);
+    Ok(tokens)
+}
+
+/// Drops the indentation and the line ending around every line that holds
+/// only standalone tags and whitespace.
+fn strip_standalone(tokens: Vec<Token<'_>>) -> Vec<Token<'_>> {
+    let mut kept = Vec::with_capacity(tokens.len());
+    let mut line = Vec::new();
+    for token in tokens {
+        let newline = matches!(token, Token::Newline(_));
+        line.push(token);
+        if newline {
+            flush_line(&mut line, &mut kept);
+        }
+    }
+    flush_line(&mut line, &mut kept);
+    kept
+}
+
+/// Moves one line's tokens to `kept`, without its whitespace and line ending
+/// if it is standalone.
+fn flush_line<'s>(line: &mut Vec<Token<'s>>, kept: &mut Vec<Token<'s>>) {
+    let mut tags = 0;
+    let only_standalone = line.iter().all(|token| match token {
+        Token::Text(text) => text.bytes().all(|b| b == b' ' || b == b'\t'),
+        Token::Newline(_) => true,
+        Token::Tag(tag) => {
+            tags += 1;
+            tag.kind.may_stand_alone()
+        }
+    });
+    let standalone = only_standalone && tags > 0;
+    for token in line.drain(..) {
+        if !standalone || matches!(token, Token::Tag(_)) {
+            kept.push(token);
+        }
+    }
+}
+
+fn path(name: &str) -> Path {
+    if name == "." {
+        return Path::Dot;
+    }
+    Path::Names(
+        name.split('.')
+            .map(|key| Segment {
+                key: key.to_owned(),
+                index: key.parse().ok(),
+            })
+            .collect(),
+    )
+}
+
+/// An open section while nesting.
+struct Open<'s> {
+    tag: Tag<'s>,
+    children: Vec<Node>,
+}
+
+fn push_node(nodes: &mut Vec<Node>, text_len: &mut usize, text: &str) {
+    *text_len += text.len();
+    if let Some(Node::Text(last)) = nodes.last_mut() {
+        last.push_str(text);
+    } else {
+        nodes.push(Node::Text(text.to_owned()));
+    }
+}
+
+fn nest<'s>(source: &'s str, tokens: Vec<Token<'s>>) -> Result<(Vec<Node>, usize), TemplateError> {
+    let mut stack: Vec<Open<'s>> = Vec::new();
+    let mut nodes = Vec::new();
+    let mut text_len = 0;
+    for token in tokens {
+        let current = match stack.last_mut() {
+            Some(open) => &mut open.children,
+            None => &mut nodes,
+        };
+        match token {
+            Token::Text(text) | Token::Newline(text) => push_node(current, &mut text_len, text),
+            Token::Tag(tag) => match tag.kind {
+                Kind::Comment | Kind::Delimiters => {}
+                Kind::Var { escape } => current.push(Node::Var {
+                    path: path(tag.name),
+                    escape,
+                }),
+                Kind::Section | Kind::Inverted => stack.push(Open {
+                    tag,
+                    children: Vec::new(),
+                }),
+                Kind::Close => {
+                    let Some(open) = stack.pop_if(|open| open.tag.name == tag.name) else {
+                        let open = stack.last().map(|open| open.tag.raw.to_owned());
+                        return Err(error(
+                            source,
+                            tag.at,
+                            TemplateErrorCause::MismatchedClose {
+                                tag: tag.raw.to_owned(),
+                                open,
+                            },
+                        ));
+                    };
+                    let section = Node::Section {
+                        path: path(open.tag.name),
+                        inverted: open.tag.kind == Kind::Inverted,
+                        children: open.children,
+                    };
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(section),
+                        None => nodes.push(section),
+                    }
+                }
+            },
+        }
+    }
+    if let Some(open) = stack.pop() {
+        return Err(error(
+            source,
+            open.tag.at,
+            TemplateErrorCause::UnclosedSection {
+                tag: open.tag.raw.to_owned(),
+                name: open.tag.name.to_owned(),
+            },
+        ));
+    }
+    Ok((nodes, text_len))
+}
