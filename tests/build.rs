@@ -3,7 +3,9 @@
 //! and writes their paths as constants for the tests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "../host/wasm_build.rs"]
+mod wasm_build;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -11,28 +13,19 @@ fn main() {
         .parent()
         .expect("tests/ is inside the workspace")
         .to_owned();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("wasm-plugins");
+    let target_dir = wasm_build::target_dir(&root);
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
 
     for dir in ["plugins", "guest-sdk", "wit", "tests/fixtures"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
+    println!("cargo:rerun-if-changed=../host/wasm_build.rs");
 
     let mut crates = crates_in(&root.join("plugins"));
     crates.extend(crates_in(&manifest_dir.join("fixtures")));
     let mut consts = String::new();
     for (name, manifest) in crates {
-        build(&manifest, &target_dir);
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        assert!(
-            wasm.exists(),
-            "building {name} produced no {}",
-            wasm.display()
-        );
+        let wasm = wasm_build::build(&name, &manifest, &target_dir);
         consts.push_str(&format!(
             "/// The `{name}` plugin, built for wasm32-wasip2.\npub const {}: &str = {:?};\n",
             name.to_uppercase().replace('-', "_"),
@@ -63,33 +56,4 @@ fn crates_in(dir: &Path) -> Vec<(String, PathBuf)> {
         .collect();
     found.sort();
     found
-}
-
-fn build(manifest: &Path, target_dir: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(manifest)
-        .arg("--target-dir")
-        .arg(target_dir)
-        // What the outer build set for itself must not leak into the wasm build.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .expect("running cargo to build a wasm plugin");
-    assert!(
-        status.success(),
-        "building {} for wasm32-wasip2 failed",
-        manifest.display()
-    );
 }

@@ -13,13 +13,18 @@
 //! - [`ingress`]: MQTT in and out — the embedded broker or an external one.
 //! - [`runtime`]: the wasm sandbox (engine, plugins, limits, the one `bindgen!`).
 //! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
+//! - [`webhooks`]: Particle-style webhooks — the catalog, its store, the
+//!   webhooks directory, the built-in plugin, delivery logs.
+//! - [`watch`]: noticing stable changes in a watched directory.
 //! - [`delivery`]: the HTTP client and its destination policy.
 //! - [`respond`]: chunking and publishing device events.
+//! - [`stream`]: the live event stream behind `GET /v1/events`.
 //! - [`tls`]: the one rustls client configuration.
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
+//! - [`remote`]: the API client behind `edgehook webhook …` and `subscribe`.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -34,6 +39,10 @@ pub mod plugins;
 pub mod respond;
 pub mod runtime;
 pub mod scaffold;
+pub mod remote;
 pub mod server;
+pub mod stream;
 pub mod tls;
 pub mod topic;
+pub mod watch;
+pub mod webhooks;

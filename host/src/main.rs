@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use edgehook::config::{Config, Settings};
+use edgehook::remote::{ApiArgs, ApiClient};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +32,36 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+    /// Manage the Particle-style webhooks of a running host
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print the live event stream of a running host, one JSON object a line
+    Subscribe {
+        /// Only events whose name starts with this
+        prefix: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookCommand {
+    /// Create a webhook from a Particle-style JSON file
+    Create {
+        /// The webhook definition
+        file: PathBuf,
+    },
+    /// List the webhooks
+    List,
+    /// Delete a webhook
+    Delete {
+        /// The webhook's id (see `list`)
+        id: String,
     },
 }
 
@@ -94,8 +125,53 @@ fn main() -> anyhow::Result<()> {
                 print!("{}", edgehook::offline::run(run).await?);
                 Ok(())
             }
+            Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,
+            Command::Subscribe { prefix, api } => {
+                use std::io::Write as _;
+                let client = ApiClient::new(&api)?;
+                let mut out = std::io::stdout().lock();
+                client
+                    .subscribe(prefix.as_deref(), |json| {
+                        let _ = writeln!(out, "{json}");
+                        let _ = out.flush();
+                    })
+                    .await?;
+                Ok(())
+            }
         }
     })
+}
+
+async fn webhook(command: WebhookCommand, client: &ApiClient) -> anyhow::Result<()> {
+    match command {
+        WebhookCommand::Create { file } => {
+            let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            println!("Using settings from the file {}", file.display());
+            let created = client
+                .call(http::Method::POST, "/v1/webhooks", Some(text.into()))
+                .await
+                .with_context(|| format!("webhook {} not created", file.display()))?;
+            println!(
+                "Created webhook {} watching for {}",
+                created["id"].as_str().unwrap_or_default(),
+                created
+                    .get("event")
+                    .or_else(|| created.get("eventName"))
+                    .unwrap_or(&serde_json::Value::Null)
+            );
+        }
+        WebhookCommand::List => {
+            let all = client.call(http::Method::GET, "/v1/webhooks", None).await?;
+            let hooks = all.as_array().map(Vec::as_slice).unwrap_or_default();
+            print!("{}", edgehook::remote::describe_list(hooks));
+        }
+        WebhookCommand::Delete { id } => {
+            let path = format!("/v1/webhooks/{id}");
+            client.call(http::Method::DELETE, &path, None).await?;
+            println!("Deleted webhook {id}");
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

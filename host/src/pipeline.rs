@@ -15,6 +15,7 @@ use crate::exchange::{Outcome, Reply};
 use crate::ingress::Inbound;
 use crate::plugins::{Hook, Registry};
 use crate::respond::Responder;
+use crate::stream::EventStream;
 
 /// Everything a delivery needs, shared by all of them.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ pub struct Pipeline {
     registry: Arc<Registry>,
     sender: HttpSender,
     responder: Responder,
+    stream: EventStream,
     in_flight: Arc<Semaphore>,
     max_in_flight: u32,
 }
@@ -32,6 +34,7 @@ impl Pipeline {
         registry: Arc<Registry>,
         sender: HttpSender,
         responder: Responder,
+        stream: EventStream,
         max_in_flight: usize,
     ) -> Arc<Self> {
         let max_in_flight = u32::try_from(max_in_flight).unwrap_or(u32::MAX);
@@ -39,6 +42,7 @@ impl Pipeline {
             registry,
             sender,
             responder,
+            stream,
             in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
             max_in_flight,
         })
@@ -60,6 +64,7 @@ impl Pipeline {
                 break;
             };
             ack.ack().await;
+            self.stream.device_event(&event);
             self.dispatch(event).await;
         }
         // Every permit back means every delivery finished.
@@ -91,21 +96,21 @@ impl Pipeline {
             Ok(Some(request)) => request,
             Ok(None) => return,
             Err(err) => {
-                tracing::warn!(device = %event.device, event = %event.name, "{err}");
-                self.responder
-                    .replies(event, &[Reply::error(err.to_string())])
-                    .await;
+                let why = err.to_string();
+                tracing::warn!(device = %event.device, event = %event.name, "{why}");
+                hook.log.record(event, None, Err(&why));
+                self.responder.replies(event, &[Reply::error(why)]).await;
                 return;
             }
         };
         let host = request.url.host_str().unwrap_or_default();
-        let outcome = if !hook.manifest.allows_host(host) {
+        let outcome = if !hook.allows_host(host) {
             Outcome::Failed(format!(
                 "destination {host} refused: not in the allowed_hosts of plugin {}",
                 hook.name
             ))
         } else {
-            match self.sender.send(&request, &event.id).await {
+            match self.sender.send(&request, &event.id, &hook.send).await {
                 Ok(response) => {
                     self.responder.hook_sent(event).await;
                     Outcome::Response(response)
@@ -117,8 +122,12 @@ impl Pipeline {
                 }
             }
         };
-        if let Outcome::Failed(why) = &outcome {
-            tracing::info!(device = %event.device, event = %event.name, plugin = %hook.name, "{why}");
+        match &outcome {
+            Outcome::Response(response) => hook.log.record(event, Some(&request), Ok(response)),
+            Outcome::Failed(why) => {
+                tracing::info!(device = %event.device, event = %event.name, plugin = %hook.name, "{why}");
+                hook.log.record(event, Some(&request), Err(why));
+            }
         }
         let replies = match hook.plugin.on_response(event, &outcome).await {
             Ok(replies) => replies,

@@ -2,8 +2,8 @@
 //! stops them in order.
 //!
 //! Tasks: the ingress (embedded broker or external client) feeding a bounded
-//! channel; the pipeline reading it and spawning deliveries; the plugin
-//! directory watcher; the API server; the engine's epoch thread.
+//! channel; the pipeline reading it and spawning deliveries; the plugin and
+//! webhook directory watchers; the API server; the engine's epoch thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use crate::pipeline::Pipeline;
 use crate::plugins::{PluginDir, Registry};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
+use crate::stream::EventStream;
+use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline. Small: when the
 /// pipeline is behind, the broker should feel it (backpressure), not a
@@ -38,6 +40,8 @@ pub struct Host {
     pub api_token: String,
     /// The webhooks in force.
     pub registry: Arc<Registry>,
+    /// The Particle-style webhooks.
+    pub catalog: Arc<Catalog>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     publisher: Publisher,
@@ -48,13 +52,11 @@ impl Host {
     pub async fn start(cfg: Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
-        if !cfg.plugins_dir.exists() {
-            std::fs::create_dir_all(&cfg.plugins_dir).with_context(|| {
-                format!(
-                    "creating the plugins directory {}",
-                    cfg.plugins_dir.display()
-                )
-            })?;
+        for (what, dir) in [("plugins", &cfg.plugins_dir), ("webhooks", &cfg.webhooks_dir)] {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the {what} directory {}", dir.display()))?;
+            }
         }
         let api_token = api::auth::load_or_create(cfg.api_token.as_deref(), &cfg.data_dir)
             .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))?;
@@ -68,12 +70,26 @@ impl Host {
         let registry = Arc::new(Registry::default());
         let mut plugin_dir = PluginDir::new(
             cfg.plugins_dir.clone(),
-            engine,
+            engine.clone(),
             cfg.limits,
             cfg.max_plugin_memory,
             registry.clone(),
         );
         plugin_dir.scan(false).await;
+        let store = Store::open(&cfg.data_dir).with_context(|| {
+            format!("opening the webhook store in {}", cfg.data_dir.display())
+        })?;
+        let catalog = Arc::new(Catalog::new(
+            registry.clone(),
+            store,
+            Builtin::new(engine, cfg.limits),
+        ));
+        catalog
+            .load_stored()
+            .await
+            .context("loading the stored webhooks")?;
+        let mut webhook_dir = WebhookDir::new(cfg.webhooks_dir.clone(), catalog.clone());
+        webhook_dir.scan(false).await;
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -111,10 +127,18 @@ impl Host {
             allow_private: cfg.allow_private_networks,
         })
         .context("setting up the HTTP client")?;
-        let responder = Responder::new(publisher.clone(), cfg.chunk_size);
-        let pipeline = Pipeline::new(registry.clone(), sender, responder, cfg.max_in_flight);
+        let stream = EventStream::default();
+        let responder = Responder::new(publisher.clone(), stream.clone(), cfg.chunk_size);
+        let pipeline = Pipeline::new(
+            registry.clone(),
+            sender,
+            responder,
+            stream.clone(),
+            cfg.max_in_flight,
+        );
         tasks.spawn(pipeline.run(rx, shutdown.clone()));
         tasks.spawn(plugin_dir.watch(shutdown.clone().cancelled_owned()));
+        tasks.spawn(webhook_dir.watch(shutdown.clone().cancelled_owned()));
 
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
             .await
@@ -123,6 +147,8 @@ impl Host {
         let app = api::router(
             ApiState {
                 registry: registry.clone(),
+                catalog: catalog.clone(),
+                stream,
                 publisher: publisher.clone(),
             },
             api_token.as_str().into(),
@@ -140,6 +166,7 @@ impl Host {
             api_addr,
             api_token,
             registry,
+            catalog,
             shutdown,
             tasks,
             publisher,
@@ -163,6 +190,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let plugins_dir = cfg.plugins_dir.clone();
+    let webhooks_dir = cfg.webhooks_dir.clone();
     let host = Host::start(cfg).await?;
     let mqtt = match host.mqtt_addr {
         Some(addr) => format!("MQTT on {addr} (embedded broker)"),
@@ -170,10 +198,12 @@ pub async fn run(
     };
     println!("API token: {}", host.api_token);
     println!(
-        "edgehook ready: {mqtt}, API on http://{}, {} plugin(s) running from {}",
+        "edgehook ready: {mqtt}, API on http://{}, {} plugin(s) running from {}, {} webhook(s) (files in {})",
         host.api_addr,
         host.registry.running(),
-        plugins_dir.display()
+        plugins_dir.display(),
+        host.catalog.list().len(),
+        webhooks_dir.display()
     );
     shutdown.await;
     tracing::info!("shutting down");

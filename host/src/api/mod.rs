@@ -1,7 +1,9 @@
-//! The HTTP API: health, the loaded plugins, and (behind the bearer token)
-//! everything else.
+//! The HTTP API: health, and behind the bearer token the loaded plugins,
+//! the webhooks with their logs, and the live event stream.
 
 pub mod auth;
+pub mod events;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -14,12 +16,21 @@ use serde::Serialize;
 
 use crate::ingress::Publisher;
 use crate::plugins::{PluginStatus, Registry};
+use crate::stream::EventStream;
+use crate::webhooks::Catalog;
+
+/// Largest webhook definition taken, in bytes.
+const MAX_BODY: usize = 256 << 10;
 
 /// What the API reads.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     /// The webhooks in force.
     pub registry: Arc<Registry>,
+    /// The Particle-style webhooks.
+    pub catalog: Arc<Catalog>,
+    /// The live event stream.
+    pub stream: EventStream,
     /// The broker side, for health.
     pub publisher: Publisher,
 }
@@ -28,6 +39,20 @@ pub struct ApiState {
 pub fn router(state: ApiState, token: Arc<str>) -> Router {
     let protected = Router::new()
         .route("/v1/plugins", get(plugins))
+        .route(
+            "/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .put(webhooks::replace)
+                .delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/log", get(webhooks::log))
+        .route("/v1/events", get(events::all))
+        .route("/v1/events/{*prefix}", get(events::prefixed))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))

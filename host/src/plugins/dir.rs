@@ -8,18 +8,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
+use super::hook::Hook;
 use super::manifest::Manifest;
-use super::registry::{Hook, Registry};
+use super::registry::Registry;
+use crate::delivery::SendOptions;
 use crate::runtime::{Limits, Plugin, WasmEngine};
-
-/// How often the directory is looked at. Two polls make a change stable,
-/// so a change takes effect within about a second.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(400);
-
-/// Size and modification time of a file: enough to notice a change.
-type Stamp = Option<(u64, SystemTime)>;
+use crate::watch::{Change, Settle, Stamp, stamp, valid_name};
 
 /// What is on disk for one plugin name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +31,7 @@ pub struct PluginDir {
     defaults: Limits,
     max_memory: usize,
     registry: Arc<Registry>,
-    /// What each name looked like at the previous poll.
-    seen: BTreeMap<String, Files>,
-    /// What each name looked like when it was last acted on.
-    done: BTreeMap<String, Files>,
+    settle: Settle<Files>,
 }
 
 impl PluginDir {
@@ -57,8 +49,7 @@ impl PluginDir {
             defaults,
             max_memory,
             registry,
-            seen: BTreeMap::new(),
-            done: BTreeMap::new(),
+            settle: Settle::default(),
         }
     }
 
@@ -72,45 +63,27 @@ impl PluginDir {
                 return;
             }
         };
-        let gone: Vec<String> = self
-            .done
-            .keys()
-            .filter(|n| !now.contains_key(*n))
-            .cloned()
-            .collect();
-        for name in gone {
-            tracing::info!(plugin = %name, "plugin removed");
-            self.registry.remove(&name, None);
-            self.done.remove(&name);
-        }
-        for (name, files) in &now {
-            let stable = !settle || self.seen.get(name) == Some(files);
-            if stable && self.done.get(name) != Some(files) {
-                self.act(name, *files).await;
-                self.done.insert(name.clone(), *files);
+        for change in self.settle.changes(now, settle) {
+            match change {
+                Change::Gone(name) => {
+                    tracing::info!(plugin = %name, "plugin removed");
+                    self.registry.remove(&name, None);
+                }
+                Change::Changed(name, files) => self.act(&name, files).await,
             }
         }
-        self.seen = now;
     }
 
-    /// Scans every [`POLL_INTERVAL`] until `shutdown` resolves.
+    /// Scans every [`crate::watch::POLL_INTERVAL`] until `shutdown` resolves.
     pub async fn watch(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = tick.tick() => self.scan(true).await,
-            }
-        }
+        crate::watch::poll(shutdown, async || self.scan(true).await).await;
     }
 
     async fn act(&self, name: &str, files: Files) {
         match (files.wasm, files.manifest) {
             (Some(_), Some(_)) => match self.load(name).await {
                 Ok(hook) => {
-                    tracing::info!(plugin = %name, digest = %hook.plugin.digest(), event = %hook.manifest.event, "plugin loaded");
+                    tracing::info!(plugin = %name, digest = %hook.plugin.digest(), event = %hook.filter.event, "plugin loaded");
                     self.registry.install(hook);
                 }
                 Err(err) => {
@@ -152,18 +125,13 @@ impl PluginDir {
         .map_err(|e| format!("{}: {e}", wasm_path.display()))?;
         Ok(Hook {
             name: name.into(),
-            manifest,
+            filter: manifest.filter,
+            allowed_hosts: manifest.allowed_hosts,
             plugin,
+            send: SendOptions::default(),
+            log: Arc::default(),
         })
     }
-}
-
-/// Whether a file stem is a usable plugin name.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Files>> {
@@ -186,10 +154,7 @@ async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Files>> {
         if !meta.is_file() {
             continue;
         }
-        let stamp = Some((
-            meta.len(),
-            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-        ));
+        let stamp = stamp(&meta);
         let files = out.entry(stem.to_owned()).or_insert(Files {
             wasm: None,
             manifest: None,

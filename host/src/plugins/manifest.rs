@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::hook::Filter;
 use crate::runtime::Limits;
 use crate::topic::DeviceId;
 
@@ -111,10 +112,8 @@ impl RawLimits {
 /// A validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    /// Event-name prefix, case-sensitive, non-empty.
-    pub event: String,
-    /// Only these devices, when set.
-    pub devices: Option<Vec<DeviceId>>,
+    /// The events that run the plugin.
+    pub filter: Filter,
     /// Hosts the plugin may send requests to.
     pub allowed_hosts: Vec<HostPattern>,
     /// The configuration handed to the plugin, as JSON.
@@ -164,24 +163,16 @@ impl Manifest {
         let config = resolve_env(toml::Value::Table(raw.config), "config", &env)?;
         let limits = raw.limits.apply(defaults, max_memory, "limits.")?;
         Ok(Self {
-            event: raw.event,
-            devices,
+            filter: Filter {
+                event: raw.event,
+                devices,
+            },
             allowed_hosts,
             config,
             limits,
         })
     }
 
-    /// Whether an event from `device` named `name` runs this plugin.
-    pub fn matches(&self, device: &DeviceId, name: &str) -> bool {
-        name.starts_with(&self.event)
-            && self.devices.as_ref().is_none_or(|ids| ids.contains(device))
-    }
-
-    /// Whether the plugin may send a request to `host`.
-    pub fn allows_host(&self, host: &str) -> bool {
-        self.allowed_hosts.iter().any(|p| p.matches(host))
-    }
 }
 
 /// An allowed outbound host: exact (`api.example.com`), all subdomains
@@ -214,7 +205,8 @@ impl HostPattern {
         Ok(pattern)
     }
 
-    fn matches(&self, host: &str) -> bool {
+    /// Whether `host` (a URL's host, IPv6 possibly in brackets) matches.
+    pub fn matches(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         match self {
             Self::Any => true,
@@ -303,14 +295,15 @@ mod tests {
         assert_eq!(m.limits.replies, Limits::default().replies);
         let dev1 = DeviceId::try_from("dev-1").unwrap();
         let dev2 = DeviceId::try_from("dev-2").unwrap();
-        assert!(m.matches(&dev1, "temperature"));
-        assert!(!m.matches(&dev1, "Temp"), "prefixes are case-sensitive");
-        assert!(!m.matches(&dev2, "temp"), "device filter");
-        assert!(m.allows_host("API.thingspeak.com"));
-        assert!(m.allows_host("a.b.example.com"));
-        assert!(!m.allows_host("example.com"));
-        assert!(!m.allows_host("badexample.com"));
-        assert!(!m.allows_host("thingspeak.com"));
+        assert!(m.filter.matches(&dev1, "temperature"));
+        assert!(!m.filter.matches(&dev1, "Temp"), "prefixes are case-sensitive");
+        assert!(!m.filter.matches(&dev2, "temp"), "device filter");
+        let allows = |host: &str| m.allowed_hosts.iter().any(|p| p.matches(host));
+        assert!(allows("API.thingspeak.com"));
+        assert!(allows("a.b.example.com"));
+        assert!(!allows("example.com"));
+        assert!(!allows("badexample.com"));
+        assert!(!allows("thingspeak.com"));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! the registry of webhooks in force.
 
 pub mod dir;
+pub mod hook;
 pub mod manifest;
 pub mod registry;
 
 pub use dir::PluginDir;
-pub use manifest::{Manifest, ManifestError};
-pub use registry::{Hook, PluginStatus, Registry};
+pub use hook::{Filter, Hook};
+pub use manifest::{HostPattern, Manifest, ManifestError};
+pub use registry::{PluginStatus, Registry};

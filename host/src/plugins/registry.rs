@@ -1,6 +1,6 @@
 //! The webhooks in force: a snapshot the pipeline reads without locking,
-//! replaced whole whenever a plugin is added, replaced or removed, and the
-//! load status of every plugin file for the API.
+//! replaced whole whenever a plugin or webhook is added, replaced or
+//! removed, and the load status of every plugin file for the API.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,20 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use super::manifest::Manifest;
+use super::hook::Hook;
 use crate::event::Event;
-use crate::runtime::Plugin;
-
-/// One webhook: a plugin, its event filter and its outbound policy.
-#[derive(Debug)]
-pub struct Hook {
-    /// The plugin's name (file stem).
-    pub name: Arc<str>,
-    /// Its validated manifest.
-    pub manifest: Manifest,
-    /// The compiled plugin.
-    pub plugin: Plugin,
-}
 
 /// What `GET /v1/plugins` shows of one plugin.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -70,7 +58,7 @@ impl Registry {
         self.hooks
             .load()
             .iter()
-            .filter(|h| h.manifest.matches(&event.device, event.name.as_str()))
+            .filter(|h| h.filter.matches(&event.device, event.name.as_str()))
             .cloned()
             .collect()
     }
@@ -89,12 +77,16 @@ impl Registry {
             .map(|h| h.plugin.stats_handle())
     }
 
-    /// How many plugins run.
+    /// How many plugin files run.
     pub fn running(&self) -> usize {
-        self.hooks.load().len()
+        self.status_map()
+            .values()
+            .filter(|s| s.state == "running")
+            .count()
     }
 
-    /// Puts `hook` in force, replacing any previous version of it.
+    /// Puts a plugin file's `hook` in force, replacing any previous version
+    /// of it, and records it as running.
     pub fn install(&self, hook: Hook) {
         let status = PluginStatus {
             name: hook.name.to_string(),
@@ -103,19 +95,38 @@ impl Registry {
             loaded_at: Some(
                 humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             ),
-            event: Some(hook.manifest.event.clone()),
+            event: Some(hook.filter.event.clone()),
             error: None,
         };
-        let name = hook.name.clone();
+        let name = hook.name.to_string();
+        self.put(hook);
+        self.status_map().insert(name, status);
+    }
+
+    /// Puts `hook` in force, replacing the one of the same name.
+    pub fn put(&self, hook: Hook) {
         let hook = Arc::new(hook);
         self.hooks.rcu(|hooks| {
-            let mut next: Vec<Arc<Hook>> =
-                hooks.iter().filter(|h| h.name != name).cloned().collect();
+            let mut next: Vec<Arc<Hook>> = hooks
+                .iter()
+                .filter(|h| h.name != hook.name)
+                .cloned()
+                .collect();
             next.push(hook.clone());
             next.sort_by(|a, b| a.name.cmp(&b.name));
             next
         });
-        self.status_map().insert(name.to_string(), status);
+    }
+
+    /// Takes the hook named `name` out of service, if it is in force.
+    pub fn take(&self, name: &str) {
+        self.hooks.rcu(|hooks| {
+            hooks
+                .iter()
+                .filter(|h| &*h.name != name)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
     }
 
     /// Records a failed load; a previous version keeps running.
@@ -132,13 +143,7 @@ impl Registry {
     /// Takes a plugin out of service. With `reason`, it stays listed as
     /// failed with that reason; without, it disappears.
     pub fn remove(&self, name: &str, reason: Option<String>) {
-        self.hooks.rcu(|hooks| {
-            hooks
-                .iter()
-                .filter(|h| &*h.name != name)
-                .cloned()
-                .collect::<Vec<_>>()
-        });
+        self.take(name);
         let mut map = self.status_map();
         match reason {
             Some(error) => map.insert(name.to_owned(), PluginStatus::failed(name, error)),

@@ -7,6 +7,7 @@ use super::chunk::chunks;
 use crate::event::Event;
 use crate::exchange::{Reply, ReplyKind};
 use crate::ingress::Publisher;
+use crate::stream::EventStream;
 use crate::topic::{hook_sent_topic, reply_topic};
 
 /// The MQTT messages (topic, payload) that carry `replies` to the device
@@ -33,36 +34,42 @@ pub fn messages(event: &Event, replies: &[Reply], chunk_size: usize) -> Vec<(Str
     out
 }
 
-/// Publishes device messages through whichever broker is in use.
+/// Publishes device messages through whichever broker is in use, and shows
+/// them on the event stream.
 #[derive(Debug, Clone)]
 pub struct Responder {
     publisher: Publisher,
+    stream: EventStream,
     chunk_size: usize,
 }
 
 impl Responder {
     /// A responder that splits messages into `chunk_size`-byte chunks.
-    pub fn new(publisher: Publisher, chunk_size: usize) -> Self {
+    pub fn new(publisher: Publisher, stream: EventStream, chunk_size: usize) -> Self {
         Self {
             publisher,
+            stream,
             chunk_size,
         }
     }
 
     /// `devices/{id}/hook-sent/{event}`, empty.
     pub async fn hook_sent(&self, event: &Event) {
-        self.send(hook_sent_topic(&event.device, &event.name), Bytes::new())
+        self.send(event, hook_sent_topic(&event.device, &event.name), Bytes::new())
             .await;
     }
 
     /// Each reply, chunked unless it asks not to be, on its topic.
     pub async fn replies(&self, event: &Event, replies: &[Reply]) {
         for (topic, payload) in messages(event, replies, self.chunk_size) {
-            self.send(topic, payload).await;
+            self.send(event, topic, payload).await;
         }
     }
 
-    async fn send(&self, topic: String, payload: Bytes) {
+    async fn send(&self, event: &Event, topic: String, payload: Bytes) {
+        // `devices/{id}/` is the device's; the rest is the event's name.
+        let name = &topic["devices/".len() + event.device.as_str().len() + 1..];
+        self.stream.device_message(&event.device, name, &payload);
         if let Err(err) = self.publisher.publish(topic, payload).await {
             tracing::warn!("{err}");
         }

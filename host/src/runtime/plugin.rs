@@ -61,6 +61,18 @@ impl Plugin {
         })
     }
 
+    /// The same compiled plugin under another name with another
+    /// configuration and counters of its own: one compiled built-in plugin
+    /// serves every webhook of its dialect.
+    pub fn configured(&self, name: &str, config: &serde_json::Value) -> Self {
+        Self {
+            name: name.into(),
+            config: config.to_string().into(),
+            stats: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// The plugin's name (its file stem).
     pub fn name(&self) -> &str {
         &self.name

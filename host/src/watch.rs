@@ -1,0 +1,129 @@
+//! Noticing changes in a watched directory by polling, without mistaking a
+//! file still being copied for a broken one: a change is acted on only once
+//! it looks the same on two polls in a row.
+//!
+//! [`Settle`] is the pure state machine; the plugin and webhook directory
+//! watchers feed it what they read from disk.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+/// How often the watched directories are looked at. Two polls make a change
+/// stable, so a change takes effect within about a second.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(400);
+
+/// Size and modification time of a file: enough to notice a change.
+pub type Stamp = Option<(u64, SystemTime)>;
+
+/// The stamp of a file from its metadata.
+pub fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    Some((
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    ))
+}
+
+/// What to do about one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<S> {
+    /// New or changed, and stable: load it.
+    Changed(String, S),
+    /// No longer there: unload it.
+    Gone(String),
+}
+
+/// What was seen of each name, and what was acted on.
+#[derive(Debug)]
+pub struct Settle<S> {
+    /// What each name looked like at the previous poll.
+    seen: BTreeMap<String, S>,
+    /// What each name looked like when it was last acted on.
+    done: BTreeMap<String, S>,
+}
+
+impl<S> Default for Settle<S> {
+    fn default() -> Self {
+        Self {
+            seen: BTreeMap::new(),
+            done: BTreeMap::new(),
+        }
+    }
+}
+
+impl<S: Clone + PartialEq> Settle<S> {
+    /// The changes to act on, given what is on disk `now`. With `settle`
+    /// false (the first look at start), files are taken as they are.
+    pub fn changes(&mut self, now: BTreeMap<String, S>, settle: bool) -> Vec<Change<S>> {
+        let mut out: Vec<Change<S>> = self
+            .done
+            .keys()
+            .filter(|n| !now.contains_key(*n))
+            .map(|n| Change::Gone(n.clone()))
+            .collect();
+        for change in &out {
+            if let Change::Gone(name) = change {
+                self.done.remove(name);
+            }
+        }
+        for (name, state) in &now {
+            let stable = !settle || self.seen.get(name) == Some(state);
+            if stable && self.done.get(name) != Some(state) {
+                out.push(Change::Changed(name.clone(), state.clone()));
+                self.done.insert(name.clone(), state.clone());
+            }
+        }
+        self.seen = now;
+        out
+    }
+}
+
+/// Runs `scan` every [`POLL_INTERVAL`] until `shutdown` resolves.
+pub async fn poll(shutdown: impl std::future::Future<Output = ()>, mut scan: impl AsyncFnMut()) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = tick.tick() => scan().await,
+        }
+    }
+}
+
+/// Whether a file stem is a usable plugin or webhook name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now(entries: &[(&str, u32)]) -> BTreeMap<String, u32> {
+        entries.iter().map(|(n, s)| ((*n).to_owned(), *s)).collect()
+    }
+
+    #[test]
+    fn a_change_is_taken_once_it_holds_still() {
+        let mut settle = Settle::default();
+        assert_eq!(
+            settle.changes(now(&[("a", 1)]), false),
+            [Change::Changed("a".into(), 1)],
+            "the first look takes files as they are"
+        );
+        assert_eq!(settle.changes(now(&[("a", 1)]), true), []);
+        assert_eq!(settle.changes(now(&[("a", 2)]), true), [], "still changing");
+        assert_eq!(
+            settle.changes(now(&[("a", 2)]), true),
+            [Change::Changed("a".into(), 2)]
+        );
+        assert_eq!(
+            settle.changes(now(&[]), true),
+            [Change::Gone("a".into())]
+        );
+        assert_eq!(settle.changes(now(&[]), true), []);
+    }
+}

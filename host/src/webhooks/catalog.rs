@@ -1,0 +1,360 @@
+//! The Particle-style webhooks: created through the API (kept in the store)
+//! or read from the webhooks directory. Each definition is validated once,
+//! when it arrives, then configured on the built-in particle plugin and put
+//! in force in the registry under the name `webhook/{id}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{Map, Value};
+
+use super::builtin::Builtin;
+use super::log::DeliveryLog;
+use super::store::{Store, Stored};
+use crate::delivery::SendOptions;
+use crate::plugins::{Filter, Hook, HostPattern, Registry};
+use crate::topic::DeviceId;
+
+/// Why a webhook operation was refused; the message is what the API and
+/// the log show.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The definition is not usable; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// No webhook has this id.
+    #[error("no webhook with id {0}")]
+    NotFound(String),
+    /// The webhook comes from a file, which is where it is changed.
+    #[error("webhook {id} is defined by the file {file}: edit or delete the file instead")]
+    FromFile {
+        /// The webhook's id.
+        id: String,
+        /// Its file.
+        file: String,
+    },
+    /// The data directory could not be written.
+    #[error("keeping webhook {id} in the data directory: {source}")]
+    Store {
+        /// The webhook's id.
+        id: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The built-in plugin could not be made ready.
+    #[error("{0}")]
+    Plugin(String),
+}
+
+/// Where a webhook came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Api,
+    File(PathBuf),
+}
+
+#[derive(Debug)]
+struct Entry {
+    stored: Stored,
+    source: Source,
+    log: Arc<DeliveryLog>,
+}
+
+/// What a definition says about running it, checked.
+#[derive(Debug)]
+struct Checked {
+    filter: Filter,
+    send: SendOptions,
+    disabled: bool,
+}
+
+/// Every Particle-style webhook, by id.
+#[derive(Debug)]
+pub struct Catalog {
+    registry: Arc<Registry>,
+    store: Store,
+    builtin: Builtin,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    /// Serializes changes, so the store, the registry and `entries` agree.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// A catalog over `store`; [`Self::load_stored`] puts its webhooks in force.
+    pub fn new(registry: Arc<Registry>, store: Store, builtin: Builtin) -> Self {
+        Self {
+            registry,
+            store,
+            builtin,
+            entries: Mutex::default(),
+            writer: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Puts every webhook of the store in force. One that no longer
+    /// validates is reported and left in the store.
+    pub async fn load_stored(&self) -> std::io::Result<usize> {
+        let store = self.store.clone();
+        let all = tokio::task::spawn_blocking(move || store.load_all())
+            .await
+            .map_err(std::io::Error::other)??;
+        let _writer = self.writer.lock().await;
+        let mut loaded = 0;
+        for stored in all {
+            let id = stored.id.clone();
+            let activated = match check(&stored.definition) {
+                Ok(checked) => self.activate(stored, checked, Source::Api, Arc::default()).await,
+                Err(err) => Err(err),
+            };
+            match activated {
+                Ok(()) => loaded += 1,
+                Err(err) => tracing::error!(webhook = %id, "stored webhook not loaded: {err}"),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Creates a webhook from a definition; its view, with the new id.
+    pub async fn create(&self, definition: Value) -> Result<Value, WebhookError> {
+        let definition = object(definition)?;
+        let stored = Stored {
+            id: new_id(),
+            created_at: now(),
+            definition,
+        };
+        self.save_and_activate(stored).await
+    }
+
+    /// Replaces the definition of webhook `id`; its new view.
+    pub async fn replace(&self, id: &str, definition: Value) -> Result<Value, WebhookError> {
+        let definition = object(definition)?;
+        let created_at = self.api_entry(id, |e| e.stored.created_at.clone())?;
+        let stored = Stored {
+            id: id.to_owned(),
+            created_at,
+            definition,
+        };
+        self.save_and_activate(stored).await
+    }
+
+    /// Deletes webhook `id`.
+    pub async fn delete(&self, id: &str) -> Result<(), WebhookError> {
+        let _writer = self.writer.lock().await;
+        self.api_entry(id, |_| ())?;
+        let store = self.store.clone();
+        let owned = id.to_owned();
+        tokio::task::spawn_blocking(move || store.delete(&owned))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| WebhookError::Store {
+                id: id.to_owned(),
+                source,
+            })?;
+        self.registry.take(&hook_name(id));
+        self.entries().remove(id);
+        Ok(())
+    }
+
+    /// The view of webhook `id`.
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.entries().get(id).map(|e| e.stored.view())
+    }
+
+    /// The views of every webhook, oldest first.
+    pub fn list(&self) -> Vec<Value> {
+        let entries = self.entries();
+        let mut all: Vec<&Entry> = entries.values().collect();
+        all.sort_by(|a, b| a.stored.created_at.cmp(&b.stored.created_at));
+        all.into_iter().map(|e| e.stored.view()).collect()
+    }
+
+    /// The delivery log of webhook `id`.
+    pub fn log(&self, id: &str) -> Option<Value> {
+        self.entries().get(id).map(|e| e.log.to_json())
+    }
+
+    /// Puts the webhook of file `path` in force as `id`, replacing its
+    /// previous version; on error the previous version keeps running.
+    pub async fn put_file(&self, id: &str, path: &Path, bytes: &[u8]) -> Result<(), WebhookError> {
+        let definition = serde_json::from_slice(bytes)
+            .map_err(|e| WebhookError::Invalid(format!("not valid JSON: {e}")))
+            .and_then(object)?;
+        let _writer = self.writer.lock().await;
+        let (created_at, log) = match self.entries().get(id) {
+            Some(e) if e.source == Source::Api => {
+                return Err(WebhookError::Invalid(format!(
+                    "webhook id {id} is taken by a webhook created through the API"
+                )));
+            }
+            Some(e) => (e.stored.created_at.clone(), e.log.clone()),
+            None => (now(), Arc::default()),
+        };
+        let stored = Stored {
+            id: id.to_owned(),
+            created_at,
+            definition,
+        };
+        let checked = check(&stored.definition)?;
+        self.activate(stored, checked, Source::File(path.to_owned()), log)
+            .await
+    }
+
+    /// Takes the webhook of a removed file out of service.
+    pub fn remove_file(&self, id: &str) {
+        let mut entries = self.entries();
+        if entries
+            .get(id)
+            .is_some_and(|e| matches!(e.source, Source::File(_)))
+        {
+            entries.remove(id);
+            self.registry.take(&hook_name(id));
+        }
+    }
+
+    async fn save_and_activate(&self, stored: Stored) -> Result<Value, WebhookError> {
+        let _writer = self.writer.lock().await;
+        let checked = check(&stored.definition)?;
+        let log = self
+            .entries()
+            .get(&stored.id)
+            .map(|e| e.log.clone())
+            .unwrap_or_default();
+        let store = self.store.clone();
+        let to_save = stored.clone();
+        tokio::task::spawn_blocking(move || store.save(&to_save))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| WebhookError::Store {
+                id: stored.id.clone(),
+                source,
+            })?;
+        let view = stored.view();
+        self.activate(stored, checked, Source::Api, log).await?;
+        Ok(view)
+    }
+
+    /// Puts `stored` in force (or out, when disabled) and records it.
+    /// Callers hold `writer`.
+    async fn activate(
+        &self,
+        stored: Stored,
+        checked: Checked,
+        source: Source,
+        log: Arc<DeliveryLog>,
+    ) -> Result<(), WebhookError> {
+        let name = hook_name(&stored.id);
+        if checked.disabled {
+            self.registry.take(&name);
+        } else {
+            let particle = self
+                .builtin
+                .particle()
+                .await
+                .map_err(WebhookError::Plugin)?;
+            let config = Value::Object(stored.definition.clone());
+            self.registry.put(Hook {
+                plugin: particle.configured(&name, &config),
+                name: name.into(),
+                filter: checked.filter,
+                // The URL is a template: the destination is known per event,
+                // and the private-network guard still applies to it.
+                allowed_hosts: vec![HostPattern::Any],
+                send: checked.send,
+                log: log.clone(),
+            });
+        }
+        let id = stored.id.clone();
+        self.entries().insert(
+            id,
+            Entry {
+                stored,
+                source,
+                log,
+            },
+        );
+        Ok(())
+    }
+
+    /// Runs `f` on the API-created webhook `id`.
+    fn api_entry<T>(&self, id: &str, f: impl FnOnce(&Entry) -> T) -> Result<T, WebhookError> {
+        match self.entries().get(id) {
+            None => Err(WebhookError::NotFound(id.to_owned())),
+            Some(Entry {
+                source: Source::File(file),
+                ..
+            }) => Err(WebhookError::FromFile {
+                id: id.to_owned(),
+                file: file.display().to_string(),
+            }),
+            Some(entry) => Ok(f(entry)),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Validates a definition with the particle plugin's own parser (the one
+/// that will render it), and derives how the host runs it.
+fn check(definition: &Map<String, Value>) -> Result<Checked, WebhookError> {
+    let webhook = edgehook_particle::Webhook::from_json(&Value::Object(definition.clone()))
+        .map_err(|e| WebhookError::Invalid(e.to_string()))?;
+    let devices = webhook
+        .device_id()
+        .map(|d| {
+            DeviceId::try_from(d)
+                .map(|d| vec![d])
+                .map_err(|e| WebhookError::Invalid(format!("`deviceID`: {e}")))
+        })
+        .transpose()?;
+    Ok(Checked {
+        filter: Filter {
+            event: webhook.event().to_owned(),
+            devices,
+        },
+        send: SendOptions {
+            insecure_tls: !webhook.reject_unauthorized(),
+            signing_key: webhook.secret().map(Arc::from),
+        },
+        disabled: webhook.disabled(),
+    })
+}
+
+fn object(definition: Value) -> Result<Map<String, Value>, WebhookError> {
+    match definition {
+        Value::Object(map) => Ok(map),
+        other => Err(WebhookError::Invalid(format!(
+            "a webhook is a JSON object, not {}",
+            kind(&other)
+        ))),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The registry name of webhook `id`.
+pub fn hook_name(id: &str) -> String {
+    format!("webhook/{id}")
+}
+
+/// 96 random bits as 24 hex digits, the shape of a Particle webhook id.
+fn new_id() -> String {
+    format!("{:024x}", rand::random::<u128>() >> 32)
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

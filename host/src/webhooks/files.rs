@@ -1,0 +1,98 @@
+//! The webhooks directory: one Particle-style webhook per `NAME.json`, its
+//! id the file's stem, watched by polling so that adding, changing or
+//! removing a file takes effect without a restart. A file that does not
+//! validate is reported, and its previous version keeps running.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::catalog::Catalog;
+use crate::watch::{Change, Settle, Stamp, stamp, valid_name};
+
+/// Loads webhook files into a [`Catalog`].
+#[derive(Debug)]
+pub struct WebhookDir {
+    dir: PathBuf,
+    catalog: Arc<Catalog>,
+    settle: Settle<Stamp>,
+}
+
+impl WebhookDir {
+    /// A loader for `dir`; nothing is read until [`Self::scan`].
+    pub fn new(dir: PathBuf, catalog: Arc<Catalog>) -> Self {
+        Self {
+            dir,
+            catalog,
+            settle: Settle::default(),
+        }
+    }
+
+    /// Looks at the directory once and acts on every stable change. With
+    /// `settle` false (the first scan at start), files are taken as they are.
+    pub async fn scan(&mut self, settle: bool) {
+        let now = match read_dir(&self.dir).await {
+            Ok(now) => now,
+            Err(err) => {
+                tracing::warn!(dir = %self.dir.display(), "cannot read the webhooks directory: {err}");
+                return;
+            }
+        };
+        for change in self.settle.changes(now, settle) {
+            match change {
+                Change::Gone(id) => {
+                    tracing::info!(webhook = %id, "webhook file removed");
+                    self.catalog.remove_file(&id);
+                }
+                Change::Changed(id, _) => self.load(&id).await,
+            }
+        }
+    }
+
+    /// Scans every [`crate::watch::POLL_INTERVAL`] until `shutdown` resolves.
+    pub async fn watch(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        crate::watch::poll(shutdown, async || self.scan(true).await).await;
+    }
+
+    async fn load(&self, id: &str) {
+        let path = self.dir.join(format!("{id}.json"));
+        let result = match tokio::fs::read(&path).await {
+            Ok(bytes) => self
+                .catalog
+                .put_file(id, &path, &bytes)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        match result {
+            Ok(()) => tracing::info!(webhook = %id, file = %path.display(), "webhook loaded"),
+            Err(err) => {
+                tracing::error!(webhook = %id, "webhook file {} not loaded: {err}", path.display())
+            }
+        }
+    }
+}
+
+async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Stamp>> {
+    let mut out = BTreeMap::new();
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        let (Some(stem), Some("json")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if !valid_name(stem) {
+            continue;
+        }
+        match entry.metadata().await {
+            Ok(meta) if meta.is_file() => {
+                out.insert(stem.to_owned(), stamp(&meta));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}

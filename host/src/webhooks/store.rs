@@ -1,0 +1,150 @@
+//! Webhooks created through the API, kept in the data directory so they
+//! survive a restart: `data/webhooks/{id}.json`, one file per webhook,
+//! written to a temporary file, flushed and renamed into place so that a
+//! crash leaves either the old or the new version, never half of one.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// The directory under the data directory.
+const DIR: &str = "webhooks";
+
+/// One stored webhook: the definition as given, with the id and creation
+/// time the host gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The webhook's id.
+    pub id: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// The Particle-style definition, without `id` and `created_at`.
+    pub definition: Map<String, Value>,
+}
+
+impl Stored {
+    /// The definition with `id` and `created_at`, as the API shows it and
+    /// the file keeps it.
+    pub fn view(&self) -> Value {
+        let mut out = Map::with_capacity(self.definition.len() + 2);
+        out.insert("id".into(), Value::String(self.id.clone()));
+        out.extend(self.definition.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.insert("created_at".into(), Value::String(self.created_at.clone()));
+        Value::Object(out)
+    }
+
+    fn from_view(view: Value) -> Option<Self> {
+        let Value::Object(mut definition) = view else {
+            return None;
+        };
+        let Some(Value::String(id)) = definition.remove("id") else {
+            return None;
+        };
+        let created_at = match definition.remove("created_at") {
+            Some(Value::String(at)) => at,
+            _ => String::new(),
+        };
+        Some(Self {
+            id,
+            created_at,
+            definition,
+        })
+    }
+}
+
+/// The webhooks directory of the data directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) `data_dir/webhooks`.
+    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+        let dir = data_dir.join(DIR);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// Every stored webhook. A file that cannot be read is reported and
+    /// left in place, untouched, for the operator to look at.
+    pub fn load_all(&self) -> std::io::Result<Vec<Stored>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let parsed = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+                .and_then(|view| {
+                    Stored::from_view(view).ok_or_else(|| "not a stored webhook with an id".into())
+                });
+            match parsed {
+                Ok(stored) => out.push(stored),
+                Err(err) => {
+                    tracing::error!(file = %path.display(), "stored webhook not loaded: {err}")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Writes `stored` durably.
+    pub fn save(&self, stored: &Stored) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let path = self.path(&stored.id);
+        let tmp = path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        serde_json::to_writer_pretty(&mut file, &stored.view())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+
+    /// Deletes the webhook `id`; deleting one that is not there is no error.
+    pub fn delete(&self, id: &str) -> std::io::Result<()> {
+        match std::fs::remove_file(self.path(id)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_webhooks_come_back_and_deleted_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stored = |id: &str, at: &str| Stored {
+            id: id.into(),
+            created_at: at.into(),
+            definition: serde_json::json!({"event": "t", "url": "https://x.test"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        store.save(&stored("b", "2026-01-02T00:00:00.000Z")).unwrap();
+        store.save(&stored("a", "2026-01-01T00:00:00.000Z")).unwrap();
+        std::fs::write(dir.path().join("webhooks/broken.json"), "{not json").unwrap();
+
+        let again = Store::open(dir.path()).unwrap();
+        let all = again.load_all().unwrap();
+        assert_eq!(all, [stored("a", "2026-01-01T00:00:00.000Z"), stored("b", "2026-01-02T00:00:00.000Z")]);
+        assert!(dir.path().join("webhooks/broken.json").exists(), "a broken file is left alone");
+
+        again.delete("a").unwrap();
+        again.delete("a").unwrap();
+        assert_eq!(again.load_all().unwrap().len(), 1);
+    }
+}
