@@ -22,6 +22,7 @@ use crate::plugins::{PluginDir, Registry};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
 use crate::stream::EventStream;
+use crate::watch::{self, Scan as _};
 use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline. Small: when the
@@ -137,8 +138,8 @@ impl Host {
             cfg.max_in_flight,
         );
         tasks.spawn(pipeline.run(rx, shutdown.clone()));
-        tasks.spawn(plugin_dir.watch(shutdown.clone().cancelled_owned()));
-        tasks.spawn(webhook_dir.watch(shutdown.clone().cancelled_owned()));
+        tasks.spawn(watch::poll(plugin_dir, shutdown.clone().cancelled_owned()));
+        tasks.spawn(watch::poll(webhook_dir, shutdown.clone().cancelled_owned()));
 
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
             .await

@@ -77,15 +77,22 @@ impl<S: Clone + PartialEq> Settle<S> {
     }
 }
 
-/// Runs `scan` every [`POLL_INTERVAL`] until `shutdown` resolves.
-pub async fn poll(shutdown: impl std::future::Future<Output = ()>, mut scan: impl AsyncFnMut()) {
+/// A directory watcher: looks once, acting on every stable change.
+pub trait Scan: Send {
+    /// Looks at the directory once. With `settle` false (the first look at
+    /// start), files are taken as they are.
+    fn scan(&mut self, settle: bool) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs `watcher` every [`POLL_INTERVAL`] until `shutdown` resolves.
+pub async fn poll(mut watcher: impl Scan, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = &mut shutdown => return,
-            _ = tick.tick() => scan().await,
+            _ = tick.tick() => watcher.scan(true).await,
         }
     }
 }

@@ -73,6 +73,26 @@ impl TestHost {
         http_get(self.host.api_addr, path, token).await
     }
 
+    /// `method path` on the API with the host's token and a raw body;
+    /// (status, JSON body).
+    pub async fn api(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        http_request(
+            self.host.api_addr,
+            method,
+            path,
+            Some(&self.host.api_token),
+            body,
+        )
+        .await
+    }
+
+    /// Creates a Particle-style webhook through the API; its id.
+    pub async fn create_webhook(&self, definition: serde_json::Value) -> String {
+        let (status, body) = self.api("POST", "/v1/webhooks", &definition.to_string()).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("the new webhook's id").to_owned()
+    }
+
     /// The API's `/v1/plugins` entry of `name`, if listed.
     pub async fn plugin_status(&self, name: &str) -> Option<serde_json::Value> {
         let (status, body) = self
@@ -126,12 +146,27 @@ pub async fn http_get(
     path: &str,
     token: Option<&str>,
 ) -> (u16, serde_json::Value) {
+    http_request(addr, "GET", path, token, "").await
+}
+
+/// A minimal HTTP/1.1 request over a real socket, with an optional bearer
+/// token and a JSON body; (status, body as JSON, or as a string).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();

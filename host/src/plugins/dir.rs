@@ -14,7 +14,7 @@ use super::manifest::Manifest;
 use super::registry::Registry;
 use crate::delivery::SendOptions;
 use crate::runtime::{Limits, Plugin, WasmEngine};
-use crate::watch::{Change, Settle, Stamp, stamp, valid_name};
+use crate::watch::{Change, Scan, Settle, Stamp, stamp, valid_name};
 
 /// What is on disk for one plugin name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,32 +51,6 @@ impl PluginDir {
             registry,
             settle: Settle::default(),
         }
-    }
-
-    /// Looks at the directory once and acts on every stable change. With
-    /// `settle` false (the first scan at start), files are taken as they are.
-    pub async fn scan(&mut self, settle: bool) {
-        let now = match read_dir(&self.dir).await {
-            Ok(now) => now,
-            Err(err) => {
-                tracing::warn!(dir = %self.dir.display(), "cannot read the plugins directory: {err}");
-                return;
-            }
-        };
-        for change in self.settle.changes(now, settle) {
-            match change {
-                Change::Gone(name) => {
-                    tracing::info!(plugin = %name, "plugin removed");
-                    self.registry.remove(&name, None);
-                }
-                Change::Changed(name, files) => self.act(&name, files).await,
-            }
-        }
-    }
-
-    /// Scans every [`crate::watch::POLL_INTERVAL`] until `shutdown` resolves.
-    pub async fn watch(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        crate::watch::poll(shutdown, async || self.scan(true).await).await;
     }
 
     async fn act(&self, name: &str, files: Files) {
@@ -131,6 +105,27 @@ impl PluginDir {
             send: SendOptions::default(),
             log: Arc::default(),
         })
+    }
+}
+
+impl Scan for PluginDir {
+    async fn scan(&mut self, settle: bool) {
+        let now = match read_dir(&self.dir).await {
+            Ok(now) => now,
+            Err(err) => {
+                tracing::warn!(dir = %self.dir.display(), "cannot read the plugins directory: {err}");
+                return;
+            }
+        };
+        for change in self.settle.changes(now, settle) {
+            match change {
+                Change::Gone(name) => {
+                    tracing::info!(plugin = %name, "plugin removed");
+                    self.registry.remove(&name, None);
+                }
+                Change::Changed(name, files) => self.act(&name, files).await,
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::catalog::Catalog;
-use crate::watch::{Change, Settle, Stamp, stamp, valid_name};
+use crate::watch::{Change, Scan, Settle, Stamp, stamp, valid_name};
 
 /// Loads webhook files into a [`Catalog`].
 #[derive(Debug)]
@@ -28,32 +28,6 @@ impl WebhookDir {
         }
     }
 
-    /// Looks at the directory once and acts on every stable change. With
-    /// `settle` false (the first scan at start), files are taken as they are.
-    pub async fn scan(&mut self, settle: bool) {
-        let now = match read_dir(&self.dir).await {
-            Ok(now) => now,
-            Err(err) => {
-                tracing::warn!(dir = %self.dir.display(), "cannot read the webhooks directory: {err}");
-                return;
-            }
-        };
-        for change in self.settle.changes(now, settle) {
-            match change {
-                Change::Gone(id) => {
-                    tracing::info!(webhook = %id, "webhook file removed");
-                    self.catalog.remove_file(&id);
-                }
-                Change::Changed(id, _) => self.load(&id).await,
-            }
-        }
-    }
-
-    /// Scans every [`crate::watch::POLL_INTERVAL`] until `shutdown` resolves.
-    pub async fn watch(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        crate::watch::poll(shutdown, async || self.scan(true).await).await;
-    }
-
     async fn load(&self, id: &str) {
         let path = self.dir.join(format!("{id}.json"));
         let result = match tokio::fs::read(&path).await {
@@ -68,6 +42,27 @@ impl WebhookDir {
             Ok(()) => tracing::info!(webhook = %id, file = %path.display(), "webhook loaded"),
             Err(err) => {
                 tracing::error!(webhook = %id, "webhook file {} not loaded: {err}", path.display())
+            }
+        }
+    }
+}
+
+impl Scan for WebhookDir {
+    async fn scan(&mut self, settle: bool) {
+        let now = match read_dir(&self.dir).await {
+            Ok(now) => now,
+            Err(err) => {
+                tracing::warn!(dir = %self.dir.display(), "cannot read the webhooks directory: {err}");
+                return;
+            }
+        };
+        for change in self.settle.changes(now, settle) {
+            match change {
+                Change::Gone(id) => {
+                    tracing::info!(webhook = %id, "webhook file removed");
+                    self.catalog.remove_file(&id);
+                }
+                Change::Changed(id, _) => self.load(&id).await,
             }
         }
     }
