@@ -99,5 +99,9 @@ fn mustache_spec() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(ran > 100, "only {ran} spec cases ran from {}", dir.display());
+    assert!(
+        ran > 100,
+        "only {ran} spec cases ran from {}",
+        dir.display()
+    );
 }

@@ -114,7 +114,10 @@ impl fmt::Display for TemplateErrorCause {
                 write!(f, "unclosed tag: `{open}` without a closing `{close}`")
             }
             Self::UnclosedSection { tag, name } => {
-                write!(f, "unclosed section: `{tag}` without a closing `/{name}` tag")
+                write!(
+                    f,
+                    "unclosed section: `{tag}` without a closing `/{name}` tag"
+                )
             }
             Self::MismatchedClose { tag, open: None } => {
                 write!(f, "`{tag}` closes a section that was never opened")
@@ -122,7 +125,10 @@ impl fmt::Display for TemplateErrorCause {
             Self::MismatchedClose {
                 tag,
                 open: Some(open),
-            } => write!(f, "mismatched closing tag: `{tag}` where section `{open}` is open"),
+            } => write!(
+                f,
+                "mismatched closing tag: `{tag}` where section `{open}` is open"
+            ),
             Self::BadDelimiters { tag } => write!(
                 f,
                 "bad delimiters `{tag}`: expected two delimiters without `=` or spaces, \
@@ -269,7 +275,10 @@ fn scan(source: &str) -> Result<Vec<Token<'_>>, TemplateError> {
             Some('{' | '=' | '&' | '#' | '^' | '/' | '!' | '>') => inner + 1,
             _ => inner,
         };
-        let Some(len) = source.get(content_start..).and_then(|rest| rest.find(&closing)) else {
+        let Some(len) = source
+            .get(content_start..)
+            .and_then(|rest| rest.find(&closing))
+        else {
             return Err(error(
                 source,
                 at,

@@ -75,7 +75,8 @@ fn lookup<'v>(path: &Path, stack: &[&'v Value]) -> Option<&'v Value> {
         Path::Names(segments) => {
             let (first, rest) = segments.split_first()?;
             let found = stack.iter().rev().find_map(|frame| child(frame, first))?;
-            rest.iter().try_fold(found, |value, segment| child(value, segment))
+            rest.iter()
+                .try_fold(found, |value, segment| child(value, segment))
         }
     }
 }

@@ -208,7 +208,10 @@ mod tests {
         assert_eq!(text(json!(null)), "");
         assert_eq!(text(json!(true)), "true");
         assert_eq!(text(json!("a\"b")), "a\"b");
-        assert_eq!(text(json!({"b": [1.0, "x\n"], "a": null})), r#"{"a":null,"b":[1,"x\n"]}"#);
+        assert_eq!(
+            text(json!({"b": [1.0, "x\n"], "a": null})),
+            r#"{"a":null,"b":[1,"x\n"]}"#
+        );
         let mut out = String::new();
         write_text_escaped(&mut out, &json!(["<&'\">"]));
         assert_eq!(out, "[&quot;&lt;&amp;&#39;\\&quot;&gt;&quot;]");
@@ -216,7 +219,14 @@ mod tests {
 
     #[test]
     fn truthiness_follows_mustache_js() {
-        for falsey in [json!(false), json!(null), json!(""), json!(0), json!(0.0), json!([])] {
+        for falsey in [
+            json!(false),
+            json!(null),
+            json!(""),
+            json!(0),
+            json!(0.0),
+            json!([]),
+        ] {
             assert!(!is_truthy(&falsey), "{falsey}");
         }
         for truthy in [json!(true), json!("0"), json!(1), json!([0]), json!({})] {
