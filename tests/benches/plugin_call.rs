@@ -1,6 +1,7 @@
-//! Per-event cost of the sandbox: a fresh store and instance of the
-//! ThingSpeak example plugin plus its `on-event` call, and the same for
-//! `on-response`. Run with `cargo bench -p edgehook-tests`.
+//! Per-event cost of the sandbox: a fresh store and instance of a plugin
+//! plus one call — the ThingSpeak example's `on-event` and `on-response`,
+//! and the built-in `particle` plugin rendering a typical JSON template
+//! with four variables. Run with `cargo bench -p edgehook-tests`.
 
 use std::hint::black_box;
 
@@ -56,5 +57,46 @@ fn plugin_call(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, plugin_call);
+fn particle_call(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = WasmEngine::new(&EngineOptions {
+        instances: 16,
+        max_memory: 64 << 20,
+        cache_dir: None,
+    })
+    .unwrap();
+    let wasm = std::fs::read(edgehook_tests::PARTICLE).unwrap();
+    let webhook = serde_json::json!({
+        "event": "temp",
+        "url": "https://example.com/readings",
+        "json": {
+            "device": "{{PARTICLE_DEVICE_ID}}",
+            "at": "{{PARTICLE_PUBLISHED_AT}}",
+            "temp": "{{{temp}}}",
+            "hum": "{{{hum}}}",
+        },
+        "noDefaults": true,
+    });
+    let plugin = Plugin::load(&engine, "particle", &wasm, &webhook, Limits::default()).unwrap();
+    let event = Event::received(
+        DeviceId::try_from("3f002b000000000000000000").unwrap(),
+        EventName::try_from("temp").unwrap(),
+        Bytes::from_static(br#"{"temp": 21.5, "hum": 40}"#),
+    );
+    let request = runtime.block_on(plugin.on_event(&event)).unwrap().unwrap();
+    assert!(request.body.starts_with(br#"{"at":"#), "{request:?}");
+
+    c.bench_function("particle on-event, JSON template (fresh instance)", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(plugin.on_event(black_box(&event)))
+                .unwrap()
+        });
+    });
+}
+
+criterion_group!(benches, plugin_call, particle_call);
 criterion_main!(benches);
