@@ -1,11 +1,17 @@
-//! The one TLS client configuration of the host: rustls with the ring
-//! provider, trusting the Mozilla (webpki) roots and, where given, an extra
-//! CA. Used by the webhook HTTP client and the external MQTT client.
+//! The TLS client configurations of the host, all rustls with the ring
+//! provider: the one that trusts the Mozilla (webpki) roots and, where
+//! given, an extra CA (the webhook HTTP client and the external MQTT
+//! client), and the one for webhooks that opted out of certificate checks
+//! (Particle's `rejectUnauthorized: false`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// Why a TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +46,82 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, Tl
                 .map_err(|e| bad(e.to_string()))?;
         }
     }
-    Ok(
-        rustls::ClientConfig::builder_with_provider(
-            rustls::crypto::ring::default_provider().into(),
-        )
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
+        .with_no_client_auth())
+}
+
+/// A client configuration that accepts any server certificate: for the
+/// webhooks that set Particle's `rejectUnauthorized: false`.
+///
+/// What it gives up: the certificate chain is not checked at all — not its
+/// issuer (self-signed and unknown CAs pass), not its validity period
+/// (expired certificates pass), not the name it is for (any host's
+/// certificate passes), not revocation. So the connection is encrypted but
+/// the peer is not authenticated: anyone on the path can impersonate the
+/// server and read or change the request.
+///
+/// What it keeps: the handshake signature is still verified with the ring
+/// provider's algorithms against the presented certificate's key, and the
+/// protocol versions and cipher suites are the safe defaults.
+pub fn insecure_client_config() -> Result<rustls::ClientConfig, TlsError> {
+    let provider = provider();
+    let verifier = AcceptAnyCertificate {
+        algorithms: provider.signature_verification_algorithms,
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
+/// The one crypto provider of the host.
+fn provider() -> Arc<CryptoProvider> {
+    rustls::crypto::ring::default_provider().into()
+}
+
+/// Accepts every certificate chain; checks the handshake signatures.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    /// The provider's algorithms, for the handshake signatures.
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 #[cfg(test)]

@@ -9,3 +9,4 @@ mod plugin_tools;
 mod reload;
 mod sandbox;
 mod support;
+mod tls;

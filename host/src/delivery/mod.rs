@@ -1,8 +1,9 @@
-//! HTTP delivery: the client that sends what plugins ask for, and the
-//! policy of which destinations it may reach.
+//! HTTP delivery: the client that sends what plugins ask for, the policy
+//! of which destinations it may reach, and the Standard Webhooks signature.
 
 pub mod client;
 pub mod guard;
 pub mod resolve;
+pub mod sign;
 
-pub use client::{ClientOptions, DeliveryError, HttpSender, USER_AGENT};
+pub use client::{ClientOptions, DeliveryError, HttpSender, SendOptions, USER_AGENT};
