@@ -114,7 +114,8 @@ impl HttpSender {
     }
 
     /// Sends `request`, with `event_id` as its `webhook-id` header so that
-    /// receivers can deduplicate, the way `opts` says.
+    /// receivers can deduplicate; over the pool that skips certificate
+    /// checks if `opts.insecure_tls`, and signed if `opts.signing_key`.
     pub async fn send(
         &self,
         request: &HookRequest,
