@@ -476,3 +476,149 @@ fn nest<'s>(source: &'s str, tokens: Vec<Token<'s>>) -> Result<(Vec<Node>, usize
     }
     Ok((nodes, text_len))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cause(source: &str) -> (TemplateErrorCause, usize, usize) {
+        let err = Template::parse(source).expect_err(source);
+        (err.cause, err.line, err.column)
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        assert_eq!(
+            cause("ab\n c{{name"),
+            (
+                TemplateErrorCause::UnclosedTag {
+                    open: "{{".into(),
+                    close: "}}".into()
+                },
+                2,
+                3
+            )
+        );
+        assert_eq!(
+            cause("x{{{name}}").0,
+            TemplateErrorCause::UnclosedTag {
+                open: "{{".into(),
+                close: "}}}".into()
+            }
+        );
+        assert_eq!(
+            cause("é{{#a}}"),
+            (
+                TemplateErrorCause::UnclosedSection {
+                    tag: "{{#a}}".into(),
+                    name: "a".into()
+                },
+                1,
+                2
+            )
+        );
+        assert_eq!(
+            cause("{{#a}}{{/b}}").0,
+            TemplateErrorCause::MismatchedClose {
+                tag: "{{/b}}".into(),
+                open: Some("{{#a}}".into())
+            }
+        );
+        assert_eq!(
+            cause("{{/b}}").0,
+            TemplateErrorCause::MismatchedClose {
+                tag: "{{/b}}".into(),
+                open: None
+            }
+        );
+        for bad in ["{{=<%=}}", "{{=a b c=}}", "{{=a= b=}}"] {
+            assert!(
+                matches!(cause(bad).0, TemplateErrorCause::BadDelimiters { .. }),
+                "{bad}"
+            );
+        }
+        for empty in ["{{}}", "{{ }}", "{{{}}}", "{{#}}{{/}}", "{{& }}"] {
+            assert!(
+                matches!(cause(empty).0, TemplateErrorCause::EmptyTag { .. }),
+                "{empty}"
+            );
+        }
+        assert_eq!(
+            cause("{{> header}}").0,
+            TemplateErrorCause::Partial {
+                tag: "{{> header}}".into()
+            }
+        );
+    }
+
+    #[test]
+    fn error_messages_read_well() {
+        let err = Template::parse("{{#a}}x").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unclosed section: `{{#a}}` without a closing `/a` tag at line 1, column 1"
+        );
+        let err = Template::parse("{{> p}}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "partials are not supported: `{{> p}}` at line 1, column 1"
+        );
+        let err = Template::parse("{{=a=}}").unwrap_err();
+        assert!(err.to_string().contains("e.g. `{{=<% %>=}}`"), "{err}");
+    }
+
+    #[test]
+    fn parsed_once_into_nodes() {
+        let t = Template::parse("a {{b.0.c}} {{#d}}{{{.}}}{{/d}}").unwrap();
+        assert_eq!(
+            t.nodes,
+            [
+                Node::Text("a ".into()),
+                Node::Var {
+                    path: Path::Names(vec![
+                        Segment {
+                            key: "b".into(),
+                            index: None
+                        },
+                        Segment {
+                            key: "0".into(),
+                            index: Some(0)
+                        },
+                        Segment {
+                            key: "c".into(),
+                            index: None
+                        },
+                    ]),
+                    escape: true
+                },
+                Node::Text(" ".into()),
+                Node::Section {
+                    path: Path::Names(vec![Segment {
+                        key: "d".into(),
+                        index: None
+                    }]),
+                    inverted: false,
+                    children: vec![Node::Var {
+                        path: Path::Dot,
+                        escape: false
+                    }],
+                },
+            ]
+        );
+        assert_eq!(t.source(), "a {{b.0.c}} {{#d}}{{{.}}}{{/d}}");
+        assert_eq!(t.text_len, 3);
+    }
+
+    #[test]
+    fn literal_prefix_and_mentions() {
+        let t =
+            Template::parse("https://{{host}}/{{#a.b}}{{PARTICLE_EVENT_JSON}}{{/a.b}}").unwrap();
+        assert_eq!(t.literal_prefix(), "https://");
+        assert!(!t.is_literal());
+        assert!(t.mentions("host") && t.mentions("a") && t.mentions("PARTICLE_EVENT_JSON"));
+        assert!(!t.mentions("b"));
+        let t = Template::parse("plain {{! comment }}").unwrap();
+        assert!(t.is_literal());
+        assert_eq!(t.literal_prefix(), "plain ");
+    }
+}

@@ -25,7 +25,7 @@ impl Template {
     }
 }
 
-fn render_nodes<'v>(nodes: &[Node], stack: &mut Vec<&'v Value>, out: &mut String) {
+fn render_nodes(nodes: &[Node], stack: &mut Vec<&Value>, out: &mut String) {
     for node in nodes {
         match node {
             Node::Text(text) => out.push_str(text),
@@ -86,5 +86,67 @@ fn child<'v>(value: &'v Value, segment: &Segment) -> Option<&'v Value> {
         Value::Object(map) => map.get(&segment.key),
         Value::Array(items) => segment.index.and_then(|i| items.get(i)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn render(template: &str, data: Value) -> String {
+        Template::parse(template).unwrap().render(&data)
+    }
+
+    #[test]
+    fn dotted_names_index_arrays() {
+        let data = json!({"c": [{"ca": "first"}, {"ca": "second"}], "m": [[1, 2]]});
+        assert_eq!(
+            render("{{c.1.ca}} {{m.0.1}} [{{c.2.ca}}] [{{c.x}}]", data),
+            "second 2 [] []"
+        );
+    }
+
+    #[test]
+    fn sections_follow_mustache_js_truthiness() {
+        let data = json!({"zero": 0, "empty": "", "none": [], "null": null, "f": false,
+                          "one": 1, "s": "x", "obj": {"k": "v"}, "t": true, "k": "outer"});
+        let falsey = "{{#zero}}A{{/zero}}{{#empty}}B{{/empty}}{{#none}}C{{/none}}{{#null}}D{{/null}}{{#f}}E{{/f}}{{#gone}}F{{/gone}}";
+        assert_eq!(render(falsey, data.clone()), "");
+        let inverted = "{{^zero}}A{{/zero}}{{^empty}}B{{/empty}}{{^none}}C{{/none}}{{^null}}D{{/null}}{{^f}}E{{/f}}{{^gone}}F{{/gone}}";
+        assert_eq!(render(inverted, data.clone()), "ABCDEF");
+        assert_eq!(
+            render(
+                "{{#one}}{{.}}{{/one}} {{#s}}{{.}}{{/s}} {{#obj}}{{k}}{{/obj}} {{#t}}{{k}}{{/t}}",
+                data
+            ),
+            "1 x v outer"
+        );
+    }
+
+    #[test]
+    fn values_print_as_node_prints_them_and_escape_only_when_asked() {
+        let data = json!({"f": 21.10, "i": 1.0, "o": {"a": [1, "<"]}, "h": "<&>\"'"});
+        assert_eq!(
+            render("{{f}} {{i}} {{{o}}} {{o}} {{h}} {{{h}}} {{&h}}", data),
+            "21.1 1 {\"a\":[1,\"<\"]} {&quot;a&quot;:[1,&quot;&lt;&quot;]} &lt;&amp;&gt;&quot;&#39; <&>\"' <&>\"'"
+        );
+    }
+
+    #[test]
+    fn names_resolve_through_the_stack_top_first() {
+        let bottom = json!({"a": "bottom", "b": "only bottom"});
+        let top = json!({"a": "top"});
+        let t = Template::parse("{{a}} {{b}} {{{.}}}").unwrap();
+        assert_eq!(
+            t.render_stack(&[&bottom, &top]),
+            r#"top only bottom {"a":"top"}"#
+        );
+        assert_eq!(
+            t.render_stack(&[]),
+            "  ",
+            "an empty stack renders no values"
+        );
     }
 }
