@@ -5,8 +5,10 @@
 mod api;
 mod delivery;
 mod external_broker;
+mod particle;
 mod plugin_tools;
 mod reload;
 mod sandbox;
 mod support;
 mod tls;
+mod webhooks;

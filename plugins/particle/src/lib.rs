@@ -9,7 +9,7 @@
 //! `hook-error`.
 
 use edgehook_guest::{Error, Event, Method, Outcome, Reply, Request, Response, Result, Webhook};
-use edgehook_particle as core;
+use edgehook_particle as hook;
 
 /// The plugin.
 #[derive(Debug)]
@@ -23,10 +23,10 @@ impl Webhook for Particle {
         }
         let request = webhook.request(&borrow(&event)).map_err(error)?;
         let method = match request.method {
-            core::Method::Get => Method::Get,
-            core::Method::Post => Method::Post,
-            core::Method::Put => Method::Put,
-            core::Method::Delete => Method::Delete,
+            hook::Method::Get => Method::Get,
+            hook::Method::Post => Method::Post,
+            hook::Method::Put => Method::Put,
+            hook::Method::Delete => Method::Delete,
         };
         Ok(Some(Request {
             method,
@@ -43,12 +43,12 @@ impl Webhook for Particle {
                 status,
                 headers,
                 body,
-            }) => core::Outcome::Response(core::Response {
+            }) => hook::Outcome::Response(hook::Response {
                 status: *status,
                 headers,
                 body,
             }),
-            Outcome::Failed(reason) => core::Outcome::Failed(reason),
+            Outcome::Failed(reason) => hook::Outcome::Failed(reason),
         };
         let replies = webhook.replies(&borrow(&event), &outcome).map_err(error)?;
         Ok(replies.into_iter().map(reply).collect())
@@ -56,13 +56,13 @@ impl Webhook for Particle {
 }
 
 /// The webhook definition the host passed as configuration.
-fn definition() -> Result<core::Webhook> {
-    core::Webhook::from_slice(edgehook_guest::config_json().as_bytes())
+fn definition() -> Result<hook::Webhook> {
+    hook::Webhook::from_slice(edgehook_guest::config_json().as_bytes())
         .map_err(|e| Error::new(format!("webhook definition: {e}")))
 }
 
-fn borrow(event: &Event) -> core::Event<'_> {
-    core::Event {
+fn borrow(event: &Event) -> hook::Event<'_> {
+    hook::Event {
         id: &event.id,
         device_id: &event.device_id,
         name: &event.name,
@@ -71,14 +71,14 @@ fn borrow(event: &Event) -> core::Event<'_> {
     }
 }
 
-fn error(err: core::RenderError) -> Error {
+fn error(err: hook::RenderError) -> Error {
     Error::new(err.to_string())
 }
 
-fn reply(reply: core::Reply) -> Reply {
+fn reply(reply: hook::Reply) -> Reply {
     let message = match reply.kind {
-        core::ReplyKind::Response => Reply::response(reply.payload),
-        core::ReplyKind::Error => Reply::error(
+        hook::ReplyKind::Response => Reply::response(reply.payload),
+        hook::ReplyKind::Error => Reply::error(
             String::from_utf8(reply.payload)
                 .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         ),

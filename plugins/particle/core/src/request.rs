@@ -86,18 +86,8 @@ impl Defaults {
         }
     }
 
-    /// In the order of the reference's table.
+    /// In the order of the reference's example request, wherever they go.
     fn fields(&self) -> [(&'static str, &str); 4] {
-        [
-            ("event", &self.event),
-            ("data", &self.data),
-            ("coreid", &self.coreid),
-            ("published_at", &self.published_at),
-        ]
-    }
-
-    /// In the order of the reference's example form request.
-    fn form_fields(&self) -> [(&'static str, &str); 4] {
         [
             ("event", &self.event),
             ("data", &self.data),
@@ -149,7 +139,7 @@ impl Webhook {
                 Body::Default => {
                     if let Some(defaults) = &defaults {
                         headers.push(("content-type".to_owned(), FORM.to_owned()));
-                        body = encode_with_defaults(&Pairs::new(), Some(defaults.form_fields()))
+                        body = encode_with_defaults(&Pairs::new(), Some(defaults.fields()))
                             .into_bytes();
                     }
                 }
@@ -157,7 +147,7 @@ impl Webhook {
                     headers.push(("content-type".to_owned(), FORM.to_owned()));
                     let pairs = render_pairs(fields, &stack);
                     body =
-                        encode_with_defaults(&pairs, defaults.as_ref().map(Defaults::form_fields))
+                        encode_with_defaults(&pairs, defaults.as_ref().map(Defaults::fields))
                             .into_bytes();
                 }
                 Body::Json(template) => {
@@ -298,7 +288,7 @@ mod tests {
             }));
             assert_eq!(
                 r.url,
-                "https://x.test/in?k=1&data=mine&t=21.5&event=temp&coreid=dev-1&published_at=2026-01-01T00%3A00%3A00.000Z"
+                "https://x.test/in?k=1&data=mine&t=21.5&event=temp&published_at=2026-01-01T00%3A00%3A00.000Z&coreid=dev-1"
             );
             assert!(r.body.is_empty() && r.headers.is_empty());
         }

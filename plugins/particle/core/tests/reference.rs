@@ -380,7 +380,7 @@ fn query_parameters_are_percent_encoded_after_the_urls_own() {
     );
     assert_eq!(
         r.url,
-        "http://example.com/?x=1&p=my%20app&q=data&event=t&data=data&coreid=3f002b000000000000000000&published_at=2017-02-01T21%3A08%3A05.763Z"
+        "http://example.com/?x=1&p=my%20app&q=data&event=t&data=data&published_at=2017-02-01T21%3A08%3A05.763Z&coreid=3f002b000000000000000000"
     );
     // With POST the query holds only the user's fields; defaults go in the form.
     let r = request(
