@@ -716,7 +716,22 @@ mod tests {
             (
                 json!({"event": "t", "url": URL, "responseTopic": "{{> p}}"}),
                 "responseTopic",
-                "partials are not supported",
+                "partials (`{{> p}}`) are not supported in webhooks",
+            ),
+            (
+                json!({"event": "t", "url": "https://h/{{>path}}"}),
+                "url",
+                "partials (`{{>path}}`) are not supported in webhooks",
+            ),
+            (
+                json!({"event": "t", "url": URL, "body": "a\n  {{> x}}\n"}),
+                "body",
+                "partials (`{{> x}}`) are not supported in webhooks at line 2, column 3",
+            ),
+            (
+                json!({"event": "t", "url": URL, "headers": {"X": "{{=<% %>=}}<%> x%>"}}),
+                "headers.X",
+                "partials (`<%> x%>`) are not supported in webhooks",
             ),
         ];
         for (definition, field, reason) in cases {

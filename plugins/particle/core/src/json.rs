@@ -74,8 +74,9 @@ impl JsonTemplate {
 }
 
 /// Parses one template of the definition, naming `field` if it is bad.
+/// Webhooks have no partials to include, so `{{> name}}` is an error.
 pub(crate) fn parse_template(source: &str, field: &str) -> Result<Template, DefinitionError> {
-    Template::parse(source).map_err(|e| DefinitionError::new(field, e.to_string()))
+    Template::parse_without_partials(source).map_err(|e| DefinitionError::new(field, e.to_string()))
 }
 
 #[cfg(test)]
@@ -107,5 +108,14 @@ mod tests {
         assert!(err.reason.contains("unclosed section"), "{err}");
         let err = JsonTemplate::parse(&json!({"{{": 1}), "responseTemplate").unwrap_err();
         assert_eq!(err.field, "responseTemplate.{{");
+        let err = JsonTemplate::parse(&json!({"a": ["x", "{{>p}}"]}), "json").unwrap_err();
+        assert_eq!(err.field, "json.a.1");
+        assert!(
+            err.reason
+                .contains("partials (`{{>p}}`) are not supported in webhooks"),
+            "{err}"
+        );
+        let err = JsonTemplate::parse(&json!({"{{> k}}": 1}), "json").unwrap_err();
+        assert_eq!(err.field, "json.{{> k}}");
     }
 }

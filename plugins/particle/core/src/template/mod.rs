@@ -1,11 +1,15 @@
 //! Mustache templates with Particle's semantics: the core mustache spec
-//! (interpolation, sections, inverted sections, comments, set delimiters),
-//! dotted names that also index arrays (`c.0.ca`), values printed the way
-//! node.js prints them, and no partials or lambdas.
+//! (interpolation, sections, inverted sections, comments, set delimiters,
+//! partials), dotted names that also index arrays (`c.0.ca`), values printed
+//! the way node.js prints them, and no lambdas.
+//!
+//! Partials are rendered only when given ([`Template::render_with_partials`]);
+//! webhook definitions refuse them ([`Template::parse_without_partials`]).
 
 mod parse;
 mod render;
 mod value;
 
 pub use parse::{Template, TemplateError, TemplateErrorCause};
+pub use render::{MAX_PARTIAL_DEPTH, Partials};
 pub(crate) use value::{write_json, write_json_string};

@@ -3,9 +3,13 @@
 //! The scanner turns the source into tokens (text, newlines, tags), honouring
 //! set-delimiter tags as it goes; a second pass drops the whitespace and the
 //! newline around *standalone* tags (sections, inverted sections, closings,
-//! comments and delimiter changes alone on their line), as the mustache spec
-//! requires; a third pass nests sections. Rendering then walks the nodes and
-//! never looks at the source again.
+//! comments, delimiter changes and partials alone on their line), as the
+//! mustache spec requires, keeping a standalone partial's indentation; a
+//! third pass nests sections. Rendering then walks the nodes and never looks
+//! at the source again.
+//!
+//! Every template starts with the default `{{ }}` delimiters, so a partial,
+//! parsed on its own, neither sees nor changes its caller's delimiters.
 
 use std::fmt;
 
@@ -31,7 +35,18 @@ pub(crate) enum Node {
     Section {
         path: Path,
         inverted: bool,
+        /// Whether the opening tag stood alone on its line (which is gone),
+        /// so that it does not start an indented line of a partial.
+        standalone: bool,
         children: Vec<Node>,
+    },
+    /// `{{> name}}`: the template named `name`, rendered in place with the
+    /// current context stack.
+    Partial {
+        name: String,
+        /// For a standalone tag, the whitespace before it, which prefixes
+        /// every line of the partial; `None` for a tag inside a line.
+        indent: Option<String>,
     },
 }
 
@@ -100,7 +115,8 @@ pub enum TemplateErrorCause {
         /// The tag as written.
         tag: String,
     },
-    /// A partial tag: edgehook webhooks have no partials to include.
+    /// A partial tag, from [`Template::parse_without_partials`]: edgehook
+    /// webhooks have no partials to include.
     Partial {
         /// The tag as written.
         tag: String,
@@ -135,15 +151,29 @@ impl fmt::Display for TemplateErrorCause {
                  e.g. `{{{{=<% %>=}}}}`"
             ),
             Self::EmptyTag { tag } => write!(f, "empty tag `{tag}`: a name is needed"),
-            Self::Partial { tag } => write!(f, "partials are not supported: `{tag}`"),
+            Self::Partial { tag } => {
+                write!(f, "partials (`{tag}`) are not supported in webhooks")
+            }
         }
     }
 }
 
 impl Template {
-    /// Parses `source`.
+    /// Parses `source`, partial tags included (see
+    /// [`Template::render_with_partials`]).
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
-        let tokens = scan(source)?;
+        Self::parse_with(source, true)
+    }
+
+    /// Parses `source` like [`Template::parse`], except that a partial tag
+    /// is an error ([`TemplateErrorCause::Partial`]): for templates that are
+    /// never given partials, such as those of a webhook definition.
+    pub fn parse_without_partials(source: &str) -> Result<Template, TemplateError> {
+        Self::parse_with(source, false)
+    }
+
+    fn parse_with(source: &str, partials: bool) -> Result<Template, TemplateError> {
+        let tokens = scan(source, partials)?;
         let tokens = strip_standalone(tokens);
         let (nodes, text_len) = nest(source, tokens)?;
         Ok(Template {
@@ -176,7 +206,7 @@ impl Template {
     pub fn mentions(&self, name: &str) -> bool {
         fn walk(nodes: &[Node], name: &str) -> bool {
             nodes.iter().any(|node| match node {
-                Node::Text(_) => false,
+                Node::Text(_) | Node::Partial { .. } => false,
                 Node::Var { path, .. } => first_is(path, name),
                 Node::Section { path, children, .. } => {
                     first_is(path, name) || walk(children, name)
@@ -200,6 +230,10 @@ struct Tag<'s> {
     at: usize,
     /// The whole tag as written.
     raw: &'s str,
+    /// Whether the tag stands alone on its line (set by `strip_standalone`).
+    standalone: bool,
+    /// For a standalone partial, the whitespace before it on its line.
+    indent: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +244,7 @@ enum Kind {
     Close,
     Comment,
     Delimiters,
+    Partial,
 }
 
 impl Kind {
@@ -255,7 +290,8 @@ fn push_text<'s>(tokens: &mut Vec<Token<'s>>, mut text: &'s str) {
     }
 }
 
-fn scan(source: &str) -> Result<Vec<Token<'_>>, TemplateError> {
+/// Splits `source` into tokens; a partial tag is an error unless `partials`.
+fn scan(source: &str, partials: bool) -> Result<Vec<Token<'_>>, TemplateError> {
     let mut tokens = Vec::new();
     let mut open = "{{".to_owned();
     let mut close = "}}".to_owned();
@@ -298,6 +334,7 @@ fn scan(source: &str) -> Result<Vec<Token<'_>>, TemplateError> {
             Some('^') => Kind::Inverted,
             Some('/') => Kind::Close,
             Some('!') => Kind::Comment,
+            Some('>') if partials => Kind::Partial,
             Some('>') => {
                 return Err(error(
                     source,
@@ -346,6 +383,8 @@ fn scan(source: &str) -> Result<Vec<Token<'_>>, TemplateError> {
             name,
             at,
             raw,
+            standalone: false,
+            indent: String::new(),
         }));
         pos = end;
     }
@@ -382,10 +421,23 @@ fn flush_line<'s>(line: &mut Vec<Token<'s>>, kept: &mut Vec<Token<'s>>) {
         }
     });
     let standalone = only_standalone && tags > 0;
-    for token in line.drain(..) {
-        if !standalone || matches!(token, Token::Tag(_)) {
-            kept.push(token);
+    let mut indent = String::new();
+    for mut token in line.drain(..) {
+        match &mut token {
+            Token::Tag(tag) if standalone => {
+                tag.standalone = true;
+                if tag.kind == Kind::Partial {
+                    tag.indent.clone_from(&indent);
+                }
+            }
+            Token::Text(text) if standalone => {
+                indent.push_str(text);
+                continue;
+            }
+            Token::Newline(_) if standalone => continue,
+            _ => {}
         }
+        kept.push(token);
     }
 }
 
@@ -435,6 +487,10 @@ fn nest<'s>(source: &'s str, tokens: Vec<Token<'s>>) -> Result<(Vec<Node>, usize
                     path: path(tag.name),
                     escape,
                 }),
+                Kind::Partial => current.push(Node::Partial {
+                    name: tag.name.to_owned(),
+                    indent: tag.standalone.then_some(tag.indent),
+                }),
                 Kind::Section | Kind::Inverted => stack.push(Open {
                     tag,
                     children: Vec::new(),
@@ -454,6 +510,7 @@ fn nest<'s>(source: &'s str, tokens: Vec<Token<'s>>) -> Result<(Vec<Node>, usize
                     let section = Node::Section {
                         path: path(open.tag.name),
                         inverted: open.tag.kind == Kind::Inverted,
+                        standalone: open.tag.standalone,
                         children: open.children,
                     };
                     match stack.last_mut() {
@@ -543,12 +600,65 @@ mod tests {
                 "{empty}"
             );
         }
+        for empty in ["{{>}}", "{{> }}"] {
+            assert!(
+                matches!(cause(empty).0, TemplateErrorCause::EmptyTag { .. }),
+                "{empty}"
+            );
+        }
+    }
+
+    #[test]
+    fn partials_are_refused_only_when_asked() {
+        let err = Template::parse_without_partials("a\n {{> header}}").unwrap_err();
         assert_eq!(
-            cause("{{> header}}").0,
+            (err.cause, err.line, err.column),
+            (
+                TemplateErrorCause::Partial {
+                    tag: "{{> header}}".into()
+                },
+                2,
+                2
+            )
+        );
+        let err = Template::parse_without_partials("{{=<% %>=}}<%>p%>").unwrap_err();
+        assert_eq!(
+            err.cause,
             TemplateErrorCause::Partial {
-                tag: "{{> header}}".into()
+                tag: "<%>p%>".into()
             }
         );
+        assert_eq!(
+            Template::parse_without_partials("{{a}} {{#b}}{{/b}}").unwrap(),
+            Template::parse("{{a}} {{#b}}{{/b}}").unwrap()
+        );
+    }
+
+    #[test]
+    fn partials_parse_into_nodes_with_their_indentation() {
+        let t = Template::parse("a {{> inline }}\n \t{{>alone}}\r\nb\n{{>last}}").unwrap();
+        assert_eq!(
+            t.nodes,
+            [
+                Node::Text("a ".into()),
+                Node::Partial {
+                    name: "inline".into(),
+                    indent: None
+                },
+                Node::Text("\n".into()),
+                Node::Partial {
+                    name: "alone".into(),
+                    indent: Some(" \t".into())
+                },
+                Node::Text("b\n".into()),
+                Node::Partial {
+                    name: "last".into(),
+                    indent: Some(String::new())
+                },
+            ]
+        );
+        assert!(!t.is_literal());
+        assert!(!t.mentions("inline"));
     }
 
     #[test]
@@ -558,10 +668,10 @@ mod tests {
             err.to_string(),
             "unclosed section: `{{#a}}` without a closing `/a` tag at line 1, column 1"
         );
-        let err = Template::parse("{{> p}}").unwrap_err();
+        let err = Template::parse_without_partials("{{> p}}").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "partials are not supported: `{{> p}}` at line 1, column 1"
+            "partials (`{{> p}}`) are not supported in webhooks at line 1, column 1"
         );
         let err = Template::parse("{{=a=}}").unwrap_err();
         assert!(err.to_string().contains("e.g. `{{=<% %>=}}`"), "{err}");
@@ -598,6 +708,7 @@ mod tests {
                         index: None
                     }]),
                     inverted: false,
+                    standalone: false,
                     children: vec![Node::Var {
                         path: Path::Dot,
                         escape: false

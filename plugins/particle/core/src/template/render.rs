@@ -1,5 +1,7 @@
 //! Rendering a parsed template against a stack of JSON contexts.
 
+use std::collections::{BTreeMap, HashMap};
+
 use serde_json::Value;
 
 use super::parse::{Node, Path, Segment, Template};
@@ -9,61 +11,217 @@ use super::value::{is_truthy, write_text, write_text_escaped};
 /// most reallocations for short values.
 const BYTES_PER_TAG: usize = 16;
 
+/// How many partials may be open inside one another. A partial deeper than
+/// this renders as empty, so a partial that includes itself (directly or
+/// through others) ends instead of overflowing the stack.
+pub const MAX_PARTIAL_DEPTH: usize = 64;
+
+/// The templates that `{{> name}}` tags include, looked up by name.
+///
+/// Implemented for maps from names to parsed templates; a name that is not
+/// found renders as empty, as the mustache spec requires.
+pub trait Partials {
+    /// The partial called `name`, if there is one.
+    fn get(&self, name: &str) -> Option<&Template>;
+}
+
+impl<S: std::hash::BuildHasher> Partials for HashMap<String, Template, S> {
+    fn get(&self, name: &str) -> Option<&Template> {
+        HashMap::get(self, name)
+    }
+}
+
+impl Partials for BTreeMap<String, Template> {
+    fn get(&self, name: &str) -> Option<&Template> {
+        BTreeMap::get(self, name)
+    }
+}
+
+/// No partials at all: every `{{> name}}` renders as empty.
+struct NoPartials;
+
+impl Partials for NoPartials {
+    fn get(&self, _: &str) -> Option<&Template> {
+        None
+    }
+}
+
 impl Template {
-    /// Renders with `context` as the only frame of the context stack.
+    /// Renders with `context` as the only frame of the context stack, and
+    /// no partials (a partial tag renders as empty).
     pub fn render(&self, context: &Value) -> String {
         self.render_stack(&[context])
     }
 
     /// Renders with a stack of contexts, the last one on top: a name is
-    /// looked up from the top frame down.
+    /// looked up from the top frame down. There are no partials (a partial
+    /// tag renders as empty).
     pub fn render_stack(&self, stack: &[&Value]) -> String {
-        let mut out = String::with_capacity(self.text_len + BYTES_PER_TAG * self.nodes.len());
+        self.render_with_partials(stack, &NoPartials)
+    }
+
+    /// Renders like [`Template::render_stack`], a `{{> name}}` tag rendering
+    /// `partials.get(name)` in its place, with the current context stack:
+    ///
+    /// - a missing partial renders as empty;
+    /// - a partial has its own delimiters (it was parsed on its own), so set
+    ///   delimiters neither reach into it nor leak out of it;
+    /// - a partial tag alone on its line prefixes every line of the partial
+    ///   with the whitespace before it (not lines of interpolated values);
+    /// - partials nest at most [`MAX_PARTIAL_DEPTH`] deep; deeper ones
+    ///   render as empty.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use edgehook_particle::template::Template;
+    ///
+    /// let partials = HashMap::from([(
+    ///     "item".to_owned(),
+    ///     Template::parse("- {{name}}\n")?,
+    /// )]);
+    /// let list = Template::parse("items:\n  {{#items}}\n  {{> item}}\n  {{/items}}\n")?;
+    /// let data = serde_json::json!({"items": [{"name": "a"}, {"name": "b"}]});
+    /// assert_eq!(
+    ///     list.render_with_partials(&[&data], &partials),
+    ///     "items:\n  - a\n  - b\n"
+    /// );
+    /// # Ok::<(), edgehook_particle::template::TemplateError>(())
+    /// ```
+    pub fn render_with_partials(&self, stack: &[&Value], partials: &dyn Partials) -> String {
+        let mut renderer = Renderer {
+            partials,
+            out: String::with_capacity(self.text_len + BYTES_PER_TAG * self.nodes.len()),
+            indent: String::new(),
+            line_start: false,
+            depth: 0,
+        };
         let mut frames = stack.to_vec();
-        render_nodes(&self.nodes, &mut frames, &mut out);
-        out
+        renderer.nodes(&self.nodes, &mut frames);
+        renderer.out
     }
 }
 
-fn render_nodes(nodes: &[Node], stack: &mut Vec<&Value>, out: &mut String) {
-    for node in nodes {
-        match node {
-            Node::Text(text) => out.push_str(text),
-            Node::Var { path, escape } => {
-                if let Some(value) = lookup(path, stack) {
-                    if *escape {
-                        write_text_escaped(out, value);
-                    } else {
-                        write_text(out, value);
+/// The state of one rendering.
+struct Renderer<'p> {
+    partials: &'p dyn Partials,
+    out: String,
+    /// What starts each line of template text: the indentation of the
+    /// standalone partials being rendered; empty outside them.
+    indent: String,
+    /// Whether the output is at the start of a template line whose
+    /// indentation is not written yet.
+    line_start: bool,
+    /// How many partials are open.
+    depth: usize,
+}
+
+impl Renderer<'_> {
+    /// Writes the indentation if a line starts here.
+    fn begin_line(&mut self) {
+        if self.line_start {
+            self.out.push_str(&self.indent);
+            self.line_start = false;
+        }
+    }
+
+    /// Writes literal text, indenting each of its lines that is not empty.
+    fn text(&mut self, text: &str) {
+        if self.indent.is_empty() {
+            self.out.push_str(text);
+            return;
+        }
+        for line in text.split_inclusive('\n') {
+            if !line.trim_end_matches(['\r', '\n']).is_empty() {
+                self.begin_line();
+            }
+            self.out.push_str(line);
+            self.line_start = line.ends_with('\n');
+        }
+    }
+
+    fn nodes(&mut self, nodes: &[Node], stack: &mut Vec<&Value>) {
+        for node in nodes {
+            match node {
+                Node::Text(text) => self.text(text),
+                Node::Var { path, escape } => {
+                    self.begin_line();
+                    if let Some(value) = lookup(path, stack) {
+                        if *escape {
+                            write_text_escaped(&mut self.out, value);
+                        } else {
+                            write_text(&mut self.out, value);
+                        }
                     }
                 }
-            }
-            Node::Section {
-                path,
-                inverted,
-                children,
-            } => {
-                let value = lookup(path, stack).filter(|v| is_truthy(v));
-                match (value, inverted) {
-                    (None, true) => render_nodes(children, stack, out),
-                    (None, false) | (Some(_), true) => {}
-                    (Some(Value::Array(items)), false) => {
-                        for item in items {
-                            stack.push(item);
-                            render_nodes(children, stack, out);
+                Node::Section {
+                    path,
+                    inverted,
+                    standalone,
+                    children,
+                } => {
+                    if !standalone {
+                        self.begin_line();
+                    }
+                    let value = lookup(path, stack).filter(|v| is_truthy(v));
+                    match (value, inverted) {
+                        (None, true) => self.nodes(children, stack),
+                        (None, false) | (Some(_), true) => {}
+                        (Some(Value::Array(items)), false) => {
+                            for item in items {
+                                stack.push(item);
+                                self.nodes(children, stack);
+                                stack.pop();
+                            }
+                        }
+                        // mustache.js renders `true` in the enclosing context.
+                        (Some(Value::Bool(true)), false) => self.nodes(children, stack),
+                        (Some(value), false) => {
+                            stack.push(value);
+                            self.nodes(children, stack);
                             stack.pop();
                         }
                     }
-                    // mustache.js renders `true` in the enclosing context.
-                    (Some(Value::Bool(true)), false) => render_nodes(children, stack, out),
-                    (Some(value), false) => {
-                        stack.push(value);
-                        render_nodes(children, stack, out);
-                        stack.pop();
-                    }
                 }
+                Node::Partial { name, indent } => self.partial(name, indent.as_deref(), stack),
             }
         }
+    }
+
+    /// Renders the partial `name` in place; `indent` is `Some` for a
+    /// standalone tag.
+    fn partial(&mut self, name: &str, indent: Option<&str>, stack: &mut Vec<&Value>) {
+        if indent.is_none() {
+            self.begin_line();
+        }
+        if self.depth >= MAX_PARTIAL_DEPTH {
+            return;
+        }
+        let partials = self.partials;
+        let Some(partial) = partials.get(name) else {
+            return;
+        };
+        self.depth += 1;
+        match indent {
+            // Standalone: the partial's lines take the caller's indentation
+            // and its own; the line after the tag starts a line again.
+            Some(indent) => {
+                let outer = self.indent.len();
+                self.indent.push_str(indent);
+                self.line_start = true;
+                self.nodes(&partial.nodes, stack);
+                self.indent.truncate(outer);
+                self.line_start = true;
+            }
+            // Inside a line: the partial's lines are not indented, and the
+            // caller's line goes on after it.
+            None => {
+                let outer = std::mem::take(&mut self.indent);
+                self.nodes(&partial.nodes, stack);
+                self.indent = outer;
+                self.line_start = false;
+            }
+        }
+        self.depth -= 1;
     }
 }
 
@@ -131,6 +289,124 @@ mod tests {
         assert_eq!(
             render("{{f}} {{i}} {{{o}}} {{o}} {{h}} {{{h}}} {{&h}}", data),
             "21.1 1 {\"a\":[1,\"<\"]} {&quot;a&quot;:[1,&quot;&lt;&quot;]} &lt;&amp;&gt;&quot;&#39; <&>\"' <&>\"'"
+        );
+    }
+
+    /// Renders `template` with `partials` (name, source) and `data`.
+    fn with_partials(template: &str, partials: &[(&str, &str)], data: Value) -> String {
+        let partials: HashMap<String, Template> = partials
+            .iter()
+            .map(|(name, source)| ((*name).to_owned(), Template::parse(source).unwrap()))
+            .collect();
+        Template::parse(template)
+            .unwrap()
+            .render_with_partials(&[&data], &partials)
+    }
+
+    #[test]
+    fn partials_render_in_place_with_the_context_stack() {
+        let data = json!({"text": "outer", "list": [{"text": "a"}, {"other": 1}]});
+        assert_eq!(
+            with_partials(
+                "\"{{>p}}\" {{#list}}[{{> p }}]{{/list}}",
+                &[("p", "*{{text}}*")],
+                data
+            ),
+            "\"*outer*\" [*a*][*outer*]"
+        );
+    }
+
+    #[test]
+    fn missing_partials_and_plain_rendering_give_nothing() {
+        assert_eq!(with_partials("a{{>nope}}b", &[], json!({})), "ab");
+        let t = Template::parse("a{{>p}}b\n  {{>p}}\nc").unwrap();
+        assert_eq!(t.render(&json!({})), "ab\nc");
+        let partials = BTreeMap::from([("p".to_owned(), Template::parse("P").unwrap())]);
+        assert_eq!(t.render_with_partials(&[], &partials), "aPb\n  Pc");
+    }
+
+    #[test]
+    fn delimiters_stay_inside_their_template() {
+        let data = json!({"value": "yes"});
+        assert_eq!(
+            with_partials(
+                "{{=| |=}}|>p| |value|",
+                &[("p", "{{value}} {{=<% %>=}}<%value%>")],
+                data
+            ),
+            "yes yes yes"
+        );
+    }
+
+    #[test]
+    fn standalone_partials_indent_every_line_of_the_partial() {
+        // partials.json: "Standalone Indentation".
+        assert_eq!(
+            with_partials(
+                "\\\n {{>partial}}\n/\n",
+                &[("partial", "|\n{{{content}}}\n|\n")],
+                json!({"content": "<\n->"})
+            ),
+            "\\\n |\n <\n->\n |\n/\n"
+        );
+        // "Standalone Line Endings", "Standalone Without Previous Line",
+        // "Standalone Without Newline", "Inline Indentation".
+        assert_eq!(
+            with_partials("|\r\n{{>partial}}\r\n|", &[("partial", ">")], json!({})),
+            "|\r\n>|"
+        );
+        assert_eq!(
+            with_partials("  {{>partial}}\n>", &[("partial", ">\n>")], json!({})),
+            "  >\n  >>"
+        );
+        assert_eq!(
+            with_partials(">\n  {{>partial}}", &[("partial", ">\n>")], json!({})),
+            ">\n  >\n  >"
+        );
+        assert_eq!(
+            with_partials(
+                "  {{data}}  {{> partial}}\n",
+                &[("partial", ">\n>")],
+                json!({"data": "|"})
+            ),
+            "  |  >\n>\n"
+        );
+        // Empty lines, standalone sections and a nested standalone partial.
+        assert_eq!(
+            with_partials(
+                "\t{{>outer}}\nend\n",
+                &[
+                    (
+                        "outer",
+                        "a\n\n{{#list}}\n- {{.}}\n{{/list}}\n  {{>inner}}\nz{{#no}}x{{/no}}\n{{#no}}x{{/no}}!\n"
+                    ),
+                    ("inner", "i1\ni2\n"),
+                ],
+                json!({"list": [1, 2]})
+            ),
+            "\ta\n\n\t- 1\n\t- 2\n\t  i1\n\t  i2\n\tz\n\t!\nend\n"
+        );
+    }
+
+    #[test]
+    fn recursion_follows_the_data_and_stops_at_the_depth_limit() {
+        // partials.json: "Recursion".
+        assert_eq!(
+            with_partials(
+                "{{>node}}",
+                &[("node", "{{content}}<{{#nodes}}{{>node}}{{/nodes}}>")],
+                json!({"content": "X", "nodes": [{"content": "Y", "nodes": []}]})
+            ),
+            "X<Y<>>"
+        );
+        let deep = with_partials("{{>me}}", &[("me", "({{>me}})")], json!({}));
+        assert_eq!(
+            deep,
+            format!(
+                "{}{}",
+                "(".repeat(MAX_PARTIAL_DEPTH),
+                ")".repeat(MAX_PARTIAL_DEPTH)
+            )
         );
     }
 
