@@ -19,7 +19,8 @@
 //! - [`delivery`]: the HTTP client and its destination policy.
 //! - [`respond`]: chunking and publishing device events.
 //! - [`stream`]: the live event stream behind `GET /v1/events`.
-//! - [`tls`]: the one rustls client configuration.
+//! - [`tls`]: the rustls client configurations (verifying, and the opt-out
+//!   for `rejectUnauthorized: false`).
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).

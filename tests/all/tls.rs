@@ -258,3 +258,40 @@ async fn a_webhook_without_a_secret_sends_no_signature() {
     assert!(!seen.headers.contains_key("webhook-signature"));
     assert!(!seen.headers.contains_key("webhook-timestamp"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_particle_webhook_reaches_a_self_signed_server_only_when_told_to() {
+    let mut server = TlsServer::start("hello from tls").await;
+    let host = crate::support::TestHost::start(&[], edgehook::config::Settings::default()).await;
+    host.create_webhook(serde_json::json!({ "event": "strict", "url": server.url("/strict") }))
+        .await;
+    host.create_webhook(serde_json::json!({
+        "event": "lenient",
+        "url": server.url("/lenient"),
+        "rejectUnauthorized": false
+    }))
+    .await;
+    let mut device = crate::support::Device::connect(host.mqtt_addr(), "d1").await;
+
+    device.publish("strict", "x").await;
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/strict");
+    let (topic, error) = device.next_text().await;
+    assert_eq!(topic, "devices/d1/hook-error/strict/0");
+    assert!(
+        error.contains("invalid peer certificate: UnknownIssuer")
+            && error.contains("\"rejectUnauthorized\": false"),
+        "{error}"
+    );
+
+    device.publish("lenient", "x").await;
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/lenient");
+    assert_eq!(
+        device.next_text().await,
+        (
+            "devices/d1/hook-response/lenient/0".into(),
+            "hello from tls".into()
+        )
+    );
+    assert_eq!(server.paths.recv().await.unwrap(), "/lenient", "only the lenient webhook got through");
+    host.host.stop().await;
+}
