@@ -145,7 +145,8 @@ fn main() -> anyhow::Result<()> {
 async fn webhook(command: WebhookCommand, client: &ApiClient) -> anyhow::Result<()> {
     match command {
         WebhookCommand::Create { file } => {
-            let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             println!("Using settings from the file {}", file.display());
             let created = client
                 .call(http::Method::POST, "/v1/webhooks", Some(text.into()))

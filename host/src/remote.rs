@@ -14,7 +14,9 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// No host answered.
-    #[error("cannot reach the edgehook API at {url}: {reason} (is `edgehook serve` running? see --api)")]
+    #[error(
+        "cannot reach the edgehook API at {url}: {reason} (is `edgehook serve` running? see --api)"
+    )]
     Unreachable {
         /// The URL called.
         url: String,
@@ -41,7 +43,12 @@ pub enum RemoteError {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApiArgs {
     /// Base URL of the host's API
-    #[arg(long, env = "EDGEHOOK_API", default_value = "http://127.0.0.1:8080", value_name = "URL")]
+    #[arg(
+        long,
+        env = "EDGEHOOK_API",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
     pub api: String,
     /// Bearer token [default: EDGEHOOK_API_TOKEN, or the token file in --data]
     #[arg(long, env = "EDGEHOOK_API_TOKEN", value_name = "TOKEN")]
@@ -96,9 +103,10 @@ impl ApiClient {
         if (200..300).contains(&status) {
             Ok(value)
         } else {
-            let message = value["error"]
-                .as_str()
-                .map_or_else(|| format!("the API answered {status}: {value}"), str::to_owned);
+            let message = value["error"].as_str().map_or_else(
+                || format!("the API answered {status}: {value}"),
+                str::to_owned,
+            );
             Err(RemoteError::Refused { status, message })
         }
     }
@@ -150,10 +158,10 @@ impl ApiClient {
         body: Option<Bytes>,
     ) -> Result<http::Response<hyper::body::Incoming>, RemoteError> {
         let url = format!("{}{path}", self.base);
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header(http::header::AUTHORIZATION, format!("Bearer {}", self.token));
+        let mut request = http::Request::builder().method(method).uri(&url).header(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", self.token),
+        );
         if body.is_some() {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }

@@ -53,7 +53,10 @@ impl Host {
     pub async fn start(cfg: Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
-        for (what, dir) in [("plugins", &cfg.plugins_dir), ("webhooks", &cfg.webhooks_dir)] {
+        for (what, dir) in [
+            ("plugins", &cfg.plugins_dir),
+            ("webhooks", &cfg.webhooks_dir),
+        ] {
             if !dir.exists() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating the {what} directory {}", dir.display()))?;
@@ -77,9 +80,8 @@ impl Host {
             registry.clone(),
         );
         plugin_dir.scan(false).await;
-        let store = Store::open(&cfg.data_dir).with_context(|| {
-            format!("opening the webhook store in {}", cfg.data_dir.display())
-        })?;
+        let store = Store::open(&cfg.data_dir)
+            .with_context(|| format!("opening the webhook store in {}", cfg.data_dir.display()))?;
         let catalog = Arc::new(Catalog::new(
             registry.clone(),
             store,

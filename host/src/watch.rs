@@ -127,10 +127,7 @@ mod tests {
             settle.changes(now(&[("a", 2)]), true),
             [Change::Changed("a".into(), 2)]
         );
-        assert_eq!(
-            settle.changes(now(&[]), true),
-            [Change::Gone("a".into())]
-        );
+        assert_eq!(settle.changes(now(&[]), true), [Change::Gone("a".into())]);
         assert_eq!(settle.changes(now(&[]), true), []);
     }
 }

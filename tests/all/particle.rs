@@ -40,7 +40,11 @@ async fn default_data_is_a_form_post_and_the_answer_comes_back() {
         header(&seen, "content-type"),
         Some("application/x-www-form-urlencoded")
     );
-    assert!(header(&seen, "user-agent").unwrap().starts_with("edgehook/"));
+    assert!(
+        header(&seen, "user-agent")
+            .unwrap()
+            .starts_with("edgehook/")
+    );
     let body = text(&seen);
     let published_at = body
         .split('&')
@@ -52,7 +56,10 @@ async fn default_data_is_a_form_post_and_the_answer_comes_back() {
             "event=demo&data=mydata&published_at={published_at}&coreid=3f002b000000000000000000"
         )
     );
-    assert!(published_at.ends_with('Z') && published_at.contains("%3A"), "{published_at}");
+    assert!(
+        published_at.ends_with('Z') && published_at.contains("%3A"),
+        "{published_at}"
+    );
     assert_eq!(
         device.next_text().await,
         (
@@ -86,13 +93,19 @@ async fn json_with_no_defaults_names_keys_after_the_event() {
     device.publish("Temperature/Kitchen", "20.00").await;
 
     let seen = endpoint.next().await;
-    assert_eq!((seen.method.as_str(), seen.uri.path()), ("POST", "/123456789"));
+    assert_eq!(
+        (seen.method.as_str(), seen.uri.path()),
+        ("POST", "/123456789")
+    );
     assert_eq!(header(&seen, "content-type"), Some("application/json"));
     assert_eq!(header(&seen, "accept"), Some("application/json"));
     assert_eq!(text(&seen), r#"{"Temperature/Kitchen":"20.00"}"#);
     assert_eq!(
         device.next_text().await,
-        ("devices/d1/hook-sent/Temperature/Kitchen".into(), String::new())
+        (
+            "devices/d1/hook-sent/Temperature/Kitchen".into(),
+            String::new()
+        )
     );
     assert!(
         device.nothing_within(Duration::from_millis(500)).await,
@@ -113,7 +126,9 @@ async fn json_defaults_join_the_fields_and_custom_variables_fill_the_template() 
     .await;
     let device = Device::connect(host.mqtt_addr(), "d1").await;
 
-    device.publish("test", r#"{ "room": "kitchen", "temp": 20 }"#).await;
+    device
+        .publish("test", r#"{ "room": "kitchen", "temp": 20 }"#)
+        .await;
 
     let seen = endpoint.next().await;
     assert_eq!(seen.uri.path(), "/log/kitchen");
@@ -179,7 +194,9 @@ async fn get_with_query_and_a_response_template() {
     .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
 
-    device.publish("Elevation", r#"{"lat": 39.7, "lng": -104.9}"#).await;
+    device
+        .publish("Elevation", r#"{"lat": 39.7, "lng": -104.9}"#)
+        .await;
 
     let seen = endpoint.next().await;
     assert_eq!(seen.method, "GET");
@@ -224,7 +241,9 @@ async fn get_without_a_body_type_puts_the_defaults_in_the_query() {
         .unwrap();
     assert_eq!(
         query,
-        format!("fixed=1&p=my%20app&q=a%26b&event=ping&data=a%26b&published_at={published_at}&coreid=d1")
+        format!(
+            "fixed=1&p=my%20app&q=a%26b&event=ping&data=a%26b&published_at={published_at}&coreid=d1"
+        )
     );
     assert!(!published_at.contains(':'), "{published_at}");
     host.host.stop().await;
@@ -260,7 +279,11 @@ async fn a_form_with_headers_and_basic_auth() {
         header(&seen, "content-type"),
         Some("application/x-www-form-urlencoded")
     );
-    assert_eq!(header(&seen, "x-sender"), Some("d&amp;1"), "{{x}} escapes HTML");
+    assert_eq!(
+        header(&seen, "x-sender"),
+        Some("d&amp;1"),
+        "{{x}} escapes HTML"
+    );
     assert_eq!(header(&seen, "x-application"), Some("My app"));
     // base64("user@email.com:API_KEY")
     assert_eq!(
@@ -277,7 +300,9 @@ async fn a_form_with_headers_and_basic_auth() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_response_comes_back_in_three_chunks() {
-    let body: String = (0..1300).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body: String = (0..1300)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let endpoint = Endpoint::start(200, body.clone()).await;
     let host = host().await;
     host.create_webhook(json!({ "event": "get_weather", "url": endpoint.url("/w") }))
@@ -286,7 +311,10 @@ async fn a_long_response_comes_back_in_three_chunks() {
 
     device.publish("get_weather", "").await;
 
-    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/get_weather");
+    assert_eq!(
+        device.next_text().await.0,
+        "devices/d1/hook-sent/get_weather"
+    );
     let mut chunks = Vec::new();
     for _ in 0..3 {
         chunks.push(device.next_text().await);
@@ -302,7 +330,10 @@ async fn a_long_response_comes_back_in_three_chunks() {
     );
     let sizes: Vec<usize> = chunks.iter().map(|(_, p)| p.len()).collect();
     assert_eq!(sizes, [512, 512, 276]);
-    assert_eq!(chunks.iter().map(|(_, p)| p.as_str()).collect::<String>(), body);
+    assert_eq!(
+        chunks.iter().map(|(_, p)| p.as_str()).collect::<String>(),
+        body
+    );
     assert!(device.nothing_within(Duration::from_millis(300)).await);
     host.host.stop().await;
 }
@@ -375,8 +406,10 @@ async fn prefixes_device_ids_and_disabled_webhooks_choose_what_runs() {
         .await;
     host.create_webhook(json!({ "event": "only", "url": endpoint.url("/device"), "deviceID": "d2", "noDefaults": true, "body": "{{PARTICLE_DEVICE_ID}}" }))
         .await;
-    host.create_webhook(json!({ "event": "off", "url": endpoint.url("/disabled"), "disabled": true }))
-        .await;
+    host.create_webhook(
+        json!({ "event": "off", "url": endpoint.url("/disabled"), "disabled": true }),
+    )
+    .await;
     let d1 = Device::connect(host.mqtt_addr(), "d1").await;
     let d2 = Device::connect(host.mqtt_addr(), "d2").await;
 
@@ -385,7 +418,10 @@ async fn prefixes_device_ids_and_disabled_webhooks_choose_what_runs() {
     d1.publish("only", "other device").await;
     d1.publish("temperature", "prefix").await;
     let seen = endpoint.next().await;
-    assert_eq!((seen.uri.path(), text(&seen).as_str()), ("/prefix", "temperature"));
+    assert_eq!(
+        (seen.uri.path(), text(&seen).as_str()),
+        ("/prefix", "temperature")
+    );
 
     d2.publish("only", "its device").await;
     let seen = endpoint.next().await;

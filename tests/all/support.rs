@@ -88,9 +88,14 @@ impl TestHost {
 
     /// Creates a Particle-style webhook through the API; its id.
     pub async fn create_webhook(&self, definition: serde_json::Value) -> String {
-        let (status, body) = self.api("POST", "/v1/webhooks", &definition.to_string()).await;
+        let (status, body) = self
+            .api("POST", "/v1/webhooks", &definition.to_string())
+            .await;
         assert_eq!(status, 201, "{body}");
-        body["id"].as_str().expect("the new webhook's id").to_owned()
+        body["id"]
+            .as_str()
+            .expect("the new webhook's id")
+            .to_owned()
     }
 
     /// The API's `/v1/plugins` entry of `name`, if listed.

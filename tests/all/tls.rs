@@ -292,6 +292,10 @@ async fn a_particle_webhook_reaches_a_self_signed_server_only_when_told_to() {
             "hello from tls".into()
         )
     );
-    assert_eq!(server.paths.recv().await.unwrap(), "/lenient", "only the lenient webhook got through");
+    assert_eq!(
+        server.paths.recv().await.unwrap(),
+        "/lenient",
+        "only the lenient webhook got through"
+    );
     host.host.stop().await;
 }

@@ -19,8 +19,11 @@ async fn host() -> TestHost {
 async fn webhooks_are_created_listed_replaced_and_deleted() {
     let mut endpoint = Endpoint::start(200, "").await;
     let host = host().await;
-    let definition = json!({ "name": "Trigger alert", "event": "alert", "url": endpoint.url("/a") });
-    let (status, created) = host.api("POST", "/v1/webhooks", &definition.to_string()).await;
+    let definition =
+        json!({ "name": "Trigger alert", "event": "alert", "url": endpoint.url("/a") });
+    let (status, created) = host
+        .api("POST", "/v1/webhooks", &definition.to_string())
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 24);
@@ -41,13 +44,20 @@ async fn webhooks_are_created_listed_replaced_and_deleted() {
 
     let replacement = json!({ "event": "alarm", "url": endpoint.url("/b") });
     let (status, replaced) = host
-        .api("PUT", &format!("/v1/webhooks/{id}"), &replacement.to_string())
+        .api(
+            "PUT",
+            &format!("/v1/webhooks/{id}"),
+            &replacement.to_string(),
+        )
         .await;
     assert_eq!(status, 200, "{replaced}");
     assert_eq!(replaced["id"], id.as_str());
     assert_eq!(replaced["created_at"], created["created_at"]);
     assert_eq!(replaced["event"], "alarm");
-    assert!(replaced.get("name").is_none(), "PUT replaces the whole definition");
+    assert!(
+        replaced.get("name").is_none(),
+        "PUT replaces the whole definition"
+    );
     device.publish("alert", "2").await;
     device.publish("alarm", "3").await;
     assert_eq!(endpoint.next().await.uri.path(), "/b");
@@ -69,25 +79,48 @@ async fn a_bad_definition_is_refused_with_the_field_named() {
     let host = host().await;
     let url = "https://example.com/in";
     let cases = [
-        (json!({ "event": "e", "url": url, "json": {}, "form": {} }), "form"),
+        (
+            json!({ "event": "e", "url": url, "json": {}, "form": {} }),
+            "form",
+        ),
         (json!({ "event": "e" }), "url"),
         (json!({ "event": "", "url": url }), "event"),
-        (json!({ "event": "e", "url": url, "requestType": "PATCH" }), "requestType"),
-        (json!({ "event": "e", "url": url, "body": "{{#open}}" }), "body"),
-        (json!({ "event": "e", "url": url, "colour": "red" }), "colour"),
-        (json!({ "event": "e", "url": url, "deviceID": "a/b" }), "deviceID"),
+        (
+            json!({ "event": "e", "url": url, "requestType": "PATCH" }),
+            "requestType",
+        ),
+        (
+            json!({ "event": "e", "url": url, "body": "{{#open}}" }),
+            "body",
+        ),
+        (
+            json!({ "event": "e", "url": url, "colour": "red" }),
+            "colour",
+        ),
+        (
+            json!({ "event": "e", "url": url, "deviceID": "a/b" }),
+            "deviceID",
+        ),
         (json!({ "event": "e", "url": "ftp://example.com" }), "url"),
         (json!(["not", "an", "object"]), "object"),
     ];
     for (definition, field) in cases {
-        let (status, body) = host.api("POST", "/v1/webhooks", &definition.to_string()).await;
+        let (status, body) = host
+            .api("POST", "/v1/webhooks", &definition.to_string())
+            .await;
         assert_eq!(status, 400, "{definition} → {body}");
         let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains(field), "{definition}: {error:?} should name {field}");
+        assert!(
+            error.contains(field),
+            "{definition}: {error:?} should name {field}"
+        );
     }
     let (status, body) = host.api("POST", "/v1/webhooks", "{\"event\": ").await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("not valid JSON"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
     let (_, list) = host.api("GET", "/v1/webhooks", "").await;
     assert_eq!(list, json!([]), "nothing was created");
 
@@ -146,7 +179,10 @@ async fn wait_for(host: &TestHost, id: &str, pred: impl Fn(&Value) -> bool) {
         if pred(&body) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "webhook {id} never got there: {body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhook {id} never got there: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -157,18 +193,33 @@ async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
     let host = host().await;
     let device = Device::connect(host.mqtt_addr(), "d1").await;
 
-    write_file(&host, "lamp", &json!({ "event": "lamp", "url": endpoint.url("/v1") }).to_string());
+    write_file(
+        &host,
+        "lamp",
+        &json!({ "event": "lamp", "url": endpoint.url("/v1") }).to_string(),
+    );
     wait_for(&host, "lamp", |w| w["url"] == endpoint.url("/v1")).await;
     device.publish("lamp", "on").await;
     assert_eq!(endpoint.next().await.uri.path(), "/v1");
 
     let (status, body) = host
-        .api("PUT", "/v1/webhooks/lamp", &json!({ "event": "x", "url": endpoint.url("/x") }).to_string())
+        .api(
+            "PUT",
+            "/v1/webhooks/lamp",
+            &json!({ "event": "x", "url": endpoint.url("/x") }).to_string(),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("lamp.json"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("lamp.json"),
+        "{body}"
+    );
 
-    write_file(&host, "lamp", &json!({ "event": "lamp", "url": endpoint.url("/v2") }).to_string());
+    write_file(
+        &host,
+        "lamp",
+        &json!({ "event": "lamp", "url": endpoint.url("/v2") }).to_string(),
+    );
     wait_for(&host, "lamp", |w| w["url"] == endpoint.url("/v2")).await;
     device.publish("lamp", "on").await;
     assert_eq!(endpoint.next().await.uri.path(), "/v2");
@@ -209,7 +260,10 @@ async fn the_log_shows_requests_and_errors_with_secrets_masked() {
     endpoint.answer(500, "broken", Duration::ZERO);
     device.publish("m", "second").await;
     device.next().await;
-    assert_eq!(device.next_text().await.1, "error status 500 from 127.0.0.1");
+    assert_eq!(
+        device.next_text().await.1,
+        "error status 500 from 127.0.0.1"
+    );
 
     let (status, log) = host.api("GET", &format!("/v1/webhooks/{id}/log"), "").await;
     assert_eq!(status, 200);
@@ -225,7 +279,10 @@ async fn the_log_shows_requests_and_errors_with_secrets_masked() {
     assert_eq!(request["url"], endpoint.url("/m"));
     assert!(request["body"].as_str().unwrap().contains("data=first"));
     let text = log.to_string();
-    assert!(!text.contains("hunter2") && !text.contains("dTpodW50ZXIy"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("dTpodW50ZXIy"),
+        "{text}"
+    );
     assert!(text.contains("Basic •••"), "{text}");
     host.host.stop().await;
 }
@@ -243,17 +300,31 @@ async fn the_cli_client_creates_lists_deletes_and_subscribes() {
 
     let definition = json!({ "event": "ping", "url": endpoint.url("/ping") });
     let created = client
-        .call(http::Method::POST, "/v1/webhooks", Some(definition.to_string().into()))
+        .call(
+            http::Method::POST,
+            "/v1/webhooks",
+            Some(definition.to_string().into()),
+        )
         .await
         .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
-    let list = client.call(http::Method::GET, "/v1/webhooks", None).await.unwrap();
+    let list = client
+        .call(http::Method::GET, "/v1/webhooks", None)
+        .await
+        .unwrap();
     let text = edgehook::remote::describe_list(list.as_array().unwrap());
     assert!(text.starts_with("Found 1 hook registered"), "{text}");
-    assert!(text.contains(&format!("Hook #{id} is watching for \"ping\"")), "{text}");
+    assert!(
+        text.contains(&format!("Hook #{id} is watching for \"ping\"")),
+        "{text}"
+    );
 
     let err = client
-        .call(http::Method::POST, "/v1/webhooks", Some("{\"event\": \"x\"}".into()))
+        .call(
+            http::Method::POST,
+            "/v1/webhooks",
+            Some("{\"event\": \"x\"}".into()),
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("url"), "{err}");
@@ -273,11 +344,17 @@ async fn the_cli_client_creates_lists_deletes_and_subscribes() {
     device.publish("ping", "hello").await;
     let mut names = Vec::new();
     while names.len() < 3 {
-        let event = tokio::time::timeout(WAIT, lines.recv()).await.unwrap().unwrap();
+        let event = tokio::time::timeout(WAIT, lines.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(event["coreid"], "d9");
         assert_eq!(event["ttl"], 60);
         assert!(event["published_at"].as_str().unwrap().ends_with('Z'));
-        names.push((event["name"].as_str().unwrap().to_owned(), event["data"].as_str().unwrap().to_owned()));
+        names.push((
+            event["name"].as_str().unwrap().to_owned(),
+            event["data"].as_str().unwrap().to_owned(),
+        ));
     }
     assert_eq!(
         names,
@@ -293,7 +370,10 @@ async fn the_cli_client_creates_lists_deletes_and_subscribes() {
         .call(http::Method::DELETE, &format!("/v1/webhooks/{id}"), None)
         .await
         .unwrap();
-    let list = client.call(http::Method::GET, "/v1/webhooks", None).await.unwrap();
+    let list = client
+        .call(http::Method::GET, "/v1/webhooks", None)
+        .await
+        .unwrap();
     assert_eq!(list, json!([]));
     host.host.stop().await;
 }

@@ -46,7 +46,8 @@ fn stream(state: ApiState, prefix: String) -> Sse<impl Stream<Item = Result<Even
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
-                    let note = Event::default().comment(format!("{n} events skipped: this subscriber fell behind"));
+                    let note = Event::default()
+                        .comment(format!("{n} events skipped: this subscriber fell behind"));
                     return Some((Ok(note), (rx, prefix)));
                 }
                 Err(RecvError::Closed) => return None,

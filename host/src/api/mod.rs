@@ -39,10 +39,7 @@ pub struct ApiState {
 pub fn router(state: ApiState, token: Arc<str>) -> Router {
     let protected = Router::new()
         .route("/v1/plugins", get(plugins))
-        .route(
-            "/v1/webhooks",
-            get(webhooks::list).post(webhooks::create),
-        )
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",
             get(webhooks::get)

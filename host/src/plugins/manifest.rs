@@ -172,7 +172,6 @@ impl Manifest {
             limits,
         })
     }
-
 }
 
 /// An allowed outbound host: exact (`api.example.com`), all subdomains
@@ -296,7 +295,10 @@ mod tests {
         let dev1 = DeviceId::try_from("dev-1").unwrap();
         let dev2 = DeviceId::try_from("dev-2").unwrap();
         assert!(m.filter.matches(&dev1, "temperature"));
-        assert!(!m.filter.matches(&dev1, "Temp"), "prefixes are case-sensitive");
+        assert!(
+            !m.filter.matches(&dev1, "Temp"),
+            "prefixes are case-sensitive"
+        );
         assert!(!m.filter.matches(&dev2, "temp"), "device filter");
         let allows = |host: &str| m.allowed_hosts.iter().any(|p| p.matches(host));
         assert!(allows("API.thingspeak.com"));

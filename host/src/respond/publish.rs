@@ -55,8 +55,12 @@ impl Responder {
 
     /// `devices/{id}/hook-sent/{event}`, empty.
     pub async fn hook_sent(&self, event: &Event) {
-        self.send(event, hook_sent_topic(&event.device, &event.name), Bytes::new())
-            .await;
+        self.send(
+            event,
+            hook_sent_topic(&event.device, &event.name),
+            Bytes::new(),
+        )
+        .await;
     }
 
     /// Each reply, chunked unless it asks not to be, on its topic.

@@ -104,7 +104,10 @@ impl Catalog {
         for stored in all {
             let id = stored.id.clone();
             let activated = match check(&stored.definition) {
-                Ok(checked) => self.activate(stored, checked, Source::Api, Arc::default()).await,
+                Ok(checked) => {
+                    self.activate(stored, checked, Source::Api, Arc::default())
+                        .await
+                }
                 Err(err) => Err(err),
             };
             match activated {

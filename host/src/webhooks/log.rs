@@ -163,12 +163,22 @@ fn secret_header(name: &str) -> bool {
 /// Whether a query or form field is likely a credential.
 fn secret_field(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["key", "token", "secret", "password", "passwd", "signature", "auth"]
-        .iter()
-        .any(|s| name.contains(s))
+    [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "signature",
+        "auth",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
 }
 
-fn mask_pairs<'a>(pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>) -> String {
+fn mask_pairs<'a>(
+    pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
+) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         let v = if secret_field(&k) { MASK } else { &*v };
@@ -220,7 +230,10 @@ mod tests {
             url: url::Url::parse("https://user:pw@example.com/in?api_key=K1&x=1").unwrap(),
             headers: vec![
                 ("Authorization".into(), "Basic dXNlcjpwdw==".into()),
-                ("content-type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
             ],
             body: Bytes::from_static(b"token=T1&data=21.5"),
         }
@@ -235,11 +248,18 @@ mod tests {
             body: Bytes::from_static(b"ok"),
         };
         log.record(&event(), Some(&request()), Ok(&ok));
-        log.record(&event(), Some(&request()), Err("timeout after 20 s waiting for example.com"));
+        log.record(
+            &event(),
+            Some(&request()),
+            Err("timeout after 20 s waiting for example.com"),
+        );
         let view = log.to_json();
         assert_eq!(view["requests"].as_array().unwrap().len(), 2);
         assert_eq!(view["errors"].as_array().unwrap().len(), 1);
-        assert_eq!(view["errors"][0]["error"], "timeout after 20 s waiting for example.com");
+        assert_eq!(
+            view["errors"][0]["error"],
+            "timeout after 20 s waiting for example.com"
+        );
         let text = view.to_string();
         for secret in ["pw@", "K1", "T1", "dXNlcjpwdw"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");

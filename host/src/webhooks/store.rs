@@ -134,14 +134,27 @@ mod tests {
                 .unwrap()
                 .clone(),
         };
-        store.save(&stored("b", "2026-01-02T00:00:00.000Z")).unwrap();
-        store.save(&stored("a", "2026-01-01T00:00:00.000Z")).unwrap();
+        store
+            .save(&stored("b", "2026-01-02T00:00:00.000Z"))
+            .unwrap();
+        store
+            .save(&stored("a", "2026-01-01T00:00:00.000Z"))
+            .unwrap();
         std::fs::write(dir.path().join("webhooks/broken.json"), "{not json").unwrap();
 
         let again = Store::open(dir.path()).unwrap();
         let all = again.load_all().unwrap();
-        assert_eq!(all, [stored("a", "2026-01-01T00:00:00.000Z"), stored("b", "2026-01-02T00:00:00.000Z")]);
-        assert!(dir.path().join("webhooks/broken.json").exists(), "a broken file is left alone");
+        assert_eq!(
+            all,
+            [
+                stored("a", "2026-01-01T00:00:00.000Z"),
+                stored("b", "2026-01-02T00:00:00.000Z")
+            ]
+        );
+        assert!(
+            dir.path().join("webhooks/broken.json").exists(),
+            "a broken file is left alone"
+        );
 
         again.delete("a").unwrap();
         again.delete("a").unwrap();

@@ -146,9 +146,8 @@ impl Webhook {
                 Body::Form(fields) => {
                     headers.push(("content-type".to_owned(), FORM.to_owned()));
                     let pairs = render_pairs(fields, &stack);
-                    body =
-                        encode_with_defaults(&pairs, defaults.as_ref().map(Defaults::fields))
-                            .into_bytes();
+                    body = encode_with_defaults(&pairs, defaults.as_ref().map(Defaults::fields))
+                        .into_bytes();
                 }
                 Body::Json(template) => {
                     headers.push(("accept".to_owned(), JSON.to_owned()));
