@@ -205,7 +205,7 @@ pub async fn run(
         host.api_addr,
         host.registry.running(),
         plugins_dir.display(),
-        host.catalog.list().len(),
+        host.catalog.count(),
         webhooks_dir.display()
     );
     shutdown.await;

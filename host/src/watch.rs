@@ -6,6 +6,7 @@
 //! watchers feed it what they read from disk.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// How often the watched directories are looked at. Two polls make a change
@@ -15,12 +16,40 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(400);
 /// Size and modification time of a file: enough to notice a change.
 pub type Stamp = Option<(u64, SystemTime)>;
 
-/// The stamp of a file from its metadata.
-pub fn stamp(meta: &std::fs::Metadata) -> Stamp {
-    Some((
-        meta.len(),
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-    ))
+/// The files of `dir` named `STEM.EXT` with one of `exts` and a usable
+/// stem ([`valid_name`]), with their stamps: `(stem, ext, stamp)`.
+pub async fn files(
+    dir: &Path,
+    exts: &[&'static str],
+) -> std::io::Result<Vec<(String, &'static str, Stamp)>> {
+    let mut out = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        let (Some(stem), Some(ext)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        let Some(ext) = exts.iter().find(|e| **e == ext) else {
+            continue;
+        };
+        if !valid_name(stem) {
+            continue;
+        }
+        match entry.metadata().await {
+            Ok(meta) if meta.is_file() => {
+                let stamp = Some((
+                    meta.len(),
+                    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                ));
+                out.push((stem.to_owned(), *ext, stamp));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// What to do about one name.
@@ -98,7 +127,7 @@ pub async fn poll(mut watcher: impl Scan, shutdown: impl Future<Output = ()>) {
 }
 
 /// Whether a file stem is a usable plugin or webhook name.
-pub fn valid_name(name: &str) -> bool {
+fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()

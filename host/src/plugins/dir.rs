@@ -14,7 +14,7 @@ use super::manifest::Manifest;
 use super::registry::Registry;
 use crate::delivery::SendOptions;
 use crate::runtime::{Limits, Plugin, WasmEngine};
-use crate::watch::{Change, Scan, Settle, Stamp, stamp, valid_name};
+use crate::watch::{self, Change, Scan, Settle, Stamp};
 
 /// What is on disk for one plugin name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,26 +131,8 @@ impl Scan for PluginDir {
 
 async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Files>> {
     let mut out: BTreeMap<String, Files> = BTreeMap::new();
-    let mut entries = tokio::fs::read_dir(dir).await?;
-    while let Some(entry) = entries.next_entry().await? {
-        let path = entry.path();
-        let (Some(stem), Some(ext)) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        if !matches!(ext, "wasm" | "toml") || !valid_name(stem) {
-            continue;
-        }
-        let Ok(meta) = entry.metadata().await else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        let stamp = stamp(&meta);
-        let files = out.entry(stem.to_owned()).or_insert(Files {
+    for (stem, ext, stamp) in watch::files(dir, &["wasm", "toml"]).await? {
+        let files = out.entry(stem).or_insert(Files {
             wasm: None,
             manifest: None,
         });

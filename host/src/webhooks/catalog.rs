@@ -173,6 +173,11 @@ impl Catalog {
         all.into_iter().map(|e| e.stored.view()).collect()
     }
 
+    /// How many webhooks there are.
+    pub fn count(&self) -> usize {
+        self.entries().len()
+    }
+
     /// The delivery log of webhook `id`.
     pub fn log(&self, id: &str) -> Option<Value> {
         self.entries().get(id).map(|e| e.log.to_json())

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::catalog::Catalog;
-use crate::watch::{Change, Scan, Settle, Stamp, stamp, valid_name};
+use crate::watch::{self, Change, Scan, Settle, Stamp};
 
 /// Loads webhook files into a [`Catalog`].
 #[derive(Debug)]
@@ -69,25 +69,9 @@ impl Scan for WebhookDir {
 }
 
 async fn read_dir(dir: &Path) -> std::io::Result<BTreeMap<String, Stamp>> {
-    let mut out = BTreeMap::new();
-    let mut entries = tokio::fs::read_dir(dir).await?;
-    while let Some(entry) = entries.next_entry().await? {
-        let path = entry.path();
-        let (Some(stem), Some("json")) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        if !valid_name(stem) {
-            continue;
-        }
-        match entry.metadata().await {
-            Ok(meta) if meta.is_file() => {
-                out.insert(stem.to_owned(), stamp(&meta));
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
+    Ok(watch::files(dir, &["json"])
+        .await?
+        .into_iter()
+        .map(|(stem, _, stamp)| (stem, stamp))
+        .collect())
 }
