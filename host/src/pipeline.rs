@@ -2,7 +2,9 @@
 //! webhooks, run through each matching plugin, sent, and answered.
 //!
 //! One task per (event, webhook) delivery, bounded by `max_in_flight`: a
-//! slow endpoint holds its own task, never the others.
+//! slow endpoint holds its own task, never the others. A suspended plugin
+//! (see [`crate::runtime::PluginStats`]) is not called: its events get a
+//! hook-error that says why.
 
 use std::sync::Arc;
 
@@ -92,11 +94,15 @@ impl Pipeline {
     }
 
     async fn deliver(&self, hook: &Hook, event: &Event) {
-        let request = match hook.plugin.on_event(event).await {
+        let called = match hook.plugin.suspended() {
+            // A plugin in a crash loop is not called; the device is told why.
+            Some(reason) => Err(reason),
+            None => hook.plugin.on_event(event).await.map_err(|e| e.to_string()),
+        };
+        let request = match called {
             Ok(Some(request)) => request,
             Ok(None) => return,
-            Err(err) => {
-                let why = err.to_string();
+            Err(why) => {
                 tracing::warn!(device = %event.device, event = %event.name, "{why}");
                 hook.log.record(event, None, Err(&why));
                 self.responder.replies(event, &[Reply::error(why)]).await;

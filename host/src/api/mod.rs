@@ -1,8 +1,9 @@
 //! The HTTP API: health, and behind the bearer token the loaded plugins,
-//! the webhooks with their logs, and the live event stream.
+//! the webhooks with their logs, the live event stream and the metrics.
 
 pub mod auth;
 pub mod events;
+pub mod metrics;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
         .route("/v1/webhooks/{id}/log", get(webhooks::log))
         .route("/v1/events", get(events::all))
         .route("/v1/events/{*prefix}", get(events::prefixed))
+        .route("/metrics", get(metrics::get))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(token, auth::require_token));
     Router::new()

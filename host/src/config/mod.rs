@@ -161,10 +161,23 @@ impl Config {
         )?;
         let max_in_flight = s.max_in_flight.unwrap_or(1024);
         check("max_in_flight", max_in_flight, 1, 1_000_000, "1..=1000000")?;
-        let limits =
+        let mut limits =
             s.limits
                 .unwrap_or_default()
                 .apply(&Limits::default(), max_plugin_memory, "")?;
+        // The top-level key (flag, environment, file) wins over the same
+        // setting in the file's `[limits]`.
+        if let Some(n) = s.suspend_after {
+            let range = Limits::SUSPEND_AFTER;
+            check(
+                "suspend_after",
+                n as usize,
+                *range.start() as usize,
+                *range.end() as usize,
+                &format!("{}..={}", range.start(), range.end()),
+            )?;
+            limits.suspend_after = n;
+        }
 
         let broker = match s.mqtt_url {
             Some(url) => {
@@ -266,6 +279,7 @@ mod tests {
         assert_eq!(c.chunk_size, 512);
         assert_eq!(c.http_timeout, Duration::from_secs(20));
         assert_eq!(c.max_response_bytes, 100_000);
+        assert_eq!(c.limits.suspend_after, 10);
         assert!(!c.allow_private_networks);
     }
 
@@ -279,6 +293,23 @@ mod tests {
         let c = Config::build(cli.or(file)).unwrap();
         assert_eq!(c.chunk_size, 200);
         assert_eq!(c.http_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn suspend_after_comes_from_the_key_or_the_limits_table() {
+        assert_eq!(
+            from_toml("suspend_after = 3").unwrap().limits.suspend_after,
+            3
+        );
+        assert_eq!(
+            from_toml("[limits]\nsuspend_after = 4")
+                .unwrap()
+                .limits
+                .suspend_after,
+            4
+        );
+        let both = from_toml("suspend_after = 3\n[limits]\nsuspend_after = 4").unwrap();
+        assert_eq!(both.limits.suspend_after, 3, "the top-level key wins");
     }
 
     #[test]
@@ -296,6 +327,13 @@ mod tests {
             ),
             ("[limits]\nmemory = \"1 KiB\"", "memory"),
             ("[limits]\nbogus = 1", "bogus"),
+            (
+                "suspend_after = 0",
+                "`suspend_after`: 0 is outside 1..=1000",
+            ),
+            ("suspend_after = 1001", "`suspend_after`"),
+            ("suspend_after = \"many\"", "suspend_after"),
+            ("[limits]\nsuspend_after = 5000", "`suspend_after`"),
         ] {
             let err = from_toml(text).unwrap_err();
             assert!(err.contains(key), "{text:?}: {err}");

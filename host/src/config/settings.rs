@@ -76,6 +76,9 @@ pub struct Settings {
     /// Webhook deliveries in progress at once; further events wait [default: 1024]
     #[arg(long, env = "EDGEHOOK_MAX_IN_FLIGHT", value_name = "N")]
     pub max_in_flight: Option<usize>,
+    /// Failed plugin calls in a row (traps, deadlines, memory, invalid results) after which a plugin is suspended until a new version is loaded; a manifest's `[limits] suspend_after` overrides it [default: 10]
+    #[arg(long, env = "EDGEHOOK_SUSPEND_AFTER", value_name = "N")]
+    pub suspend_after: Option<u32>,
     /// Default limits of every plugin (file only: `[limits]`)
     #[arg(skip)]
     #[serde(default)]
@@ -104,6 +107,7 @@ impl Settings {
             plugin_instances: self.plugin_instances.or(other.plugin_instances),
             max_plugin_memory: self.max_plugin_memory.or(other.max_plugin_memory),
             max_in_flight: self.max_in_flight.or(other.max_in_flight),
+            suspend_after: self.suspend_after.or(other.suspend_after),
             limits: self.limits.or(other.limits),
         }
     }

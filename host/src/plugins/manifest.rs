@@ -61,6 +61,7 @@ pub struct RawLimits {
     replies: Option<usize>,
     reply_bytes: Option<ByteSize>,
     log_bytes: Option<ByteSize>,
+    suspend_after: Option<u32>,
 }
 
 impl RawLimits {
@@ -85,6 +86,7 @@ impl RawLimits {
             replies: self.replies.unwrap_or(defaults.replies),
             reply_bytes: bytes(self.reply_bytes, defaults.reply_bytes),
             log_bytes: bytes(self.log_bytes, defaults.log_bytes),
+            suspend_after: self.suspend_after.unwrap_or(defaults.suspend_after),
         };
         if limits.memory < (1 << 20) || limits.memory > max_memory {
             return Err(invalid(
@@ -104,6 +106,17 @@ impl RawLimits {
         }
         if limits.replies == 0 {
             return Err(invalid("replies", "must be at least 1".into()));
+        }
+        if !Limits::SUSPEND_AFTER.contains(&limits.suspend_after) {
+            return Err(invalid(
+                "suspend_after",
+                format!(
+                    "{} is outside {}..={}",
+                    limits.suspend_after,
+                    Limits::SUSPEND_AFTER.start(),
+                    Limits::SUSPEND_AFTER.end()
+                ),
+            ));
         }
         Ok(limits)
     }
@@ -284,6 +297,7 @@ mod tests {
             [limits]
             memory = "16 MiB"
             cpu_time = "50ms"
+            suspend_after = 3
             "#,
         )
         .unwrap();
@@ -292,6 +306,7 @@ mod tests {
         assert_eq!(m.limits.memory, 16 << 20);
         assert_eq!(m.limits.cpu_time, Duration::from_millis(50));
         assert_eq!(m.limits.replies, Limits::default().replies);
+        assert_eq!(m.limits.suspend_after, 3);
         let dev1 = DeviceId::try_from("dev-1").unwrap();
         let dev2 = DeviceId::try_from("dev-2").unwrap();
         assert!(m.filter.matches(&dev1, "temperature"));
@@ -336,6 +351,18 @@ mod tests {
             (
                 "event = \"x\"\nallowed_hosts = []\n[limits]\ncpu_time = \"2m\"",
                 "`limits.cpu_time`",
+            ),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[limits]\nsuspend_after = 0",
+                "`limits.suspend_after`: 0 is outside 1..=1000",
+            ),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[limits]\nsuspend_after = 1001",
+                "`limits.suspend_after`",
+            ),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[limits]\nsuspend_after = -1",
+                "suspend_after",
             ),
             (
                 "event = \"x\"\nallowed_hosts = []\n[config]\nk = { env = \"NOPE\" }",

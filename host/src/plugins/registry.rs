@@ -10,13 +10,16 @@ use serde::Serialize;
 
 use super::hook::Hook;
 use crate::event::Event;
+use crate::runtime::PluginStats;
 
 /// What `GET /v1/plugins` shows of one plugin.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PluginStatus {
     /// The plugin's name.
     pub name: String,
-    /// `running`, or `failed` when no version of it runs.
+    /// `running`; `suspended` when the running version failed too many
+    /// calls in a row and is not called; `failed` when no version of it
+    /// runs.
     pub state: &'static str,
     /// SHA-256 of the running wasm.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,6 +32,9 @@ pub struct PluginStatus {
     pub event: Option<String>,
     /// Why the last load failed; the previous version, if any, still runs.
     pub error: Option<String>,
+    /// Why the running version is suspended, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_reason: Option<String>,
 }
 
 impl PluginStatus {
@@ -41,6 +47,7 @@ impl PluginStatus {
             loaded_at: None,
             event: None,
             error: Some(error),
+            suspended_reason: None,
         }
     }
 }
@@ -63,18 +70,43 @@ impl Registry {
             .collect()
     }
 
-    /// The load status of every plugin, in name order.
+    /// The status of every plugin file, in name order; a running version
+    /// that is suspended shows as `suspended`, with the reason.
     pub fn statuses(&self) -> Vec<PluginStatus> {
-        self.status_map().values().cloned().collect()
+        let hooks = self.hooks.load();
+        self.status_map()
+            .values()
+            .cloned()
+            .map(|mut status| {
+                let running = hooks.iter().find(|h| *h.name == *status.name);
+                if status.state == "running"
+                    && let Some(reason) = running.and_then(|h| h.plugin.suspended())
+                {
+                    status.state = "suspended";
+                    status.suspended_reason = Some(reason);
+                }
+                status
+            })
+            .collect()
     }
 
     /// The counters of the running version of plugin `name`.
-    pub fn stats(&self, name: &str) -> Option<Arc<crate::runtime::PluginStats>> {
+    pub fn stats(&self, name: &str) -> Option<Arc<PluginStats>> {
         self.hooks
             .load()
             .iter()
             .find(|h| &*h.name == name)
             .map(|h| h.plugin.stats_handle())
+    }
+
+    /// The counters of every webhook in force (plugin files and
+    /// Particle-style webhooks), by name.
+    pub fn all_stats(&self) -> Vec<(Arc<str>, Arc<PluginStats>)> {
+        self.hooks
+            .load()
+            .iter()
+            .map(|h| (h.name.clone(), h.plugin.stats_handle()))
+            .collect()
     }
 
     /// How many plugin files run.
@@ -97,6 +129,7 @@ impl Registry {
             ),
             event: Some(hook.filter.event.clone()),
             error: None,
+            suspended_reason: None,
         };
         let name = hook.name.to_string();
         self.put(hook);

@@ -1,11 +1,16 @@
 //! Running one plugin on one event: a fresh store and instance per call, a
-//! deadline, a memory cap, and the conversion of what the guest returns into
-//! checked host values.
+//! time budget (the guest yields to the executor at every epoch tick and is
+//! stopped once it has run its limit), a memory cap, the conversion of what
+//! the guest returns into checked host values, and the counting of results
+//! that suspends a plugin in a crash loop.
 
 use std::sync::Arc;
 
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::edgehook::webhook::types as wit;
 use super::engine::EPOCH_TICK;
@@ -70,6 +75,23 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// Every [`Self::cause`], in the order metrics list them.
+    pub const CAUSES: [&'static str; 6] = [
+        "trap",
+        "deadline",
+        "memory",
+        "invalid",
+        "plugin",
+        "instantiate",
+    ];
+
+    /// Whether the sandbox had to stop or refuse the call. The plugin's own
+    /// error is a deliberate answer, not a failure: it does not count
+    /// towards suspending the plugin.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Self::Plugin { .. })
+    }
+
     /// A short name of the cause, for metrics and the API.
     pub fn cause(&self) -> &'static str {
         match self {
@@ -89,11 +111,13 @@ impl Plugin {
         let wit_event = to_wit_event(event);
         let result = self
             .call(async |store, instance| instance.call_on_event(store, &wit_event).await)
-            .await?;
-        let checked = result
-            .map_err(|message| self.plugin_error(message))
-            .and_then(|request| request.map(|r| self.check_request(r)).transpose());
-        self.counted(checked)
+            .await
+            .and_then(|result| {
+                result
+                    .map_err(|message| self.plugin_error(message))
+                    .and_then(|request| request.map(|r| self.check_request(r)).transpose())
+            });
+        self.counted(result)
     }
 
     /// Runs `on-response`: the messages for the device.
@@ -110,17 +134,27 @@ impl Plugin {
                     .call_on_response(store, &wit_event, &wit_outcome)
                     .await
             })
-            .await?;
-        let checked = result
-            .map_err(|message| self.plugin_error(message))
-            .and_then(|replies| self.check_replies(replies));
-        self.counted(checked)
+            .await
+            .and_then(|result| {
+                result
+                    .map_err(|message| self.plugin_error(message))
+                    .and_then(|replies| self.check_replies(replies))
+            });
+        self.counted(result)
     }
 
-    /// Counts an error the guest's result turned out to be.
+    /// Why the plugin is suspended, if it is: it is not called then.
+    pub fn suspended(&self) -> Option<String> {
+        self.stats.suspended()
+    }
+
+    /// Counts the final result of a call, which may suspend the plugin.
     fn counted<T>(&self, result: Result<T, CallError>) -> Result<T, CallError> {
-        if let Err(err) = &result {
-            self.stats.record_error(err);
+        let suspended = self
+            .stats
+            .record_result(&self.name, &result, self.limits.suspend_after);
+        if let Some(reason) = suspended {
+            tracing::warn!(plugin = %self.name, "{reason}");
         }
         result
     }
@@ -130,29 +164,47 @@ impl Plugin {
         f: impl AsyncFnOnce(&mut Store<HostState>, &super::bindings::Webhook) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let _slot = self.engine.slot().await;
-        let started = std::time::Instant::now();
         let limits = &self.limits;
         let mut store = Store::new(
             self.engine.engine(),
             HostState::new(self.config.clone(), limits.memory, limits.log_bytes),
         );
         store.limiter(|s| &mut s.limits);
-        let ticks = limits.cpu_time.as_millis().div_ceil(EPOCH_TICK.as_millis()) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        // The guest yields to the executor at every epoch tick, so a loop
+        // holds no worker thread; the callback runs only while the guest
+        // runs, so the ticks it counts are the guest's own time. One tick
+        // more than the limit: the first one is partly spent before the
+        // call starts.
+        let budget = limits.cpu_time.as_millis().div_ceil(EPOCH_TICK.as_millis()) + 1;
+        let budget = u64::try_from(budget).unwrap_or(u64::MAX);
+        let mut ticks = 0u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks += 1;
+            Ok(if ticks < budget {
+                UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
 
-        let result = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => f(&mut store, &instance)
-                .await
-                .map_err(|e| self.classify(&store, e)),
-            Err(e) => Err(match self.classify(&store, e) {
-                CallError::Trap { plugin, message } => CallError::Instantiate { plugin, message },
-                other => other,
-            }),
+        let mut ran = Duration::ZERO;
+        let run = async {
+            match self.pre.instantiate_async(&mut store).await {
+                Ok(instance) => f(&mut store, &instance)
+                    .await
+                    .map_err(|e| self.classify(&store, e)),
+                Err(e) => Err(match self.classify(&store, e) {
+                    CallError::Trap { plugin, message } => {
+                        CallError::Instantiate { plugin, message }
+                    }
+                    other => other,
+                }),
+            }
         };
+        let result = timed(run, &mut ran).await;
         self.drain_log(&store);
-        self.stats
-            .record(&result, started.elapsed(), store.data().limits.high_water);
+        self.stats.record_call(ran, store.data().limits.high_water);
         result
     }
 
@@ -289,6 +341,19 @@ impl Plugin {
             })
             .collect()
     }
+}
+
+/// Runs `fut`, adding the time spent inside its polls to `ran`: the time
+/// the call ran on a worker, not the time it spent yielded.
+async fn timed<F: Future>(fut: F, ran: &mut Duration) -> F::Output {
+    let mut fut = pin!(fut);
+    std::future::poll_fn(|cx| {
+        let start = Instant::now();
+        let poll = fut.as_mut().poll(cx);
+        *ran += start.elapsed();
+        poll
+    })
+    .await
 }
 
 fn to_wit_event(event: &Event) -> wit::Event {

@@ -99,21 +99,27 @@ pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Counters of one plugin's calls.
+/// Counters of one plugin's calls, and whether a crash loop suspended it.
+/// A new version of a plugin (or a replaced webhook) is a new [`Plugin`]
+/// with fresh counters, which is how a suspended plugin resumes.
 #[derive(Debug, Default)]
 pub struct PluginStats {
     /// Calls made.
     pub calls: AtomicU64,
-    /// Time spent in calls, in nanoseconds.
+    /// Time the calls ran, in nanoseconds: the time the host spent inside
+    /// them, not the time they waited for a slot or yielded to other tasks.
     pub call_nanos: AtomicU64,
     /// Largest linear memory of any instance, in bytes.
     pub memory_high_water: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     last_error: Mutex<Option<String>>,
+    streak: Mutex<FailureStreak>,
 }
 
 impl PluginStats {
-    pub(super) fn record<T>(&self, result: &Result<T, CallError>, took: Duration, memory: usize) {
+    /// Counts one call that ran `took` with at most `memory` bytes of
+    /// linear memory.
+    pub(super) fn record_call(&self, took: Duration, memory: usize) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.call_nanos.fetch_add(
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
@@ -121,24 +127,37 @@ impl PluginStats {
         );
         self.memory_high_water
             .fetch_max(memory as u64, Ordering::Relaxed);
-        if let Err(err) = result {
-            self.record_error(err);
-        }
     }
 
-    /// Counts an error found after the call itself returned (the plugin's
-    /// own error, or a result over a limit).
-    pub(super) fn record_error(&self, err: &CallError) {
-        *self
-            .errors
+    /// Counts the final result of a call: its error by cause, and its place
+    /// in the run of failures. `Some(reason)` when this result suspended the
+    /// plugin.
+    pub(super) fn record_result<T>(
+        &self,
+        name: &str,
+        result: &Result<T, CallError>,
+        suspend_after: u32,
+    ) -> Option<String> {
+        if let Err(err) = result {
+            *self
+                .errors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(err.cause())
+                .or_default() += 1;
+            *self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+        }
+        let failure = match result {
+            Err(err) if err.is_failure() => Some(err),
+            _ => None,
+        };
+        self.streak
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(err.cause())
-            .or_default() += 1;
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
+            .record(name, failure, suspend_after)
     }
 
     /// Errors so far, by cause.
@@ -155,5 +174,135 @@ impl PluginStats {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Why the plugin is suspended, if it is: it is then not called.
+    pub fn suspended(&self) -> Option<String> {
+        self.streak
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .suspended
+            .clone()
+    }
+}
+
+/// The run of failed calls of one plugin: a plain state machine fed the
+/// result of every call, which suspends the plugin after a number of
+/// failures in a row.
+///
+/// A failure is a call the sandbox had to stop or refuse (trap, deadline,
+/// memory, invalid result, failed instantiation). The plugin's own error is
+/// a deliberate answer: it proves the plugin runs, so, like a success, it
+/// ends the run.
+#[derive(Debug, Default)]
+struct FailureStreak {
+    /// Failures since the last call that completed.
+    consecutive: u32,
+    /// Set once the run reached the threshold; final for this version.
+    suspended: Option<String>,
+}
+
+impl FailureStreak {
+    /// Records one call of plugin `name`: `failure` is its failure, `None`
+    /// when it completed. `Some(reason)` when this call suspended it.
+    fn record(
+        &mut self,
+        name: &str,
+        failure: Option<&CallError>,
+        suspend_after: u32,
+    ) -> Option<String> {
+        if self.suspended.is_some() {
+            // Calls that were in flight when it was suspended change nothing.
+            return None;
+        }
+        let Some(err) = failure else {
+            self.consecutive = 0;
+            return None;
+        };
+        self.consecutive = self.consecutive.saturating_add(1);
+        if self.consecutive < suspend_after {
+            return None;
+        }
+        let n = self.consecutive;
+        let failures = if n == 1 { "failure" } else { "failures" };
+        let reason = format!(
+            "plugin {name} is suspended after {n} consecutive {failures} (last: {err}); \
+             drop in a new version to resume"
+        );
+        self.suspended = Some(reason.clone());
+        Some(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trap() -> CallError {
+        CallError::Trap {
+            plugin: "p".into(),
+            message: "wasm trap: unreachable".into(),
+        }
+    }
+
+    fn own_error() -> CallError {
+        CallError::Plugin {
+            plugin: "p".into(),
+            message: "no".into(),
+        }
+    }
+
+    #[test]
+    fn suspends_after_the_threshold_of_failures_in_a_row() {
+        let mut streak = FailureStreak::default();
+        assert_eq!(streak.record("p", Some(&trap()), 3), None);
+        assert_eq!(streak.record("p", Some(&trap()), 3), None);
+        let deadline = CallError::Deadline {
+            plugin: "p".into(),
+            limit_ms: 50,
+        };
+        let reason = streak.record("p", Some(&deadline), 3).unwrap();
+        assert_eq!(
+            reason,
+            "plugin p is suspended after 3 consecutive failures \
+             (last: plugin p ran past its time limit of 50 ms); drop in a new version to resume"
+        );
+        assert_eq!(streak.suspended.as_deref(), Some(reason.as_str()));
+        // Stragglers neither resume it nor suspend it again.
+        assert_eq!(streak.record("p", None, 3), None);
+        assert_eq!(streak.record("p", Some(&trap()), 3), None);
+        assert_eq!(streak.suspended.as_deref(), Some(reason.as_str()));
+    }
+
+    #[test]
+    fn a_success_or_the_plugins_own_error_ends_the_run() {
+        let mut streak = FailureStreak::default();
+        for _ in 0..5 {
+            assert_eq!(streak.record("p", Some(&trap()), 3), None);
+            assert_eq!(streak.record("p", Some(&trap()), 3), None);
+            assert_eq!(streak.record("p", None, 3), None);
+        }
+        assert_eq!(streak.consecutive, 0);
+        let stats = PluginStats::default();
+        for _ in 0..5 {
+            assert_eq!(stats.record_result::<()>("p", &Err(trap()), 3), None);
+            assert_eq!(stats.record_result::<()>("p", &Err(own_error()), 3), None);
+        }
+        assert_eq!(stats.suspended(), None);
+        assert_eq!(stats.errors().get("trap"), Some(&5));
+        assert_eq!(stats.errors().get("plugin"), Some(&5));
+    }
+
+    #[test]
+    fn a_threshold_of_one_suspends_on_the_first_failure() {
+        let stats = PluginStats::default();
+        assert_eq!(stats.record_result("p", &Ok(()), 1), None);
+        assert!(stats.record_result::<()>("p", &Err(trap()), 1).is_some());
+        assert!(
+            stats
+                .suspended()
+                .unwrap()
+                .contains("after 1 consecutive failure (last")
+        );
     }
 }
