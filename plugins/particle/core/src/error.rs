@@ -40,6 +40,11 @@ impl RenderError {
         }
     }
 
+    /// A template of `field` that went over a rendering limit.
+    pub(crate) fn limit(field: impl Into<String>, limit: crate::template::RenderLimit) -> Self {
+        Self::new(field, limit.to_string())
+    }
+
     /// The field whose template failed, e.g. `json` or `headers.X-Sender`.
     pub fn field(&self) -> &str {
         &self.field

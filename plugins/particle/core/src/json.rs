@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::DefinitionError;
-use crate::template::Template;
+use crate::template::{RenderLimit, Template};
 
 /// A JSON value with templates in it, parsed once.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,18 +46,23 @@ impl JsonTemplate {
 
     /// Renders every template; a key that renders like an earlier one
     /// replaces it.
-    pub(crate) fn render(&self, stack: &[&Value]) -> Value {
-        match self {
+    pub(crate) fn render(&self, stack: &[&Value]) -> Result<Value, RenderLimit> {
+        Ok(match self {
             Self::Literal(value) => value.clone(),
-            Self::Text(template) => Value::String(template.render_stack(stack)),
-            Self::Array(items) => Value::Array(items.iter().map(|i| i.render(stack)).collect()),
+            Self::Text(template) => Value::String(template.try_render_stack(stack)?),
+            Self::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| i.render(stack))
+                    .collect::<Result<_, _>>()?,
+            ),
             Self::Object(fields) => Value::Object(
                 fields
                     .iter()
-                    .map(|(key, item)| (key.render_stack(stack), item.render(stack)))
-                    .collect::<Map<_, _>>(),
+                    .map(|(key, item)| Ok((key.try_render_stack(stack)?, item.render(stack)?)))
+                    .collect::<Result<Map<_, _>, _>>()?,
             ),
-        }
+        })
     }
 
     /// Whether any template inside looks `name` up.
@@ -94,7 +99,7 @@ mod tests {
         .unwrap();
         let ctx = json!({"k": "key", "v": "<v>"});
         assert_eq!(
-            template.render(&[&ctx]),
+            template.render(&[&ctx]).unwrap(),
             json!({"key": "<v>", "n": [1.5, true, null, "key"], "o": {"x": "&lt;v&gt;"}})
         );
         assert!(template.mentions("v"));

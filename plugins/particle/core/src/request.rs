@@ -11,7 +11,7 @@ use crate::definition::{Body, Field, Webhook};
 use crate::encode::encode_pairs;
 use crate::error::RenderError;
 use crate::json::JsonTemplate;
-use crate::template::write_json;
+use crate::template::{Template, write_json};
 use crate::url::append_query;
 use crate::vars::{self, Event};
 
@@ -100,11 +100,18 @@ impl Defaults {
 /// Rendered name/value pairs.
 type Pairs = Vec<(String, String)>;
 
-fn render_pairs(fields: &[Field], stack: &[&Value]) -> Pairs {
+fn render_pairs(fields: &[Field], stack: &[&Value]) -> Result<Pairs, RenderError> {
     fields
         .iter()
-        .map(|f| (f.name.render_stack(stack), f.value.render_stack(stack)))
+        .map(|f| Ok((render(&f.name, stack, &f.path)?, render(&f.value, stack, &f.path)?)))
         .collect()
+}
+
+/// Renders the template of `field`, whole or not at all.
+fn render(template: &Template, stack: &[&Value], field: &str) -> Result<String, RenderError> {
+    template
+        .try_render_stack(stack)
+        .map_err(|limit| RenderError::limit(field, limit))
 }
 
 /// Encodes `pairs`, then the defaults whose names `pairs` do not have.
@@ -128,8 +135,8 @@ impl Webhook {
         let context = vars::context(event, self.needs);
         let stack = [&context];
         let defaults = (!self.no_defaults).then(|| Defaults::new(event));
-        let mut url = self.url.render_stack(&stack);
-        let query = render_pairs(&self.query, &stack);
+        let mut url = render(&self.url, &stack, "url")?;
+        let query = render_pairs(&self.query, &stack)?;
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut body = Vec::new();
 
@@ -145,7 +152,7 @@ impl Webhook {
                 }
                 Body::Form(fields) => {
                     headers.push(("content-type".to_owned(), FORM.to_owned()));
-                    let pairs = render_pairs(fields, &stack);
+                    let pairs = render_pairs(fields, &stack)?;
                     body = encode_with_defaults(&pairs, defaults.as_ref().map(Defaults::fields))
                         .into_bytes();
                 }
@@ -154,7 +161,7 @@ impl Webhook {
                     headers.push(("content-type".to_owned(), JSON.to_owned()));
                     body = json_body(template, &stack, defaults.as_ref())?.into_bytes();
                 }
-                Body::Text(template) => body = template.render_stack(&stack).into_bytes(),
+                Body::Text(template) => body = render(template, &stack, "body")?.into_bytes(),
             }
         } else {
             // GET and DELETE have no body (the definition refuses one).
@@ -165,8 +172,8 @@ impl Webhook {
         if let Some(auth) = &self.auth {
             let credentials = format!(
                 "{}:{}",
-                auth.username.render_stack(&stack),
-                auth.password.render_stack(&stack)
+                render(&auth.username, &stack, "auth.username")?,
+                render(&auth.password, &stack, "auth.password")?
             );
             headers.push((
                 "authorization".to_owned(),
@@ -174,8 +181,8 @@ impl Webhook {
             ));
         }
         for field in &self.headers {
-            let name = field.name.render_stack(&stack);
-            let value = field.value.render_stack(&stack);
+            let name = render(&field.name, &stack, &field.path)?;
+            let value = render(&field.value, &stack, &field.path)?;
             check_header(&field.path, &name, &value)?;
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
             headers.push((name, value));
@@ -199,12 +206,14 @@ fn json_body(
 ) -> Result<String, RenderError> {
     let mut value = match template {
         JsonTemplate::Text(text) => {
-            let rendered = text.render_stack(stack);
+            let rendered = render(text, stack, "json")?;
             serde_json::from_str(&rendered).map_err(|e| {
                 RenderError::new("json", format!("json template rendered invalid JSON: {e}"))
             })?
         }
-        other => other.render(stack),
+        other => other
+            .render(stack)
+            .map_err(|limit| RenderError::limit("json", limit))?,
     };
     if let (Value::Object(map), Some(defaults)) = (&mut value, defaults) {
         for (name, text) in defaults.fields() {
@@ -270,6 +279,27 @@ mod tests {
         assert_eq!(r.url, "https://x.test/in");
         assert_eq!(r.headers, [("content-type".into(), FORM.into())]);
         assert_eq!(body(&r), DEFAULT_FORM);
+    }
+
+    #[test]
+    fn a_template_over_the_render_limits_is_an_error_not_a_cut_body() {
+        let nested = format!("{}x{}", "{{#a}}".repeat(8), "{{/a}}".repeat(8));
+        let event = Event {
+            data: br#"{"a": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}"#,
+            ..EVENT
+        };
+        for (field, definition) in [
+            ("body", json!({"event": "t", "url": "https://x.test/in", "body": nested})),
+            ("json", json!({"event": "t", "url": "https://x.test/in", "json": {"k": nested}})),
+            ("query.q", json!({"event": "t", "url": "https://x.test/in", "query": {"q": nested}})),
+        ] {
+            let err = Webhook::from_json(&definition)
+                .unwrap()
+                .request(&event)
+                .unwrap_err();
+            assert_eq!(err.field(), field);
+            assert!(err.reason().contains("renders too much"), "{err}");
+        }
     }
 
     #[test]

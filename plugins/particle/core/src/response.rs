@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::definition::Webhook;
 use crate::error::RenderError;
 use crate::json::JsonTemplate;
-use crate::template::{Template, write_json};
+use crate::template::{RenderLimit, Template, write_json};
 use crate::url;
 use crate::vars::{self, Event};
 
@@ -78,7 +78,8 @@ impl Webhook {
             Outcome::Response(response) => {
                 let mut payload = match &self.response_template {
                     None => response.body.to_vec(),
-                    Some(template) => render_response(template, &context, response.body),
+                    Some(template) => render_response(template, &context, response.body)
+                        .map_err(|limit| RenderError::limit("responseTemplate", limit))?,
                 };
                 if payload.is_empty() {
                     // Particle publishes a hook-response only with content.
@@ -123,18 +124,22 @@ impl Webhook {
 /// Renders `responseTemplate` with the response's JSON on top of the event
 /// variables: an object's fields are names, anything else is `.`; a body
 /// that is not JSON is `.` as text.
-fn render_response(template: &JsonTemplate, context: &Value, body: &[u8]) -> Vec<u8> {
+fn render_response(
+    template: &JsonTemplate,
+    context: &Value,
+    body: &[u8],
+) -> Result<Vec<u8>, RenderLimit> {
     let response = serde_json::from_slice(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
     let stack = [context, &response];
-    match template {
-        JsonTemplate::Text(text) => text.render_stack(&stack).into_bytes(),
+    Ok(match template {
+        JsonTemplate::Text(text) => text.try_render_stack(&stack)?.into_bytes(),
         object => {
             let mut out = String::new();
-            write_json(&mut out, &object.render(&stack));
+            write_json(&mut out, &object.render(&stack)?);
             out.into_bytes()
         }
-    }
+    })
 }
 
 /// `data:{content type};base64,{payload}`.
@@ -158,7 +163,9 @@ fn topic(
     let Some(template) = template else {
         return Ok(format!("{default}/{}", event.name));
     };
-    let topic = template.render(context);
+    let topic = template
+        .try_render_stack(&[context])
+        .map_err(|limit| RenderError::limit(field, limit))?;
     let problem = if topic.is_empty() {
         Some("it is empty")
     } else if topic.contains(['+', '#', '\0']) {

@@ -11,5 +11,5 @@ mod render;
 mod value;
 
 pub use parse::{Template, TemplateError, TemplateErrorCause};
-pub use render::{MAX_PARTIAL_DEPTH, Partials};
+pub use render::{MAX_PARTIAL_DEPTH, MAX_RENDER_BYTES, MAX_RENDER_STEPS, Partials, RenderLimit};
 pub(crate) use value::{write_json, write_json_string};

@@ -16,6 +16,28 @@ const BYTES_PER_TAG: usize = 16;
 /// through others) ends instead of overflowing the stack.
 pub const MAX_PARTIAL_DEPTH: usize = 64;
 
+/// Most bytes one rendering may write. A template multiplies its output
+/// through sections over arrays (each nested section multiplies by the
+/// length of its array) and through partials (a partial that includes
+/// itself twice doubles at every level), so a short template over a small
+/// context could otherwise produce more than any memory holds. Far above
+/// what a request body or a device reply may be.
+pub const MAX_RENDER_BYTES: usize = 16 << 20;
+
+/// Most steps one rendering may take: a step is one node of the template
+/// rendered, or one element of an array that a section iterates. This
+/// bounds the work of nested sections and partials that write nothing
+/// (`{{#a}}{{#a}}…{{/a}}{{/a}}`), which [`MAX_RENDER_BYTES`] does not.
+pub const MAX_RENDER_STEPS: usize = 1 << 22;
+
+/// A rendering stopped because it went over [`MAX_RENDER_BYTES`] or
+/// [`MAX_RENDER_STEPS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the template renders too much: over {MAX_RENDER_BYTES} bytes or {MAX_RENDER_STEPS} steps"
+)]
+pub struct RenderLimit;
+
 /// The templates that `{{> name}}` tags include, looked up by name.
 ///
 /// Implemented for maps from names to parsed templates; a name that is not
@@ -49,6 +71,10 @@ impl Partials for NoPartials {
 impl Template {
     /// Renders with `context` as the only frame of the context stack, and
     /// no partials (a partial tag renders as empty).
+    ///
+    /// Like every `render*` method, it stops at [`MAX_RENDER_BYTES`] or
+    /// [`MAX_RENDER_STEPS`] and returns what it rendered so far;
+    /// [`Template::try_render_stack`] tells that apart.
     pub fn render(&self, context: &Value) -> String {
         self.render_stack(&[context])
     }
@@ -60,6 +86,27 @@ impl Template {
         self.render_with_partials(stack, &NoPartials)
     }
 
+    /// Renders like [`Template::render_stack`], or fails if rendering goes
+    /// over [`MAX_RENDER_BYTES`] or [`MAX_RENDER_STEPS`]: for output that
+    /// must be whole or nothing, such as a request body.
+    pub fn try_render_stack(&self, stack: &[&Value]) -> Result<String, RenderLimit> {
+        self.try_render_with_partials(stack, &NoPartials)
+    }
+
+    /// Renders like [`Template::render_with_partials`], or fails if
+    /// rendering goes over [`MAX_RENDER_BYTES`] or [`MAX_RENDER_STEPS`].
+    pub fn try_render_with_partials(
+        &self,
+        stack: &[&Value],
+        partials: &dyn Partials,
+    ) -> Result<String, RenderLimit> {
+        let renderer = self.run(stack, partials);
+        if renderer.steps_left == 0 || renderer.out.len() > MAX_RENDER_BYTES {
+            return Err(RenderLimit);
+        }
+        Ok(renderer.out)
+    }
+
     /// Renders like [`Template::render_stack`], a `{{> name}}` tag rendering
     /// `partials.get(name)` in its place, with the current context stack:
     ///
@@ -69,7 +116,9 @@ impl Template {
     /// - a partial tag alone on its line prefixes every line of the partial
     ///   with the whitespace before it (not lines of interpolated values);
     /// - partials nest at most [`MAX_PARTIAL_DEPTH`] deep; deeper ones
-    ///   render as empty.
+    ///   render as empty;
+    /// - rendering stops at [`MAX_RENDER_BYTES`] or [`MAX_RENDER_STEPS`]
+    ///   (see [`Template::try_render_with_partials`]).
     ///
     /// ```
     /// use std::collections::HashMap;
@@ -88,16 +137,21 @@ impl Template {
     /// # Ok::<(), edgehook_particle::template::TemplateError>(())
     /// ```
     pub fn render_with_partials(&self, stack: &[&Value], partials: &dyn Partials) -> String {
+        self.run(stack, partials).out
+    }
+
+    fn run<'p>(&self, stack: &[&Value], partials: &'p dyn Partials) -> Renderer<'p> {
         let mut renderer = Renderer {
             partials,
             out: String::with_capacity(self.text_len + BYTES_PER_TAG * self.nodes.len()),
             indent: String::new(),
             line_start: false,
             depth: 0,
+            steps_left: MAX_RENDER_STEPS,
         };
         let mut frames = stack.to_vec();
         renderer.nodes(&self.nodes, &mut frames);
-        renderer.out
+        renderer
     }
 }
 
@@ -113,9 +167,21 @@ struct Renderer<'p> {
     line_start: bool,
     /// How many partials are open.
     depth: usize,
+    /// Steps left before [`MAX_RENDER_STEPS`]; 0 once rendering stopped,
+    /// for that or for [`MAX_RENDER_BYTES`].
+    steps_left: usize,
 }
 
 impl Renderer<'_> {
+    /// Takes one step; false once a limit is reached, and from then on.
+    fn step(&mut self) -> bool {
+        if self.out.len() > MAX_RENDER_BYTES {
+            self.steps_left = 0;
+        }
+        self.steps_left = self.steps_left.saturating_sub(1);
+        self.steps_left > 0
+    }
+
     /// Writes the indentation if a line starts here.
     fn begin_line(&mut self) {
         if self.line_start {
@@ -141,6 +207,9 @@ impl Renderer<'_> {
 
     fn nodes(&mut self, nodes: &[Node], stack: &mut Vec<&Value>) {
         for node in nodes {
+            if !self.step() {
+                return;
+            }
             match node {
                 Node::Text(text) => self.text(text),
                 Node::Var { path, escape } => {
@@ -168,6 +237,9 @@ impl Renderer<'_> {
                         (None, false) | (Some(_), true) => {}
                         (Some(Value::Array(items)), false) => {
                             for item in items {
+                                if !self.step() {
+                                    return;
+                                }
                                 stack.push(item);
                                 self.nodes(children, stack);
                                 stack.pop();
@@ -408,6 +480,47 @@ mod tests {
                 ")".repeat(MAX_PARTIAL_DEPTH)
             )
         );
+    }
+
+    #[test]
+    fn partials_that_multiply_stop_at_the_render_limits() {
+        // Found by `cargo fuzz run mustache` (a timeout): a partial that
+        // includes itself twice doubles its work at every level, 2^64
+        // within MAX_PARTIAL_DEPTH.
+        let partials = HashMap::from([(
+            "p".to_owned(),
+            Template::parse("x{{>p}}{{>p}}").unwrap(),
+        )]);
+        let t = Template::parse("{{>p}}").unwrap();
+        let data = json!({});
+        assert_eq!(
+            t.try_render_with_partials(&[&data], &partials),
+            Err(RenderLimit)
+        );
+        let cut = t.render_with_partials(&[&data], &partials);
+        assert!(!cut.is_empty() && cut.len() <= MAX_RENDER_BYTES, "{}", cut.len());
+    }
+
+    #[test]
+    fn nested_sections_over_arrays_stop_at_the_render_limits() {
+        let data = json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "big": "y".repeat(1000)});
+        // 10^12 iterations that write nothing: the step limit.
+        let silent = Template::parse(&format!("{}{}", "{{#a}}".repeat(12), "{{/a}}".repeat(12)))
+            .unwrap();
+        assert_eq!(silent.try_render_stack(&[&data]), Err(RenderLimit));
+        assert_eq!(silent.render(&data), "");
+        // 10^5 copies of 1000 bytes: the output limit.
+        let loud = Template::parse(&format!(
+            "{}{{{{{{big}}}}}}{}",
+            "{{#a}}".repeat(5),
+            "{{/a}}".repeat(5)
+        ))
+        .unwrap();
+        assert_eq!(loud.try_render_stack(&[&data]), Err(RenderLimit));
+        assert!(loud.render(&data).len() <= MAX_RENDER_BYTES + 1000);
+        // Under the limits, the same shape renders whole.
+        let fine = Template::parse("{{#a}}{{#a}}{{{big}}}{{/a}}{{/a}}").unwrap();
+        assert_eq!(fine.try_render_stack(&[&data]).unwrap().len(), 100 * 1000);
     }
 
     #[test]
