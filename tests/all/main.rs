@@ -10,5 +10,6 @@ mod plugin_tools;
 mod reload;
 mod sandbox;
 mod support;
+mod suspend;
 mod tls;
 mod webhooks;

@@ -182,7 +182,10 @@ impl Plugin {
         store.epoch_deadline_callback(move |_| {
             ticks += 1;
             Ok(if ticks < budget {
-                UpdateDeadline::Yield(1)
+                // tokio's own yield puts the task behind the others that are
+                // ready, where a plain self-wake could take the LIFO slot
+                // and run again first.
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
             } else {
                 UpdateDeadline::Interrupt
             })
