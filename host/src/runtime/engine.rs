@@ -5,6 +5,12 @@
 //! pooling allocator, the component model. Compiled components are kept in
 //! the data directory, keyed by the wasm's digest and the engine's
 //! compatibility hash, so a restart does not recompile.
+//!
+//! The linker gives a plugin the `edgehook:webhook@0.1.0` host interface and
+//! the few WASI p2 interfaces a Rust `wasm32-wasip2` guest imports in
+//! practice ([`GIVEN_WASI`]): no sockets, no HTTP, no files. A plugin that
+//! imports anything else fails to load, with a [`LoadError`] that names the
+//! interface.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -13,8 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasData, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
 use super::bindings::{Webhook, WebhookPre};
 use super::state::HostState;
@@ -41,15 +52,46 @@ pub struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// Why a plugin could not be loaded.
+/// The world every plugin must implement, as its errors name it.
+const WORLD: &str = "edgehook:webhook/webhook@0.1.0";
+
+/// Why a plugin could not be loaded. The caller puts the file's name in
+/// front of the message.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The bytes are not a valid component.
+    /// A core module (`wasm32-unknown-unknown`, `wasm32-wasip1`), not a
+    /// component.
+    #[error(
+        "the file is a core wasm module, not a component; build for wasm32-wasip2 \
+         (`cargo build --release --target wasm32-wasip2`)"
+    )]
+    CoreModule,
+    /// The bytes are not a valid component (truncated, corrupt, not wasm).
     #[error("not a valid WebAssembly component: {0:#}")]
     Compile(wasmtime::Error),
-    /// The component does not fit the `edgehook:webhook@0.1.0` world, or
-    /// imports something the host does not give.
-    #[error("does not match the edgehook:webhook@0.1.0 world: {0:#}")]
+    /// A valid component of another world: an export of ours is missing or
+    /// has another type.
+    #[error("does not implement {WORLD}: {missing}")]
+    Exports {
+        /// What is missing, e.g. "no `on-event` export".
+        missing: String,
+    },
+    /// The component imports an interface the host does not give plugins.
+    #[error(
+        "the component imports {interface}{others}, which edgehook does not give plugins ({why})",
+        others = and_more(*.others)
+    )]
+    NotGiven {
+        /// The first import not given, with its version.
+        interface: String,
+        /// How many other imports are not given either.
+        others: usize,
+        /// Why plugins do not get it.
+        why: &'static str,
+    },
+    /// The component does not link for another reason (an import of an
+    /// incompatible version, a type that does not match).
+    #[error("does not match the {WORLD} world: {0:#}")]
     World(wasmtime::Error),
 }
 
@@ -111,8 +153,10 @@ impl WasmEngine {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Webhook::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+        for (_, add) in GIVEN_WASI {
+            add(&mut linker)?;
+        }
+        Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let ticker = Ticker::start(engine.clone())?;
         if let Some(dir) = &opts.cache_dir {
             std::fs::create_dir_all(dir)?;
@@ -143,14 +187,22 @@ impl WasmEngine {
     /// the world. CPU-heavy on a cache miss: call from a blocking thread.
     pub fn prepare(&self, wasm: &[u8], digest: &str) -> Result<WebhookPre<HostState>, LoadError> {
         let component = self.component(wasm, digest)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(LoadError::World)?;
+        let ty = component.component_type();
+        let exports: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
+        if let Some(missing) = missing_exports(&exports) {
+            return Err(LoadError::Exports { missing });
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(|err| {
+            let imports: Vec<&str> = ty.imports(&self.engine).map(|(name, _)| name).collect();
+            not_given(&imports).unwrap_or(LoadError::World(err))
+        })?;
         WebhookPre::new(pre).map_err(LoadError::World)
     }
 
     fn component(&self, wasm: &[u8], digest: &str) -> Result<Component, LoadError> {
+        if is_core_module(wasm) {
+            return Err(LoadError::CoreModule);
+        }
         let Some(path) = self.cache_path(digest) else {
             return Component::new(&self.engine, wasm).map_err(LoadError::Compile);
         };
@@ -183,6 +235,171 @@ impl WasmEngine {
         self.cache_dir
             .as_ref()
             .map(|dir| dir.join(format!("{digest}-{engine_hash:016x}.cwasm")))
+    }
+}
+
+/// Adds one interface to the linker.
+type AddToLinker = fn(&mut Linker<HostState>) -> wasmtime::Result<()>;
+
+/// The WASI p2 interfaces plugins are given, by name without version, and
+/// how each is added to the linker: exactly those a Rust `wasm32-wasip2`
+/// guest imports. Every Rust plugin imports `wasi:io/*` and `wasi:cli/*`
+/// (std's streams, environment, exit and terminal checks); `SystemTime`,
+/// `Instant` and `HashMap`'s seed bring in `wasi:clocks/*` and
+/// `wasi:random/*`. Each call's WASI context is empty (no environment, no
+/// stdin, stdout and stderr go to the plugin's log).
+///
+/// Not given: `wasi:sockets/*` and `wasi:http/*` (the host sends the
+/// requests) and `wasi:filesystem/*` (a plugin reads nothing: only a plugin
+/// that calls `std::fs` imports it, and there would be no file to reach).
+pub const GIVEN_WASI: &[(&str, AddToLinker)] = &[
+    ("wasi:io/error", |l| {
+        io::error::add_to_linker::<_, Table>(l, |s| s.ctx().table)
+    }),
+    ("wasi:io/poll", |l| {
+        io::poll::add_to_linker::<_, Table>(l, |s| s.ctx().table)
+    }),
+    ("wasi:io/streams", |l| {
+        io::streams::add_to_linker::<_, Table>(l, |s| s.ctx().table)
+    }),
+    ("wasi:clocks/wall-clock", |l| {
+        clocks::wall_clock::add_to_linker::<_, WasiClocks>(l, HostState::clocks)
+    }),
+    ("wasi:clocks/monotonic-clock", |l| {
+        clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(l, HostState::clocks)
+    }),
+    ("wasi:random/random", |l| {
+        random::random::add_to_linker::<_, WasiRandom>(l, HostState::random)
+    }),
+    ("wasi:random/insecure", |l| {
+        random::insecure::add_to_linker::<_, WasiRandom>(l, HostState::random)
+    }),
+    ("wasi:random/insecure-seed", |l| {
+        random::insecure_seed::add_to_linker::<_, WasiRandom>(l, HostState::random)
+    }),
+    ("wasi:cli/environment", |l| {
+        cli::environment::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/exit", |l| {
+        cli::exit::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/stdin", |l| {
+        cli::stdin::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/stdout", |l| {
+        cli::stdout::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/stderr", |l| {
+        cli::stderr::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/terminal-input", |l| {
+        cli::terminal_input::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/terminal-output", |l| {
+        cli::terminal_output::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/terminal-stdin", |l| {
+        cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/terminal-stdout", |l| {
+        cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+    ("wasi:cli/terminal-stderr", |l| {
+        cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, HostState::cli)
+    }),
+];
+
+/// The version line of the WASI interfaces in [`GIVEN_WASI`]: any `0.2.x`
+/// links, as wasmtime matches semver-compatible versions.
+const WASI_LINE: &str = "0.2.";
+
+/// The interfaces of our own world, and their version line.
+const HOST_INTERFACES: &[&str] = &["edgehook:webhook/host", "edgehook:webhook/types"];
+const HOST_LINE: &str = "0.1.";
+
+/// The functions the world exports; a component without them is not a
+/// plugin.
+const WORLD_EXPORTS: &[&str] = &["on-event", "on-response"];
+
+/// The `wasi:io` interfaces work on the resource table alone.
+struct Table;
+
+impl HasData for Table {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Whether `wasm` starts with the header of a core module (version 1)
+/// rather than a component's.
+fn is_core_module(wasm: &[u8]) -> bool {
+    wasm.starts_with(b"\0asm\x01\0\0\0")
+}
+
+/// What a component exporting `exports` lacks of the world, if anything.
+fn missing_exports(exports: &[&str]) -> Option<String> {
+    let missing: Vec<String> = WORLD_EXPORTS
+        .iter()
+        .filter(|name| !exports.contains(name))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let exported = if exports.is_empty() {
+        "nothing".to_owned()
+    } else {
+        exports
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "no {} export (it exports {exported})",
+        missing.join(" or ")
+    ))
+}
+
+/// Whether the linker gives the import `name` (`package/interface@version`).
+fn is_given(name: &str) -> bool {
+    let Some((interface, version)) = name.split_once('@') else {
+        return false;
+    };
+    if HOST_INTERFACES.contains(&interface) {
+        return version.starts_with(HOST_LINE);
+    }
+    GIVEN_WASI.iter().any(|(given, _)| *given == interface) && version.starts_with(WASI_LINE)
+}
+
+/// The error for a component that imports something the linker does not
+/// give, naming the first such import; `None` if it imports nothing else.
+fn not_given(imports: &[&str]) -> Option<LoadError> {
+    let mut refused = imports.iter().filter(|name| !is_given(name));
+    let first = refused.next()?;
+    Some(LoadError::NotGiven {
+        interface: (*first).to_owned(),
+        others: refused.count(),
+        why: why_not_given(first),
+    })
+}
+
+/// Why plugins do not get the interface `name`.
+fn why_not_given(name: &str) -> &'static str {
+    let package = name.split('/').next().unwrap_or(name);
+    match package {
+        "wasi:sockets" => "no network or sockets: the host sends the requests",
+        "wasi:http" => "no network: the host sends the requests",
+        "wasi:filesystem" => "no files: a plugin's settings come from its manifest's [config]",
+        "edgehook:webhook" => "this host implements edgehook:webhook@0.1.0",
+        _ => {
+            "plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only"
+        }
+    }
+}
+
+fn and_more(others: usize) -> String {
+    match others {
+        0 => String::new(),
+        n => format!(" (and {n} more it does not give)"),
     }
 }
 
@@ -233,5 +450,166 @@ impl Ticker {
 impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhooks::builtin::PARTICLE_WASM;
+
+    /// What `wasm32-wasip2` Rust plugins import (the thingspeak example's
+    /// list), and what `std::net` adds.
+    const PLUGIN_IMPORTS: &[&str] = &[
+        "edgehook:webhook/host@0.1.0",
+        "edgehook:webhook/types@0.1.0",
+        "wasi:io/poll@0.2.6",
+        "wasi:io/error@0.2.6",
+        "wasi:io/streams@0.2.6",
+        "wasi:cli/environment@0.2.6",
+        "wasi:cli/exit@0.2.6",
+        "wasi:cli/stdin@0.2.6",
+        "wasi:cli/stdout@0.2.6",
+        "wasi:cli/stderr@0.2.6",
+        "wasi:cli/terminal-input@0.2.6",
+        "wasi:cli/terminal-output@0.2.6",
+        "wasi:cli/terminal-stdin@0.2.6",
+        "wasi:cli/terminal-stdout@0.2.6",
+        "wasi:cli/terminal-stderr@0.2.6",
+        "wasi:clocks/wall-clock@0.2.6",
+        "wasi:clocks/monotonic-clock@0.2.6",
+        "wasi:random/random@0.2.0",
+    ];
+
+    fn engine() -> WasmEngine {
+        WasmEngine::new(&EngineOptions {
+            instances: 1,
+            max_memory: 16 << 20,
+            cache_dir: None,
+        })
+        .expect("engine")
+    }
+
+    #[test]
+    fn every_given_interface_is_in_the_linker_and_sockets_are_not() {
+        let engine = Engine::default();
+        let mut linker = Linker::<HostState>::new(&engine);
+        for (_, add) in GIVEN_WASI {
+            add(&mut linker).unwrap();
+        }
+        // wasmtime-wasi 48 defines WASI 0.2.12; defining a function under a
+        // name the linker already has fails.
+        let mut defines = |name: &str| {
+            linker
+                .root()
+                .func_wrap(&format!("{name}@0.2.12"), |_, (): ()| Ok(()))
+                .is_err()
+        };
+        for (name, _) in GIVEN_WASI {
+            assert!(defines(name), "{name} is not in the linker");
+        }
+        for name in [
+            "wasi:sockets/tcp",
+            "wasi:filesystem/types",
+            "wasi:http/types",
+        ] {
+            assert!(!defines(name), "{name} is in the linker");
+        }
+    }
+
+    #[test]
+    fn what_rust_plugins_import_is_given() {
+        assert!(not_given(PLUGIN_IMPORTS).is_none());
+        assert!(is_given("wasi:io/poll@0.2.0"));
+        assert!(!is_given("wasi:io/poll@0.3.0"));
+        assert!(!is_given("wasi:io/poll"));
+        assert!(!is_given("edgehook:webhook/host@0.2.0"));
+    }
+
+    #[test]
+    fn an_import_not_given_is_named_with_the_reason() {
+        let mut imports = PLUGIN_IMPORTS.to_vec();
+        imports.extend([
+            "wasi:sockets/tcp@0.2.6",
+            "wasi:sockets/network@0.2.6",
+            "wasi:filesystem/types@0.2.6",
+        ]);
+        assert_eq!(
+            not_given(&imports).unwrap().to_string(),
+            "the component imports wasi:sockets/tcp@0.2.6 (and 2 more it does not give), \
+             which edgehook does not give plugins (no network or sockets: the host sends the requests)"
+        );
+        assert_eq!(
+            not_given(&["wasi:filesystem/preopens@0.2.6"])
+                .unwrap()
+                .to_string(),
+            "the component imports wasi:filesystem/preopens@0.2.6, which edgehook does not give \
+             plugins (no files: a plugin's settings come from its manifest's [config])"
+        );
+        assert!(
+            not_given(&["wasi:http/outgoing-handler@0.2.6"])
+                .unwrap()
+                .to_string()
+                .ends_with("(no network: the host sends the requests)")
+        );
+        assert!(
+            not_given(&["edgehook:webhook/host@0.2.0"])
+                .unwrap()
+                .to_string()
+                .ends_with("(this host implements edgehook:webhook@0.1.0)")
+        );
+    }
+
+    #[test]
+    fn a_component_of_another_world_is_told_what_it_lacks() {
+        assert_eq!(missing_exports(&["on-event", "on-response", "extra"]), None);
+        assert_eq!(
+            LoadError::Exports {
+                missing: missing_exports(&["hello"]).unwrap()
+            }
+            .to_string(),
+            "does not implement edgehook:webhook/webhook@0.1.0: \
+             no `on-event` or `on-response` export (it exports `hello`)"
+        );
+        assert_eq!(
+            missing_exports(&["on-event"]).unwrap(),
+            "no `on-response` export (it exports `on-event`)"
+        );
+        assert_eq!(
+            missing_exports(&[]).unwrap(),
+            "no `on-event` or `on-response` export (it exports nothing)"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_component_say_so() {
+        let engine = engine();
+        let load = |wasm: &[u8]| engine.prepare(wasm, "test").map(|_| ()).unwrap_err();
+
+        let core = load(b"\0asm\x01\0\0\0");
+        assert!(matches!(core, LoadError::CoreModule), "{core}");
+        assert!(
+            core.to_string().starts_with(
+                "the file is a core wasm module, not a component; build for wasm32-wasip2"
+            ),
+            "{core}"
+        );
+
+        let truncated = load(&PARTICLE_WASM[..PARTICLE_WASM.len() / 2]);
+        assert!(matches!(truncated, LoadError::Compile(_)), "{truncated}");
+        let text = truncated.to_string();
+        assert!(
+            text.starts_with("not a valid WebAssembly component: ") && text.len() > 40,
+            "{text}"
+        );
+
+        let random = load(
+            &(0..4096u32)
+                .map(|i| (i * 7919 % 251) as u8)
+                .collect::<Vec<_>>(),
+        );
+        assert!(matches!(random, LoadError::Compile(_)), "{random}");
+
+        assert!(engine.prepare(PARTICLE_WASM, "particle").is_ok());
     }
 }
