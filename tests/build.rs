@@ -21,18 +21,29 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=../host/wasm_build.rs");
 
+    let fixtures = crates_in(&manifest_dir.join("fixtures"));
     let mut crates = crates_in(&root.join("plugins"));
-    crates.extend(crates_in(&manifest_dir.join("fixtures")));
+    crates.extend(fixtures.iter().cloned());
     let mut consts = String::new();
     for (name, manifest) in crates {
         let wasm = wasm_build::build(&name, &manifest, &target_dir);
         consts.push_str(&format!(
             "/// The `{name}` plugin, built for wasm32-wasip2.\npub const {}: &str = {:?};\n",
-            name.to_uppercase().replace('-', "_"),
+            const_name(&name),
             wasm.display().to_string()
         ));
     }
+    let names: Vec<String> = fixtures.iter().map(|(name, _)| const_name(name)).collect();
+    consts.push_str(&format!(
+        "/// The constants of the fixture guests under `tests/fixtures/`: each must\n\
+         /// be used by a test.\npub const FIXTURES: &[&str] = &{names:?};\n"
+    ));
     std::fs::write(out.join("plugins.rs"), consts).expect("writing plugins.rs");
+}
+
+/// The constant naming the wasm of the crate `name`.
+fn const_name(name: &str) -> String {
+    name.to_uppercase().replace('-', "_")
 }
 
 /// `(package name, Cargo.toml)` of every crate directly under `dir`.

@@ -3,6 +3,7 @@
 //! wasm plugins built from `plugins/` and `tests/fixtures/`.
 
 mod api;
+mod broken;
 mod delivery;
 mod external_broker;
 mod particle;

@@ -371,29 +371,55 @@ fn is_given(name: &str) -> bool {
 }
 
 /// The error for a component that imports something the linker does not
-/// give, naming the first such import; `None` if it imports nothing else.
+/// give, naming one such import: the first of the package that matters
+/// most (a plugin that opens sockets usually imports `wasi:filesystem` as
+/// well, and the sockets are the point); `None` if it imports nothing else.
 fn not_given(imports: &[&str]) -> Option<LoadError> {
-    let mut refused = imports.iter().filter(|name| !is_given(name));
-    let first = refused.next()?;
+    let refused: Vec<&str> = imports
+        .iter()
+        .copied()
+        .filter(|name| !is_given(name))
+        .collect();
+    let (rank, why) = refused.iter().map(|name| refusal(name)).min()?;
+    let interface = refused.iter().find(|name| refusal(name).0 == rank)?;
     Some(LoadError::NotGiven {
-        interface: (*first).to_owned(),
-        others: refused.count(),
-        why: why_not_given(first),
+        interface: (*interface).to_owned(),
+        others: refused.len() - 1,
+        why,
     })
 }
 
-/// Why plugins do not get the interface `name`.
-fn why_not_given(name: &str) -> &'static str {
+/// Packages plugins do not get, most telling first, and why.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "wasi:sockets",
+        "no network or sockets: the host sends the requests",
+    ),
+    ("wasi:http", "no network: the host sends the requests"),
+    (
+        "wasi:filesystem",
+        "no files: a plugin's settings come from its manifest's [config]",
+    ),
+    (
+        "edgehook:webhook",
+        "this host implements edgehook:webhook@0.1.0",
+    ),
+];
+
+/// The rank of the interface `name` in [`REFUSED`], and why plugins do not
+/// get it.
+fn refusal(name: &str) -> (usize, &'static str) {
     let package = name.split('/').next().unwrap_or(name);
-    match package {
-        "wasi:sockets" => "no network or sockets: the host sends the requests",
-        "wasi:http" => "no network: the host sends the requests",
-        "wasi:filesystem" => "no files: a plugin's settings come from its manifest's [config]",
-        "edgehook:webhook" => "this host implements edgehook:webhook@0.1.0",
-        _ => {
-            "plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only"
-        }
-    }
+    REFUSED
+        .iter()
+        .position(|(refused, _)| *refused == package)
+        .map_or(
+            (
+                REFUSED.len(),
+                "plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only",
+            ),
+            |rank| (rank, REFUSED[rank].1),
+        )
 }
 
 fn and_more(others: usize) -> String {
@@ -530,9 +556,9 @@ mod tests {
     fn an_import_not_given_is_named_with_the_reason() {
         let mut imports = PLUGIN_IMPORTS.to_vec();
         imports.extend([
+            "wasi:filesystem/types@0.2.6",
             "wasi:sockets/tcp@0.2.6",
             "wasi:sockets/network@0.2.6",
-            "wasi:filesystem/types@0.2.6",
         ]);
         assert_eq!(
             not_given(&imports).unwrap().to_string(),
