@@ -246,13 +246,13 @@ type AddToLinker = fn(&mut Linker<HostState>) -> wasmtime::Result<()>;
 /// guest imports. Every Rust plugin imports `wasi:io/*` and `wasi:cli/*`
 /// (std's streams, environment, exit and terminal checks); `SystemTime`,
 /// `Instant` and `HashMap`'s seed bring in `wasi:clocks/*` and
-/// `wasi:random/*`. Each call's WASI context is empty (no environment, no
-/// stdin, stdout and stderr go to the plugin's log).
+/// `wasi:random/*`. Each call's WASI context is empty: no environment, no
+/// arguments, an empty stdin; stdout and stderr go to the plugin's log.
 ///
 /// Not given: `wasi:sockets/*` and `wasi:http/*` (the host sends the
 /// requests) and `wasi:filesystem/*` (a plugin reads nothing: only a plugin
 /// that calls `std::fs` imports it, and there would be no file to reach).
-pub const GIVEN_WASI: &[(&str, AddToLinker)] = &[
+const GIVEN_WASI: &[(&str, AddToLinker)] = &[
     ("wasi:io/error", |l| {
         io::error::add_to_linker::<_, Table>(l, |s| s.ctx().table)
     }),
@@ -577,6 +577,12 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .ends_with("(no network: the host sends the requests)")
+        );
+        assert!(
+            not_given(&["wasi:keyvalue/store@0.2.0"])
+                .unwrap()
+                .to_string()
+                .ends_with("(plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only)")
         );
         assert!(
             not_given(&["edgehook:webhook/host@0.2.0"])
