@@ -9,6 +9,7 @@ mod external_broker;
 mod particle;
 mod plugin_tools;
 mod reload;
+mod reload_under_load;
 mod sandbox;
 mod support;
 mod suspend;

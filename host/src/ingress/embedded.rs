@@ -28,6 +28,18 @@ use super::{Ack, Inbound, IngressError};
 use crate::event::Event;
 use crate::topic::{is_event_topic, parse_event_topic};
 
+/// QoS 1 messages in flight to one device, awaiting its PUBACK. rmqtt's
+/// default (16) throttles a device that triggers many webhooks to 16
+/// round trips at a time; MQTT clients allow far more (rumqttc: 100).
+const DEVICE_INFLIGHT: std::num::NonZeroU16 = std::num::NonZeroU16::new(128).unwrap();
+
+/// Messages queued for one device beyond those in flight. rmqtt drops what
+/// does not fit; its default (1,000) is reached by a device that publishes
+/// a few hundred events in a burst (each answered by hook-sent and at least
+/// one response chunk). Bounded still: a device that never reads cannot
+/// make the broker grow without end.
+const DEVICE_QUEUE: usize = 20_000;
+
 /// Listener id of the one listener (rmqtt keys listeners by id).
 const LISTENER_ID: u16 = 1;
 
@@ -91,6 +103,8 @@ pub async fn start(
         .name("tcp")
         .laddr(opts.listen)
         .max_packet_size(max_packet)
+        .max_inflight(DEVICE_INFLIGHT)
+        .max_mqueue_len(DEVICE_QUEUE)
         .allow_anonymous(true)
         .bind()
         .and_then(|l| l.tcp())
