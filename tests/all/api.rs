@@ -39,24 +39,13 @@ async fn the_token_survives_a_restart_and_compiled_code_is_cached() {
     let manifest = "event = \"x\"\nallowed_hosts = []\n";
     let first = TestHost::start(&[("one", BEHAVE, manifest)], Settings::default()).await;
     let token = first.host.api_token.clone();
-    let data = first.dir.path().join("data");
-    let cached: Vec<_> = std::fs::read_dir(data.join("cache")).unwrap().collect();
+    let cached: Vec<_> = std::fs::read_dir(first.dir.path().join("data/cache"))
+        .unwrap()
+        .collect();
     assert_eq!(cached.len(), 1, "one compiled plugin in the cache");
-    first.host.stop().await;
 
-    let again = edgehook::server::Host::start(
-        edgehook::config::Config::build(Settings {
-            mqtt_listen: Some("127.0.0.1:0".parse().unwrap()),
-            api_listen: Some("127.0.0.1:0".parse().unwrap()),
-            plugins: Some(first.dir.path().join("plugins")),
-            data: Some(data),
-            ..Settings::default()
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(again.api_token, token);
-    assert_eq!(again.registry.running(), 1);
-    again.stop().await;
+    let again = first.restart().await;
+    assert_eq!(again.host.api_token, token);
+    assert_eq!(again.host.registry.running(), 1);
+    again.host.stop().await;
 }

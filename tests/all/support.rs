@@ -58,6 +58,26 @@ impl TestHost {
         Self { host, dir }
     }
 
+    /// Stops this host and starts another on the same plugins, webhooks and
+    /// data directories (loopback ports again); the directories live on in
+    /// the returned [`TestHost`].
+    pub async fn restart(self) -> Self {
+        let Self { host, dir } = self;
+        host.stop().await;
+        let cfg = Config::build(Settings {
+            mqtt_listen: Some("127.0.0.1:0".parse().unwrap()),
+            api_listen: Some("127.0.0.1:0".parse().unwrap()),
+            plugins: Some(dir.path().join("plugins")),
+            webhooks: Some(dir.path().join("webhooks")),
+            data: Some(dir.path().join("data")),
+            allow_private_networks: Some(true),
+            ..Settings::default()
+        })
+        .expect("valid test configuration");
+        let host = Host::start(cfg).await.expect("host restarts");
+        Self { host, dir }
+    }
+
     /// The plugins directory.
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")

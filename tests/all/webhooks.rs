@@ -138,30 +138,14 @@ async fn api_webhooks_survive_a_restart() {
     let id = first
         .create_webhook(json!({ "event": "kept", "url": endpoint.url("/kept") }))
         .await;
-    let data = first.dir.path().join("data");
-    first.host.stop().await;
-
-    let again = edgehook::server::Host::start(
-        edgehook::config::Config::build(Settings {
-            mqtt_listen: Some("127.0.0.1:0".parse().unwrap()),
-            api_listen: Some("127.0.0.1:0".parse().unwrap()),
-            plugins: Some(first.dir.path().join("plugins")),
-            webhooks: Some(first.dir.path().join("webhooks")),
-            data: Some(data),
-            allow_private_networks: Some(true),
-            ..Settings::default()
-        })
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let listed = again.catalog.list();
+    let again = first.restart().await;
+    let listed = again.host.catalog.list();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], id.as_str());
-    let device = Device::connect(again.mqtt_addr.unwrap(), "d1").await;
+    let device = Device::connect(again.mqtt_addr(), "d1").await;
     device.publish("kept", "x").await;
     assert_eq!(endpoint.next().await.uri.path(), "/kept");
-    again.stop().await;
+    again.host.stop().await;
 }
 
 /// Writes `NAME.json` atomically (a rename), as an editor or a deploy would.

@@ -12,7 +12,9 @@ use edgehook::exchange::{HookResponse, Outcome};
 use edgehook::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
 use edgehook::topic::{DeviceId, EventName};
 
-fn plugin_call(c: &mut Criterion) {
+/// A single-threaded runtime to drive calls, and `wasm` loaded with
+/// `config` on an engine without a compiled-code cache.
+fn load(wasm: &str, name: &str, config: &serde_json::Value) -> (tokio::runtime::Runtime, Plugin) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -23,13 +25,18 @@ fn plugin_call(c: &mut Criterion) {
         cache_dir: None,
     })
     .unwrap();
-    let wasm = std::fs::read(edgehook_tests::THINGSPEAK).unwrap();
+    let wasm = std::fs::read(wasm).unwrap();
+    let plugin = Plugin::load(&engine, name, &wasm, config, Limits::default()).unwrap();
+    (runtime, plugin)
+}
+
+fn plugin_call(c: &mut Criterion) {
     let config = serde_json::json!({
         "url": "https://api.thingspeak.com/update",
         "api_key": "XXXXXXXXXXXXXXXX",
         "fields": { "temp": "field1", "hum": "field2" },
     });
-    let plugin = Plugin::load(&engine, "thingspeak", &wasm, &config, Limits::default()).unwrap();
+    let (runtime, plugin) = load(edgehook_tests::THINGSPEAK, "thingspeak", &config);
     let event = Event::received(
         DeviceId::try_from("dev-0001").unwrap(),
         EventName::try_from("temp").unwrap(),
@@ -58,17 +65,6 @@ fn plugin_call(c: &mut Criterion) {
 }
 
 fn particle_call(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let engine = WasmEngine::new(&EngineOptions {
-        instances: 16,
-        max_memory: 64 << 20,
-        cache_dir: None,
-    })
-    .unwrap();
-    let wasm = std::fs::read(edgehook_tests::PARTICLE).unwrap();
     let webhook = serde_json::json!({
         "event": "temp",
         "url": "https://example.com/readings",
@@ -80,7 +76,7 @@ fn particle_call(c: &mut Criterion) {
         },
         "noDefaults": true,
     });
-    let plugin = Plugin::load(&engine, "particle", &wasm, &webhook, Limits::default()).unwrap();
+    let (runtime, plugin) = load(edgehook_tests::PARTICLE, "particle", &webhook);
     let event = Event::received(
         DeviceId::try_from("3f002b000000000000000000").unwrap(),
         EventName::try_from("temp").unwrap(),
