@@ -7,9 +7,10 @@
 //! the JSON context.
 #![no_main]
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
-use edgehook_particle::template::Template;
+use edgehook_particle::template::{Partials, Template};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
@@ -44,12 +45,37 @@ fuzz_target!(|data: &[u8]| {
         template.render_stack(&[&fixed, &context]);
         template.render(&context);
     }
-    let partials = HashMap::from([
-        ("p".to_owned(), template.clone()),
-        (
-            "q".to_owned(),
-            Template::parse("{{#list}}\n  {{> p}}\n{{/list}}{{name}}").unwrap(),
-        ),
-    ]);
+    let partials = Bounded {
+        templates: HashMap::from([
+            ("p".to_owned(), template.clone()),
+            (
+                "q".to_owned(),
+                Template::parse("{{#list}}\n  {{> p}}\n{{/list}}{{name}}").unwrap(),
+            ),
+        ]),
+        lookups: Cell::new(0),
+    };
     template.render_with_partials(&[&fixed], &partials);
 });
+
+/// Lookups after which [`Bounded`] finds no partial: a template that
+/// includes itself twice doubles its work at every level, and the
+/// renderer's limits (MAX_RENDER_STEPS) stop that only after millions of
+/// steps, which would slow every such input down (a unit test,
+/// `partials_that_multiply_stop_at_the_render_limits`, checks them).
+const LOOKUPS: usize = 1000;
+
+/// Partials that run out after [`LOOKUPS`] lookups.
+struct Bounded {
+    templates: HashMap<String, Template>,
+    lookups: Cell<usize>,
+}
+
+impl Partials for Bounded {
+    fn get(&self, name: &str) -> Option<&Template> {
+        self.lookups.set(self.lookups.get() + 1);
+        (self.lookups.get() <= LOOKUPS)
+            .then(|| self.templates.get(name))
+            .flatten()
+    }
+}

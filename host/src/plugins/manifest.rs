@@ -223,11 +223,16 @@ impl HostPattern {
         match self {
             Self::Any => true,
             Self::Exact(h) => host.eq_ignore_ascii_case(h),
-            Self::Subdomains(suffix) => {
-                host.len() > suffix.len() + 1
-                    && host[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
-            }
+            // Bytes, not `str` slices: `host` may hold non-ASCII text, and
+            // a cut inside a character would panic.
+            Self::Subdomains(suffix) => host
+                .len()
+                .checked_sub(suffix.len() + 1)
+                .filter(|&dot| dot > 0)
+                .is_some_and(|dot| {
+                    let host = host.as_bytes();
+                    host[dot] == b'.' && host[dot + 1..].eq_ignore_ascii_case(suffix.as_bytes())
+                }),
         }
     }
 }
@@ -321,6 +326,18 @@ mod tests {
         assert!(!allows("example.com"));
         assert!(!allows("badexample.com"));
         assert!(!allows("thingspeak.com"));
+    }
+
+    #[test]
+    fn subdomain_patterns_match_non_ascii_hosts_without_panicking() {
+        let pattern = HostPattern::parse("*.b.com").unwrap();
+        // The suffix's length lands inside `é`: slicing the `str` panicked.
+        assert!(!pattern.matches("xé.com"));
+        assert!(pattern.matches("é.b.com"));
+        assert!(pattern.matches("x.B.com"));
+        assert!(!pattern.matches(".b.com"));
+        assert!(!pattern.matches("b.com"));
+        assert!(!pattern.matches("xb.com"));
     }
 
     #[test]

@@ -10,6 +10,6 @@ mod parse;
 mod render;
 mod value;
 
-pub use parse::{Template, TemplateError, TemplateErrorCause};
+pub use parse::{MAX_SECTION_DEPTH, Template, TemplateError, TemplateErrorCause};
 pub use render::{MAX_PARTIAL_DEPTH, MAX_RENDER_BYTES, MAX_RENDER_STEPS, Partials, RenderLimit};
 pub(crate) use value::{write_json, write_json_string};

@@ -13,6 +13,13 @@
 
 use std::fmt;
 
+/// How many sections may be open inside one another, as serde_json bounds
+/// the nesting of JSON. The parsed tree is walked recursively (rendering,
+/// dropping, cloning), and a template is small text that a hostile
+/// definition can nest a hundred thousand deep; no real template comes near
+/// this.
+pub const MAX_SECTION_DEPTH: usize = 128;
+
 /// A parsed mustache template: parse it once, render it many times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -115,6 +122,11 @@ pub enum TemplateErrorCause {
         /// The tag as written.
         tag: String,
     },
+    /// A section opened inside [`MAX_SECTION_DEPTH`] others.
+    TooDeep {
+        /// The opening tag, e.g. `{{#a}}`.
+        tag: String,
+    },
     /// A partial tag, from [`Template::parse_without_partials`]: edgehook
     /// webhooks have no partials to include.
     Partial {
@@ -151,6 +163,10 @@ impl fmt::Display for TemplateErrorCause {
                  e.g. `{{{{=<% %>=}}}}`"
             ),
             Self::EmptyTag { tag } => write!(f, "empty tag `{tag}`: a name is needed"),
+            Self::TooDeep { tag } => write!(
+                f,
+                "`{tag}` is nested too deep: more than {MAX_SECTION_DEPTH} sections inside one another"
+            ),
             Self::Partial { tag } => {
                 write!(f, "partials (`{tag}`) are not supported in webhooks")
             }
@@ -491,6 +507,15 @@ fn nest<'s>(source: &'s str, tokens: Vec<Token<'s>>) -> Result<(Vec<Node>, usize
                     name: tag.name.to_owned(),
                     indent: tag.standalone.then_some(tag.indent),
                 }),
+                Kind::Section | Kind::Inverted if stack.len() >= MAX_SECTION_DEPTH => {
+                    return Err(error(
+                        source,
+                        tag.at,
+                        TemplateErrorCause::TooDeep {
+                            tag: tag.raw.to_owned(),
+                        },
+                    ));
+                }
                 Kind::Section | Kind::Inverted => stack.push(Open {
                     tag,
                     children: Vec::new(),
@@ -606,6 +631,35 @@ mod tests {
                 "{empty}"
             );
         }
+    }
+
+    #[test]
+    fn sections_nest_at_most_max_section_depth() {
+        // A section nested 100 000 deep is 1.2 MB of template; its tree,
+        // dropped, cloned or rendered recursively, overflowed the stack
+        // (of this test's thread, or of a runtime worker reading a webhook
+        // definition).
+        let deep = |n: usize| format!("{}{}", "{{#a}}".repeat(n), "{{/a}}".repeat(n));
+        let err = Template::parse(&deep(100_000)).unwrap_err();
+        assert_eq!(
+            (err.cause, err.line, err.column),
+            (
+                TemplateErrorCause::TooDeep {
+                    tag: "{{#a}}".into()
+                },
+                1,
+                6 * MAX_SECTION_DEPTH + 1
+            )
+        );
+        let t = Template::parse(&deep(MAX_SECTION_DEPTH)).unwrap();
+        assert_eq!(t.clone(), t);
+        assert_eq!(t.render(&serde_json::json!({"a": [1]})), "");
+        assert!(
+            Template::parse(&deep(MAX_SECTION_DEPTH + 1))
+                .unwrap_err()
+                .to_string()
+                .contains("more than 128 sections inside one another")
+        );
     }
 
     #[test]
