@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(strict) = strict {
         assert_eq!(strict, template);
     }
-    let _ = (template.is_literal(), template.literal_prefix(), template.mentions("a"));
+    let _ = (
+        template.is_literal(),
+        template.literal_prefix(),
+        template.mentions("a"),
+    );
 
     let fixed = json!({
         "a": [1, 2, 3],

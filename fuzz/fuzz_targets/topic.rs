@@ -4,8 +4,7 @@
 #![no_main]
 
 use edgehook::topic::{
-    DeviceId, check_reply_suffix, hook_sent_topic, is_event_topic, parse_event_topic,
-    reply_topic,
+    DeviceId, check_reply_suffix, hook_sent_topic, is_event_topic, parse_event_topic, reply_topic,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -21,6 +20,9 @@ fuzz_target!(|topic: &str| {
     if check_reply_suffix(topic).is_ok() {
         let reply = reply_topic(&device, topic, 0);
         assert!(!is_event_topic(&reply), "reply {reply:?} is an event topic");
-        assert!(parse_event_topic(&reply).is_err(), "reply {reply:?} parses as an event");
+        assert!(
+            parse_event_topic(&reply).is_err(),
+            "reply {reply:?} parses as an event"
+        );
     }
 });

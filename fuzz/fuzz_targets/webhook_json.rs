@@ -31,8 +31,16 @@ fuzz_target!(|data: &[u8]| {
     let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
     for outcome in [
         Outcome::Failed("connection refused"),
-        Outcome::Response(Response { status: 404, headers: &headers, body: b"nope" }),
-        Outcome::Response(Response { status: 200, headers: &headers, body }),
+        Outcome::Response(Response {
+            status: 404,
+            headers: &headers,
+            body: b"nope",
+        }),
+        Outcome::Response(Response {
+            status: 200,
+            headers: &headers,
+            body,
+        }),
     ] {
         if let Ok(replies) = hook.replies(&EVENT, &outcome) {
             for reply in replies {

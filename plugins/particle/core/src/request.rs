@@ -103,7 +103,12 @@ type Pairs = Vec<(String, String)>;
 fn render_pairs(fields: &[Field], stack: &[&Value]) -> Result<Pairs, RenderError> {
     fields
         .iter()
-        .map(|f| Ok((render(&f.name, stack, &f.path)?, render(&f.value, stack, &f.path)?)))
+        .map(|f| {
+            Ok((
+                render(&f.name, stack, &f.path)?,
+                render(&f.value, stack, &f.path)?,
+            ))
+        })
         .collect()
 }
 
@@ -289,9 +294,18 @@ mod tests {
             ..EVENT
         };
         for (field, definition) in [
-            ("body", json!({"event": "t", "url": "https://x.test/in", "body": nested})),
-            ("json", json!({"event": "t", "url": "https://x.test/in", "json": {"k": nested}})),
-            ("query.q", json!({"event": "t", "url": "https://x.test/in", "query": {"q": nested}})),
+            (
+                "body",
+                json!({"event": "t", "url": "https://x.test/in", "body": nested}),
+            ),
+            (
+                "json",
+                json!({"event": "t", "url": "https://x.test/in", "json": {"k": nested}}),
+            ),
+            (
+                "query.q",
+                json!({"event": "t", "url": "https://x.test/in", "query": {"q": nested}}),
+            ),
         ] {
             let err = Webhook::from_json(&definition)
                 .unwrap()

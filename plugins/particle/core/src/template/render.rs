@@ -33,9 +33,7 @@ pub const MAX_RENDER_STEPS: usize = 1 << 22;
 /// A rendering stopped because it went over [`MAX_RENDER_BYTES`] or
 /// [`MAX_RENDER_STEPS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the template renders too much: over {MAX_RENDER_BYTES} bytes or {MAX_RENDER_STEPS} steps"
-)]
+#[error("the template renders too much: over {MAX_RENDER_BYTES} bytes or {MAX_RENDER_STEPS} steps")]
 pub struct RenderLimit;
 
 /// The templates that `{{> name}}` tags include, looked up by name.
@@ -487,10 +485,7 @@ mod tests {
         // Found by `cargo fuzz run mustache` (a timeout): a partial that
         // includes itself twice doubles its work at every level, 2^64
         // within MAX_PARTIAL_DEPTH.
-        let partials = HashMap::from([(
-            "p".to_owned(),
-            Template::parse("x{{>p}}{{>p}}").unwrap(),
-        )]);
+        let partials = HashMap::from([("p".to_owned(), Template::parse("x{{>p}}{{>p}}").unwrap())]);
         let t = Template::parse("{{>p}}").unwrap();
         let data = json!({});
         assert_eq!(
@@ -498,15 +493,19 @@ mod tests {
             Err(RenderLimit)
         );
         let cut = t.render_with_partials(&[&data], &partials);
-        assert!(!cut.is_empty() && cut.len() <= MAX_RENDER_BYTES, "{}", cut.len());
+        assert!(
+            !cut.is_empty() && cut.len() <= MAX_RENDER_BYTES,
+            "{}",
+            cut.len()
+        );
     }
 
     #[test]
     fn nested_sections_over_arrays_stop_at_the_render_limits() {
         let data = json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "big": "y".repeat(1000)});
         // 10^12 iterations that write nothing: the step limit.
-        let silent = Template::parse(&format!("{}{}", "{{#a}}".repeat(12), "{{/a}}".repeat(12)))
-            .unwrap();
+        let silent =
+            Template::parse(&format!("{}{}", "{{#a}}".repeat(12), "{{/a}}".repeat(12))).unwrap();
         assert_eq!(silent.try_render_stack(&[&data]), Err(RenderLimit));
         assert_eq!(silent.render(&data), "");
         // 10^5 copies of 1000 bytes: the output limit.
