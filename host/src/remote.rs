@@ -45,16 +45,17 @@ pub struct ApiArgs {
     /// Base URL of the host's API
     #[arg(
         long,
+        global = true,
         env = "EDGEHOOK_API",
         default_value = "http://127.0.0.1:8080",
         value_name = "URL"
     )]
     pub api: String,
     /// Bearer token [default: EDGEHOOK_API_TOKEN, or the token file in --data]
-    #[arg(long, env = "EDGEHOOK_API_TOKEN", value_name = "TOKEN")]
+    #[arg(long, global = true, env = "EDGEHOOK_API_TOKEN", value_name = "TOKEN")]
     pub token: Option<String>,
     /// Data directory of a local host, to read its generated token from
-    #[arg(long, default_value = "data", value_name = "DIR")]
+    #[arg(long, global = true, default_value = "data", value_name = "DIR")]
     pub data: PathBuf,
 }
 

@@ -21,8 +21,9 @@ pub const KEPT: usize = 10;
 /// Bytes of a body shown in the log; the rest is cut.
 const BODY_SHOWN: usize = 4096;
 
-/// What replaces a secret.
-const MASK: &str = "•••";
+/// What replaces a secret; `*` needs no percent-encoding in a form or a
+/// query, so the mask reads the same there.
+const MASK: &str = "***";
 
 /// One delivery as it happened.
 #[derive(Debug, Clone)]
@@ -265,7 +266,12 @@ mod tests {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
         let req = &view["requests"][1]["request"];
-        assert_eq!(req["headers"][0], json!(["Authorization", "Basic •••"]));
+        assert_eq!(req["body"], "token=***&data=21.5");
+        assert_eq!(
+            req["url"],
+            "https://user:***@example.com/in?api_key=***&x=1"
+        );
+        assert_eq!(req["headers"][0], json!(["Authorization", "Basic ***"]));
         assert!(req["body"].as_str().unwrap().contains("data=21.5"));
         assert_eq!(view["requests"][1]["response"]["status"], 200);
         assert_eq!(view["requests"][0]["event"]["data"], "21.5");
