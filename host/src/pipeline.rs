@@ -75,6 +75,13 @@ impl Pipeline {
 
     /// Starts one delivery per matching webhook; waits only for a free slot.
     pub async fn dispatch(self: &Arc<Self>, event: Event) {
+        for unloaded in self.registry.unloaded_matching(&event) {
+            let message = unloaded.message();
+            tracing::warn!(device = %event.device, event = %event.name, "{message}");
+            let responder = self.responder.clone();
+            let event = event.clone();
+            tokio::spawn(async move { responder.replies(&event, &[Reply::error(message)]).await });
+        }
         let hooks = self.registry.matching(&event);
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");

@@ -118,8 +118,16 @@ async fn broken_plugins_fail_to_load_with_named_errors_and_the_others_keep_worki
             !error.ends_with("component: "),
             "{name} lost its cause: {error}"
         );
-        // Its event runs nothing; the healthy plugin answers right after.
+        // Its event is answered with why it does not run; the healthy
+        // plugin answers right after.
         device.publish(name, "x").await;
+        let (topic, text) = device.next_text().await;
+        assert_eq!(topic, format!("devices/d/hook-error/{name}/0"));
+        assert!(
+            text.starts_with(&format!("plugin {name} is not running: "))
+                && text.contains(expected[0]),
+            "{name}: {text}"
+        );
         healthy_still_delivers(&mut device, &mut endpoint, name).await;
     }
     let forward = host.plugin_status("forward").await.unwrap();

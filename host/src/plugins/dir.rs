@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::hook::Hook;
+use super::hook::{Filter, Hook};
 use super::manifest::Manifest;
 use super::registry::Registry;
 use crate::delivery::SendOptions;
@@ -55,19 +55,28 @@ impl PluginDir {
 
     async fn act(&self, name: &str, files: Files) {
         match (files.wasm, files.manifest) {
-            (Some(_), Some(_)) => match self.load(name).await {
-                Ok(hook) => {
-                    tracing::info!(plugin = %name, digest = %hook.plugin.digest(), event = %hook.filter.event, "plugin loaded");
-                    self.registry.install(hook);
+            (Some(_), Some(_)) => {
+                let manifest = match self.manifest(name).await {
+                    Ok(manifest) => manifest,
+                    Err(err) => return self.failed(name, err, None),
+                };
+                let filter = manifest.filter.clone();
+                match self.load(name, manifest).await {
+                    Ok(hook) => {
+                        tracing::info!(plugin = %name, digest = %hook.plugin.digest(), event = %hook.filter.event, "plugin loaded");
+                        self.registry.install(hook);
+                    }
+                    Err(err) => self.failed(name, err, Some(filter)),
                 }
-                Err(err) => {
-                    tracing::error!(plugin = %name, "plugin not loaded: {err}");
-                    self.registry.failed(name, err);
-                }
-            },
+            }
             (Some(_), None) => self.missing(name, format!("{name}.toml (its manifest) is missing")),
             (None, _) => self.missing(name, format!("{name}.wasm is missing")),
         }
+    }
+
+    fn failed(&self, name: &str, err: String, filter: Option<Filter>) {
+        tracing::error!(plugin = %name, "plugin not loaded: {err}");
+        self.registry.failed(name, err, filter);
     }
 
     fn missing(&self, name: &str, reason: String) {
@@ -75,16 +84,19 @@ impl PluginDir {
         self.registry.remove(name, Some(reason));
     }
 
-    async fn load(&self, name: &str) -> Result<Hook, String> {
+    async fn manifest(&self, name: &str) -> Result<Manifest, String> {
         let manifest_path = self.dir.join(format!("{name}.toml"));
-        let wasm_path = self.dir.join(format!("{name}.wasm"));
         let text = tokio::fs::read_to_string(&manifest_path)
             .await
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let manifest = Manifest::parse(&text, &self.defaults, self.max_memory, |v| {
+        Manifest::parse(&text, &self.defaults, self.max_memory, |v| {
             std::env::var(v).ok()
         })
-        .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        .map_err(|e| format!("{}: {e}", manifest_path.display()))
+    }
+
+    async fn load(&self, name: &str, manifest: Manifest) -> Result<Hook, String> {
+        let wasm_path = self.dir.join(format!("{name}.wasm"));
         let wasm = tokio::fs::read(&wasm_path)
             .await
             .map_err(|e| format!("{}: {e}", wasm_path.display()))?;

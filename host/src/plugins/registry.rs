@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use super::hook::Hook;
+use super::hook::{Filter, Hook};
 use crate::event::Event;
 use crate::runtime::PluginStats;
 
@@ -52,10 +52,30 @@ impl PluginStatus {
     }
 }
 
+/// A plugin whose manifest is good but whose wasm did not load, and of
+/// which no version runs: its events are answered with why.
+#[derive(Debug)]
+pub struct Unloaded {
+    /// The plugin's name.
+    pub name: Arc<str>,
+    /// Its manifest's filter.
+    pub filter: Filter,
+    /// Why it did not load.
+    pub reason: Arc<str>,
+}
+
+impl Unloaded {
+    /// The device's hook-error for an event of this plugin.
+    pub fn message(&self) -> String {
+        format!("plugin {} is not running: {}", self.name, self.reason)
+    }
+}
+
 /// The set of webhooks.
 #[derive(Debug, Default)]
 pub struct Registry {
     hooks: ArcSwap<Vec<Arc<Hook>>>,
+    unloaded: ArcSwap<Vec<Arc<Unloaded>>>,
     status: Mutex<BTreeMap<String, PluginStatus>>,
 }
 
@@ -66,6 +86,19 @@ impl Registry {
             .load()
             .iter()
             .filter(|h| h.filter.matches(&event.device, event.name.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// The plugins that failed to load and match `event`.
+    pub fn unloaded_matching(&self, event: &Event) -> Vec<Arc<Unloaded>> {
+        let unloaded = self.unloaded.load();
+        if unloaded.is_empty() {
+            return Vec::new();
+        }
+        unloaded
+            .iter()
+            .filter(|u| u.filter.matches(&event.device, event.name.as_str()))
             .cloned()
             .collect()
     }
@@ -133,6 +166,7 @@ impl Registry {
         };
         let name = hook.name.to_string();
         self.put(hook);
+        self.forget_unloaded(&name);
         self.status_map().insert(name, status);
     }
 
@@ -162,8 +196,27 @@ impl Registry {
         });
     }
 
-    /// Records a failed load; a previous version keeps running.
-    pub fn failed(&self, name: &str, error: String) {
+    /// Records a failed load; a previous version keeps running. When none
+    /// runs and the manifest was good (`filter`), the plugin's events are
+    /// answered with a hook-error that gives `error`.
+    pub fn failed(&self, name: &str, error: String, filter: Option<Filter>) {
+        let running = self.hooks.load().iter().any(|h| &*h.name == name);
+        match filter {
+            Some(filter) if !running => {
+                let unloaded = Arc::new(Unloaded {
+                    name: name.into(),
+                    filter,
+                    reason: error.as_str().into(),
+                });
+                self.unloaded.rcu(|all| {
+                    let mut next: Vec<Arc<Unloaded>> =
+                        all.iter().filter(|u| &*u.name != name).cloned().collect();
+                    next.push(unloaded.clone());
+                    next
+                });
+            }
+            _ => self.forget_unloaded(name),
+        }
         let mut map = self.status_map();
         match map.get_mut(name) {
             Some(status) => status.error = Some(error),
@@ -177,11 +230,23 @@ impl Registry {
     /// failed with that reason; without, it disappears.
     pub fn remove(&self, name: &str, reason: Option<String>) {
         self.take(name);
+        self.forget_unloaded(name);
         let mut map = self.status_map();
         match reason {
             Some(error) => map.insert(name.to_owned(), PluginStatus::failed(name, error)),
             None => map.remove(name),
         };
+    }
+
+    fn forget_unloaded(&self, name: &str) {
+        if self.unloaded.load().iter().any(|u| &*u.name == name) {
+            self.unloaded.rcu(|all| {
+                all.iter()
+                    .filter(|u| &*u.name != name)
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+        }
     }
 
     fn status_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PluginStatus>> {
