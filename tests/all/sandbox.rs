@@ -16,13 +16,19 @@ fn manifest(mode: &str, url: &str, limits: &str) -> String {
 async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
     let mut endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let cases: [(&str, &str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str, &str); 9] = [
         ("panic", "", "trap", "deliberate panic on event panic"),
         (
             "loop",
             "cpu_time = \"50ms\"",
             "deadline",
             "ran past its time limit of 50 ms",
+        ),
+        (
+            "sleep",
+            "cpu_time = \"10ms\"",
+            "deadline",
+            "ran past its time limit of 1500 ms",
         ),
         (
             "hog",

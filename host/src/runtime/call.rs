@@ -20,6 +20,13 @@ use crate::event::Event;
 use crate::exchange::{HookRequest, Outcome, Reply, ReplyKind};
 use crate::topic::check_reply_suffix;
 
+/// A call may take this many times its CPU budget in wall-clock time (it
+/// may wait behind others to run, or for the host) ...
+const WALL_TIME_FACTOR: u32 = 50;
+
+/// ... plus this.
+const WALL_TIME_SLACK: Duration = Duration::from_secs(1);
+
 /// Why a plugin call produced nothing usable. Each names its cause, and
 /// becomes a `hook-error` for the device.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -205,7 +212,17 @@ impl Plugin {
                 }),
             }
         };
-        let result = timed(run, &mut ran).await;
+        // A guest blocked in a host call (a sleep) spends no ticks: a
+        // wall-clock limit, far above the CPU budget, ends it too.
+        let wall = limits.cpu_time * WALL_TIME_FACTOR + WALL_TIME_SLACK;
+        let result = tokio::time::timeout(wall, timed(run, &mut ran))
+            .await
+            .unwrap_or_else(|_| {
+                Err(CallError::Deadline {
+                    plugin: self.name.clone(),
+                    limit_ms: wall.as_millis(),
+                })
+            });
         self.drain_log(&store);
         self.stats.record_call(ran, store.data().limits.high_water);
         result
