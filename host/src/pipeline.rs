@@ -111,8 +111,9 @@ impl Pipeline {
             Ok(None) => return,
             Err(why) => {
                 tracing::warn!(device = %event.device, event = %event.name, "{why}");
-                hook.log.record(event, None, Err(&why));
-                self.responder.replies(event, &[Reply::error(why)]).await;
+                let reply = Reply::error(why.clone());
+                hook.log.record(event, None, Outcome::Failed(why));
+                self.responder.replies(event, &[reply]).await;
                 return;
             }
         };
@@ -135,12 +136,8 @@ impl Pipeline {
                 }
             }
         };
-        match &outcome {
-            Outcome::Response(response) => hook.log.record(event, Some(&request), Ok(response)),
-            Outcome::Failed(why) => {
-                tracing::info!(device = %event.device, event = %event.name, plugin = %hook.name, "{why}");
-                hook.log.record(event, Some(&request), Err(why));
-            }
+        if let Outcome::Failed(why) = &outcome {
+            tracing::info!(device = %event.device, event = %event.name, plugin = %hook.name, "{why}");
         }
         let replies = match hook.plugin.on_response(event, &outcome).await {
             Ok(replies) => replies,
@@ -149,6 +146,7 @@ impl Pipeline {
                 vec![Reply::error(err.to_string())]
             }
         };
+        hook.log.record(event, Some(request), outcome);
         self.responder.replies(event, &replies).await;
     }
 }

@@ -2,18 +2,19 @@
 //! each with the triggering event, the request as sent and the response or
 //! error — what `GET /v1/webhooks/{id}/log` shows.
 //!
-//! Recording is cheap (reference-counted clones under a short lock); the
-//! secrets of a request (credentials in headers, the URL and form bodies)
-//! are masked only when the log is read.
+//! Recording is cheap: the log takes the request and outcome the delivery
+//! is done with, and one shared entry serves both lists, under a short
+//! lock. The secrets of a request (credentials in headers, the URL and
+//! form bodies) are masked only when the log is read.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use crate::event::Event;
-use crate::exchange::{HookRequest, HookResponse};
+use crate::exchange::{HookRequest, Outcome};
 
 /// Requests, and separately errors, kept per webhook.
 pub const KEPT: usize = 10;
@@ -26,18 +27,18 @@ const BODY_SHOWN: usize = 4096;
 const MASK: &str = "***";
 
 /// One delivery as it happened.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Entry {
     at: SystemTime,
     event: Event,
     request: Option<HookRequest>,
-    result: Result<HookResponse, String>,
+    outcome: Outcome,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
-    requests: VecDeque<Entry>,
-    errors: VecDeque<Entry>,
+    requests: VecDeque<Arc<Entry>>,
+    errors: VecDeque<Arc<Entry>>,
 }
 
 /// The last deliveries of one webhook.
@@ -50,21 +51,17 @@ impl DeliveryLog {
     /// Records one delivery: the request sent (none when the plugin failed
     /// before there was one) and the response or the error. A failure or a
     /// status outside 2xx is also kept among the errors.
-    pub fn record(
-        &self,
-        event: &Event,
-        request: Option<&HookRequest>,
-        result: Result<&HookResponse, &str>,
-    ) {
-        let failed = result
-            .as_ref()
-            .map_or(true, |r| !(200..300).contains(&r.status));
-        let entry = Entry {
+    pub fn record(&self, event: &Event, request: Option<HookRequest>, outcome: Outcome) {
+        let failed = match &outcome {
+            Outcome::Response(r) => !(200..300).contains(&r.status),
+            Outcome::Failed(_) => true,
+        };
+        let entry = Arc::new(Entry {
             at: SystemTime::now(),
             event: event.clone(),
-            request: request.cloned(),
-            result: result.cloned().map_err(str::to_owned),
-        };
+            request,
+            outcome,
+        });
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if failed {
             push(&mut entries.errors, entry.clone());
@@ -76,12 +73,14 @@ impl DeliveryLog {
     /// secrets masked.
     pub fn to_json(&self) -> Value {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let view = |list: &VecDeque<Entry>| list.iter().rev().map(entry_json).collect::<Vec<_>>();
+        let view = |list: &VecDeque<Arc<Entry>>| {
+            list.iter().rev().map(|e| entry_json(e)).collect::<Vec<_>>()
+        };
         json!({ "requests": view(&entries.requests), "errors": view(&entries.errors) })
     }
 }
 
-fn push(list: &mut VecDeque<Entry>, entry: Entry) {
+fn push(list: &mut VecDeque<Arc<Entry>>, entry: Arc<Entry>) {
     if list.len() == KEPT {
         list.pop_front();
     }
@@ -100,15 +99,15 @@ fn entry_json(e: &Entry) -> Value {
         },
         "request": e.request.as_ref().map(request_json),
     });
-    match &e.result {
-        Ok(r) => {
+    match &e.outcome {
+        Outcome::Response(r) => {
             out["response"] = json!({
                 "status": r.status,
                 "headers": headers_json(&r.headers),
                 "body": shown(&r.body),
             });
         }
-        Err(why) => out["error"] = Value::String(why.clone()),
+        Outcome::Failed(why) => out["error"] = Value::String(why.clone()),
     }
     out
 }
@@ -215,6 +214,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::exchange::HookResponse;
     use crate::topic::{DeviceId, EventName};
 
     fn event() -> Event {
@@ -248,11 +248,11 @@ mod tests {
             headers: vec![],
             body: Bytes::from_static(b"ok"),
         };
-        log.record(&event(), Some(&request()), Ok(&ok));
+        log.record(&event(), Some(request()), Outcome::Response(ok));
         log.record(
             &event(),
-            Some(&request()),
-            Err("timeout after 20 s waiting for example.com"),
+            Some(request()),
+            Outcome::Failed("timeout after 20 s waiting for example.com".into()),
         );
         let view = log.to_json();
         assert_eq!(view["requests"].as_array().unwrap().len(), 2);
@@ -281,7 +281,7 @@ mod tests {
     fn only_the_last_ten_are_kept() {
         let log = DeliveryLog::default();
         for _ in 0..25 {
-            log.record(&event(), None, Err("plugin p trapped"));
+            log.record(&event(), None, Outcome::Failed("plugin p trapped".into()));
         }
         let view = log.to_json();
         assert_eq!(view["requests"].as_array().unwrap().len(), KEPT);
