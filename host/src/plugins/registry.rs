@@ -173,27 +173,12 @@ impl Registry {
     /// Puts `hook` in force, replacing the one of the same name.
     pub fn put(&self, hook: Hook) {
         let hook = Arc::new(hook);
-        self.hooks.rcu(|hooks| {
-            let mut next: Vec<Arc<Hook>> = hooks
-                .iter()
-                .filter(|h| h.name != hook.name)
-                .cloned()
-                .collect();
-            next.push(hook.clone());
-            next.sort_by(|a, b| a.name.cmp(&b.name));
-            next
-        });
+        replace_named(&self.hooks, &hook.name.clone(), Some(hook), |h| &h.name);
     }
 
     /// Takes the hook named `name` out of service, if it is in force.
     pub fn take(&self, name: &str) {
-        self.hooks.rcu(|hooks| {
-            hooks
-                .iter()
-                .filter(|h| &*h.name != name)
-                .cloned()
-                .collect::<Vec<_>>()
-        });
+        replace_named(&self.hooks, name, None, |h| &h.name);
     }
 
     /// Records a failed load; a previous version keeps running. When none
@@ -208,12 +193,7 @@ impl Registry {
                     filter,
                     reason: error.as_str().into(),
                 });
-                self.unloaded.rcu(|all| {
-                    let mut next: Vec<Arc<Unloaded>> =
-                        all.iter().filter(|u| &*u.name != name).cloned().collect();
-                    next.push(unloaded.clone());
-                    next
-                });
+                replace_named(&self.unloaded, name, Some(unloaded), |u| &u.name);
             }
             _ => self.forget_unloaded(name),
         }
@@ -240,16 +220,29 @@ impl Registry {
 
     fn forget_unloaded(&self, name: &str) {
         if self.unloaded.load().iter().any(|u| &*u.name == name) {
-            self.unloaded.rcu(|all| {
-                all.iter()
-                    .filter(|u| &*u.name != name)
-                    .cloned()
-                    .collect::<Vec<_>>()
-            });
+            replace_named(&self.unloaded, name, None, |u| &u.name);
         }
     }
 
     fn status_map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PluginStatus>> {
         self.status.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Replaces the entry of `list` named `name` with `new`, or removes it
+/// with `None`; the list stays in name order.
+fn replace_named<T>(
+    list: &ArcSwap<Vec<Arc<T>>>,
+    name: &str,
+    new: Option<Arc<T>>,
+    name_of: fn(&T) -> &str,
+) {
+    list.rcu(|all| {
+        let mut next: Vec<Arc<T>> = all.iter().filter(|e| name_of(e) != name).cloned().collect();
+        if let Some(new) = &new {
+            next.push(new.clone());
+            next.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+        }
+        next
+    });
 }

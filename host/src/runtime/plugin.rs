@@ -2,8 +2,8 @@
 //! its limits and its running counters.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -113,7 +113,7 @@ pub struct PluginStats {
     pub memory_high_water: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     last_error: Mutex<Option<String>>,
-    streak: Mutex<FailureStreak>,
+    streak: FailureStreak,
 }
 
 impl PluginStats {
@@ -154,10 +154,7 @@ impl PluginStats {
             Err(err) if err.is_failure() => Some(err),
             _ => None,
         };
-        self.streak
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(name, failure, suspend_after)
+        self.streak.record(name, failure, suspend_after)
     }
 
     /// Errors so far, by cause.
@@ -178,11 +175,7 @@ impl PluginStats {
 
     /// Why the plugin is suspended, if it is: it is then not called.
     pub fn suspended(&self) -> Option<String> {
-        self.streak
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .suspended
-            .clone()
+        self.streak.suspended.get().cloned()
     }
 }
 
@@ -194,43 +187,47 @@ impl PluginStats {
 /// memory, invalid result, failed instantiation). The plugin's own error is
 /// a deliberate answer: it proves the plugin runs, so, like a success, it
 /// ends the run.
+///
+/// Lock-free: every call of every event goes through it.
 #[derive(Debug, Default)]
 struct FailureStreak {
     /// Failures since the last call that completed.
-    consecutive: u32,
+    consecutive: AtomicU32,
     /// Set once the run reached the threshold; final for this version.
-    suspended: Option<String>,
+    suspended: OnceLock<String>,
 }
 
 impl FailureStreak {
     /// Records one call of plugin `name`: `failure` is its failure, `None`
     /// when it completed. `Some(reason)` when this call suspended it.
     fn record(
-        &mut self,
+        &self,
         name: &str,
         failure: Option<&CallError>,
         suspend_after: u32,
     ) -> Option<String> {
-        if self.suspended.is_some() {
+        if self.suspended.get().is_some() {
             // Calls that were in flight when it was suspended change nothing.
             return None;
         }
         let Some(err) = failure else {
-            self.consecutive = 0;
+            self.consecutive.store(0, Ordering::Relaxed);
             return None;
         };
-        self.consecutive = self.consecutive.saturating_add(1);
-        if self.consecutive < suspend_after {
+        let n = self
+            .consecutive
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if n < suspend_after {
             return None;
         }
-        let n = self.consecutive;
         let failures = if n == 1 { "failure" } else { "failures" };
         let reason = format!(
             "plugin {name} is suspended after {n} consecutive {failures} (last: {err}); \
              drop in a new version to resume"
         );
-        self.suspended = Some(reason.clone());
-        Some(reason)
+        // Of calls failing at once, the one that suspends it reports it.
+        self.suspended.set(reason.clone()).ok().map(|()| reason)
     }
 }
 
@@ -254,7 +251,7 @@ mod tests {
 
     #[test]
     fn suspends_after_the_threshold_of_failures_in_a_row() {
-        let mut streak = FailureStreak::default();
+        let streak = FailureStreak::default();
         assert_eq!(streak.record("p", Some(&trap()), 3), None);
         assert_eq!(streak.record("p", Some(&trap()), 3), None);
         let deadline = CallError::Deadline {
@@ -267,22 +264,28 @@ mod tests {
             "plugin p is suspended after 3 consecutive failures \
              (last: plugin p ran past its time limit of 50 ms); drop in a new version to resume"
         );
-        assert_eq!(streak.suspended.as_deref(), Some(reason.as_str()));
+        assert_eq!(
+            streak.suspended.get().map(String::as_str),
+            Some(reason.as_str())
+        );
         // Stragglers neither resume it nor suspend it again.
         assert_eq!(streak.record("p", None, 3), None);
         assert_eq!(streak.record("p", Some(&trap()), 3), None);
-        assert_eq!(streak.suspended.as_deref(), Some(reason.as_str()));
+        assert_eq!(
+            streak.suspended.get().map(String::as_str),
+            Some(reason.as_str())
+        );
     }
 
     #[test]
     fn a_success_or_the_plugins_own_error_ends_the_run() {
-        let mut streak = FailureStreak::default();
+        let streak = FailureStreak::default();
         for _ in 0..5 {
             assert_eq!(streak.record("p", Some(&trap()), 3), None);
             assert_eq!(streak.record("p", Some(&trap()), 3), None);
             assert_eq!(streak.record("p", None, 3), None);
         }
-        assert_eq!(streak.consecutive, 0);
+        assert_eq!(streak.consecutive.load(Ordering::Relaxed), 0);
         let stats = PluginStats::default();
         for _ in 0..5 {
             assert_eq!(stats.record_result::<()>("p", &Err(trap()), 3), None);
