@@ -17,10 +17,13 @@
 //!   webhooks directory, the built-in plugin, delivery logs.
 //! - [`watch`]: noticing stable changes in a watched directory.
 //! - [`delivery`]: the HTTP client and its destination policy.
+//! - [`throttle`]: delivery policies — retries, per-host sleep, rates, concurrency.
 //! - [`respond`]: chunking and publishing device events.
 //! - [`stream`]: the live event stream behind `GET /v1/events`.
 //! - [`tls`]: the rustls client configurations (verifying, and the opt-out
 //!   for `rejectUnauthorized: false`).
+//! - [`queue`]: the durable queue of acknowledged events (redb, group commit).
+//! - [`streak`]: failures in a row that suspend a plugin or disable a webhook.
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
@@ -37,12 +40,15 @@ pub mod ingress;
 pub mod offline;
 pub mod pipeline;
 pub mod plugins;
+pub mod queue;
 pub mod remote;
 pub mod respond;
 pub mod runtime;
 pub mod scaffold;
 pub mod server;
+pub mod streak;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 pub mod topic;
 pub mod watch;

@@ -17,18 +17,21 @@ use crate::api::{self, ApiState};
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::ingress::{Publisher, embedded, external};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{DeliveryStats, Parts, Pipeline};
 use crate::plugins::{PluginDir, Registry};
+use crate::queue::{Opened, Queue};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
 use crate::stream::EventStream;
+use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
 use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 
-/// Events waiting between the ingress and the pipeline. Small: when the
-/// pipeline is behind, the broker should feel it (backpressure), not a
-/// queue in memory.
-const INBOUND_QUEUE: usize = 256;
+/// Events waiting between the ingress and the pipeline: about one commit's
+/// worth, so that a batch can fill while the previous one is written. When
+/// the pipeline is behind the broker feels it (backpressure), not a queue
+/// in memory.
+const INBOUND_QUEUE: usize = crate::pipeline::MAX_BATCH;
 
 /// A running host.
 #[derive(Debug)]
@@ -94,6 +97,12 @@ impl Host {
         let mut webhook_dir = WebhookDir::new(cfg.webhooks_dir.clone(), catalog.clone());
         webhook_dir.scan(false).await;
 
+        let Opened {
+            queue,
+            finished,
+            pending,
+        } = Queue::open(&cfg.data_dir, cfg.queue).context("opening the event queue")?;
+
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
@@ -132,14 +141,23 @@ impl Host {
         .context("setting up the HTTP client")?;
         let stream = EventStream::default();
         let responder = Responder::new(publisher.clone(), stream.clone(), cfg.chunk_size);
+        let stats = Arc::new(DeliveryStats::default());
+        let throttle = Throttle::new(cfg.throttle.clone());
         let pipeline = Pipeline::new(
-            registry.clone(),
-            sender,
-            responder,
-            stream.clone(),
-            cfg.max_in_flight,
+            Parts {
+                registry: registry.clone(),
+                sender,
+                responder,
+                stream: stream.clone(),
+                queue: queue.clone(),
+                throttle: throttle.clone(),
+                policy: cfg.delivery.clone(),
+                stats: stats.clone(),
+                max_in_flight: cfg.max_in_flight,
+            },
+            shutdown.clone(),
         );
-        tasks.spawn(pipeline.run(rx, shutdown.clone()));
+        tasks.spawn(pipeline.run(rx, finished, pending));
         tasks.spawn(watch::poll(plugin_dir, shutdown.clone().cancelled_owned()));
         tasks.spawn(watch::poll(webhook_dir, shutdown.clone().cancelled_owned()));
 
@@ -153,6 +171,9 @@ impl Host {
                 catalog: catalog.clone(),
                 stream,
                 publisher: publisher.clone(),
+                stats,
+                queue,
+                throttle,
             },
             api_token.as_str().into(),
         );

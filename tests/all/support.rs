@@ -43,6 +43,9 @@ impl TestHost {
             data: Some(dir.path().join("data")),
             allow_private_networks: Some(true),
             plugin_instances: Some(32),
+            // The tests of other behaviour want the first failure's
+            // hook-error at once; tests of retries set their own.
+            retry_delays: Some(String::new()),
             ..Settings::default()
         };
         let settings = if settings.mqtt_url.is_some() {
@@ -71,6 +74,7 @@ impl TestHost {
             webhooks: Some(dir.path().join("webhooks")),
             data: Some(dir.path().join("data")),
             allow_private_networks: Some(true),
+            retry_delays: Some(String::new()),
             ..Settings::default()
         })
         .expect("valid test configuration");

@@ -1,9 +1,12 @@
-//! `GET /metrics`: the counters of every webhook in force (plugin files and
-//! Particle-style webhooks), in the Prometheus text exposition format.
+//! `GET /metrics`, in the Prometheus text exposition format: the host's
+//! totals (events in, requests by outcome, retries, throttling, drops,
+//! queue depth, end-to-end latency) and the counters of every webhook in
+//! force (plugin files and Particle-style webhooks).
 //!
-//! Written by hand: the counters already live in [`PluginStats`], and a
-//! handful of families is less code than mirroring them into a metrics
-//! crate's registry. [`render`] is pure, so its exact output is tested.
+//! Written by hand: the counters already live in [`DeliveryStats`] and
+//! [`PluginStats`], and a handful of families is less code than mirroring
+//! them into a metrics crate's registry. [`render`] and [`render_totals`]
+//! are pure, so their exact output is tested.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -13,6 +16,9 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::ApiState;
+use crate::pipeline::DeliveryStats;
+use crate::pipeline::stats::{DropReason, LATENCY_BUCKETS, RequestOutcome};
+use crate::plugins::Hook;
 use crate::runtime::{CallError, PluginStats};
 
 /// The content type of the text exposition format.
@@ -33,18 +39,76 @@ pub struct Sample {
     pub memory_high_water: u64,
     /// Whether it is suspended after a run of failures.
     pub suspended: bool,
+    /// Whether it is disabled after a run of failed deliveries.
+    pub disabled: bool,
 }
 
 impl Sample {
-    /// Reads the counters of `plugin`.
-    pub fn read(plugin: &str, stats: &PluginStats) -> Self {
+    /// Reads the counters of `hook`.
+    pub fn read(hook: &Hook) -> Self {
+        let stats: &PluginStats = &hook.plugin.stats_handle();
         Self {
-            plugin: plugin.to_owned(),
+            plugin: hook.name.to_string(),
             calls: stats.calls.load(Ordering::Relaxed),
             errors: stats.errors(),
             call_seconds: stats.call_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             memory_high_water: stats.memory_high_water.load(Ordering::Relaxed),
             suspended: stats.suspended().is_some(),
+            disabled: hook.disabled().is_some(),
+        }
+    }
+}
+
+/// The host's totals, read once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Totals {
+    /// Device events taken from the broker.
+    pub events_in: u64,
+    /// Requests by outcome label.
+    pub requests: Vec<(&'static str, u64)>,
+    /// Attempts made again after a failure.
+    pub retried: u64,
+    /// Attempts that waited for their host or device.
+    pub throttled: u64,
+    /// Attempts skipped because their host was sleeping.
+    pub skipped: u64,
+    /// Events given up on, by reason label.
+    pub dropped: Vec<(&'static str, u64)>,
+    /// Events in the durable queue.
+    pub queue_depth: usize,
+    /// Destination hosts sleeping after too many errors.
+    pub sleeping_hosts: usize,
+    /// Webhooks disabled after failed deliveries.
+    pub disabled_webhooks: usize,
+    /// End-to-end latency: cumulative bucket counts, count, sum in seconds.
+    pub latency: (Vec<u64>, u64, f64),
+}
+
+impl Totals {
+    /// Reads the pipeline's counters.
+    pub fn read(
+        stats: &DeliveryStats,
+        queue_depth: usize,
+        sleeping_hosts: usize,
+        hooks: &[Sample],
+    ) -> Self {
+        Self {
+            events_in: stats.events_in.load(Ordering::Relaxed),
+            requests: RequestOutcome::ALL
+                .iter()
+                .map(|&o| (o.label(), stats.requests(o)))
+                .collect(),
+            retried: stats.retried.load(Ordering::Relaxed),
+            throttled: stats.throttled.load(Ordering::Relaxed),
+            skipped: stats.skipped.load(Ordering::Relaxed),
+            dropped: DropReason::ALL
+                .iter()
+                .map(|&r| (r.label(), stats.dropped(r)))
+                .collect(),
+            queue_depth,
+            sleeping_hosts,
+            disabled_webhooks: hooks.iter().filter(|s| s.disabled).count(),
+            latency: stats.latency_histogram(),
         }
     }
 }
@@ -53,11 +117,105 @@ impl Sample {
 pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
     let samples: Vec<Sample> = state
         .registry
-        .all_stats()
+        .hooks()
         .iter()
-        .map(|(name, stats)| Sample::read(name, stats))
+        .map(|hook| Sample::read(hook))
         .collect();
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&samples))
+    let totals = Totals::read(
+        &state.stats,
+        state.queue.depth(),
+        state.throttle.sleeping_hosts(),
+        &samples,
+    );
+    let mut text = render_totals(&totals);
+    text.push_str(&render(&samples));
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+}
+
+/// The exposition text of the host's totals.
+pub fn render_totals(t: &Totals) -> String {
+    let mut out = String::new();
+    let mut single = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    single(
+        "edgehook_events_total",
+        "counter",
+        "Device events taken from the broker.",
+        t.events_in.to_string(),
+    );
+    single(
+        "edgehook_retries_total",
+        "counter",
+        "Requests made again after a failure.",
+        t.retried.to_string(),
+    );
+    single(
+        "edgehook_throttled_total",
+        "counter",
+        "Attempts that waited for their host's concurrency, rate or Retry-After, or their device's rate.",
+        t.throttled.to_string(),
+    );
+    single(
+        "edgehook_skipped_total",
+        "counter",
+        "Attempts skipped because their host was sleeping after too many errors.",
+        t.skipped.to_string(),
+    );
+    single(
+        "edgehook_queue_depth",
+        "gauge",
+        "Events in the durable queue.",
+        t.queue_depth.to_string(),
+    );
+    single(
+        "edgehook_sleeping_hosts",
+        "gauge",
+        "Destination hosts sleeping after too many errors.",
+        t.sleeping_hosts.to_string(),
+    );
+    single(
+        "edgehook_webhooks_disabled",
+        "gauge",
+        "Webhooks disabled after failed deliveries in a row.",
+        t.disabled_webhooks.to_string(),
+    );
+    labelled(
+        &mut out,
+        "edgehook_requests_total",
+        "Webhook requests, by outcome.",
+        "outcome",
+        &t.requests,
+    );
+    labelled(
+        &mut out,
+        "edgehook_dropped_total",
+        "Events given up on by policy, by reason; each one sent the device a hook-error.",
+        "reason",
+        &t.dropped,
+    );
+    let name = "edgehook_delivery_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from an event's arrival to its webhook's replies to the device.\n# TYPE {name} histogram"
+    );
+    let (buckets, count, sum) = &t.latency;
+    for (le, n) in LATENCY_BUCKETS.iter().zip(buckets) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    out
+}
+
+fn labelled(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (value, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
 }
 
 /// The exposition text of `samples`: one family after the other, each with
@@ -109,6 +267,14 @@ pub fn render(samples: &[Sample]) -> String {
         "1 when the plugin is suspended after a run of failed calls.",
         samples,
         |s, line| line(&[], u8::from(s.suspended).to_string()),
+    );
+    family(
+        &mut out,
+        "edgehook_webhook_disabled",
+        "gauge",
+        "1 when the webhook is disabled after a run of failed deliveries.",
+        samples,
+        |s, line| line(&[], u8::from(s.disabled).to_string()),
     );
     out
 }
@@ -165,6 +331,7 @@ mod tests {
                 call_seconds: 0.25,
                 memory_high_water: 1_179_648,
                 suspended: false,
+                disabled: true,
             },
             Sample {
                 plugin: "webhook/a\"b\\c\nd".into(),
@@ -173,6 +340,7 @@ mod tests {
                 call_seconds: 0.000_5,
                 memory_high_water: 0,
                 suspended: true,
+                disabled: false,
             },
         ];
         let expected = r#"# HELP edgehook_plugin_calls_total Plugin calls made (on-event and on-response).
@@ -205,14 +373,58 @@ edgehook_plugin_memory_high_water_bytes{plugin="webhook/a\"b\\c\nd"} 0
 # TYPE edgehook_plugin_suspended gauge
 edgehook_plugin_suspended{plugin="forward"} 0
 edgehook_plugin_suspended{plugin="webhook/a\"b\\c\nd"} 1
+# HELP edgehook_webhook_disabled 1 when the webhook is disabled after a run of failed deliveries.
+# TYPE edgehook_webhook_disabled gauge
+edgehook_webhook_disabled{plugin="forward"} 1
+edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
 "#;
         assert_eq!(render(&samples), expected);
     }
 
     #[test]
+    fn totals_render_counters_gauges_and_a_cumulative_histogram() {
+        let stats = DeliveryStats::default();
+        stats.events_in.store(7, Ordering::Relaxed);
+        stats.request(RequestOutcome::Success);
+        stats.request(RequestOutcome::Timeout);
+        stats.drop_event(DropReason::Retries);
+        stats.latency(std::time::Duration::from_millis(2));
+        stats.latency(std::time::Duration::from_millis(40));
+        let hooks = [Sample {
+            plugin: "w".into(),
+            calls: 0,
+            errors: Default::default(),
+            call_seconds: 0.0,
+            memory_high_water: 0,
+            suspended: false,
+            disabled: true,
+        }];
+        let text = render_totals(&Totals::read(&stats, 3, 1, &hooks));
+        for line in [
+            "edgehook_events_total 7",
+            "edgehook_queue_depth 3",
+            "edgehook_sleeping_hosts 1",
+            "edgehook_webhooks_disabled 1",
+            "edgehook_requests_total{outcome=\"success\"} 1",
+            "edgehook_requests_total{outcome=\"timeout\"} 1",
+            "edgehook_requests_total{outcome=\"refused\"} 0",
+            "edgehook_dropped_total{reason=\"retries\"} 1",
+            "edgehook_dropped_total{reason=\"ttl\"} 0",
+            "edgehook_delivery_seconds_bucket{le=\"0.001\"} 0",
+            "edgehook_delivery_seconds_bucket{le=\"0.0025\"} 1",
+            "edgehook_delivery_seconds_bucket{le=\"0.05\"} 2",
+            "edgehook_delivery_seconds_bucket{le=\"+Inf\"} 2",
+            "edgehook_delivery_seconds_count 2",
+            "# TYPE edgehook_delivery_seconds histogram",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
     fn an_empty_host_has_the_headers_only() {
         let text = render(&[]);
-        assert_eq!(text.lines().count(), 10);
+        assert_eq!(text.lines().count(), 12);
         assert!(text.lines().all(|l| l.starts_with('#')));
     }
 }

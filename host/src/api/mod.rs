@@ -16,8 +16,11 @@ use axum::{Json, Router, middleware};
 use serde::Serialize;
 
 use crate::ingress::Publisher;
+use crate::pipeline::DeliveryStats;
 use crate::plugins::{PluginStatus, Registry};
+use crate::queue::Queue;
 use crate::stream::EventStream;
+use crate::throttle::Throttle;
 use crate::webhooks::Catalog;
 
 /// Largest webhook definition taken, in bytes.
@@ -34,6 +37,12 @@ pub struct ApiState {
     pub stream: EventStream,
     /// The broker side, for health.
     pub publisher: Publisher,
+    /// The pipeline's counters.
+    pub stats: Arc<DeliveryStats>,
+    /// The durable queue, for its depth.
+    pub queue: Arc<Queue>,
+    /// The throttle, for its sleeping hosts.
+    pub throttle: Throttle,
 }
 
 /// The API's routes.

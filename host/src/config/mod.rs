@@ -10,7 +10,10 @@ use std::time::Duration;
 
 pub use settings::Settings;
 
+use crate::pipeline::DeliveryPolicy;
+use crate::queue::QueueLimits;
 use crate::runtime::Limits;
+use crate::throttle::{Rate, RetrySchedule, ThrottleConfig};
 
 /// A setting that stops start-up; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,12 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Default limits of every plugin.
     pub limits: Limits,
+    /// Bounds of the durable queue.
+    pub queue: QueueLimits,
+    /// Retries, TTL and auto-disable.
+    pub delivery: DeliveryPolicy,
+    /// Per-host and per-device throttling.
+    pub throttle: ThrottleConfig,
 }
 
 impl Config {
@@ -179,6 +188,53 @@ impl Config {
             limits.suspend_after = n;
         }
 
+        let queue = QueueLimits {
+            max_events: s.queue_max_events.unwrap_or(100_000),
+            max_bytes: bytes(s.queue_max_bytes, 256 << 20),
+        };
+        check(
+            "queue_max_events",
+            queue.max_events,
+            1,
+            100_000_000,
+            "1..=100000000",
+        )?;
+        // The byte budget must fit the largest event, and a semaphore.
+        check(
+            "queue_max_bytes",
+            queue.max_bytes,
+            max_event_bytes + 1024,
+            u32::MAX as usize,
+            &format!(
+                "max_event_bytes + 1 KiB ({} B)..=4 GiB",
+                max_event_bytes + 1024
+            ),
+        )?;
+        let ttl = s.event_ttl.unwrap_or(Duration::from_secs(24 * 3600));
+        if ttl < Duration::from_secs(1) {
+            return Err(invalid("event_ttl", format!("{ttl:?} is below 1s")));
+        }
+        let delivery = DeliveryPolicy {
+            retry: delays("retry_delays", s.retry_delays.as_deref())?,
+            skip_retry: delays("skip_retry_delays", s.skip_retry_delays.as_deref())?,
+            ttl,
+            disable_after: s.disable_after.unwrap_or(10),
+        };
+        let host_concurrency = s.host_concurrency.unwrap_or(32);
+        check(
+            "host_concurrency",
+            host_concurrency,
+            1,
+            100_000,
+            "1..=100000",
+        )?;
+        let throttle = ThrottleConfig {
+            host_concurrency,
+            host_rate: rate("host_rate", s.host_rate.as_deref())?,
+            device_rate: rate("device_rate", s.device_rate.as_deref())?,
+            ..ThrottleConfig::default()
+        };
+
         let broker = match s.mqtt_url {
             Some(url) => {
                 if s.mqtt_listen.is_some() {
@@ -226,8 +282,47 @@ impl Config {
             max_plugin_memory,
             max_in_flight,
             limits,
+            queue,
+            delivery,
+            throttle,
         })
     }
+}
+
+/// A retry schedule from `30s, 1m` (empty: no retries); the default is
+/// Particle's: 30 seconds, then 1 minute.
+fn delays(key: &'static str, text: Option<&str>) -> Result<RetrySchedule, ConfigError> {
+    let Some(text) = text else {
+        return Ok(RetrySchedule::new(vec![
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        ]));
+    };
+    let delays = text
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            humantime::parse_duration(d).map_err(|e| {
+                invalid(
+                    key,
+                    format!("{d:?} is not a duration ({e}); write e.g. \"30s, 1m\""),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > 100 {
+        return Err(invalid(
+            key,
+            format!("{} delays: at most 100", delays.len()),
+        ));
+    }
+    Ok(RetrySchedule::new(delays))
+}
+
+fn rate(key: &'static str, text: Option<&str>) -> Result<Option<Rate>, ConfigError> {
+    text.map(|t| t.parse().map_err(|e| invalid(key, format!("{e}"))))
+        .transpose()
 }
 
 fn invalid(key: &'static str, reason: String) -> ConfigError {

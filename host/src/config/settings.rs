@@ -79,6 +79,34 @@ pub struct Settings {
     /// Failed plugin calls in a row (traps, deadlines, memory, invalid results) after which a plugin is suspended until a new version is loaded; a manifest's `[limits] suspend_after` overrides it [default: 10]
     #[arg(long, env = "EDGEHOOK_SUSPEND_AFTER", value_name = "N")]
     pub suspend_after: Option<u32>,
+    /// Events the durable queue holds at once; when full, no more are taken from the broker [default: 100000]
+    #[arg(long, env = "EDGEHOOK_QUEUE_MAX_EVENTS", value_name = "N")]
+    pub queue_max_events: Option<usize>,
+    /// Bytes of events the durable queue holds at once [default: 256 MiB]
+    #[arg(long, env = "EDGEHOOK_QUEUE_MAX_BYTES", value_name = "SIZE")]
+    pub queue_max_bytes: Option<ByteSize>,
+    /// Events not delivered within this time after they arrived are dropped with a hook-error [default: 24h]
+    #[arg(long, env = "EDGEHOOK_EVENT_TTL", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub event_ttl: Option<Duration>,
+    /// Delays before each retry of a request that failed with a timeout, a connection error, 408, 425, 429 or 5xx; comma-separated, empty for none [default: 30s,1m]
+    #[arg(long, env = "EDGEHOOK_RETRY_DELAYS", value_name = "DURATIONS")]
+    pub retry_delays: Option<String>,
+    /// Delays before each new attempt of a request skipped because its host was sleeping after too many errors [default: 30s,1m]
+    #[arg(long, env = "EDGEHOOK_SKIP_RETRY_DELAYS", value_name = "DURATIONS")]
+    pub skip_retry_delays: Option<String>,
+    /// Requests in progress to one destination host at once [default: 32]
+    #[arg(long, env = "EDGEHOOK_HOST_CONCURRENCY", value_name = "N")]
+    pub host_concurrency: Option<usize>,
+    /// Most requests to one destination host, e.g. 100/s, 600/min [default: no limit]
+    #[arg(long, env = "EDGEHOOK_HOST_RATE", value_name = "RATE")]
+    pub host_rate: Option<String>,
+    /// Most deliveries for one device, e.g. 1/s [default: no limit]
+    #[arg(long, env = "EDGEHOOK_DEVICE_RATE", value_name = "RATE")]
+    pub device_rate: Option<String>,
+    /// Failed deliveries in a row after which a webhook is disabled until replaced; 0 never disables [default: 10]
+    #[arg(long, env = "EDGEHOOK_DISABLE_AFTER", value_name = "N")]
+    pub disable_after: Option<u32>,
     /// Default limits of every plugin (file only: `[limits]`)
     #[arg(skip)]
     #[serde(default)]
@@ -108,6 +136,15 @@ impl Settings {
             max_plugin_memory: self.max_plugin_memory.or(other.max_plugin_memory),
             max_in_flight: self.max_in_flight.or(other.max_in_flight),
             suspend_after: self.suspend_after.or(other.suspend_after),
+            queue_max_events: self.queue_max_events.or(other.queue_max_events),
+            queue_max_bytes: self.queue_max_bytes.or(other.queue_max_bytes),
+            event_ttl: self.event_ttl.or(other.event_ttl),
+            retry_delays: self.retry_delays.or(other.retry_delays),
+            skip_retry_delays: self.skip_retry_delays.or(other.skip_retry_delays),
+            host_concurrency: self.host_concurrency.or(other.host_concurrency),
+            host_rate: self.host_rate.or(other.host_rate),
+            device_rate: self.device_rate.or(other.device_rate),
+            disable_after: self.disable_after.or(other.disable_after),
             limits: self.limits.or(other.limits),
         }
     }

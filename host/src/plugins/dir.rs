@@ -14,6 +14,7 @@ use super::manifest::Manifest;
 use super::registry::Registry;
 use crate::delivery::SendOptions;
 use crate::runtime::{Limits, Plugin, WasmEngine};
+use crate::streak::Streak;
 use crate::watch::{self, Change, Scan, Settle, Stamp};
 
 /// What is on disk for one plugin name.
@@ -116,6 +117,7 @@ impl PluginDir {
             plugin,
             send: SendOptions::default(),
             log: Arc::default(),
+            failures: Streak::default(),
         })
     }
 }

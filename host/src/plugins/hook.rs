@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::manifest::HostPattern;
 use crate::delivery::SendOptions;
 use crate::runtime::Plugin;
+use crate::streak::Streak;
 use crate::topic::DeviceId;
 use crate::webhooks::DeliveryLog;
 
@@ -43,11 +44,35 @@ pub struct Hook {
     pub send: SendOptions,
     /// Its last requests and errors, for the API.
     pub log: Arc<DeliveryLog>,
+    /// Its failed deliveries in a row; once tripped the webhook is
+    /// disabled until it is replaced.
+    pub failures: Streak,
 }
 
 impl Hook {
     /// Whether the webhook may send a request to `host`.
     pub fn allows_host(&self, host: &str) -> bool {
         self.allowed_hosts.iter().any(|p| p.matches(host))
+    }
+
+    /// Why the webhook is disabled, if it is: its events then get this as
+    /// a hook-error instead of a request.
+    pub fn disabled(&self) -> Option<String> {
+        self.failures.tripped().map(str::to_owned)
+    }
+
+    /// Records the final result of one delivery (`failure` is why it
+    /// failed, `None` when the endpoint answered below 400). `Some(reason)`
+    /// when this one disabled the webhook: `disable_after` failures in a
+    /// row, never when 0.
+    pub fn record_delivery(&self, failure: Option<&str>, disable_after: u32) -> Option<String> {
+        let failure = failure.as_ref().map(|f| f as &dyn std::fmt::Display);
+        self.failures.record(failure, disable_after, |n, last| {
+            format!(
+                "Too many errors, webhook disabled: {n} deliveries of {} failed in a row \
+                 (last: {last}); replace it to enable it again",
+                self.name
+            )
+        })
     }
 }

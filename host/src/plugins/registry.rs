@@ -35,6 +35,9 @@ pub struct PluginStatus {
     /// Why the running version is suspended, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suspended_reason: Option<String>,
+    /// Why the running version is disabled after failed deliveries, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
 }
 
 impl PluginStatus {
@@ -48,6 +51,7 @@ impl PluginStatus {
             event: None,
             error: Some(error),
             suspended_reason: None,
+            disabled_reason: None,
         }
     }
 }
@@ -117,6 +121,11 @@ impl Registry {
                 {
                     status.state = "suspended";
                     status.suspended_reason = Some(reason);
+                } else if status.state == "running"
+                    && let Some(reason) = running.and_then(|h| h.disabled())
+                {
+                    status.state = "disabled";
+                    status.disabled_reason = Some(reason);
                 }
                 status
             })
@@ -132,14 +141,10 @@ impl Registry {
             .map(|h| h.plugin.stats_handle())
     }
 
-    /// The counters of every webhook in force (plugin files and
-    /// Particle-style webhooks), by name.
-    pub fn all_stats(&self) -> Vec<(Arc<str>, Arc<PluginStats>)> {
-        self.hooks
-            .load()
-            .iter()
-            .map(|h| (h.name.clone(), h.plugin.stats_handle()))
-            .collect()
+    /// Every webhook in force (plugin files and Particle-style webhooks),
+    /// in name order.
+    pub fn hooks(&self) -> Arc<Vec<Arc<Hook>>> {
+        self.hooks.load_full()
     }
 
     /// How many plugin files run.
@@ -163,6 +168,7 @@ impl Registry {
             event: Some(hook.filter.event.clone()),
             error: None,
             suspended_reason: None,
+            disabled_reason: None,
         };
         let name = hook.name.to_string();
         self.put(hook);

@@ -2,8 +2,8 @@
 //! its limits and its running counters.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -13,6 +13,7 @@ use super::call::CallError;
 use super::engine::{LoadError, WasmEngine};
 use super::limits::Limits;
 use super::state::HostState;
+use crate::streak::Streak;
 
 /// A plugin ready to run: compiled once, instantiated fresh for every call.
 #[derive(Clone)]
@@ -113,7 +114,7 @@ pub struct PluginStats {
     pub memory_high_water: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     last_error: Mutex<Option<String>>,
-    streak: FailureStreak,
+    streak: Streak,
 }
 
 impl PluginStats {
@@ -151,10 +152,20 @@ impl PluginStats {
                 .unwrap_or_else(PoisonError::into_inner) = Some(err.to_string());
         }
         let failure = match result {
-            Err(err) if err.is_failure() => Some(err),
+            Err(err) if err.is_failure() => Some(err as &dyn std::fmt::Display),
             _ => None,
         };
-        self.streak.record(name, failure, suspend_after)
+        // A failure is a call the sandbox had to stop or refuse (trap,
+        // deadline, memory, invalid result, failed instantiation). The
+        // plugin's own error is a deliberate answer: it proves the plugin
+        // runs, so, like a success, it ends the run.
+        self.streak.record(failure, suspend_after, |n, err| {
+            format!(
+                "plugin {name} is suspended after {n} consecutive {} (last: {err}); \
+                 drop in a new version to resume",
+                crate::streak::failures(n)
+            )
+        })
     }
 
     /// Errors so far, by cause.
@@ -175,59 +186,7 @@ impl PluginStats {
 
     /// Why the plugin is suspended, if it is: it is then not called.
     pub fn suspended(&self) -> Option<String> {
-        self.streak.suspended.get().cloned()
-    }
-}
-
-/// The run of failed calls of one plugin: a plain state machine fed the
-/// result of every call, which suspends the plugin after a number of
-/// failures in a row.
-///
-/// A failure is a call the sandbox had to stop or refuse (trap, deadline,
-/// memory, invalid result, failed instantiation). The plugin's own error is
-/// a deliberate answer: it proves the plugin runs, so, like a success, it
-/// ends the run.
-///
-/// Lock-free: every call of every event goes through it.
-#[derive(Debug, Default)]
-struct FailureStreak {
-    /// Failures since the last call that completed.
-    consecutive: AtomicU32,
-    /// Set once the run reached the threshold; final for this version.
-    suspended: OnceLock<String>,
-}
-
-impl FailureStreak {
-    /// Records one call of plugin `name`: `failure` is its failure, `None`
-    /// when it completed. `Some(reason)` when this call suspended it.
-    fn record(
-        &self,
-        name: &str,
-        failure: Option<&CallError>,
-        suspend_after: u32,
-    ) -> Option<String> {
-        if self.suspended.get().is_some() {
-            // Calls that were in flight when it was suspended change nothing.
-            return None;
-        }
-        let Some(err) = failure else {
-            self.consecutive.store(0, Ordering::Relaxed);
-            return None;
-        };
-        let n = self
-            .consecutive
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        if n < suspend_after {
-            return None;
-        }
-        let failures = if n == 1 { "failure" } else { "failures" };
-        let reason = format!(
-            "plugin {name} is suspended after {n} consecutive {failures} (last: {err}); \
-             drop in a new version to resume"
-        );
-        // Of calls failing at once, the one that suspends it reports it.
-        self.suspended.set(reason.clone()).ok().map(|()| reason)
+        self.streak.tripped().map(str::to_owned)
     }
 }
 
@@ -250,49 +209,34 @@ mod tests {
     }
 
     #[test]
-    fn suspends_after_the_threshold_of_failures_in_a_row() {
-        let streak = FailureStreak::default();
-        assert_eq!(streak.record("p", Some(&trap()), 3), None);
-        assert_eq!(streak.record("p", Some(&trap()), 3), None);
+    fn suspends_after_the_threshold_of_failures_in_a_row_naming_the_last() {
+        let stats = PluginStats::default();
+        assert_eq!(stats.record_result::<()>("p", &Err(trap()), 3), None);
+        assert_eq!(stats.record_result::<()>("p", &Err(trap()), 3), None);
         let deadline = CallError::Deadline {
             plugin: "p".into(),
             limit_ms: 50,
         };
-        let reason = streak.record("p", Some(&deadline), 3).unwrap();
+        let reason = stats.record_result::<()>("p", &Err(deadline), 3).unwrap();
         assert_eq!(
             reason,
             "plugin p is suspended after 3 consecutive failures \
              (last: plugin p ran past its time limit of 50 ms); drop in a new version to resume"
         );
-        assert_eq!(
-            streak.suspended.get().map(String::as_str),
-            Some(reason.as_str())
-        );
-        // Stragglers neither resume it nor suspend it again.
-        assert_eq!(streak.record("p", None, 3), None);
-        assert_eq!(streak.record("p", Some(&trap()), 3), None);
-        assert_eq!(
-            streak.suspended.get().map(String::as_str),
-            Some(reason.as_str())
-        );
+        assert_eq!(stats.suspended(), Some(reason));
     }
 
     #[test]
     fn a_success_or_the_plugins_own_error_ends_the_run() {
-        let streak = FailureStreak::default();
-        for _ in 0..5 {
-            assert_eq!(streak.record("p", Some(&trap()), 3), None);
-            assert_eq!(streak.record("p", Some(&trap()), 3), None);
-            assert_eq!(streak.record("p", None, 3), None);
-        }
-        assert_eq!(streak.consecutive.load(Ordering::Relaxed), 0);
         let stats = PluginStats::default();
         for _ in 0..5 {
             assert_eq!(stats.record_result::<()>("p", &Err(trap()), 3), None);
+            assert_eq!(stats.record_result::<()>("p", &Err(trap()), 3), None);
             assert_eq!(stats.record_result::<()>("p", &Err(own_error()), 3), None);
+            assert_eq!(stats.record_result("p", &Ok(()), 3), None);
         }
         assert_eq!(stats.suspended(), None);
-        assert_eq!(stats.errors().get("trap"), Some(&5));
+        assert_eq!(stats.errors().get("trap"), Some(&10));
         assert_eq!(stats.errors().get("plugin"), Some(&5));
     }
 

@@ -14,6 +14,7 @@ use super::log::DeliveryLog;
 use super::store::{Store, Stored};
 use crate::delivery::SendOptions;
 use crate::plugins::{Filter, Hook, HostPattern, Registry};
+use crate::streak::Streak;
 use crate::topic::DeviceId;
 
 /// Why a webhook operation was refused; the message is what the API and
@@ -272,6 +273,7 @@ impl Catalog {
                 allowed_hosts: vec![HostPattern::Any],
                 send: checked.send,
                 log: log.clone(),
+                failures: Streak::default(),
             });
         }
         let id = stored.id.clone();

@@ -1,0 +1,243 @@
+//! One delivery: a webhook's plugin renders the request, the throttle
+//! admits it, the client sends it, failures are retried on the schedule,
+//! and the final outcome goes back through the plugin to the device.
+//!
+//! The event leaves the queue only when its delivery is done for good:
+//! answered, failed for good, or dropped by policy (retries or skips
+//! exhausted, TTL), each of which tells the device with a hook-error.
+//! A delivery cut short by shutdown leaves its event queued.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::SemaphorePermit;
+
+use super::stats::{DropReason, RequestOutcome};
+use super::{Job, Pipeline};
+use crate::delivery::DeliveryError;
+use crate::event::Event;
+use crate::exchange::{HookRequest, HookResponse, Outcome, Reply};
+use crate::plugins::Hook;
+use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
+
+/// Waiting this long for the throttle counts as throttled.
+const THROTTLED: Duration = Duration::from_millis(1);
+
+impl Pipeline {
+    /// Runs `hook` for the event of `job` to its end.
+    pub(super) async fn deliver(&self, hook: &Hook, job: &Job) {
+        let Some(replies) = self.run_hook(hook, &job.event).await else {
+            return;
+        };
+        self.responder.replies(&job.event, &replies).await;
+        self.stats.latency(job.since.elapsed());
+        job.ticket.finish(&hook.name);
+    }
+
+    /// The device's replies; `None` when shutdown cut the delivery short.
+    async fn run_hook(&self, hook: &Hook, event: &Event) -> Option<Vec<Reply>> {
+        if let Some(reason) = hook.disabled() {
+            return Some(vec![Reply::error(reason)]);
+        }
+        let called = match hook.plugin.suspended() {
+            // A plugin in a crash loop is not called; the device is told why.
+            Some(reason) => Err(reason),
+            None => {
+                let _slot = self.slot().await?;
+                hook.plugin.on_event(event).await.map_err(|e| e.to_string())
+            }
+        };
+        let request = match called {
+            Ok(Some(request)) => request,
+            Ok(None) => return Some(Vec::new()),
+            Err(why) => {
+                tracing::warn!(device = %event.device, event = %event.name, "{why}");
+                let reply = Reply::error(why.clone());
+                hook.log.record(event, None, Outcome::Failed(why));
+                return Some(vec![reply]);
+            }
+        };
+        let outcome = Box::pin(self.send_with_retries(hook, event, &request)).await?;
+        let failure = match &outcome {
+            Outcome::Response(r) if r.status < 400 => None,
+            Outcome::Response(r) => Some(format!("status {}", r.status)),
+            Outcome::Failed(why) => {
+                tracing::info!(device = %event.device, event = %event.name, plugin = %hook.name, "{why}");
+                Some(why.clone())
+            }
+        };
+        if let Some(reason) = hook.record_delivery(failure.as_deref(), self.policy.disable_after) {
+            tracing::warn!("{reason}");
+        }
+        let replies = {
+            let _slot = self.slot().await?;
+            match hook.plugin.on_response(event, &outcome).await {
+                Ok(replies) => replies,
+                Err(err) => {
+                    tracing::warn!(device = %event.device, event = %event.name, "{err}");
+                    vec![Reply::error(err.to_string())]
+                }
+            }
+        };
+        hook.log.record(event, Some(request), outcome);
+        Some(replies)
+    }
+
+    /// Sends `request` until it is answered, fails for good, or is dropped
+    /// by policy; `None` when shutdown cut it short.
+    async fn send_with_retries(
+        &self,
+        hook: &Hook,
+        event: &Event,
+        request: &HookRequest,
+    ) -> Option<Outcome> {
+        let host = request.url.host_str().unwrap_or_default();
+        if !hook.allows_host(host) {
+            self.stats.request(RequestOutcome::Refused);
+            return Some(Outcome::Failed(format!(
+                "destination {host} refused: not in the allowed_hosts of plugin {}",
+                hook.name
+            )));
+        }
+        let (mut retries, mut skips, mut sent) = (0, 0, false);
+        loop {
+            let asked = tokio::time::Instant::now();
+            let admitted = tokio::select! {
+                admitted = self.throttle.admit(host, event.device.as_str()) => admitted,
+                () = self.shutdown.cancelled() => return None,
+            };
+            let Ok(host_slot) = admitted else {
+                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                self.responder
+                    .replies(event, &[Reply::error(SLEEPING_MESSAGE)])
+                    .await;
+                let Some(wait) = self.policy.skip_retry.delay(skips, None) else {
+                    self.stats.drop_event(DropReason::Skipped);
+                    return Some(Outcome::Failed(format!(
+                        "{SLEEPING_MESSAGE} (dropped: {host} was sleeping on {} attempt(s))",
+                        skips + 1
+                    )));
+                };
+                if let Some(expired) = self.expires_within(event, wait) {
+                    return Some(expired);
+                }
+                skips += 1;
+                self.wait(wait).await?;
+                continue;
+            };
+            if asked.elapsed() >= THROTTLED {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            let result = {
+                let _slot = self.slot().await?;
+                self.sender.send(request, &event.id, &hook.send).await
+            };
+            let attempt = attempt_of(&result);
+            let verdict = classify(&attempt, SystemTime::now());
+            let not_before = match verdict {
+                Verdict::Retry { not_before } => not_before,
+                Verdict::Success | Verdict::Fail => None,
+            };
+            if attempt != Attempt::Refused {
+                self.throttle
+                    .record(host, verdict == Verdict::Success, not_before);
+            }
+            // A refused certificate went out; a refused address did not.
+            if !sent && !matches!(result, Err(DeliveryError::Refused(_))) {
+                sent = true;
+                self.responder.hook_sent(event).await;
+            }
+            drop(host_slot);
+            self.stats.request(request_outcome(&attempt));
+            let Verdict::Retry { not_before } = verdict else {
+                return Some(outcome_of(result));
+            };
+            let Some(wait) = self.policy.retry.delay(retries, not_before) else {
+                self.stats.drop_event(DropReason::Retries);
+                return Some(match outcome_of(result) {
+                    Outcome::Failed(why) if retries > 0 => {
+                        Outcome::Failed(format!("{why} (gave up after {} attempts)", retries + 1))
+                    }
+                    outcome => outcome,
+                });
+            };
+            if let Some(expired) = self.expires_within(event, wait) {
+                return Some(expired);
+            }
+            retries += 1;
+            self.stats.retried.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
+                "attempt {retries} to {host} failed; trying again in {wait:?}");
+            self.wait(wait).await?;
+        }
+    }
+
+    /// The drop of `event` when waiting `wait` more would take it past the
+    /// event TTL.
+    fn expires_within(&self, event: &Event, wait: Duration) -> Option<Outcome> {
+        let published = humantime::parse_rfc3339(&event.published_at).ok()?;
+        let age = SystemTime::now()
+            .duration_since(published)
+            .unwrap_or_default();
+        if age + wait <= self.policy.ttl {
+            return None;
+        }
+        self.stats.drop_event(DropReason::Ttl);
+        Some(Outcome::Failed(format!(
+            "event dropped: not delivered within its TTL of {}",
+            humantime::format_duration(self.policy.ttl)
+        )))
+    }
+
+    /// A slot for a plugin call or a request; `None` at shutdown.
+    async fn slot(&self) -> Option<SemaphorePermit<'_>> {
+        tokio::select! {
+            permit = self.in_flight.acquire() => permit.ok(),
+            () = self.shutdown.cancelled() => None,
+        }
+    }
+
+    /// Sleeps `d`; `None` when shutdown came first.
+    async fn wait(&self, d: Duration) -> Option<()> {
+        tokio::select! {
+            () = tokio::time::sleep(d) => Some(()),
+            () = self.shutdown.cancelled() => None,
+        }
+    }
+}
+
+/// What the retry policy needs to know of a result.
+fn attempt_of(result: &Result<HookResponse, DeliveryError>) -> Attempt<'_> {
+    match result {
+        Ok(response) => Attempt::Status {
+            code: response.status,
+            retry_after: response
+                .headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+                .map(|(_, value)| value.as_str()),
+        },
+        Err(DeliveryError::Refused(_) | DeliveryError::Certificate { .. }) => Attempt::Refused,
+        Err(DeliveryError::Timeout { .. }) => Attempt::Timeout,
+        Err(DeliveryError::Transport { .. } | DeliveryError::Unresolved(_)) => Attempt::Transport,
+    }
+}
+
+fn request_outcome(attempt: &Attempt<'_>) -> RequestOutcome {
+    match attempt {
+        Attempt::Status {
+            code: 100..=399, ..
+        } => RequestOutcome::Success,
+        Attempt::Status { .. } => RequestOutcome::ErrorStatus,
+        Attempt::Timeout => RequestOutcome::Timeout,
+        Attempt::Transport => RequestOutcome::Transport,
+        Attempt::Refused => RequestOutcome::Refused,
+    }
+}
+
+fn outcome_of(result: Result<HookResponse, DeliveryError>) -> Outcome {
+    match result {
+        Ok(response) => Outcome::Response(response),
+        Err(err) => Outcome::Failed(err.to_string()),
+    }
+}

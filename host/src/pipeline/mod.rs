@@ -1,0 +1,302 @@
+//! The path of one event: taken from the ingress, matched against the
+//! webhooks, stored in the durable queue, acknowledged to the broker, and
+//! delivered by each matching webhook (see [`deliver`]).
+//!
+//! The intake is a group commit: it takes every event waiting on the
+//! ingress channel (up to [`MAX_BATCH`]), writes them with the deletions
+//! of finished events in one transaction, and only then acknowledges them.
+//! An event no webhook matches is acknowledged at once and never stored.
+//! When the queue is full the intake waits, and the broker holds the rest.
+//!
+//! One task per (event, webhook) delivery. Only plugin calls and requests
+//! count against `max_in_flight`; waiting for a host (its concurrency, its
+//! rate, a `Retry-After`) or for a retry holds no slot, so a slow or
+//! failing endpoint never holds up the others.
+
+mod deliver;
+pub mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::delivery::HttpSender;
+use crate::event::Event;
+use crate::exchange::Reply;
+use crate::ingress::{Ack, Inbound};
+use crate::plugins::{Hook, Registry};
+use crate::queue::{Change, Pending, Queue, Room, Ticket, encode, encoded_len};
+use crate::respond::Responder;
+use crate::stream::EventStream;
+use crate::throttle::{RetrySchedule, Throttle};
+pub use stats::DeliveryStats;
+
+/// Most events written in one commit.
+pub const MAX_BATCH: usize = 1024;
+
+/// What happens to deliveries that fail.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    /// Delays before each retry of a failed request.
+    pub retry: RetrySchedule,
+    /// Delays before each new attempt of a request skipped because its
+    /// host was sleeping.
+    pub skip_retry: RetrySchedule,
+    /// Events older than this are dropped instead of tried again.
+    pub ttl: Duration,
+    /// Failed deliveries in a row after which a webhook is disabled (0: never).
+    pub disable_after: u32,
+}
+
+/// Everything a delivery needs, shared by all of them.
+#[derive(Debug)]
+pub struct Pipeline {
+    registry: Arc<Registry>,
+    sender: HttpSender,
+    responder: Responder,
+    stream: EventStream,
+    queue: Arc<Queue>,
+    throttle: Throttle,
+    policy: DeliveryPolicy,
+    stats: Arc<DeliveryStats>,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: u32,
+    shutdown: CancellationToken,
+}
+
+/// The parts a [`Pipeline`] is made of.
+#[derive(Debug)]
+pub struct Parts {
+    /// The webhooks in force.
+    pub registry: Arc<Registry>,
+    /// The HTTP client.
+    pub sender: HttpSender,
+    /// Publishes device events.
+    pub responder: Responder,
+    /// The live event stream.
+    pub stream: EventStream,
+    /// The durable queue.
+    pub queue: Arc<Queue>,
+    /// Per-host and per-device throttling.
+    pub throttle: Throttle,
+    /// Retries, TTL, auto-disable.
+    pub policy: DeliveryPolicy,
+    /// Counters for the metrics.
+    pub stats: Arc<DeliveryStats>,
+    /// Plugin calls and requests at once.
+    pub max_in_flight: usize,
+}
+
+/// One stored event on its way through its webhooks.
+#[derive(Debug)]
+struct Job {
+    event: Event,
+    ticket: Arc<Ticket>,
+    /// When the host took it (or found it in the queue at start).
+    since: Instant,
+}
+
+/// An event taken in a batch, before its commit.
+#[derive(Debug)]
+struct Taken {
+    event: Event,
+    ack: Ack,
+    hooks: Vec<Arc<Hook>>,
+    seq: u64,
+    room: Room,
+}
+
+impl Pipeline {
+    /// A pipeline that stops its waiting deliveries when `shutdown` is
+    /// cancelled (their events stay queued for the next start).
+    pub fn new(parts: Parts, shutdown: CancellationToken) -> Arc<Self> {
+        let max_in_flight = u32::try_from(parts.max_in_flight).unwrap_or(u32::MAX);
+        Arc::new(Self {
+            registry: parts.registry,
+            sender: parts.sender,
+            responder: parts.responder,
+            stream: parts.stream,
+            queue: parts.queue,
+            throttle: parts.throttle,
+            policy: parts.policy,
+            stats: parts.stats,
+            in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
+            max_in_flight,
+            shutdown,
+        })
+    }
+
+    /// Delivers what a previous run left in the queue, then takes events
+    /// until shutdown or until the ingress closes, committing `finished`
+    /// changes along with them; then waits for the plugin calls and
+    /// requests in progress.
+    pub async fn run(
+        self: Arc<Self>,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut finished: mpsc::UnboundedReceiver<Change>,
+        pending: Vec<Pending>,
+    ) {
+        self.replay(pending).await;
+        let mut held = None;
+        loop {
+            let first = match held.take() {
+                Some(first) => first,
+                None => {
+                    tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled() => break,
+                        next = inbound.recv() => match next {
+                            Some(first) => first,
+                            None => break,
+                        },
+                        Some(change) = finished.recv() => {
+                            let mut changes = vec![change];
+                            drain(&mut finished, &mut changes);
+                            self.commit(changes, Vec::new()).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let mut batch = Vec::new();
+            let mut changes = Vec::new();
+            if let Some(taken) = self.take(first, None).await {
+                changes.push(Change::Put(taken.seq, encode(&taken.event)));
+                batch.push(taken);
+            }
+            while batch.len() < MAX_BATCH {
+                let Ok(next) = inbound.try_recv() else { break };
+                let Some(room) = self.queue.try_reserve(encoded_len(&next.event)) else {
+                    // Full: commit what we have, then wait for room.
+                    held = Some(next);
+                    break;
+                };
+                if let Some(taken) = self.take(next, Some(room)).await {
+                    changes.push(Change::Put(taken.seq, encode(&taken.event)));
+                    batch.push(taken);
+                }
+            }
+            drain(&mut finished, &mut changes);
+            self.commit(changes, batch).await;
+        }
+        let mut changes = Vec::new();
+        drain(&mut finished, &mut changes);
+        if !changes.is_empty() {
+            self.commit(changes, Vec::new()).await;
+        }
+        // Every permit back means every call and request finished.
+        let _all = self.in_flight.acquire_many(self.max_in_flight).await;
+    }
+
+    /// Counts and streams one event; answers for plugins that are not
+    /// running; acknowledges it at once when no webhook matches, and
+    /// otherwise reserves its room in the queue.
+    async fn take(&self, inbound: Inbound, room: Option<Room>) -> Option<Taken> {
+        let Inbound { event, ack } = inbound;
+        self.stats
+            .events_in
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stream.device_event(&event);
+        for unloaded in self.registry.unloaded_matching(&event) {
+            let message = unloaded.message();
+            tracing::warn!(device = %event.device, event = %event.name, "{message}");
+            let responder = self.responder.clone();
+            let event = event.clone();
+            tokio::spawn(async move { responder.replies(&event, &[Reply::error(message)]).await });
+        }
+        let hooks = self.registry.matching(&event);
+        if hooks.is_empty() {
+            tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
+            ack.ack().await;
+            return None;
+        }
+        let room = match room {
+            Some(room) => room,
+            None => self.queue.reserve(encoded_len(&event)).await,
+        };
+        Some(Taken {
+            seq: self.queue.next_seq(),
+            event,
+            ack,
+            hooks,
+            room,
+        })
+    }
+
+    /// Writes `changes`; then acknowledges and delivers `batch`. When the
+    /// write fails nothing is acknowledged: the broker sends the events
+    /// again.
+    async fn commit(self: &Arc<Self>, changes: Vec<Change>, batch: Vec<Taken>) {
+        if let Err(err) = self.queue.commit(changes).await {
+            tracing::error!(
+                "{err}; {} event(s) not acknowledged, the broker will send them again",
+                batch.len()
+            );
+            return;
+        }
+        let since = Instant::now();
+        for taken in batch {
+            taken.ack.ack().await;
+            let ticket = self.queue.ticket(taken.seq, taken.hooks.len(), taken.room);
+            self.start(
+                Job {
+                    event: taken.event,
+                    ticket,
+                    since,
+                },
+                taken.hooks,
+            );
+        }
+    }
+
+    /// Delivers the events a previous run left in the queue, to the
+    /// webhooks that match them now and had not finished them.
+    async fn replay(self: &Arc<Self>, pending: Vec<Pending>) {
+        if pending.is_empty() {
+            return;
+        }
+        tracing::info!(
+            "delivering {} event(s) left in the queue by the last run",
+            pending.len()
+        );
+        for p in pending {
+            let room = self.queue.reserve(p.bytes).await;
+            let hooks: Vec<_> = self
+                .registry
+                .matching(&p.event)
+                .into_iter()
+                .filter(|h| !p.done.iter().any(|d| **d == *h.name))
+                .collect();
+            if hooks.is_empty() {
+                self.queue.ticket(p.seq, 1, room).finish(&Arc::from(""));
+                continue;
+            }
+            let ticket = self.queue.ticket(p.seq, hooks.len(), room);
+            self.start(
+                Job {
+                    event: p.event,
+                    ticket,
+                    since: Instant::now(),
+                },
+                hooks,
+            );
+        }
+    }
+
+    fn start(self: &Arc<Self>, job: Job, hooks: Vec<Arc<Hook>>) {
+        let job = Arc::new(job);
+        for hook in hooks {
+            let this = self.clone();
+            let job = job.clone();
+            tokio::spawn(async move { this.deliver(&hook, &job).await });
+        }
+    }
+}
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<Change>, into: &mut Vec<Change>) {
+    while let Ok(change) = rx.try_recv() {
+        into.push(change);
+    }
+}

@@ -1,0 +1,169 @@
+//! The durable queue: every event a webhook matches is on disk before the
+//! broker hears it was received, and stays there until each of its
+//! webhooks is done with it (answered, failed for good, or dropped by
+//! policy). A crash loses nothing acknowledged: at start the host delivers
+//! what the queue still holds.
+//!
+//! Bounded in events and in bytes; when full, [`Queue::reserve`] waits, the
+//! pipeline stops taking messages, and the broker holds them
+//! (backpressure) instead of anything being dropped.
+
+mod journal;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use journal::Journal;
+pub use journal::{Change, JournalError, Pending, encode, encoded_len};
+
+/// Bounds of the queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Events held at once.
+    pub max_events: usize,
+    /// Bytes of events held at once (their encoded size).
+    pub max_bytes: usize,
+}
+
+/// The queue: its file, its bounds, and the changes waiting for the next
+/// commit.
+#[derive(Debug)]
+pub struct Queue {
+    journal: Arc<Journal>,
+    events: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+    limits: QueueLimits,
+    next_seq: AtomicU64,
+    depth: AtomicUsize,
+    finished: mpsc::UnboundedSender<Change>,
+}
+
+/// Room for one event in the queue, taken before it is stored and given
+/// back when every webhook is done with it.
+#[derive(Debug)]
+pub struct Room {
+    _event: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// A queue just opened.
+#[derive(Debug)]
+pub struct Opened {
+    /// The queue.
+    pub queue: Arc<Queue>,
+    /// The changes its tickets make, for the committer.
+    pub finished: mpsc::UnboundedReceiver<Change>,
+    /// The events a previous run left in it, oldest first.
+    pub pending: Vec<Pending>,
+}
+
+impl Queue {
+    /// Opens the queue file `queue.redb` in `data_dir`.
+    pub fn open(data_dir: &Path, limits: QueueLimits) -> Result<Opened, JournalError> {
+        let journal = Journal::open(&data_dir.join("queue.redb"))?;
+        let pending = journal.pending()?;
+        let next_seq = pending.last().map_or(1, |p| p.seq + 1);
+        let (finished, changes) = mpsc::unbounded_channel();
+        let queue = Arc::new(Self {
+            journal: Arc::new(journal),
+            events: Arc::new(Semaphore::new(limits.max_events)),
+            bytes: Arc::new(Semaphore::new(limits.max_bytes)),
+            limits,
+            next_seq: AtomicU64::new(next_seq),
+            depth: AtomicUsize::new(0),
+            finished,
+        });
+        Ok(Opened {
+            queue,
+            finished: changes,
+            pending,
+        })
+    }
+
+    /// Waits for room for an event of `bytes` encoded bytes. An event
+    /// larger than the whole budget gets the whole budget.
+    pub async fn reserve(&self, bytes: usize) -> Room {
+        let want = u32::try_from(bytes.min(self.limits.max_bytes)).unwrap_or(u32::MAX);
+        // The semaphores are never closed.
+        let event = self.events.clone().acquire_owned().await;
+        let bytes = self.bytes.clone().acquire_many_owned(want).await;
+        match (event, bytes) {
+            (Ok(e), Ok(b)) => Room {
+                _event: e,
+                _bytes: b,
+            },
+            _ => unreachable!("the queue's semaphores are never closed"),
+        }
+    }
+
+    /// Room for an event, if there is some now.
+    pub fn try_reserve(&self, bytes: usize) -> Option<Room> {
+        let want = u32::try_from(bytes.min(self.limits.max_bytes)).unwrap_or(u32::MAX);
+        let event = self.events.clone().try_acquire_owned().ok()?;
+        let bytes = self.bytes.clone().try_acquire_many_owned(want).ok()?;
+        Some(Room {
+            _event: event,
+            _bytes: bytes,
+        })
+    }
+
+    /// A new sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Writes `changes` in one transaction, off the async threads; returns
+    /// once they are on disk.
+    pub async fn commit(&self, changes: Vec<Change>) -> Result<(), JournalError> {
+        let journal = self.journal.clone();
+        tokio::task::spawn_blocking(move || journal.apply(&changes))
+            .await
+            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+    }
+
+    /// Events held now.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// The ticket of a stored event that `hooks` webhooks will deliver.
+    pub fn ticket(self: &Arc<Self>, seq: u64, hooks: usize, room: Room) -> Arc<Ticket> {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Ticket {
+            queue: self.clone(),
+            seq,
+            remaining: AtomicUsize::new(hooks),
+            _room: room,
+        })
+    }
+}
+
+/// One stored event's claim on the queue, shared by its deliveries. Each
+/// delivery calls [`Ticket::finish`] once it is done for good; the last one
+/// removes the event. A delivery that never finishes (the host stopped
+/// first) leaves the event in the queue for the next start.
+#[derive(Debug)]
+pub struct Ticket {
+    queue: Arc<Queue>,
+    seq: u64,
+    remaining: AtomicUsize,
+    _room: Room,
+}
+
+impl Ticket {
+    /// Webhook `hook` is done with the event.
+    pub fn finish(&self, hook: &Arc<str>) {
+        let change = if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.queue.depth.fetch_sub(1, Ordering::Relaxed);
+            Change::Remove(self.seq)
+        } else {
+            Change::Done(self.seq, hook.clone())
+        };
+        // The committer outlives every delivery but the ones cut short at
+        // shutdown, whose events stay queued anyway.
+        let _ = self.queue.finished.send(change);
+    }
+}
