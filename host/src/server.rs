@@ -32,6 +32,7 @@ use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 /// the pipeline is behind the broker feels it (backpressure), not a queue
 /// in memory.
 const INBOUND_QUEUE: usize = crate::pipeline::MAX_BATCH;
+const _: () = assert!(INBOUND_QUEUE >= external::RECEIVE_MAXIMUM as usize);
 
 /// A running host.
 #[derive(Debug)]

@@ -27,7 +27,12 @@ impl Mosquitto {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            // Keep every message for a session that is away (the crash
+            // test has thousands in flight), not mosquitto's default 1000.
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 max_queued_messages 0\n"
+            ),
         )
         .unwrap();
         let child = Command::new("mosquitto")

@@ -4,12 +4,14 @@
 
 mod api;
 mod broken;
+mod crash;
 mod delivery;
 mod external_broker;
 mod particle;
 mod plugin_tools;
 mod reload;
 mod reload_under_load;
+mod retries;
 mod sandbox;
 mod support;
 mod suspend;

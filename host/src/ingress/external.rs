@@ -23,6 +23,13 @@ use super::{Ack, Inbound, IngressError};
 use crate::event::Event;
 use crate::topic::{EVENTS_FILTER, parse_event_topic};
 
+/// Events the broker may send before the host acknowledges them. The
+/// client's request channel holds more than this, and the pipeline's
+/// inbound channel at least this, so that neither the event loop (handing
+/// events to the pipeline) nor the pipeline (handing acknowledgements to
+/// the event loop) can wait on the other.
+pub const RECEIVE_MAXIMUM: u16 = 1000;
+
 /// How long start-up waits for the broker's first CONNACK.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -77,7 +84,7 @@ pub async fn start(
     inbound: mpsc::Sender<Inbound>,
 ) -> Result<Handle, IngressError> {
     let options = mqtt_options(&opts)?;
-    let (client, eventloop) = AsyncClient::new(options, 256);
+    let (client, eventloop) = AsyncClient::new(options, usize::from(RECEIVE_MAXIMUM) + 256);
     let filter = match &opts.share_group {
         Some(group) => format!("$share/{group}/{EVENTS_FILTER}"),
         None => EVENTS_FILTER.to_owned(),
@@ -157,6 +164,7 @@ fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
         .set_clean_start(false)
         .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
         .set_manual_acks(true)
+        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
         .set_max_packet_size(Some(
             u32::try_from(opts.max_event_bytes + (64 << 10)).unwrap_or(u32::MAX),
         ));
@@ -228,7 +236,7 @@ async fn run(
                 }
             }
             Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
-                if !take(publish, &client, &inbound, max_event_bytes).await {
+                if !take(publish, &client, &inbound, max_event_bytes) {
                     return;
                 }
             }
@@ -247,7 +255,7 @@ async fn run(
 }
 
 /// Hands one publish to the pipeline; false when the host is shutting down.
-async fn take(
+fn take(
     publish: Publish,
     client: &AsyncClient,
     inbound: &mpsc::Sender<Inbound>,
@@ -266,17 +274,33 @@ async fn take(
                 client: client.clone(),
                 publish,
             });
-            return inbound.send(Inbound { event, ack }).await.is_ok();
+            return hand_over(inbound, Inbound { event, ack });
         }
     };
     if let Some(reason) = refused {
         tracing::warn!(topic, "event refused: {reason}");
-        PendingAck {
+        let pending = PendingAck {
             client: client.clone(),
             publish,
-        }
-        .ack()
-        .await;
+        };
+        tokio::spawn(pending.ack());
     }
     true
+}
+
+/// Passes an event to the pipeline without ever making the event loop
+/// wait: the pipeline's acknowledgements and the host's own publishes go
+/// out through this loop, so a loop waiting on the pipeline could wait for
+/// ever. When the channel is full (rare: the broker sends at most
+/// [`RECEIVE_MAXIMUM`] unacknowledged events) a task waits instead.
+fn hand_over(inbound: &mpsc::Sender<Inbound>, event: Inbound) -> bool {
+    match inbound.try_send(event) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(event)) => {
+            let inbound = inbound.clone();
+            tokio::spawn(async move { inbound.send(event).await });
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
 }

@@ -107,20 +107,19 @@ impl Pipeline {
                 () = self.shutdown.cancelled() => return None,
             };
             let Ok(host_slot) = admitted else {
+                // The device hears of every skip, as from Particle; the
+                // last one is its final hook-error.
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                self.responder
-                    .replies(event, &[Reply::error(SLEEPING_MESSAGE)])
-                    .await;
                 let Some(wait) = self.policy.skip_retry.delay(skips, None) else {
                     self.stats.drop_event(DropReason::Skipped);
-                    return Some(Outcome::Failed(format!(
-                        "{SLEEPING_MESSAGE} (dropped: {host} was sleeping on {} attempt(s))",
-                        skips + 1
-                    )));
+                    return Some(Outcome::Failed(SLEEPING_MESSAGE.to_owned()));
                 };
                 if let Some(expired) = self.expires_within(event, wait) {
                     return Some(expired);
                 }
+                self.responder
+                    .replies(event, &[Reply::error(SLEEPING_MESSAGE)])
+                    .await;
                 skips += 1;
                 self.wait(wait).await?;
                 continue;

@@ -1,0 +1,263 @@
+//! A crash loses nothing acknowledged: the host runs as its own process,
+//! devices publish under load, the host is killed with SIGKILL, and a new
+//! host on the same data directory delivers every event the broker had
+//! acknowledged to a device — with the embedded broker (the PUBACK waits
+//! for the queue's commit) and with mosquitto (whose persistent session
+//! sends the rest again).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::external_broker::Mosquitto;
+use crate::support::Endpoint;
+
+const DEVICES: usize = 8;
+const EVENTS_PER_DEVICE: usize = 400;
+/// The host is killed once this many events were acknowledged.
+const KILL_AFTER: usize = 600;
+
+/// The `edgehook` binary of this workspace: `cargo test --workspace` builds
+/// it next to the test executables.
+fn edgehook_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("edgehook"))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build -p edgehook`) first",
+        bin.display()
+    );
+    bin
+}
+
+/// An `edgehook serve` process on `dir`, killed on drop.
+struct HostProcess {
+    child: Child,
+}
+
+impl HostProcess {
+    async fn start(dir: &Path, mqtt: &[&str]) -> Self {
+        let mut child = Command::new(edgehook_binary())
+            .arg("serve")
+            .args(mqtt)
+            .args(["--api-listen", "127.0.0.1:0", "--allow-private-networks"])
+            .args([
+                "--retry-delays",
+                "",
+                "--api-token",
+                "crash-test-token-0123456789",
+            ])
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--plugins")
+            .arg(dir.join("plugins"))
+            .arg("--webhooks")
+            .arg(dir.join("webhooks"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("edgehook starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.starts_with("edgehook ready") {
+                    return;
+                }
+            }
+            panic!("edgehook exited before it was ready");
+        });
+        ready.await.expect("edgehook ready in time");
+        // Keep reading its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child }
+    }
+
+    async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.unwrap();
+    }
+}
+
+/// Which events the broker acknowledged, per device.
+type Acked = Arc<Mutex<BTreeSet<(usize, usize)>>>;
+
+/// Starts `DEVICES` devices publishing `EVENTS_PER_DEVICE` events each on
+/// `broker`, recording every PUBACK. Returns the record and the clients.
+async fn publish_under_load(broker: SocketAddr) -> (Acked, Vec<AsyncClient>) {
+    let acked: Acked = Arc::default();
+    let mut clients = Vec::new();
+    for d in 0..DEVICES {
+        let mut opts =
+            MqttOptions::new(format!("crash-{d}"), broker.ip().to_string(), broker.port());
+        opts.set_keep_alive(Duration::from_secs(30));
+        opts.set_inflight(64);
+        let (client, mut eventloop) = AsyncClient::new(opts, EVENTS_PER_DEVICE + 8);
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            // rumqttc hands out packet ids in publish order: the n-th
+            // outgoing publish is event n.
+            let (mut sent, mut by_pkid) = (0, HashMap::new());
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        by_pkid.insert(pkid, sent);
+                        sent += 1;
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        if let Some(n) = by_pkid.remove(&ack.pkid) {
+                            acked.lock().unwrap().insert((d, n));
+                        }
+                    }
+                    Ok(_) => {}
+                    // The broker went away with the host: stop.
+                    Err(_) => return,
+                }
+            }
+        });
+        for n in 0..EVENTS_PER_DEVICE {
+            client
+                .publish(
+                    format!("devices/crash-{d}/events/crash"),
+                    QoS::AtLeastOnce,
+                    false,
+                    format!(r#"{{"seq":"{d}-{n}"}}"#),
+                )
+                .await
+                .unwrap();
+        }
+        clients.push(client);
+    }
+    (acked, clients)
+}
+
+/// A directory with one Particle-style webhook file sending `crash` events
+/// to `endpoint`.
+fn host_dir(endpoint: &Endpoint) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["data", "plugins", "webhooks"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    let webhook = serde_json::json!({
+        "event": "crash",
+        "url": format!("http://{}/hook", endpoint.addr),
+        "json": { "seq": "{{seq}}" },
+        "noDefaults": true,
+    });
+    std::fs::write(dir.path().join("webhooks/crash.json"), webhook.to_string()).unwrap();
+    dir
+}
+
+/// Collects what the endpoint saw until every acknowledged event is in,
+/// then returns (missing, duplicates).
+async fn wait_for(
+    endpoint: &mut Endpoint,
+    seen: &mut Vec<String>,
+    acked: &BTreeSet<(usize, usize)>,
+) -> Vec<(usize, usize)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: BTreeSet<&str> = seen.iter().map(String::as_str).collect();
+        let missing: Vec<_> = acked
+            .iter()
+            .filter(|(d, n)| !got.contains(format!("{d}-{n}").as_str()))
+            .copied()
+            .collect();
+        if missing.is_empty() || tokio::time::Instant::now() > deadline {
+            return missing;
+        }
+        if let Ok(s) = tokio::time::timeout(Duration::from_secs(5), endpoint.next()).await {
+            seen.push(seq_of(&s.body));
+        }
+    }
+}
+
+fn seq_of(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("JSON body");
+    v["seq"].as_str().expect("seq").to_owned()
+}
+
+/// Publishes under load, kills the host after `KILL_AFTER` PUBACKs, starts
+/// a new host on the same directory, and checks that every acknowledged
+/// event reached the endpoint.
+async fn crash_and_recover(mqtt: &[&str], broker: SocketAddr) {
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let dir = host_dir(&endpoint);
+    let host = HostProcess::start(dir.path(), mqtt).await;
+    let (acked, clients) = publish_under_load(broker).await;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < KILL_AFTER {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the host took too few events"
+        );
+        while let Ok(s) = tokio::time::timeout(Duration::from_millis(5), endpoint.next()).await {
+            seen.push(seq_of(&s.body));
+        }
+    }
+    host.kill().await;
+    // From here on no PUBACK can come from the killed host; with mosquitto
+    // the devices go on, and mosquitto keeps their events for the host's
+    // session.
+    for client in &clients {
+        let _ = client.disconnect().await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= KILL_AFTER);
+    let before = seen.len();
+
+    let host = HostProcess::start(dir.path(), mqtt).await;
+    let missing = wait_for(&mut endpoint, &mut seen, &acked).await;
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events never reached the endpoint, e.g. {:?} \
+         ({before} requests before the kill, {} in all)",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(10)],
+        seen.len()
+    );
+    host.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkill_under_load_loses_no_event_the_embedded_broker_acknowledged() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let addr: SocketAddr = listen.parse().unwrap();
+    crash_and_recover(&["--mqtt-listen", &listen], addr).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkill_under_load_loses_no_event_mosquitto_acknowledged() {
+    let broker = Mosquitto::start().await;
+    let url = format!("mqtt://{}", broker.addr);
+    crash_and_recover(
+        &[
+            "--mqtt-url",
+            &url,
+            "--mqtt-client-id",
+            "edgehook-crash-test",
+        ],
+        broker.addr,
+    )
+    .await;
+}
