@@ -24,21 +24,15 @@ const EVENTS_PER_DEVICE: usize = 400;
 /// The host is killed once this many events were acknowledged.
 const KILL_AFTER: usize = 600;
 
-/// The `edgehook` binary of this workspace: `cargo test --workspace` builds
-/// it next to the test executables.
+/// The `edgehook` binary of this workspace, built first.
 fn edgehook_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
+    // target/debug/deps/all-… → target/debug
+    let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .map(|dir| dir.join("edgehook"))
         .expect("target directory");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build -p edgehook`) first",
-        bin.display()
-    );
-    bin
+    edgehook_tests::edgehook_binary(profile_dir)
 }
 
 /// An `edgehook serve` process on `dir`, killed on drop.

@@ -37,7 +37,11 @@ impl Pipeline {
     /// The device's replies; `None` when shutdown cut the delivery short.
     async fn run_hook(&self, hook: &Hook, event: &Event) -> Option<Vec<Reply>> {
         if let Some(reason) = hook.disabled() {
-            return Some(vec![Reply::error(reason)]);
+            // Through the plugin, so that its error topic applies.
+            let outcome = Outcome::Failed(reason);
+            let replies = self.answer(hook, event, &outcome).await?;
+            hook.log.record(event, None, outcome);
+            return Some(replies);
         }
         let called = match hook.plugin.suspended() {
             // A plugin in a crash loop is not called; the device is told why.
@@ -69,18 +73,22 @@ impl Pipeline {
         if let Some(reason) = hook.record_delivery(failure.as_deref(), self.policy.disable_after) {
             tracing::warn!("{reason}");
         }
-        let replies = {
-            let _slot = self.slot().await?;
-            match hook.plugin.on_response(event, &outcome).await {
-                Ok(replies) => replies,
-                Err(err) => {
-                    tracing::warn!(device = %event.device, event = %event.name, "{err}");
-                    vec![Reply::error(err.to_string())]
-                }
-            }
-        };
+        let replies = self.answer(hook, event, &outcome).await?;
         hook.log.record(event, Some(request), outcome);
         Some(replies)
+    }
+
+    /// The plugin's replies to `outcome`, or a hook-error when the plugin
+    /// fails; `None` at shutdown.
+    async fn answer(&self, hook: &Hook, event: &Event, outcome: &Outcome) -> Option<Vec<Reply>> {
+        let _slot = self.slot().await?;
+        Some(match hook.plugin.on_response(event, outcome).await {
+            Ok(replies) => replies,
+            Err(err) => {
+                tracing::warn!(device = %event.device, event = %event.name, "{err}");
+                vec![Reply::error(err.to_string())]
+            }
+        })
     }
 
     /// Sends `request` until it is answered, fails for good, or is dropped
@@ -117,9 +125,9 @@ impl Pipeline {
                 if let Some(expired) = self.expires_within(event, wait) {
                     return Some(expired);
                 }
-                self.responder
-                    .replies(event, &[Reply::error(SLEEPING_MESSAGE)])
-                    .await;
+                let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
+                let replies = self.answer(hook, event, &skipped).await?;
+                self.responder.replies(event, &replies).await;
                 skips += 1;
                 self.wait(wait).await?;
                 continue;

@@ -1,8 +1,9 @@
 //! Plugins from the plugins directory: manifests, loading and watching, and
-//! the registry of webhooks in force.
+//! the registry of webhooks in force and its index by event prefix.
 
 pub mod dir;
 pub mod hook;
+pub mod index;
 pub mod manifest;
 pub mod registry;
 

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use super::hook::{Filter, Hook};
+use super::index::PrefixIndex;
 use crate::event::Event;
 use crate::runtime::PluginStats;
 
@@ -79,6 +80,10 @@ impl Unloaded {
 #[derive(Debug, Default)]
 pub struct Registry {
     hooks: ArcSwap<Vec<Arc<Hook>>>,
+    /// `hooks` filed by prefix, for the pipeline.
+    index: ArcSwap<PrefixIndex>,
+    /// Held by whoever changes `hooks`, so that `index` follows in order.
+    writer: Mutex<()>,
     unloaded: ArcSwap<Vec<Arc<Unloaded>>>,
     status: Mutex<BTreeMap<String, PluginStatus>>,
 }
@@ -86,12 +91,7 @@ pub struct Registry {
 impl Registry {
     /// The webhooks whose filter matches `event`, in name order.
     pub fn matching(&self, event: &Event) -> Vec<Arc<Hook>> {
-        self.hooks
-            .load()
-            .iter()
-            .filter(|h| h.filter.matches(&event.device, event.name.as_str()))
-            .cloned()
-            .collect()
+        self.index.load().matching(event)
     }
 
     /// The plugins that failed to load and match `event`.
@@ -179,12 +179,19 @@ impl Registry {
     /// Puts `hook` in force, replacing the one of the same name.
     pub fn put(&self, hook: Hook) {
         let hook = Arc::new(hook);
-        replace_named(&self.hooks, &hook.name.clone(), Some(hook), |h| &h.name);
+        self.change_hooks(&hook.name.clone(), Some(hook));
     }
 
     /// Takes the hook named `name` out of service, if it is in force.
     pub fn take(&self, name: &str) {
-        replace_named(&self.hooks, name, None, |h| &h.name);
+        self.change_hooks(name, None);
+    }
+
+    fn change_hooks(&self, name: &str, new: Option<Arc<Hook>>) {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        replace_named(&self.hooks, name, new, |h| &h.name);
+        self.index
+            .store(Arc::new(PrefixIndex::build(&self.hooks.load())));
     }
 
     /// Records a failed load; a previous version keeps running. When none

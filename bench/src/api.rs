@@ -1,0 +1,177 @@
+//! The host's HTTP API, as far as the run needs it: creating the webhooks
+//! before and deleting them after.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, stream};
+use http::{Method, Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+use crate::devices::EVENT;
+
+/// API calls in flight at once while webhooks are created or deleted.
+const CONCURRENT_CALLS: usize = 8;
+
+/// A client of one host's API.
+#[derive(Debug)]
+pub struct Api {
+    base: String,
+    token: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Api {
+    /// A client of the API at `base` with `token`.
+    pub fn new(base: &str, token: String) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// The token a local host keeps in its data directory.
+    pub fn read_token(data: &Path) -> anyhow::Result<String> {
+        let path = data.join("api-token");
+        let token = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "no API token: give --token, set EDGEHOOK_API_TOKEN, or --data DIR of a host ({} not readable)",
+                path.display()
+            )
+        })?;
+        Ok(token.trim().to_owned())
+    }
+
+    /// Creates the webhook the devices' events run, and `others` that match
+    /// none of them; their ids, the answering one first.
+    pub async fn create_webhooks(
+        &self,
+        sink_url: &str,
+        others: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let definitions = std::iter::once(load_webhook(sink_url))
+            .chain((0..others).map(|n| idle_webhook(n, sink_url)));
+        let created: Vec<anyhow::Result<String>> = stream::iter(definitions)
+            .map(|definition| self.create(definition))
+            .buffered(CONCURRENT_CALLS)
+            .collect()
+            .await;
+        let mut ids = Vec::with_capacity(created.len());
+        let mut failure = None;
+        for outcome in created {
+            match outcome {
+                Ok(id) => ids.push(id),
+                Err(err) => {
+                    failure.get_or_insert(err);
+                }
+            }
+        }
+        match failure {
+            None => Ok(ids),
+            Some(failure) => {
+                if let Err(err) = self.delete_webhooks(&ids).await {
+                    eprintln!("warning: could not delete the webhooks created so far: {err:#}");
+                }
+                Err(failure.context("creating the webhooks"))
+            }
+        }
+    }
+
+    /// Deletes these webhooks.
+    pub async fn delete_webhooks(&self, ids: &[String]) -> anyhow::Result<()> {
+        stream::iter(ids)
+            .map(|id| async move {
+                self.call(Method::DELETE, &format!("/v1/webhooks/{id}"), None)
+                    .await
+            })
+            .buffer_unordered(CONCURRENT_CALLS)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    }
+
+    async fn create(&self, definition: Value) -> anyhow::Result<String> {
+        let created = self
+            .call(Method::POST, "/v1/webhooks", Some(definition.to_string()))
+            .await?;
+        match created["id"].as_str() {
+            Some(id) => Ok(id.to_owned()),
+            None => bail!("the API created a webhook without an id: {created}"),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let request = Request::builder()
+            .method(&method)
+            .uri(&url)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body.map(Bytes::from).unwrap_or_default()))
+            .with_context(|| format!("--api {:?} is not a usable URL", self.base))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .with_context(|| format!("{method} {url}: is the host running? (see --api)"))?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        if !status.is_success() {
+            bail!("{method} {url}: the API answered {status}: {text}");
+        }
+        serde_json::from_slice(&body)
+            .with_context(|| format!("{method} {url}: the API answered with no JSON: {text}"))
+    }
+}
+
+/// The webhook under test: a JSON body template, the sink's answer rendered
+/// through `responseTemplate`, and errors on a topic that names the event.
+fn load_webhook(sink_url: &str) -> Value {
+    json!({
+        "name": "edgehook-bench",
+        "event": EVENT,
+        "url": sink_url,
+        "requestType": "POST",
+        "json": {
+            "seq": "{{seq}}",
+            "device": "{{PARTICLE_DEVICE_ID}}",
+            "value": "{{value}}"
+        },
+        "noDefaults": true,
+        "responseTemplate": "{{echo}}",
+        "errorResponseTopic": format!("hook-error/{EVENT}/{{{{seq}}}}")
+    })
+}
+
+/// A webhook whose event prefix matches none of the devices' events.
+fn idle_webhook(n: usize, sink_url: &str) -> Value {
+    json!({
+        "name": format!("edgehook-bench-idle-{n}"),
+        "event": format!("idle-{n}"),
+        "url": sink_url,
+        "json": { "seq": "{{seq}}" },
+        "noDefaults": true
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_topic_names_the_event() {
+        let hook = load_webhook("http://127.0.0.1:1/hook");
+        assert_eq!(hook["errorResponseTopic"], "hook-error/load/{{seq}}");
+    }
+}

@@ -1,0 +1,235 @@
+//! The host under test: started by the tool in a temporary directory
+//! (`--spawn`), and measured through `/proc` (CPU time and peak RSS).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::devices::Broker;
+
+/// How long a spawned host may take to print its ready line (a debug build
+/// compiles its built-in plugin first).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The line `edgehook serve` prints when it takes events.
+const READY_LINE: &str = "edgehook ready";
+
+/// The spawned host's client id on an external broker. Its persistent
+/// session is cleared before and after each run: messages a failed run
+/// left queued would otherwise reach the next run's host.
+const CLIENT_ID: &str = "edgehook-bench-host";
+
+/// Clock ticks per second of `/proc/PID/stat` times: USER_HZ, which Linux
+/// fixes at 100 for user space on every architecture it runs on today.
+const CLOCK_TICKS: f64 = 100.0;
+
+/// A host the tool started, with the addresses it was given.
+#[derive(Debug)]
+pub struct Spawned {
+    child: Child,
+    /// The process id.
+    pub pid: u32,
+    /// Base URL of its API.
+    pub api: String,
+    /// Its API token.
+    pub token: String,
+    /// Its embedded broker, unless it uses an external one.
+    pub mqtt: Option<SocketAddr>,
+    /// The external broker, where its session is kept.
+    external: Option<Broker>,
+    _dir: TempDir,
+}
+
+impl Spawned {
+    /// Starts `binary serve` in a fresh temporary directory on free
+    /// loopback ports, with `mqtt_url` as its external broker if given
+    /// (starting from a clean session there), and waits until it is ready.
+    pub async fn start(binary: &Path, mqtt_url: Option<&str>) -> anyhow::Result<Self> {
+        let external = mqtt_url.map(Broker::from_url).transpose()?;
+        if let Some(broker) = &external {
+            broker.clear_session(CLIENT_ID).await?;
+        }
+        // The host runs in its directory: a relative path would be read from there.
+        let binary = &std::path::absolute(binary)
+            .with_context(|| format!("finding {}", binary.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("edgehook-bench-")
+            .tempdir()
+            .context("creating the host's temporary directory")?;
+        let [data, plugins, webhooks] = ["data", "plugins", "webhooks"].map(|d| dir.path().join(d));
+        for path in [&data, &plugins, &webhooks] {
+            std::fs::create_dir(path).with_context(|| format!("creating {}", path.display()))?;
+        }
+        let [api_addr, mqtt_addr] = free_ports()?;
+        let token = generate_token();
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .arg("--allow-private-networks")
+            .arg("--data")
+            .arg(&data)
+            .arg("--plugins")
+            .arg(&plugins)
+            .arg("--webhooks")
+            .arg(&webhooks)
+            .args(["--api-token", &token])
+            .args(["--api-listen", &api_addr.to_string()]);
+        match mqtt_url {
+            Some(url) => command.args(["--mqtt-url", url, "--mqtt-client-id", CLIENT_ID]),
+            None => command.args(["--mqtt-listen", &mqtt_addr.to_string()]),
+        };
+        if std::env::var_os("EDGEHOOK_LOG").is_none() {
+            command.env("EDGEHOOK_LOG", "warn");
+        }
+        let mut child = command
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("the host exited at once")?;
+        let stdout = child.stdout.take().context("the host's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(READY_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                if line.starts_with(READY_LINE) {
+                    return Ok(true);
+                }
+            }
+            Ok::<_, std::io::Error>(false)
+        })
+        .await;
+        match ready {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => bail!(
+                "{} exited before it was ready: {}",
+                binary.display(),
+                child.wait().await?
+            ),
+            Ok(Err(err)) => return Err(err).context("reading the host's output"),
+            Err(_) => bail!(
+                "{} printed no {READY_LINE:?} line within {READY_TIMEOUT:?}",
+                binary.display()
+            ),
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            child,
+            pid,
+            api: format!("http://{api_addr}"),
+            token,
+            mqtt: mqtt_url.is_none().then_some(mqtt_addr),
+            external,
+            _dir: dir,
+        })
+    }
+
+    /// Why the host is no longer running, if it is not.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(err) => Some(err.to_string()),
+        }
+    }
+
+    /// Stops the host, clears its session on an external broker, and
+    /// removes its directory.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("stopping the host")?;
+        match &self.external {
+            Some(broker) => broker.clear_session(CLIENT_ID).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Two distinct free loopback ports (free when asked: the host binds them
+/// a moment later).
+fn free_ports() -> anyhow::Result<[SocketAddr; 2]> {
+    let first = TcpListener::bind("127.0.0.1:0")?;
+    let second = TcpListener::bind("127.0.0.1:0")?;
+    Ok([first.local_addr()?, second.local_addr()?])
+}
+
+/// A random token for the spawned host's API, from the standard library's
+/// randomly seeded hasher.
+fn generate_token() -> String {
+    (0..2)
+        .map(|_| format!("{:016x}", RandomState::new().build_hasher().finish()))
+        .collect()
+}
+
+/// A process seen through `/proc`.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    dir: PathBuf,
+}
+
+impl Proc {
+    /// The process `pid`.
+    pub fn pid(pid: u32) -> Self {
+        Self {
+            dir: Path::new("/proc").join(pid.to_string()),
+        }
+    }
+
+    /// This process.
+    pub fn current() -> Self {
+        Self {
+            dir: PathBuf::from("/proc/self"),
+        }
+    }
+
+    /// User plus system CPU time used so far; `None` where there is no
+    /// `/proc` or the process is gone.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(self.dir.join("stat")).ok()?;
+        // The command name, in parentheses, may hold spaces: count the
+        // fields after it. It ends field 2; utime and stime are 14 and 15.
+        let after_name = stat.get(stat.rfind(')')? + 2..)?;
+        let mut fields = after_name.split(' ').skip(14 - 3);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some(Duration::from_secs_f64(
+            (utime + stime) as f64 / CLOCK_TICKS,
+        ))
+    }
+
+    /// The peak resident set size in bytes (`VmHWM`).
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(self.dir.join("status")).ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+        let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kib * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_cpu_time_and_a_peak_rss() {
+        let me = Proc::current();
+        assert!(me.cpu_time().is_some());
+        assert!(me.peak_rss().is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn tokens_are_long_and_fresh() {
+        let token = generate_token();
+        assert_eq!(token.len(), 32);
+        assert_ne!(token, generate_token());
+    }
+}

@@ -1,0 +1,254 @@
+//! `edgehook-bench`: a load tool run against any edgehook. Simulated
+//! devices publish events over MQTT, one Particle-style webhook sends each
+//! to a loopback sink, and every hook-response is matched back to its event:
+//! throughput, latency percentiles, losses, duplicates, wrong topics, and
+//! the host's CPU and peak memory.
+
+mod api;
+mod args;
+mod devices;
+mod host;
+mod report;
+mod sink;
+
+use std::pin::pin;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+use crate::api::Api;
+use crate::args::Args;
+use crate::devices::{Broker, Fleet, Plan};
+use crate::host::{Proc, Spawned};
+use crate::report::{HostUsage, Latency, Report, round2};
+use crate::sink::Sink;
+
+/// Where the devices connect when neither --mqtt nor --spawn says.
+const DEFAULT_BROKER: &str = "127.0.0.1:1883";
+
+/// How often the wait looks at the run's progress.
+const POLL: Duration = Duration::from_millis(20);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args).await {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{report}");
+            }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("edgehook-bench: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The host under test: its API, the broker its devices use, its process.
+#[derive(Debug)]
+struct Target {
+    api: Api,
+    broker: Broker,
+    pid: Option<u32>,
+    spawned: Option<Spawned>,
+}
+
+impl Target {
+    /// Starts the host with --spawn, or finds the one the options name.
+    async fn open(args: &Args) -> anyhow::Result<Self> {
+        let broker = match (&args.mqtt, &args.host_mqtt_url) {
+            (Some(addr), _) => Some(Broker::from_addr(addr)?),
+            (None, Some(url)) => Some(Broker::from_url(url)?),
+            (None, None) => None,
+        };
+        let Some(binary) = &args.spawn else {
+            let token = match &args.token {
+                Some(token) => token.clone(),
+                None => Api::read_token(&args.data)?,
+            };
+            return Ok(Self {
+                api: Api::new(&args.api, token),
+                broker: broker.map_or_else(|| Broker::from_addr(DEFAULT_BROKER), Ok)?,
+                pid: args.host_pid,
+                spawned: None,
+            });
+        };
+        let spawned = Spawned::start(binary, args.host_mqtt_url.as_deref()).await?;
+        let broker = match (broker, spawned.mqtt) {
+            (Some(broker), _) => broker,
+            (None, Some(embedded)) => Broker::from_addr(&embedded.to_string())?,
+            (None, None) => unreachable!("a host without --mqtt-url has an embedded broker"),
+        };
+        Ok(Self {
+            api: Api::new(&spawned.api, spawned.token.clone()),
+            broker,
+            pid: Some(spawned.pid),
+            spawned: Some(spawned),
+        })
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<Report> {
+    let sink = Sink::start().await?;
+    let mut target = Target::open(args).await?;
+    let others = args.webhooks as usize - 1;
+    if others > 0 {
+        eprintln!("edgehook-bench: creating {} webhooks", args.webhooks);
+    }
+    let webhooks = target.api.create_webhooks(&sink.url(), others).await?;
+    let report = measure(args, &mut target, &sink).await;
+    let cleanup = match target.spawned {
+        Some(spawned) => spawned.stop().await,
+        None => target.api.delete_webhooks(&webhooks).await,
+    };
+    if let Err(err) = cleanup {
+        eprintln!("edgehook-bench: warning: after the run: {err:#}");
+    }
+    report
+}
+
+/// Connects the devices, runs the plan, and reports.
+async fn measure(args: &Args, target: &mut Target, sink: &Sink) -> anyhow::Result<Report> {
+    let plan = Plan {
+        devices: args.devices as usize,
+        events: args.events as usize,
+        size: args.size,
+        pace: args.pace(),
+    };
+    let mut fleet = Fleet::connect(&target.broker, plan).await?;
+    eprintln!(
+        "edgehook-bench: {} devices on {} publish {} events ({})",
+        plan.devices, target.broker, plan.events, plan.pace
+    );
+    let host = target.pid.map(Proc::pid);
+    let me = Proc::current();
+    let host_cpu_before = host.as_ref().and_then(Proc::cpu_time);
+    let my_cpu_before = me.cpu_time();
+
+    let start = Instant::now();
+    fleet.start(start);
+    let ending = wait(&fleet, args.timeout()).await;
+
+    let wall = start.elapsed().as_secs_f64();
+    let host_cpu = host.as_ref().and_then(|host| {
+        Some(
+            host.cpu_time()?
+                .saturating_sub(host_cpu_before?)
+                .as_secs_f64(),
+        )
+    });
+    let host_peak_rss = host.as_ref().and_then(Proc::peak_rss);
+    let my_cpu = me
+        .cpu_time()
+        .zip(my_cpu_before)
+        .map(|(after, before)| after - before);
+    let exited = target.spawned.as_mut().and_then(Spawned::exited);
+    let sink_requests = sink.requests();
+    let mut tally = fleet.finish();
+
+    let seconds = tally
+        .last_answer
+        .map_or(0.0, |at| at.duration_since(start).as_secs_f64());
+    let publish_seconds = tally
+        .last_publish
+        .map_or(0.0, |at| at.duration_since(start).as_secs_f64());
+    let per_second = |count: usize, seconds: f64| {
+        if seconds > 0.0 {
+            round2(count as f64 / seconds)
+        } else {
+            0.0
+        }
+    };
+    if let Some(why) = ending.note(args.timeout) {
+        tally.notes.insert(0, why);
+    }
+    if let Some(status) = exited {
+        tally
+            .notes
+            .insert(0, format!("the host exited during the run: {status}"));
+    }
+    Ok(Report {
+        mode: plan.pace.to_string(),
+        devices: plan.devices,
+        events: plan.events,
+        size: plan.size,
+        webhooks: args.webhooks as usize,
+        broker: target.broker.to_string(),
+        sent: tally.sent,
+        responses: tally.responses,
+        hook_errors: tally.hook_errors,
+        losses: tally.losses,
+        duplicates: tally.duplicates,
+        wrong_topics: tally.wrong_topics,
+        seconds: round2(seconds),
+        throughput: per_second(tally.responses, seconds),
+        publish_rate: per_second(tally.sent, publish_seconds),
+        latency_ms: Latency::of(&tally.latencies),
+        host: target.pid.map(|pid| HostUsage {
+            pid,
+            cpu_seconds: host_cpu.map(round2),
+            cpu_percent: host_cpu.map(|cpu| round2(100.0 * cpu / wall)),
+            peak_rss_mib: host_peak_rss.map(|bytes| round2(bytes as f64 / (1024.0 * 1024.0))),
+        }),
+        bench_cpu_seconds: my_cpu.map(|cpu| round2(cpu.as_secs_f64())),
+        sink_requests,
+        notes: tally.notes,
+    })
+}
+
+/// Why the wait ended.
+#[derive(Debug, PartialEq)]
+enum Ending {
+    /// Every event was answered.
+    Answered,
+    /// Nothing was published or answered for the timeout.
+    Stalled,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl Ending {
+    fn note(&self, timeout: u64) -> Option<String> {
+        match self {
+            Self::Answered => None,
+            Self::Stalled => Some(format!(
+                "stopped waiting: nothing published or answered for {timeout} s (--timeout)"
+            )),
+            Self::Interrupted => Some("interrupted: the counts are those so far".to_owned()),
+        }
+    }
+}
+
+/// Waits until every event is answered, nothing moves for `timeout`, or
+/// Ctrl-C.
+async fn wait(fleet: &Fleet, timeout: Duration) -> Ending {
+    let mut interrupt = pin!(tokio::signal::ctrl_c());
+    let mut last = (0, 0);
+    let mut moved = Instant::now();
+    loop {
+        tokio::select! {
+            _ = &mut interrupt => return Ending::Interrupted,
+            () = tokio::time::sleep(POLL) => {}
+        }
+        let progress = fleet.progress();
+        let now = (progress.published(), progress.answered());
+        if now.1 == fleet.events() {
+            return Ending::Answered;
+        }
+        if now != last {
+            last = now;
+            moved = Instant::now();
+        } else if moved.elapsed() >= timeout {
+            return Ending::Stalled;
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The loopback webhook sink: an HTTP/1.1 server that answers every request
+//! `200 {"echo":N}`, N being the `seq` it finds in the request body, so the
+//! device's hook-response names the event it answers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// The running sink.
+#[derive(Debug)]
+pub struct Sink {
+    addr: SocketAddr,
+    requests: Arc<AtomicU64>,
+}
+
+impl Sink {
+    /// Starts the sink on a free loopback port.
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("starting the webhook sink")?;
+        let addr = listener.local_addr()?;
+        let requests = Arc::new(AtomicU64::new(0));
+        tokio::spawn(serve(listener, requests.clone()));
+        Ok(Self { addr, requests })
+    }
+
+    /// The URL the webhooks call.
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+async fn serve(listener: TcpListener, requests: Arc<AtomicU64>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                eprintln!("webhook sink: accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let requests = requests.clone();
+        tokio::spawn(async move {
+            let answer = service_fn(move |request| answer(request, requests.clone()));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), answer)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    requests: Arc<AtomicU64>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    requests.fetch_add(1, Ordering::Relaxed);
+    let body = request.into_body().collect().await?.to_bytes();
+    let response = match find_seq(&body) {
+        Some(seq) => Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(format!("{{\"echo\":{seq}}}").into())),
+        None => Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Full::new(Bytes::from_static(b"no \"seq\" in the body"))),
+    };
+    Ok(response.expect("a status, a static header and a body make a response"))
+}
+
+/// The digits of the first `"seq"` field in a JSON text, quoted or not.
+fn find_seq(body: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"seq\"";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)?;
+    let rest = body[at + KEY.len()..].trim_ascii_start();
+    let rest = rest.strip_prefix(b":")?.trim_ascii_start();
+    let rest = rest.strip_prefix(b"\"").unwrap_or(rest);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let seq = std::str::from_utf8(&rest[..digits]).ok()?;
+    (!seq.is_empty()).then_some(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_seq;
+
+    #[test]
+    fn seq_is_found_quoted_or_not() {
+        assert_eq!(
+            find_seq(br#"{"device":"d","seq":"12","value":"x"}"#),
+            Some("12")
+        );
+        assert_eq!(find_seq(br#"{"seq" : 7}"#), Some("7"));
+        assert_eq!(find_seq(br#"{"seq":""}"#), None);
+        assert_eq!(find_seq(b"seq=3"), None);
+    }
+}

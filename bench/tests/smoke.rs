@@ -1,0 +1,42 @@
+//! Smoke test: the load tool spawns the workspace's edgehook binary and
+//! gets every one of a few hundred events answered exactly once.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The host binary, next to this package's binary, built first.
+fn host_binary() -> PathBuf {
+    let bench = Path::new(env!("CARGO_BIN_EXE_edgehook-bench"));
+    edgehook_tests::edgehook_binary(
+        bench
+            .parent()
+            .expect("binaries live in a profile directory"),
+    )
+}
+
+#[test]
+fn a_spawned_host_answers_every_event_once() {
+    let output = Command::new(env!("CARGO_BIN_EXE_edgehook-bench"))
+        .arg("--spawn")
+        .arg(host_binary())
+        .args(["--devices", "5", "--events", "200", "--window", "50"])
+        .args(["--timeout", "10", "--json"])
+        .output()
+        .expect("edgehook-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "edgehook-bench failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON object on stdout");
+    assert_eq!(report["sent"], 200, "{report}");
+    assert_eq!(report["responses"], 200, "{report}");
+    assert_eq!(report["losses"], 0, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert_eq!(report["wrong_topics"], 0, "{report}");
+    assert_eq!(report["sink_requests"], 200, "{report}");
+}
