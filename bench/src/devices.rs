@@ -484,7 +484,10 @@ impl Fleet {
             options
                 .set_inflight(CLIENT_INFLIGHT)
                 .set_max_packet_size(packet_limit, packet_limit);
-            let (client, connection) = AsyncClient::new(options, CLIENT_INFLIGHT.into());
+            let (client, mut connection) = AsyncClient::new(options, CLIENT_INFLIGHT.into());
+            let mut network = rumqttc::NetworkOptions::new();
+            network.set_tcp_nodelay(true);
+            connection.set_network_options(network);
             let device = Arc::new(Device {
                 id: id.clone(),
                 index,

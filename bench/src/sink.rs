@@ -50,7 +50,11 @@ impl Sink {
 async fn serve(listener: TcpListener, requests: Arc<AtomicU64>) {
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                // Answers go out at once, as a real service's would.
+                let _ = stream.set_nodelay(true);
+                stream
+            }
             Err(err) => {
                 eprintln!("webhook sink: accept failed: {err}");
                 tokio::time::sleep(Duration::from_millis(10)).await;

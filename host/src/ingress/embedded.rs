@@ -105,6 +105,10 @@ pub async fn start(
         .max_packet_size(max_packet)
         .max_inflight(DEVICE_INFLIGHT)
         .max_mqueue_len(DEVICE_QUEUE)
+        // A PUBACK, hook-sent and a response go out as small writes one
+        // after another: with Nagle each waits for the device's delayed
+        // ACK (40 ms), which was the whole latency at light load.
+        .nodelay(true)
         .allow_anonymous(true)
         .bind()
         .and_then(|l| l.tcp())

@@ -165,6 +165,7 @@ fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
         .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
         .set_manual_acks(true)
         .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+        .set_network_options(nodelay())
         .set_max_packet_size(Some(
             u32::try_from(opts.max_event_bytes + (64 << 10)).unwrap_or(u32::MAX),
         ));
@@ -188,6 +189,14 @@ fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
         )));
     }
     Ok(options)
+}
+
+/// Small writes (acks, replies) go out at once, not after the broker's
+/// delayed ACK.
+fn nodelay() -> rumqttc::NetworkOptions {
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network
 }
 
 /// What the event loop hands events to.
