@@ -86,7 +86,7 @@ impl Queue {
     /// Waits for room for an event of `bytes` encoded bytes. An event
     /// larger than the whole budget gets the whole budget.
     pub async fn reserve(&self, bytes: usize) -> Room {
-        let want = u32::try_from(bytes.min(self.limits.max_bytes)).unwrap_or(u32::MAX);
+        let want = self.permits(bytes);
         // The semaphores are never closed.
         let event = self.events.clone().acquire_owned().await;
         let bytes = self.bytes.clone().acquire_many_owned(want).await;
@@ -101,13 +101,18 @@ impl Queue {
 
     /// Room for an event, if there is some now.
     pub fn try_reserve(&self, bytes: usize) -> Option<Room> {
-        let want = u32::try_from(bytes.min(self.limits.max_bytes)).unwrap_or(u32::MAX);
+        let want = self.permits(bytes);
         let event = self.events.clone().try_acquire_owned().ok()?;
         let bytes = self.bytes.clone().try_acquire_many_owned(want).ok()?;
         Some(Room {
             _event: event,
             _bytes: bytes,
         })
+    }
+
+    /// The byte permits an event of `bytes` takes: at most the whole budget.
+    fn permits(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes.min(self.limits.max_bytes)).unwrap_or(u32::MAX)
     }
 
     /// A new sequence number.
