@@ -18,6 +18,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-changed=wasm_build.rs");
+    println!("cargo:rerun-if-changed=wasm_target.rs");
+    if !wasm_build::require_target() {
+        return;
+    }
     let wasm = wasm_build::build(
         "particle",
         &root.join("plugins/particle/Cargo.toml"),

@@ -5,6 +5,32 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "wasm_target.rs"]
+mod wasm_target;
+
+/// Checks, before anything is compiled for it, that the toolchain has the
+/// `wasm32-wasip2` standard library. When it has not, tells cargo to stop
+/// the build with one line naming the command to run, and returns `false`.
+pub fn require_target() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let here = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| ".".into(), PathBuf::from);
+    match wasm_target::wasm_std(&rustc, &here) {
+        Ok((libdir, true)) => {
+            // Removing the target later makes the check run again.
+            println!("cargo:rerun-if-changed={}", libdir.display());
+            true
+        }
+        Ok((_, false)) => {
+            println!("cargo::error={}", wasm_target::MISSING_TARGET);
+            false
+        }
+        Err(err) => {
+            println!("cargo::error=cannot run {}: {err}", rustc.to_string_lossy());
+            false
+        }
+    }
+}
+
 /// The directory the wasm builds share: `wasm-plugins` in the target directory.
 pub fn target_dir(workspace_root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

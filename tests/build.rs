@@ -20,6 +20,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-changed=../host/wasm_build.rs");
+    println!("cargo:rerun-if-changed=../host/wasm_target.rs");
+    if !wasm_build::require_target() {
+        return;
+    }
 
     let fixtures = crates_in(&manifest_dir.join("fixtures"));
     let mut crates = crates_in(&root.join("plugins"));

@@ -27,6 +27,7 @@
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
+//! - [`logging`]: log lines as text or JSON, colours only on a terminal.
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
 //! - [`remote`]: the API client behind `edgehook webhook …` and `subscribe`.
 #![deny(missing_docs)]
@@ -37,6 +38,7 @@ pub mod delivery;
 pub mod event;
 pub mod exchange;
 pub mod ingress;
+pub mod logging;
 pub mod offline;
 pub mod pipeline;
 pub mod plugins;

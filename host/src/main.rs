@@ -1,6 +1,6 @@
 //! The `edgehook` command line: parse, load the configuration, run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -84,23 +84,29 @@ enum PluginCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDGEHOOK_LOG")
-                .unwrap_or_else(|_| "info,rmqtt=warn,rmqtt_net=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` reads its file first: the log format may be set there.
+    let serve = match &cli.command {
+        Command::Serve { config, settings } => {
+            let file = match config {
+                Some(path) => Config::read_file(path)?,
+                None => Settings::default(),
+            };
+            Some((**settings).clone().or(file))
+        }
+        _ => None,
+    };
+    edgehook::logging::init(
+        serve
+            .as_ref()
+            .and_then(|s| s.log_format)
+            .unwrap_or_default(),
+    );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve { config, settings } => {
-                let file = match config {
-                    Some(path) => Config::read_file(&path)?,
-                    None => Settings::default(),
-                };
-                let cfg = Config::build((*settings).or(file))?;
-                edgehook::server::run(cfg, shutdown_signal()).await
+            Command::Serve { .. } => {
+                let settings = serve.expect("read above for serve");
+                edgehook::server::run(Config::build(settings)?, shutdown_signal()).await
             }
             Command::Plugin {
                 command: PluginCommand::New { name, dir, sdk },
@@ -117,12 +123,15 @@ fn main() -> anyhow::Result<()> {
                     edgehook::scaffold::SdkSource::Path(sdk),
                 )?;
                 println!("created {}", path.display());
+                if let Some(missing) = edgehook::scaffold::missing_wasm_target(&path) {
+                    eprintln!("note: {missing}");
+                }
                 Ok(())
             }
             Command::Plugin {
                 command: PluginCommand::Test(run),
             } => {
-                print!("{}", edgehook::offline::run(run).await?);
+                print!("{}", edgehook::offline::run(run, Path::new("")).await?);
                 Ok(())
             }
             Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,

@@ -3,7 +3,7 @@
 //! device events the host would publish.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -30,6 +30,8 @@ pub struct TestRun {
     #[arg(long, default_value = "test-device")]
     pub device: String,
     /// The plugin's manifest (.toml) or a JSON configuration (.json)
+    /// [default: NAME.toml beside the .wasm, else NAME.toml in the current
+    /// directory, else an empty configuration]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A file with the response body to hand back to the plugin
@@ -43,12 +45,16 @@ pub struct TestRun {
     pub chunk_size: usize,
 }
 
-/// Runs the plugin and returns the report to print.
-pub async fn run(t: TestRun) -> anyhow::Result<String> {
-    let (config, limits) = match &t.config {
+/// Runs the plugin and returns the report to print. Relative paths are
+/// taken from `dir` (the command's working directory).
+pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
+    t.wasm = dir.join(&t.wasm);
+    t.config = t.config.map(|c| dir.join(c));
+    t.response = t.response.map(|r| dir.join(r));
+    let (config, limits) = match t.config.clone().or_else(|| default_manifest(&t.wasm, dir)) {
         None => (serde_json::json!({}), Limits::default()),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
             if path.extension().is_some_and(|e| e == "json") {
                 let json = serde_json::from_str(&text)
@@ -124,4 +130,13 @@ pub async fn run(t: TestRun) -> anyhow::Result<String> {
         )?;
     }
     Ok(out)
+}
+
+/// The manifest `plugin test` reads when `--config` is not given: the one
+/// installed beside the `.wasm` (`NAME.wasm` + `NAME.toml`), or, as in a
+/// plugin crate's directory, `NAME.toml` in the current directory.
+fn default_manifest(wasm: &Path, dir: &Path) -> Option<PathBuf> {
+    let beside = wasm.with_extension("toml");
+    let here = dir.join(wasm.file_stem()?).with_extension("toml");
+    [beside, here].into_iter().find(|p| p.is_file())
 }

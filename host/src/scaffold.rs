@@ -7,6 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../wasm_target.rs"]
+mod wasm_target;
+
 /// Where the scaffolded crate gets the guest SDK from.
 #[derive(Debug, Clone)]
 pub enum SdkSource {
@@ -45,7 +48,7 @@ const FILES: [(&str, &str); 5] = [
         "rust-toolchain.toml",
         include_str!("scaffold/rust-toolchain.toml.tmpl"),
     ),
-    ("{{name}}.toml", include_str!("scaffold/manifest.toml.tmpl")),
+    ("{{file}}.toml", include_str!("scaffold/manifest.toml.tmpl")),
 ];
 
 /// Creates `parent/NAME/` and returns its path.
@@ -80,6 +83,17 @@ pub fn new_plugin(parent: &Path, name: &str, sdk: SdkSource) -> Result<PathBuf, 
     Ok(root)
 }
 
+/// What to do before the crate at `root` can be built, when its toolchain
+/// (as its `rust-toolchain.toml` picks it) has no `wasm32-wasip2` standard
+/// library: one line naming the command to run.
+pub fn missing_wasm_target(root: &Path) -> Option<String> {
+    match wasm_target::wasm_std("rustc".as_ref(), root) {
+        Ok((_, true)) => None,
+        Ok((_, false)) => Some(wasm_target::MISSING_TARGET.to_owned()),
+        Err(err) => Some(format!("cannot check for the wasm32-wasip2 target: {err}")),
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -110,7 +124,7 @@ mod tests {
         let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
         assert!(cargo.contains("name = \"my-hook\""));
         assert!(cargo.contains("edgehook-guest = { path = \"/opt/edgehook/guest-sdk\" }"));
-        let manifest = std::fs::read_to_string(root.join("my-hook.toml")).unwrap();
+        let manifest = std::fs::read_to_string(root.join("my_hook.toml")).unwrap();
         assert!(manifest.contains("beside my_hook.wasm"));
         assert!(root.join("src/lib.rs").exists());
         let again = new_plugin(dir.path(), "my-hook", sdk).unwrap_err();

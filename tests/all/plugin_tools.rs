@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use clap::Parser as _;
+
 use edgehook::offline::{TestRun, run};
 use edgehook_tests::THINGSPEAK;
 
@@ -32,7 +34,8 @@ async fn plugin_test_prints_the_request_and_the_device_events() {
     let answer = dir.path().join("answer.txt");
     std::fs::write(&answer, "4711").unwrap();
 
-    let report = run(test_run(THINGSPEAK, Some(&manifest), Some(&answer)))
+    let here = Path::new("");
+    let report = run(test_run(THINGSPEAK, Some(&manifest), Some(&answer)), here)
         .await
         .unwrap();
     assert!(
@@ -46,7 +49,7 @@ async fn plugin_test_prints_the_request_and_the_device_events() {
         "{report}"
     );
 
-    let without_response = run(test_run(THINGSPEAK, Some(&manifest), None))
+    let without_response = run(test_run(THINGSPEAK, Some(&manifest), None), here)
         .await
         .unwrap();
     assert!(
@@ -54,7 +57,7 @@ async fn plugin_test_prints_the_request_and_the_device_events() {
         "{without_response}"
     );
 
-    let missing = run(test_run("/nonexistent/x.wasm", None, None))
+    let missing = run(test_run("/nonexistent/x.wasm", None, None), here)
         .await
         .unwrap_err();
     assert!(
@@ -76,12 +79,17 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs() {
         edgehook::scaffold::SdkSource::Path(sdk),
     )
     .unwrap();
+    // The crate's own target/ is the workspace's scaffold-test directory,
+    // so that the paths its README prints are the real ones and the build
+    // is kept between runs.
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scaffold-test");
+    std::fs::create_dir_all(&target).unwrap();
+    std::os::unix::fs::symlink(target.canonicalize().unwrap(), krate.join("target")).unwrap();
     let cargo = |args: &[&str]| {
         let status = Command::new(env!("CARGO"))
             .args(args)
             .current_dir(&krate)
-            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("CARGO_TARGET_DIR")
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .status()
@@ -93,13 +101,29 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs() {
     };
     cargo(&["test", "--quiet"]);
     cargo(&["build", "--release", "--target", "wasm32-wasip2"]);
-    let wasm = target.join("wasm32-wasip2/release/my_hook.wasm");
-    let report = run(test_run(
-        wasm.to_str().unwrap(),
-        Some(&krate.join("my-hook.toml")),
-        None,
-    ))
-    .await;
-    let report = report.unwrap();
-    assert!(report.starts_with("request:\nPOST "), "{report}");
+
+    // The README's `plugin test` line, run as printed from the crate's
+    // directory: it finds the wasm and the manifest by itself.
+    let readme = std::fs::read_to_string(krate.join("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("edgehook plugin test "))
+        .expect("the README prints a plugin test line");
+    let words = line.split_whitespace().map(|w| w.trim_matches('\''));
+    let printed = PrintedTest::try_parse_from(words.skip(1)).unwrap();
+    let report = run(printed.run, &krate).await.unwrap();
+    assert!(
+        report.starts_with("request:\nPOST https://example.com/in\n"),
+        "{report}"
+    );
+    assert!(report.contains(r#""data":{"c":21.5}"#), "{report}");
+}
+
+/// `edgehook plugin …` as the command line parses it.
+#[derive(clap::Parser)]
+struct PrintedTest {
+    #[arg(value_parser = ["test"])]
+    _command: String,
+    #[command(flatten)]
+    run: TestRun,
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use crate::logging::LogFormat;
 use crate::plugins::manifest::RawLimits;
 
 fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
@@ -107,6 +108,9 @@ pub struct Settings {
     /// Failed deliveries in a row after which a webhook is disabled until replaced; 0 never disables [default: 10]
     #[arg(long, env = "EDGEHOOK_DISABLE_AFTER", value_name = "N")]
     pub disable_after: Option<u32>,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line) [default: text]
+    #[arg(long, env = "EDGEHOOK_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// Default limits of every plugin (file only: `[limits]`)
     #[arg(skip)]
     #[serde(default)]
@@ -145,6 +149,7 @@ impl Settings {
             host_rate: self.host_rate.or(other.host_rate),
             device_rate: self.device_rate.or(other.device_rate),
             disable_after: self.disable_after.or(other.disable_after),
+            log_format: self.log_format.or(other.log_format),
             limits: self.limits.or(other.limits),
         }
     }
