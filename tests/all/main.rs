@@ -7,6 +7,7 @@ mod broken;
 mod crash;
 mod delivery;
 mod external_broker;
+mod logging;
 mod particle;
 mod plugin_tools;
 mod reload;
