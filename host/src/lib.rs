@@ -10,6 +10,7 @@
 //! - [`topic`], [`event`], [`exchange`]: the leaf types — topics parsed once,
 //!   the device event, the values exchanged with plugins.
 //! - [`config`]: settings from flags, environment and file, checked once.
+//! - [`fleet`]: the device registry — groups, devices, their keys.
 //! - [`ingress`]: MQTT in and out — the embedded broker or an external one.
 //! - [`runtime`]: the wasm sandbox (engine, plugins, limits, the one `bindgen!`).
 //! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
@@ -37,6 +38,7 @@ pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod exchange;
+pub mod fleet;
 pub mod ingress;
 pub mod logging;
 pub mod offline;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use edgehook::config::{Config, Settings};
+use edgehook::remote::fleet::{self, DeviceCommand, GroupCommand};
 use edgehook::remote::{ApiArgs, ApiClient};
 
 #[derive(Debug, Parser)]
@@ -37,6 +38,20 @@ enum Command {
     Webhook {
         #[command(subcommand)]
         command: WebhookCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Manage the registered devices of a running host
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Manage the device groups of a running host
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -135,6 +150,14 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,
+            Command::Device { command, api } => {
+                print!("{}", fleet::device(command, &ApiClient::new(&api)?).await?);
+                Ok(())
+            }
+            Command::Group { command, api } => {
+                print!("{}", fleet::group(command, &ApiClient::new(&api)?).await?);
+                Ok(())
+            }
             Command::Subscribe { prefix, api } => {
                 use std::io::Write as _;
                 let client = ApiClient::new(&api)?;

@@ -1,5 +1,8 @@
-//! The API client of the command line: `edgehook webhook create|list|delete`
-//! and `edgehook subscribe` talk to a running host through its HTTP API.
+//! The API client of the command line: `edgehook webhook create|list|delete`,
+//! `device …`, `group …` and `subscribe` talk to a running host through its
+//! HTTP API.
+
+pub mod fleet;
 
 use std::path::{Path, PathBuf};
 

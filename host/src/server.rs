@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
+use crate::fleet::Fleet;
 use crate::ingress::{Publisher, embedded, external};
 use crate::pipeline::{DeliveryStats, Parts, Pipeline};
 use crate::plugins::{PluginDir, Registry};
@@ -68,6 +69,8 @@ impl Host {
         }
         let api_token = api::auth::load_or_create(cfg.api_token.as_deref(), &cfg.data_dir)
             .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))?;
+
+        let fleet = Arc::new(Fleet::open(&cfg.data_dir).context("opening the device registry")?);
 
         let engine = WasmEngine::new(&EngineOptions {
             instances: cfg.plugin_instances,
@@ -175,6 +178,7 @@ impl Host {
                 stats,
                 queue,
                 throttle,
+                fleet,
             },
             api_token.as_str().into(),
         );

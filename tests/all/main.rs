@@ -10,6 +10,7 @@ mod external_broker;
 mod logging;
 mod particle;
 mod plugin_tools;
+mod registry;
 mod reload;
 mod reload_under_load;
 mod retries;

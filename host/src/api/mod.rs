@@ -1,8 +1,10 @@
 //! The HTTP API: health, and behind the bearer token the loaded plugins,
-//! the webhooks with their logs, the live event stream and the metrics.
+//! the webhooks with their logs, the device registry, the live event
+//! stream and the metrics.
 
 pub mod auth;
 pub mod events;
+pub mod fleet;
 pub mod metrics;
 pub mod webhooks;
 
@@ -11,10 +13,11 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 
+use crate::fleet::Fleet;
 use crate::ingress::Publisher;
 use crate::pipeline::DeliveryStats;
 use crate::plugins::{PluginStatus, Registry};
@@ -43,6 +46,8 @@ pub struct ApiState {
     pub queue: Arc<Queue>,
     /// The throttle, for its sleeping hosts.
     pub throttle: Throttle,
+    /// The device registry.
+    pub fleet: Arc<Fleet>,
 }
 
 /// The API's routes.
@@ -57,6 +62,27 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/v1/webhooks/{id}/log", get(webhooks::log))
+        .route(
+            "/v1/groups",
+            get(fleet::list_groups).post(fleet::create_group),
+        )
+        .route(
+            "/v1/groups/{id}",
+            get(fleet::get_group)
+                .put(fleet::replace_group)
+                .delete(fleet::delete_group),
+        )
+        .route(
+            "/v1/devices",
+            get(fleet::list_devices).post(fleet::create_device),
+        )
+        .route(
+            "/v1/devices/{id}",
+            get(fleet::get_device)
+                .put(fleet::replace_device)
+                .delete(fleet::delete_device),
+        )
+        .route("/v1/devices/{id}/key", post(fleet::rotate_key))
         .route("/v1/events", get(events::all))
         .route("/v1/events/{*prefix}", get(events::prefixed))
         .route("/metrics", get(metrics::get))

@@ -1,0 +1,392 @@
+//! The registry's file, `data/registry.redb`, and the [`Fleet`] in front of
+//! it: every change is one redb transaction (durable when it returns, so a
+//! kill -9 keeps it), and readers (the API, broker logins, the pipeline)
+//! see an immutable [`Snapshot`] swapped in after each commit.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::key::{DeviceKey, KeyHash};
+use super::model::{
+    self, Device, DeviceInput, FleetError, Group, GroupId, GroupInput, device_id, group_id,
+};
+use crate::topic::DeviceId;
+
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+
+/// The registry as it stands after a commit.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Groups by id.
+    pub groups: BTreeMap<String, Group>,
+    /// Devices by id.
+    pub devices: BTreeMap<String, Device>,
+}
+
+impl Snapshot {
+    /// The devices of `group`, in id order.
+    pub fn members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Device> + 'a {
+        self.devices
+            .values()
+            .filter(move |d| d.group.as_ref().is_some_and(|g| g.as_str() == group))
+    }
+}
+
+/// A device as the file keeps it.
+#[derive(Serialize, Deserialize)]
+struct StoredDevice {
+    id: String,
+    name: String,
+    group: Option<GroupId>,
+    metadata: Map<String, Value>,
+    created_at: String,
+    key_sha256: String,
+}
+
+/// One change written in one transaction.
+enum Write {
+    Group(Group),
+    RemoveGroup(String),
+    Device(Device),
+    RemoveDevice(String),
+}
+
+/// The device registry.
+#[derive(Debug)]
+pub struct Fleet {
+    db: Arc<Database>,
+    path: String,
+    snapshot: ArcSwap<Snapshot>,
+    /// One writer at a time: each change starts from the last snapshot.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl Fleet {
+    /// Opens (or creates) `registry.redb` in `data_dir` and reads it.
+    pub fn open(data_dir: &Path) -> Result<Self, FleetError> {
+        let file = data_dir.join("registry.redb");
+        let path = file.display().to_string();
+        let store = |e: &dyn std::fmt::Display| FleetError::Store {
+            path: path.clone(),
+            reason: e.to_string(),
+        };
+        let db = Database::create(&file).map_err(|e| store(&e))?;
+        let mut snapshot = Snapshot::default();
+        {
+            let tx = db.begin_write().map_err(|e| store(&e))?;
+            tx.open_table(GROUPS).map_err(|e| store(&e))?;
+            tx.open_table(DEVICES).map_err(|e| store(&e))?;
+            tx.commit().map_err(|e| store(&e))?;
+            let tx = db.begin_read().map_err(|e| store(&e))?;
+            for row in tx
+                .open_table(GROUPS)
+                .map_err(|e| store(&e))?
+                .iter()
+                .map_err(|e| store(&e))?
+            {
+                let (id, json) = row.map_err(|e| store(&e))?;
+                let group: Group = serde_json::from_slice(json.value())
+                    .map_err(|e| store(&format!("group {:?}: {e}", id.value())))?;
+                snapshot.groups.insert(id.value().to_owned(), group);
+            }
+            for row in tx
+                .open_table(DEVICES)
+                .map_err(|e| store(&e))?
+                .iter()
+                .map_err(|e| store(&e))?
+            {
+                let (id, json) = row.map_err(|e| store(&e))?;
+                let device = decode_device(json.value())
+                    .map_err(|e| store(&format!("device {:?}: {e}", id.value())))?;
+                snapshot.devices.insert(id.value().to_owned(), device);
+            }
+        }
+        Ok(Self {
+            db: Arc::new(db),
+            path,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The registry as it stands.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Creates a group.
+    pub async fn create_group(&self, input: GroupInput) -> Result<Group, FleetError> {
+        let _writer = self.writer.lock().await;
+        let id = group_id(input.id.as_deref())?;
+        if self.snapshot.load().groups.contains_key(id.as_str()) {
+            return Err(FleetError::GroupExists(id.to_string()));
+        }
+        let group = Group {
+            id,
+            name: model::name(input.name)?,
+            metadata: model::metadata(input.metadata)?,
+            created_at: model::now(),
+        };
+        self.commit(Write::Group(group.clone())).await?;
+        Ok(group)
+    }
+
+    /// Replaces a group's name and metadata.
+    pub async fn replace_group(&self, id: &str, input: GroupInput) -> Result<Group, FleetError> {
+        let _writer = self.writer.lock().await;
+        let Some(old) = self.snapshot.load().groups.get(id).cloned() else {
+            return Err(FleetError::GroupNotFound(id.to_owned()));
+        };
+        same_id(input.id.as_deref(), id)?;
+        let group = Group {
+            name: model::name(input.name)?,
+            metadata: model::metadata(input.metadata)?,
+            ..old
+        };
+        self.commit(Write::Group(group.clone())).await?;
+        Ok(group)
+    }
+
+    /// Deletes a group that no device belongs to.
+    pub async fn delete_group(&self, id: &str) -> Result<(), FleetError> {
+        let _writer = self.writer.lock().await;
+        let snapshot = self.snapshot.load();
+        if !snapshot.groups.contains_key(id) {
+            return Err(FleetError::GroupNotFound(id.to_owned()));
+        }
+        let devices = snapshot.members(id).count();
+        if devices > 0 {
+            return Err(FleetError::GroupInUse {
+                id: id.to_owned(),
+                devices,
+            });
+        }
+        self.commit(Write::RemoveGroup(id.to_owned())).await
+    }
+
+    /// Registers a device; its key is returned here and never again.
+    pub async fn create_device(
+        &self,
+        input: DeviceInput,
+    ) -> Result<(Device, DeviceKey), FleetError> {
+        let _writer = self.writer.lock().await;
+        let id = device_id(input.id.as_deref())?;
+        let snapshot = self.snapshot.load();
+        if snapshot.devices.contains_key(id.as_str()) {
+            return Err(FleetError::DeviceExists(id.to_string()));
+        }
+        let key = DeviceKey::generate();
+        let device = Device {
+            id,
+            name: model::name(input.name)?,
+            group: known_group(&snapshot, input.group)?,
+            metadata: model::metadata(input.metadata)?,
+            created_at: model::now(),
+            key: key.hash(),
+        };
+        self.commit(Write::Device(device.clone())).await?;
+        Ok((device, key))
+    }
+
+    /// Replaces a device's name, group and metadata; its key stays.
+    pub async fn replace_device(&self, id: &str, input: DeviceInput) -> Result<Device, FleetError> {
+        let _writer = self.writer.lock().await;
+        let snapshot = self.snapshot.load();
+        let Some(old) = snapshot.devices.get(id).cloned() else {
+            return Err(FleetError::DeviceNotFound(id.to_owned()));
+        };
+        same_id(input.id.as_deref(), id)?;
+        let device = Device {
+            name: model::name(input.name)?,
+            group: known_group(&snapshot, input.group)?,
+            metadata: model::metadata(input.metadata)?,
+            ..old
+        };
+        self.commit(Write::Device(device.clone())).await?;
+        Ok(device)
+    }
+
+    /// Removes a device: its key stops working.
+    pub async fn delete_device(&self, id: &str) -> Result<(), FleetError> {
+        let _writer = self.writer.lock().await;
+        if !self.snapshot.load().devices.contains_key(id) {
+            return Err(FleetError::DeviceNotFound(id.to_owned()));
+        }
+        self.commit(Write::RemoveDevice(id.to_owned())).await
+    }
+
+    /// Gives a device a new key; the old one stops working.
+    pub async fn rotate_key(&self, id: &str) -> Result<DeviceKey, FleetError> {
+        let _writer = self.writer.lock().await;
+        let Some(old) = self.snapshot.load().devices.get(id).cloned() else {
+            return Err(FleetError::DeviceNotFound(id.to_owned()));
+        };
+        let key = DeviceKey::generate();
+        let device = Device {
+            key: key.hash(),
+            ..old
+        };
+        self.commit(Write::Device(device)).await?;
+        Ok(key)
+    }
+
+    /// Writes `change` durably, then shows it to readers.
+    async fn commit(&self, change: Write) -> Result<(), FleetError> {
+        let db = self.db.clone();
+        let row = match &change {
+            Write::Group(g) => Some(serde_json::to_vec(g).expect("a group serializes")),
+            Write::Device(d) => Some(encode_device(d)),
+            Write::RemoveGroup(_) | Write::RemoveDevice(_) => None,
+        };
+        let (table, key) = match &change {
+            Write::Group(g) => (GROUPS, g.id.to_string()),
+            Write::RemoveGroup(id) => (GROUPS, id.clone()),
+            Write::Device(d) => (DEVICES, d.id.to_string()),
+            Write::RemoveDevice(id) => (DEVICES, id.clone()),
+        };
+        let written = tokio::task::spawn_blocking(move || -> Result<(), redb::Error> {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(table)?;
+                match &row {
+                    Some(row) => t.insert(key.as_str(), row.as_slice())?,
+                    None => t.remove(key.as_str())?,
+                };
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .expect("the registry write does not panic");
+        written.map_err(|e| FleetError::Store {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut next = Snapshot {
+            groups: self.snapshot.load().groups.clone(),
+            devices: self.snapshot.load().devices.clone(),
+        };
+        match change {
+            Write::Group(g) => {
+                next.groups.insert(g.id.to_string(), g);
+            }
+            Write::RemoveGroup(id) => {
+                next.groups.remove(&id);
+            }
+            Write::Device(d) => {
+                next.devices.insert(d.id.to_string(), d);
+            }
+            Write::RemoveDevice(id) => {
+                next.devices.remove(&id);
+            }
+        }
+        self.snapshot.store(Arc::new(next));
+        Ok(())
+    }
+}
+
+/// A body's id must be absent or the path's.
+fn same_id(body: Option<&str>, path: &str) -> Result<(), FleetError> {
+    match body {
+        Some(id) if id != path => Err(FleetError::Invalid {
+            field: "id",
+            reason: format!("{id:?} differs from the path's {path:?}; ids do not change"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The group a device names, which must exist.
+fn known_group(snapshot: &Snapshot, group: Option<String>) -> Result<Option<GroupId>, FleetError> {
+    match group {
+        None => Ok(None),
+        Some(id) => snapshot
+            .groups
+            .get(&id)
+            .map(|g| Some(g.id.clone()))
+            .ok_or(FleetError::UnknownGroup(id)),
+    }
+}
+
+fn encode_device(d: &Device) -> Vec<u8> {
+    serde_json::to_vec(&StoredDevice {
+        id: d.id.to_string(),
+        name: d.name.clone(),
+        group: d.group.clone(),
+        metadata: d.metadata.clone(),
+        created_at: d.created_at.clone(),
+        key_sha256: d.key.to_hex(),
+    })
+    .expect("a device serializes")
+}
+
+fn decode_device(json: &[u8]) -> Result<Device, String> {
+    let s: StoredDevice = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    Ok(Device {
+        id: DeviceId::try_from(s.id.as_str()).map_err(|e| e.to_string())?,
+        name: s.name,
+        group: s.group,
+        metadata: s.metadata,
+        created_at: s.created_at,
+        key: KeyHash::from_hex(&s.key_sha256).ok_or("its key hash is not 64 hex digits")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn changes_survive_a_reopen_and_groups_in_use_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = Fleet::open(dir.path()).unwrap();
+        let group = fleet
+            .create_group(GroupInput {
+                id: Some("line-1".into()),
+                ..GroupInput::default()
+            })
+            .await
+            .unwrap();
+        let (device, key) = fleet
+            .create_device(DeviceInput {
+                id: Some("d1".into()),
+                group: Some("line-1".into()),
+                ..DeviceInput::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(device.group, Some(group.id.clone()));
+        assert!(matches!(
+            fleet.delete_group("line-1").await,
+            Err(FleetError::GroupInUse { devices: 1, .. })
+        ));
+        assert!(matches!(
+            fleet
+                .create_device(DeviceInput {
+                    group: Some("nope".into()),
+                    ..DeviceInput::default()
+                })
+                .await,
+            Err(FleetError::UnknownGroup(_))
+        ));
+        let rotated = fleet.rotate_key("d1").await.unwrap();
+        drop(fleet);
+
+        let fleet = Fleet::open(dir.path()).unwrap();
+        let snapshot = fleet.snapshot();
+        let d1 = &snapshot.devices["d1"];
+        assert!(d1.key.matches(rotated.reveal().as_bytes()));
+        assert!(!d1.key.matches(key.reveal().as_bytes()));
+        assert_eq!(snapshot.members("line-1").count(), 1);
+        fleet.delete_device("d1").await.unwrap();
+        fleet.delete_group("line-1").await.unwrap();
+        assert!(fleet.snapshot().groups.is_empty());
+    }
+}
