@@ -145,3 +145,91 @@ async fn refusals_name_the_field_and_change_nothing() {
     assert_eq!(status, 404);
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_manages_the_registry() {
+    use edgehook::remote::fleet::{DeviceCommand, GroupCommand, device, group};
+    use edgehook::remote::{ApiArgs, ApiClient};
+
+    let host = TestHost::start(&[], Settings::default()).await;
+    let api = ApiClient::new(&ApiArgs {
+        api: format!("http://{}", host.host.api_addr),
+        token: Some(host.host.api_token.clone()),
+        data: host.dir.path().join("data"),
+    })
+    .unwrap();
+    let add = GroupCommand::Add {
+        id: Some("line-2".into()),
+        name: Some("Line 2".into()),
+        metadata: None,
+    };
+    assert_eq!(group(add, &api).await.unwrap(), "Created group line-2\n");
+    let added = device(
+        DeviceCommand::Add {
+            id: Some("d9".into()),
+            name: None,
+            group: Some("line-2".into()),
+            metadata: Some(r#"{"floor": 2}"#.into()),
+        },
+        &api,
+    )
+    .await
+    .unwrap();
+    assert!(
+        added.starts_with("Registered device d9 in group line-2\nKey: "),
+        "{added}"
+    );
+    let (_, view) = host.api("GET", "/v1/devices/d9", "").await;
+    assert_eq!(view["metadata"]["floor"], 2);
+
+    let list = device(DeviceCommand::List { group: None }, &api)
+        .await
+        .unwrap();
+    assert_eq!(list, "d9\tline-2\t\n");
+    let key = device(DeviceCommand::Key { id: "d9".into() }, &api)
+        .await
+        .unwrap();
+    assert!(key.starts_with("New key of device d9: "), "{key}");
+
+    let refused = group(
+        GroupCommand::Remove {
+            id: "line-2".into(),
+        },
+        &api,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("still has 1 device"),
+        "{refused}"
+    );
+    let bad = device(
+        DeviceCommand::Add {
+            id: None,
+            name: None,
+            group: None,
+            metadata: Some("[1]".into()),
+        },
+        &api,
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().starts_with("--metadata"), "{bad}");
+
+    device(DeviceCommand::Remove { id: "d9".into() }, &api)
+        .await
+        .unwrap();
+    group(
+        GroupCommand::Remove {
+            id: "line-2".into(),
+        },
+        &api,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        group(GroupCommand::List, &api).await.unwrap(),
+        "No groups\n"
+    );
+    host.host.stop().await;
+}
