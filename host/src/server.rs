@@ -111,10 +111,13 @@ impl Host {
         let mut tasks = JoinSet::new();
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
         let (publisher, mqtt_addr) = match &cfg.broker {
-            Broker::Embedded { listen } => {
+            Broker::Embedded { listen, auth } => {
                 let opts = embedded::EmbeddedOptions {
                     listen: *listen,
                     max_event_bytes: cfg.max_event_bytes,
+                    auth: *auth,
+                    fleet: fleet.clone(),
+                    operator_token: api_token.as_str().into(),
                 };
                 let handle = embedded::start(opts, tx).await?;
                 let addr = handle.local_addr();

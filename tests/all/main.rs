@@ -6,6 +6,7 @@ mod api;
 mod broken;
 mod crash;
 mod delivery;
+mod device_logins;
 mod external_broker;
 mod logging;
 mod particle;

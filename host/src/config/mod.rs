@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use settings::Settings;
 
+use crate::ingress::acl::MqttAuth;
 use crate::pipeline::DeliveryPolicy;
 use crate::queue::QueueLimits;
 use crate::runtime::Limits;
@@ -54,6 +55,8 @@ pub enum Broker {
     Embedded {
         /// Listen address.
         listen: SocketAddr,
+        /// Who may log in.
+        auth: MqttAuth,
     },
     /// An external broker.
     External {
@@ -243,6 +246,13 @@ impl Config {
                         "cannot be used together with mqtt_listen".into(),
                     ));
                 }
+                if s.mqtt_auth.is_some() {
+                    return Err(invalid(
+                        "mqtt_auth",
+                        "applies to the embedded broker; an external broker checks its own logins"
+                            .into(),
+                    ));
+                }
                 Broker::External {
                     url,
                     client_id: s.mqtt_client_id.unwrap_or_else(default_client_id),
@@ -250,11 +260,18 @@ impl Config {
                     ca_file: s.mqtt_ca_file,
                 }
             }
-            None => Broker::Embedded {
-                listen: s
+            None => {
+                let listen = s
                     .mqtt_listen
-                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883))),
-            },
+                    .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883)));
+                // As mosquitto 2: anonymous clients only on loopback.
+                let auth = s.mqtt_auth.unwrap_or(if listen.ip().is_loopback() {
+                    MqttAuth::Open
+                } else {
+                    MqttAuth::Devices
+                });
+                Broker::Embedded { listen, auth }
+            }
         };
         if let Some(token) = &s.api_token
             && (token.len() < 16 || token.chars().any(|c| !c.is_ascii_graphic()))
@@ -366,7 +383,7 @@ mod tests {
     fn defaults_are_the_contracts() {
         let c = from_toml("").unwrap();
         assert!(
-            matches!(c.broker, Broker::Embedded { listen } if listen.to_string() == "127.0.0.1:1883")
+            matches!(c.broker, Broker::Embedded { listen, auth: MqttAuth::Open } if listen.to_string() == "127.0.0.1:1883")
         );
         assert_eq!(c.api_listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.plugins_dir, PathBuf::from("plugins"));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use crate::ingress::acl::MqttAuth;
 use crate::logging::LogFormat;
 use crate::plugins::manifest::RawLimits;
 
@@ -25,6 +26,9 @@ pub struct Settings {
     /// Address of the embedded MQTT broker [default: 127.0.0.1:1883]
     #[arg(long, env = "EDGEHOOK_MQTT_LISTEN", value_name = "ADDR")]
     pub mqtt_listen: Option<SocketAddr>,
+    /// Device logins on the embedded broker: `open` (anyone) or `devices` (registered devices with their keys) [default: open on a loopback address, devices otherwise]
+    #[arg(long, env = "EDGEHOOK_MQTT_AUTH", value_name = "MODE")]
+    pub mqtt_auth: Option<MqttAuth>,
     /// Use this external MQTT broker (mqtt://host:port, mqtts://…) instead of the embedded one
     #[arg(long, env = "EDGEHOOK_MQTT_URL", value_name = "URL")]
     pub mqtt_url: Option<String>,
@@ -122,6 +126,7 @@ impl Settings {
     pub fn or(self, other: Self) -> Self {
         Self {
             mqtt_listen: self.mqtt_listen.or(other.mqtt_listen),
+            mqtt_auth: self.mqtt_auth.or(other.mqtt_auth),
             mqtt_url: self.mqtt_url.or(other.mqtt_url),
             mqtt_client_id: self.mqtt_client_id.or(other.mqtt_client_id),
             mqtt_share_group: self.mqtt_share_group.or(other.mqtt_share_group),

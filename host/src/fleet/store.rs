@@ -21,6 +21,10 @@ use crate::topic::DeviceId;
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
 
+/// Revocations a slow listener may fall behind by (a thousand rotations
+/// at once); one that falls further behind is told, and logs it.
+const REVOKED_BACKLOG: usize = 1024;
+
 /// The registry as it stands after a commit.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -66,6 +70,9 @@ pub struct Fleet {
     snapshot: ArcSwap<Snapshot>,
     /// One writer at a time: each change starts from the last snapshot.
     writer: tokio::sync::Mutex<()>,
+    /// Devices whose key stopped working (rotated or removed): the broker
+    /// closes their sessions.
+    revoked: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Fleet {
@@ -113,7 +120,13 @@ impl Fleet {
             path,
             snapshot: ArcSwap::from_pointee(snapshot),
             writer: tokio::sync::Mutex::new(()),
+            revoked: tokio::sync::broadcast::channel(REVOKED_BACKLOG).0,
         })
+    }
+
+    /// The ids of devices whose key stops working from now on.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.revoked.subscribe()
     }
 
     /// The registry as it stands.
@@ -219,7 +232,9 @@ impl Fleet {
         if !self.snapshot.load().devices.contains_key(id) {
             return Err(FleetError::DeviceNotFound(id.to_owned()));
         }
-        self.commit(Write::RemoveDevice(id.to_owned())).await
+        self.commit(Write::RemoveDevice(id.to_owned())).await?;
+        let _ = self.revoked.send(id.to_owned());
+        Ok(())
     }
 
     /// Gives a device a new key; the old one stops working.
@@ -234,6 +249,7 @@ impl Fleet {
             ..old
         };
         self.commit(Write::Device(device)).await?;
+        let _ = self.revoked.send(id.to_owned());
         Ok(key)
     }
 

@@ -9,23 +9,32 @@
 //!
 //! The host's own messages go straight into the broker's router, not
 //! through a client connection, so they never reach the hook.
+//!
+//! Logins and topics are checked in the broker's own hooks (authenticate,
+//! publish ACL, subscribe ACL) by the rules of [`super::acl`]: a refused
+//! message is never routed. With `--mqtt-auth devices` a device logs in
+//! with its registry key, and rotating or removing its key closes its
+//! sessions.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use rmqtt::codec::types::{Publish as CodecPublish, QoS};
+use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::context::{ServerContext, ServerContextBuilder};
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::session::SessionState;
-use rmqtt::types::{From, Id, Publish, PublishAclResult};
+use rmqtt::types::{AuthResult, From, Id, Publish, PublishAclResult, SubscribeAclResult};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::acl::{self, MqttAuth, Who};
 use super::{Ack, Inbound, IngressError};
 use crate::event::Event;
+use crate::fleet::{Fleet, KeyHash};
 use crate::topic::{is_event_topic, parse_event_topic};
 
 /// QoS 1 messages in flight to one device, awaiting its PUBACK. rmqtt's
@@ -50,6 +59,12 @@ pub struct EmbeddedOptions {
     pub listen: SocketAddr,
     /// Largest event payload taken.
     pub max_event_bytes: usize,
+    /// Who may log in.
+    pub auth: MqttAuth,
+    /// The registry devices log in with.
+    pub fleet: Arc<Fleet>,
+    /// The operator's password: the API token.
+    pub operator_token: Arc<str>,
 }
 
 /// A running embedded broker.
@@ -90,9 +105,22 @@ pub async fn start(
             Box::new(EventHook {
                 inbound,
                 max_event_bytes: opts.max_event_bytes,
+                auth: opts.auth,
             }),
         )
         .await;
+    if opts.auth == MqttAuth::Devices {
+        let logins = Logins {
+            fleet: opts.fleet.clone(),
+            operator: KeyHash::of(opts.operator_token.as_bytes()),
+        };
+        register
+            .add(Type::ClientAuthenticate, Box::new(logins))
+            .await;
+        register
+            .add(Type::ClientSubscribeCheckAcl, Box::new(SubscribeHook))
+            .await;
+    }
     register.start().await;
 
     // Room for the MQTT header and topic beside the largest payload, so an
@@ -109,7 +137,7 @@ pub async fn start(
         // after another: with Nagle each waits for the device's delayed
         // ACK (40 ms), which was the whole latency at light load.
         .nodelay(true)
-        .allow_anonymous(true)
+        .allow_anonymous(opts.auth == MqttAuth::Open)
         .bind()
         .and_then(|l| l.tcp())
         .map_err(|e| listen_error(e.to_string()))?;
@@ -119,9 +147,17 @@ pub async fn start(
     let server = MqttServer::new(scx.clone())
         .listener_by_id(listener, LISTENER_ID)
         .build();
+    let revocations = opts.fleet.revocations();
+    let kicker = scx.clone();
     let task = tokio::spawn(async move {
-        if let Err(err) = server.run().await {
-            tracing::error!("embedded MQTT broker stopped: {err}");
+        let close_revoked = close_revoked_sessions(kicker, revocations);
+        tokio::select! {
+            result = server.run() => {
+                if let Err(err) = result {
+                    tracing::error!("embedded MQTT broker stopped: {err}");
+                }
+            }
+            () = close_revoked => {}
         }
     });
     let from = Id::new(
@@ -183,10 +219,125 @@ impl Handle {
     }
 }
 
-/// The publish-ACL hook that takes device events.
+/// Closes the sessions of devices whose key stopped working.
+async fn close_revoked_sessions(
+    scx: ServerContext,
+    mut revoked: tokio::sync::broadcast::Receiver<String>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let device = match revoked.recv().await {
+            Ok(device) => device,
+            Err(RecvError::Lagged(n)) => {
+                tracing::error!("{n} key rotations came too fast to close their sessions");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let shared = scx.extends.shared().await;
+        let ids: Vec<Id> = shared
+            .iter()
+            .map(|entry| entry.id())
+            .filter(|id| id.username.as_deref() == Some(device.as_str()))
+            .collect();
+        for id in ids {
+            match shared.entry(id.clone()).kick(true, true, true).await {
+                Ok(_) => {
+                    tracing::info!(client = %id.client_id, device, "session closed: its key no longer works")
+                }
+                Err(err) => {
+                    tracing::warn!(client = %id.client_id, device, "cannot close a revoked session: {err}")
+                }
+            }
+        }
+    }
+}
+
+/// The login hook of `--mqtt-auth devices`: a registered device with its
+/// key, or the operator with the API token.
+struct Logins {
+    fleet: Arc<Fleet>,
+    operator: KeyHash,
+}
+
+#[async_trait::async_trait]
+impl Handler for Logins {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let Parameter::ClientAuthenticate(connect) = param else {
+            return (true, acc);
+        };
+        let username = connect.username().map_or("", |u| &**u);
+        let password = connect.password().map_or(&[][..], |p| &p[..]);
+        let verdict = if username == acl::OPERATOR {
+            self.operator
+                .matches(password)
+                .then_some(())
+                .ok_or("wrong API token")
+        } else {
+            match self.fleet.snapshot().devices.get(username) {
+                Some(device) if device.key.matches(password) => Ok(()),
+                Some(_) => Err("wrong key"),
+                None if username.is_empty() => Err("no username"),
+                None => Err("not a registered device"),
+            }
+        };
+        match verdict {
+            Ok(()) => (
+                false,
+                Some(HookResult::AuthResult(AuthResult::Allow(false, None))),
+            ),
+            Err(reason) => {
+                tracing::warn!(
+                    client = %connect.id().client_id,
+                    username,
+                    "login refused: {reason}"
+                );
+                (
+                    false,
+                    Some(HookResult::AuthResult(AuthResult::BadUsernameOrPassword)),
+                )
+            }
+        }
+    }
+}
+
+/// Who a session is, as far as the ACL is concerned.
+fn who(auth: MqttAuth, username: Option<&str>) -> Who<'_> {
+    match (auth, username) {
+        (MqttAuth::Open, _) => Who::Anyone,
+        (MqttAuth::Devices, Some(acl::OPERATOR)) => Who::Operator,
+        (MqttAuth::Devices, name) => Who::Device(name.unwrap_or_default()),
+    }
+}
+
+/// The subscribe-ACL hook of `--mqtt-auth devices`.
+struct SubscribeHook;
+
+#[async_trait::async_trait]
+impl Handler for SubscribeHook {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let Parameter::ClientSubscribeCheckAcl(session, subscribe) = param else {
+            return (true, acc);
+        };
+        let filter: &str = &subscribe.topic_filter;
+        let who = who(MqttAuth::Devices, session.id.username.as_deref());
+        match acl::may_subscribe(who, filter) {
+            Ok(()) => (true, acc),
+            Err(refusal) => {
+                tracing::warn!(client = %session.id.client_id, filter, "subscription refused: {refusal}");
+                let failure = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
+                (false, Some(HookResult::SubscribeAclResult(failure)))
+            }
+        }
+    }
+}
+
+/// The publish-ACL hook: checks who may publish where, and takes device
+/// events.
 struct EventHook {
     inbound: mpsc::Sender<Inbound>,
     max_event_bytes: usize,
+    auth: MqttAuth,
 }
 
 fn verdict(result: PublishAclResult) -> ReturnType {
@@ -200,14 +351,18 @@ impl Handler for EventHook {
             return (true, acc);
         };
         let topic: &str = &publish.topic;
-        if !is_event_topic(topic) {
-            return (true, acc);
-        }
         let client = &session.id.client_id;
         let refuse = |reason: String| {
             tracing::warn!(client = %client, topic, "event refused: {reason}");
             verdict(PublishAclResult::rejected(false, Some(reason.into())))
         };
+        let who = who(self.auth, session.id.username.as_deref());
+        if let Err(refusal) = acl::may_publish(who, topic) {
+            return refuse(refusal.to_string());
+        }
+        if !is_event_topic(topic) {
+            return (true, acc);
+        }
         let (device, name) = match parse_event_topic(topic) {
             Ok(parsed) => parsed,
             Err(err) => return refuse(err.to_string()),
@@ -307,6 +462,9 @@ mod tests {
             EmbeddedOptions {
                 listen,
                 max_event_bytes,
+                auth: MqttAuth::Open,
+                fleet: Arc::new(Fleet::open(tempfile::tempdir().unwrap().path()).unwrap()),
+                operator_token: "not used in open mode".into(),
             },
             tx,
         )

@@ -8,6 +8,7 @@
 //! decides when an event is safe (today: once taken; with the durable queue:
 //! once stored).
 
+pub mod acl;
 pub mod embedded;
 pub mod external;
 

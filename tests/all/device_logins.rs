@@ -1,0 +1,306 @@
+//! Who may speak on the embedded broker (CONTRACT section 6): device logins
+//! with registry keys, the operator's login, topics a client may not use,
+//! and a rotated key closing the session that used it.
+
+use std::net::SocketAddr;
+
+use edgehook::config::Settings;
+use edgehook::ingress::acl::MqttAuth;
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
+    SubscribeReasonCode,
+};
+use tokio::sync::mpsc;
+
+use crate::support::{Endpoint, TestHost, WAIT};
+
+/// What a raw MQTT 3.1.1 client sees.
+#[derive(Debug)]
+enum Seen {
+    Packet(Packet),
+    /// The broker refused the login or closed the connection.
+    Closed(String),
+}
+
+/// A client that does not reconnect by itself: what happens is reported.
+struct Client {
+    client: AsyncClient,
+    seen: mpsc::UnboundedReceiver<Seen>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr, id: &str, login: Option<(&str, &str)>) -> Self {
+        let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
+        }
+        let (client, mut eventloop) = AsyncClient::new(opts, 16);
+        let (tx, seen) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let event = match eventloop.poll().await {
+                    Ok(Event::Incoming(packet)) => Seen::Packet(packet),
+                    Ok(Event::Outgoing(_)) => continue,
+                    Err(err) => Seen::Closed(describe(&err)),
+                };
+                let closed = matches!(event, Seen::Closed(_));
+                if tx.send(event).is_err() || closed {
+                    return;
+                }
+            }
+        });
+        Self { client, seen }
+    }
+
+    async fn next(&mut self) -> Seen {
+        tokio::time::timeout(WAIT, self.seen.recv())
+            .await
+            .expect("the broker answered in time")
+            .expect("the client task runs")
+    }
+
+    /// The login's outcome: `Ok` on CONNACK success, the reason otherwise.
+    async fn login(&mut self) -> Result<(), String> {
+        match self.next().await {
+            Seen::Packet(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::Success => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    /// Subscribes and returns whether the broker granted it.
+    async fn subscribe(&mut self, filter: &str) -> bool {
+        self.client
+            .subscribe(filter, QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        loop {
+            if let Seen::Packet(Packet::SubAck(ack)) = self.next().await {
+                return !matches!(ack.return_codes[0], SubscribeReasonCode::Failure);
+            }
+        }
+    }
+
+    async fn publish(&self, topic: &str, data: &str) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, data.as_bytes().to_vec())
+            .await
+            .unwrap();
+    }
+
+    /// The next message published to this client: (topic, text).
+    async fn message(&mut self) -> (String, String) {
+        loop {
+            match self.next().await {
+                Seen::Packet(Packet::Publish(p)) => {
+                    return (p.topic, String::from_utf8_lossy(&p.payload).into_owned());
+                }
+                Seen::Closed(why) => panic!("closed while waiting for a message: {why}"),
+                Seen::Packet(_) => {}
+            }
+        }
+    }
+}
+
+fn describe(err: &ConnectionError) -> String {
+    match err {
+        ConnectionError::ConnectionRefused(code) => format!("refused: {code:?}"),
+        other => other.to_string(),
+    }
+}
+
+async fn devices_host(endpoint: &Endpoint) -> TestHost {
+    let host = TestHost::start(
+        &[],
+        Settings {
+            mqtt_auth: Some(MqttAuth::Devices),
+            ..Settings::default()
+        },
+    )
+    .await;
+    host.create_webhook(serde_json::json!({
+        "event": "temp", "url": endpoint.url("/in"), "json": {"d": "{{PARTICLE_DEVICE_ID}}", "v": "{{PARTICLE_EVENT_VALUE}}"}
+    }))
+    .await;
+    host
+}
+
+async fn register(host: &TestHost, id: &str) -> String {
+    let (status, device) = host
+        .api("POST", "/v1/devices", &format!(r#"{{"id": "{id}"}}"#))
+        .await;
+    assert_eq!(status, 201, "{device}");
+    device["key"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
+    let mut endpoint = Endpoint::start(200, "noted").await;
+    let host = devices_host(&endpoint).await;
+    let addr = host.mqtt_addr();
+    let key = register(&host, "d1").await;
+    register(&host, "d2").await;
+
+    for (user, password, why) in [
+        ("d1", "wrong", "a wrong key"),
+        ("ghost", key.as_str(), "an unknown device"),
+        ("d2", key.as_str(), "another device's key"),
+        ("edgehook", "not-the-token", "a wrong API token"),
+    ] {
+        let mut c = Client::connect(addr, "intruder", Some((user, password))).await;
+        let refused = c.login().await.unwrap_err();
+        assert!(refused.contains("BadUserNamePassword"), "{why}: {refused}");
+    }
+    let mut anonymous = Client::connect(addr, "anon", None).await;
+    assert!(anonymous.login().await.is_err(), "an anonymous login");
+
+    let mut d1 = Client::connect(addr, "d1-client", Some(("d1", &key))).await;
+    d1.login().await.unwrap();
+    assert!(!d1.subscribe("devices/#").await, "d1 read every device");
+    assert!(!d1.subscribe("devices/d2/#").await, "d1 read d2's answers");
+    assert!(d1.subscribe("devices/d1/hook-response/#").await);
+
+    // Another device's event and a forged answer are refused; d1's own
+    // event, published after them, is the first thing that arrives.
+    d1.publish("devices/d2/events/temp", "forged").await;
+    d1.publish("devices/d1/hook-response/temp/0", "forged")
+        .await;
+    d1.publish("devices/d1/events/temp", "21.5").await;
+    let seen = endpoint.next().await;
+    let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!((&body["d"], &body["v"]), (&"d1".into(), &"21.5".into()));
+    assert_eq!(
+        d1.message().await,
+        ("devices/d1/hook-response/temp/0".into(), "noted".into())
+    );
+
+    let mut operator = Client::connect(
+        addr,
+        "ops",
+        Some(("edgehook", host.host.api_token.as_str())),
+    )
+    .await;
+    operator.login().await.unwrap();
+    assert!(operator.subscribe("devices/#").await);
+    operator
+        .publish("devices/d1/hook-response/temp/0", "forged")
+        .await;
+    d1.publish("devices/d1/events/temp", "22").await;
+    endpoint.next().await;
+    let (topic, _) = operator.message().await;
+    assert_eq!(topic, "devices/d1/events/temp");
+    assert_eq!(
+        d1.message().await,
+        ("devices/d1/hook-response/temp/0".into(), "noted".into()),
+        "the operator's forged answer reached the device"
+    );
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_key_closes_the_session_and_stops_working() {
+    let endpoint = Endpoint::start(200, "ok").await;
+    let host = devices_host(&endpoint).await;
+    let addr = host.mqtt_addr();
+    let old = register(&host, "d3").await;
+    let mut d3 = Client::connect(addr, "d3-client", Some(("d3", &old))).await;
+    d3.login().await.unwrap();
+    assert!(d3.subscribe("devices/d3/#").await);
+
+    let (status, rotated) = host.api("POST", "/v1/devices/d3/key", "").await;
+    assert_eq!(status, 200, "{rotated}");
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Seen::Closed(why) = d3.next().await {
+                return why;
+            }
+        }
+    })
+    .await
+    .expect("the session with the old key is closed");
+    assert!(!closed.is_empty());
+
+    let mut again = Client::connect(addr, "d3-client", Some(("d3", &old))).await;
+    assert!(again.login().await.is_err(), "the old key still works");
+    let new = rotated["key"].as_str().unwrap();
+    let mut fresh = Client::connect(addr, "d3-client", Some(("d3", new))).await;
+    fresh.login().await.unwrap();
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_open_mode_nobody_forges_the_hosts_answers() {
+    let endpoint = Endpoint::start(200, "real").await;
+    let host = TestHost::start(&[], Settings::default()).await;
+    host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
+        .await;
+    let addr = host.mqtt_addr();
+    let mut victim = Client::connect(addr, "victim", None).await;
+    victim.login().await.unwrap();
+    assert!(victim.subscribe("devices/victim/#").await);
+    let mut forger = Client::connect(addr, "forger", None).await;
+    forger.login().await.unwrap();
+    forger
+        .publish("devices/victim/hook-response/temp/0", "forged")
+        .await;
+    forger.publish("devices/victim/commands", "forged").await;
+    // The marker: the victim's own event, answered by the host.
+    victim.publish("devices/victim/events/temp", "1").await;
+    let mut answers = Vec::new();
+    while answers.len() < 3 {
+        answers.push(victim.message().await);
+    }
+    assert_eq!(answers[0].0, "devices/victim/events/temp");
+    assert_eq!(answers[1].0, "devices/victim/hook-sent/temp");
+    assert_eq!(
+        answers[2],
+        ("devices/victim/hook-response/temp/0".into(), "real".into())
+    );
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mqtt5_device_logs_in_with_its_key() {
+    use rumqttc::v5::mqttbytes::QoS as QoS5;
+    use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode as Code5, Packet as Packet5};
+    use rumqttc::v5::{AsyncClient as Client5, Event as Event5, MqttOptions as Options5};
+
+    let mut endpoint = Endpoint::start(200, "five").await;
+    let host = devices_host(&endpoint).await;
+    let key = register(&host, "d5").await;
+    let addr = host.mqtt_addr();
+    let connect = |password: String| {
+        let mut opts = Options5::new("d5-client", addr.ip().to_string(), addr.port());
+        opts.set_credentials("d5", password);
+        Client5::new(opts, 16)
+    };
+    let (_, mut refused) = connect("wrong".into());
+    let err = refused.poll().await.unwrap_err();
+    assert!(
+        format!("{err:?}").contains("BadUserNamePassword"),
+        "{err:?}"
+    );
+
+    let (client, mut eventloop) = connect(key);
+    client
+        .subscribe("devices/d5/hook-response/#", QoS5::AtLeastOnce)
+        .await
+        .unwrap();
+    client
+        .publish("devices/d5/events/temp", QoS5::AtLeastOnce, false, "5")
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, async {
+        loop {
+            match eventloop.poll().await.unwrap() {
+                Event5::Incoming(Packet5::ConnAck(ack)) => assert_eq!(ack.code, Code5::Success),
+                Event5::Incoming(Packet5::Publish(p)) => return p,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the answer reaches the MQTT 5 device");
+    assert_eq!(&reply.payload[..], b"five");
+    assert!(!endpoint.next().await.body.is_empty());
+    host.host.stop().await;
+}
