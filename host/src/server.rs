@@ -17,6 +17,7 @@ use crate::api::{self, ApiState};
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::fleet::Fleet;
+use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
 use crate::pipeline::{DeliveryStats, Parts, Pipeline};
 use crate::plugins::{PluginDir, Registry};
@@ -40,6 +41,8 @@ const _: () = assert!(INBOUND_QUEUE >= external::RECEIVE_MAXIMUM as usize);
 pub struct Host {
     /// The embedded broker's bound address, when embedded.
     pub mqtt_addr: Option<SocketAddr>,
+    /// The embedded broker's TLS listener's bound address, when it has one.
+    pub mqtt_tls_addr: Option<SocketAddr>,
     /// The API's bound address.
     pub api_addr: SocketAddr,
     /// The API bearer token.
@@ -51,6 +54,7 @@ pub struct Host {
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     publisher: Publisher,
+    tls_front: Option<TlsFront>,
 }
 
 impl Host {
@@ -110,8 +114,9 @@ impl Host {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let mut tls_front = None;
         let (publisher, mqtt_addr) = match &cfg.broker {
-            Broker::Embedded { listen, auth } => {
+            Broker::Embedded { listen, auth, tls } => {
                 let opts = embedded::EmbeddedOptions {
                     listen: *listen,
                     max_event_bytes: cfg.max_event_bytes,
@@ -121,6 +126,15 @@ impl Host {
                 };
                 let handle = embedded::start(opts, tx).await?;
                 let addr = handle.local_addr();
+                if let Some(tls) = tls {
+                    let config = crate::tls::server_config(&tls.cert, &tls.key)?;
+                    // The plain listener as seen from this host.
+                    let mut broker = addr;
+                    if broker.ip().is_unspecified() {
+                        broker.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                    }
+                    tls_front = Some(TlsFront::start(tls.listen, config, broker).await?);
+                }
                 (Publisher::Embedded(handle), Some(addr))
             }
             Broker::External {
@@ -195,6 +209,8 @@ impl Host {
 
         Ok(Self {
             mqtt_addr,
+            mqtt_tls_addr: tls_front.as_ref().map(TlsFront::local_addr),
+            tls_front,
             api_addr,
             api_token,
             registry,
@@ -208,6 +224,9 @@ impl Host {
     /// Stops taking events, lets deliveries in progress finish, and stops.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
+        if let Some(front) = &self.tls_front {
+            front.shutdown();
+        }
         while self.tasks.join_next().await.is_some() {}
         match &self.publisher {
             Publisher::Embedded(h) => h.shutdown().await,
@@ -225,7 +244,10 @@ pub async fn run(
     let webhooks_dir = cfg.webhooks_dir.clone();
     let host = Host::start(cfg).await?;
     let mqtt = match host.mqtt_addr {
-        Some(addr) => format!("MQTT on {addr} (embedded broker)"),
+        Some(addr) => match host.mqtt_tls_addr {
+            Some(tls) => format!("MQTT on {addr} and TLS on {tls} (embedded broker)"),
+            None => format!("MQTT on {addr} (embedded broker)"),
+        },
         None => "MQTT via the external broker".to_owned(),
     };
     println!("API token: {}", host.api_token);

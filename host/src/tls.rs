@@ -1,8 +1,9 @@
-//! The TLS client configurations of the host, all rustls with the ring
-//! provider: the one that trusts the Mozilla (webpki) roots and, where
-//! given, an extra CA (the webhook HTTP client and the external MQTT
-//! client), and the one for webhooks that opted out of certificate checks
-//! (Particle's `rejectUnauthorized: false`).
+//! The TLS configurations of the host, all rustls with the ring provider:
+//! the client one that trusts the Mozilla (webpki) roots and, where given,
+//! an extra CA (the webhook HTTP client and the external MQTT client), the
+//! one for webhooks that opted out of certificate checks (Particle's
+//! `rejectUnauthorized: false`), and the server one of the embedded
+//! broker's TLS listener.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,9 +25,43 @@ pub enum TlsError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The certificate or key file is unreadable or holds nothing usable.
+    #[error("TLS {what} file {path}: {reason}")]
+    ServerFile {
+        /// `certificate` or `key`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// rustls refused the configuration.
     #[error(transparent)]
     Rustls(#[from] rustls::Error),
+}
+
+/// A server configuration presenting the certificate chain in `cert` (PEM)
+/// with the private key in `key` (PEM), TLS 1.2 and 1.3, no client
+/// certificates.
+pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    let bad = |what, path: &Path, reason: String| TlsError::ServerFile {
+        what,
+        path: path.to_owned(),
+        reason,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| bad("certificate", cert, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(bad("certificate", cert, "no certificate in it".into()));
+    }
+    let private = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| bad("key", key, e.to_string()))?;
+    rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| bad("key", key, e.to_string()))
 }
 
 /// A client configuration trusting the webpki roots and `extra_ca` (PEM).

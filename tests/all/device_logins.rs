@@ -304,3 +304,62 @@ async fn an_mqtt5_device_logs_in_with_its_key() {
     assert!(!endpoint.next().await.body.is_empty());
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_logs_in_over_the_tls_listener() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = (files.path().join("cert.pem"), files.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+
+    let mut endpoint = Endpoint::start(200, "over tls").await;
+    let host = TestHost::start(
+        &[],
+        Settings {
+            mqtt_auth: Some(MqttAuth::Devices),
+            mqtt_tls_listen: Some("127.0.0.1:0".parse().unwrap()),
+            mqtt_tls_cert: Some(cert.clone()),
+            mqtt_tls_key: Some(key),
+            ..Settings::default()
+        },
+    )
+    .await;
+    host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
+        .await;
+    let device_key = register(&host, "t1").await;
+    let tls_addr = host.host.mqtt_tls_addr.expect("a TLS listener");
+
+    // Plain MQTT on the TLS port gets no CONNACK.
+    let mut plain = Client::connect(tls_addr, "plain", Some(("t1", &device_key))).await;
+    assert!(plain.login().await.is_err());
+
+    let mut opts = MqttOptions::new("t1-tls", "127.0.0.1", tls_addr.port());
+    opts.set_credentials("t1", device_key);
+    let trusting = edgehook::tls::client_config(Some(&cert)).unwrap();
+    opts.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(trusting)),
+    ));
+    let (client, mut eventloop) = AsyncClient::new(opts, 16);
+    client
+        .subscribe("devices/t1/hook-response/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    client
+        .publish("devices/t1/events/temp", QoS::AtLeastOnce, false, "7")
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Event::Incoming(Packet::Publish(p)) = eventloop.poll().await.unwrap() {
+                return p;
+            }
+        }
+    })
+    .await
+    .expect("the answer comes back over TLS");
+    assert_eq!(&reply.payload[..], b"over tls");
+    let seen = endpoint.next().await;
+    assert!(!seen.body.is_empty());
+    host.host.stop().await;
+}

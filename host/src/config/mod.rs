@@ -57,6 +57,8 @@ pub enum Broker {
         listen: SocketAddr,
         /// Who may log in.
         auth: MqttAuth,
+        /// Its TLS listener, if any.
+        tls: Option<EmbeddedTls>,
     },
     /// An external broker.
     External {
@@ -69,6 +71,17 @@ pub enum Broker {
         /// Extra CA certificate for TLS.
         ca_file: Option<PathBuf>,
     },
+}
+
+/// The embedded broker's TLS listener.
+#[derive(Debug, Clone)]
+pub struct EmbeddedTls {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
 }
 
 /// The checked configuration of a host.
@@ -246,12 +259,17 @@ impl Config {
                         "cannot be used together with mqtt_listen".into(),
                     ));
                 }
-                if s.mqtt_auth.is_some() {
-                    return Err(invalid(
-                        "mqtt_auth",
-                        "applies to the embedded broker; an external broker checks its own logins"
-                            .into(),
-                    ));
+                for (key, given) in [
+                    ("mqtt_auth", s.mqtt_auth.is_some()),
+                    ("mqtt_tls_cert", s.mqtt_tls_cert.is_some()),
+                    ("mqtt_tls_listen", s.mqtt_tls_listen.is_some()),
+                ] {
+                    if given {
+                        return Err(invalid(
+                            key,
+                            "applies to the embedded broker, not to an external one".into(),
+                        ));
+                    }
                 }
                 Broker::External {
                     url,
@@ -264,13 +282,38 @@ impl Config {
                 let listen = s
                     .mqtt_listen
                     .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883)));
-                // As mosquitto 2: anonymous clients only on loopback.
-                let auth = s.mqtt_auth.unwrap_or(if listen.ip().is_loopback() {
+                let tls = match (s.mqtt_tls_cert, s.mqtt_tls_key) {
+                    (Some(cert), Some(key)) => Some(EmbeddedTls {
+                        listen: s
+                            .mqtt_tls_listen
+                            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8883))),
+                        cert,
+                        key,
+                    }),
+                    (None, None) if s.mqtt_tls_listen.is_none() => None,
+                    (None, None) => {
+                        return Err(invalid(
+                            "mqtt_tls_listen",
+                            "needs mqtt_tls_cert and mqtt_tls_key".into(),
+                        ));
+                    }
+                    (Some(_), None) => {
+                        return Err(invalid("mqtt_tls_cert", "needs mqtt_tls_key".into()));
+                    }
+                    (None, Some(_)) => {
+                        return Err(invalid("mqtt_tls_key", "needs mqtt_tls_cert".into()));
+                    }
+                };
+                // As mosquitto 2: anonymous clients only when every
+                // listener is on loopback.
+                let loopback = listen.ip().is_loopback()
+                    && tls.as_ref().is_none_or(|t| t.listen.ip().is_loopback());
+                let auth = s.mqtt_auth.unwrap_or(if loopback {
                     MqttAuth::Open
                 } else {
                     MqttAuth::Devices
                 });
-                Broker::Embedded { listen, auth }
+                Broker::Embedded { listen, auth, tls }
             }
         };
         if let Some(token) = &s.api_token
@@ -383,7 +426,7 @@ mod tests {
     fn defaults_are_the_contracts() {
         let c = from_toml("").unwrap();
         assert!(
-            matches!(c.broker, Broker::Embedded { listen, auth: MqttAuth::Open } if listen.to_string() == "127.0.0.1:1883")
+            matches!(c.broker, Broker::Embedded { listen, auth: MqttAuth::Open, tls: None } if listen.to_string() == "127.0.0.1:1883")
         );
         assert_eq!(c.api_listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.plugins_dir, PathBuf::from("plugins"));
@@ -425,6 +468,22 @@ mod tests {
     }
 
     #[test]
+    fn device_logins_are_required_off_loopback() {
+        let auth = |text: &str| match from_toml(text).unwrap().broker {
+            Broker::Embedded { auth, .. } => auth,
+            Broker::External { .. } => unreachable!(),
+        };
+        assert_eq!(auth(""), MqttAuth::Open);
+        assert_eq!(auth("mqtt_listen = \"0.0.0.0:1883\""), MqttAuth::Devices);
+        let tls = "mqtt_tls_cert = \"c.pem\"\nmqtt_tls_key = \"k.pem\"";
+        assert_eq!(auth(tls), MqttAuth::Devices, "TLS on 0.0.0.0:8883");
+        let local = format!("{tls}\nmqtt_tls_listen = \"127.0.0.1:8883\"");
+        assert_eq!(auth(&local), MqttAuth::Open);
+        let chosen = "mqtt_listen = \"0.0.0.0:1883\"\nmqtt_auth = \"open\"";
+        assert_eq!(auth(chosen), MqttAuth::Open);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         for (text, key) in [
             ("colour = 1", "colour"),
@@ -446,6 +505,11 @@ mod tests {
             ("suspend_after = 1001", "`suspend_after`"),
             ("suspend_after = \"many\"", "suspend_after"),
             ("[limits]\nsuspend_after = 5000", "`suspend_after`"),
+            ("mqtt_auth = \"anyone\"", "mqtt_auth"),
+            ("mqtt_url = \"mqtt://x\"\nmqtt_auth = \"devices\"", "`mqtt_auth`"),
+            ("mqtt_tls_cert = \"c.pem\"", "`mqtt_tls_cert`: needs mqtt_tls_key"),
+            ("mqtt_tls_key = \"k.pem\"", "`mqtt_tls_key`"),
+            ("mqtt_tls_listen = \"0.0.0.0:8883\"", "`mqtt_tls_listen`"),
         ] {
             let err = from_toml(text).unwrap_err();
             assert!(err.contains(key), "{text:?}: {err}");

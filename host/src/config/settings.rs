@@ -29,6 +29,15 @@ pub struct Settings {
     /// Device logins on the embedded broker: `open` (anyone) or `devices` (registered devices with their keys) [default: open on a loopback address, devices otherwise]
     #[arg(long, env = "EDGEHOOK_MQTT_AUTH", value_name = "MODE")]
     pub mqtt_auth: Option<MqttAuth>,
+    /// Address of the embedded broker's TLS listener [default: 0.0.0.0:8883 when a certificate is given]
+    #[arg(long, env = "EDGEHOOK_MQTT_TLS_LISTEN", value_name = "ADDR")]
+    pub mqtt_tls_listen: Option<SocketAddr>,
+    /// Certificate chain (PEM) of the embedded broker's TLS listener
+    #[arg(long, env = "EDGEHOOK_MQTT_TLS_CERT", value_name = "FILE")]
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of that certificate
+    #[arg(long, env = "EDGEHOOK_MQTT_TLS_KEY", value_name = "FILE")]
+    pub mqtt_tls_key: Option<PathBuf>,
     /// Use this external MQTT broker (mqtt://host:port, mqtts://…) instead of the embedded one
     #[arg(long, env = "EDGEHOOK_MQTT_URL", value_name = "URL")]
     pub mqtt_url: Option<String>,
@@ -127,6 +136,9 @@ impl Settings {
         Self {
             mqtt_listen: self.mqtt_listen.or(other.mqtt_listen),
             mqtt_auth: self.mqtt_auth.or(other.mqtt_auth),
+            mqtt_tls_listen: self.mqtt_tls_listen.or(other.mqtt_tls_listen),
+            mqtt_tls_cert: self.mqtt_tls_cert.or(other.mqtt_tls_cert),
+            mqtt_tls_key: self.mqtt_tls_key.or(other.mqtt_tls_key),
             mqtt_url: self.mqtt_url.or(other.mqtt_url),
             mqtt_client_id: self.mqtt_client_id.or(other.mqtt_client_id),
             mqtt_share_group: self.mqtt_share_group.or(other.mqtt_share_group),

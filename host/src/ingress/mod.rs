@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod embedded;
 pub mod external;
+pub mod tls_front;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
