@@ -31,6 +31,8 @@
 //! - [`logging`]: log lines as text or JSON, colours only on a terminal.
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
 //! - [`remote`]: the API client behind `edgehook webhook …` and `subscribe`.
+//! - [`secrets`]: what a secret is, and how each shape of it is masked on
+//!   read (views, the delivery log, error messages).
 #![deny(missing_docs)]
 
 pub mod api;
@@ -49,6 +51,7 @@ pub mod remote;
 pub mod respond;
 pub mod runtime;
 pub mod scaffold;
+pub mod secrets;
 pub mod server;
 pub mod streak;
 pub mod stream;

@@ -222,7 +222,7 @@ pub fn describe_list(hooks: &[Value]) -> String {
             i + 1,
             text("id"),
             event,
-            text("url"),
+            crate::secrets::url(text("url")),
             text("created_at"),
         );
     }

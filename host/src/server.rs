@@ -139,12 +139,14 @@ impl Host {
             }
             Broker::External {
                 url,
+                version,
                 client_id,
                 share_group,
                 ca_file,
             } => {
                 let opts = external::ExternalOptions {
                     url: url.clone(),
+                    version: *version,
                     client_id: client_id.clone(),
                     max_event_bytes: cfg.max_event_bytes,
                     share_group: share_group.clone(),

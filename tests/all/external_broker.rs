@@ -13,7 +13,7 @@ use crate::support::{Device, Endpoint, TestHost, WAIT};
 pub struct Mosquitto {
     pub addr: SocketAddr,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
@@ -31,7 +31,7 @@ impl Mosquitto {
             // test has thousands in flight), not mosquitto's default 1000.
             format!(
                 "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 max_queued_messages 0\n"
+                 max_queued_messages 0\nlog_dest stderr\nlog_type notice\n"
             ),
         )
         .unwrap();
@@ -39,7 +39,8 @@ impl Mosquitto {
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Its log, unbuffered there, for `protocol_of`.
+            .stderr(std::fs::File::create(dir.path().join("mosquitto.log")).unwrap())
             .spawn()
             .expect("mosquitto must be installed for the external-broker tests (apt-get install mosquitto)");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -51,11 +52,18 @@ impl Mosquitto {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self {
-            addr,
-            child,
-            _dir: dir,
-        }
+        Self { addr, child, dir }
+    }
+
+    /// The MQTT protocol a client connected with, as mosquitto logged it
+    /// (`New client connected from … as ID (p2, …)`): 2 for MQTT 3.1.1, 5
+    /// for MQTT 5.
+    pub fn protocol_of(&self, client_id: &str) -> Option<u8> {
+        let log = std::fs::read_to_string(self.dir.path().join("mosquitto.log")).ok()?;
+        let marker = format!(" as {client_id} (p");
+        let line = log.lines().find(|l| l.contains(&marker))?;
+        let rest = &line[line.find(&marker)? + marker.len()..];
+        rest.split(',').next()?.parse().ok()
     }
 }
 
@@ -66,9 +74,10 @@ impl Drop for Mosquitto {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
-    let broker = Mosquitto::start().await;
+/// A host on `broker` speaking `version` (none: the default) with a
+/// forwarding plugin, and a device: one event goes to the endpoint and its
+/// answers come back; the host's own publishes never come back as events.
+async fn round_trip(broker: &Mosquitto, version: Option<u8>, client_id: &str) -> TestHost {
     let mut endpoint = Endpoint::start(200, "via mosquitto").await;
     let manifest = format!(
         "event = \"ext\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{}\"\n",
@@ -76,7 +85,8 @@ async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
     );
     let settings = Settings {
         mqtt_url: Some(format!("mqtt://{}", broker.addr)),
-        mqtt_client_id: Some("edgehook-test-ext".into()),
+        mqtt_version: version,
+        mqtt_client_id: Some(client_id.into()),
         ..Settings::default()
     };
     let host = TestHost::start(&[("ext", BEHAVE, &manifest)], settings).await;
@@ -98,8 +108,24 @@ async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
             "via mosquitto".into()
         )
     );
-    // The host's own publishes are not events: nothing more arrives.
-    assert!(endpoint.nothing_within(Duration::from_millis(500)).await);
+    // The host's own publishes are not events: the next request is the
+    // device's next event, not one of the host's answers.
+    device.publish("ext/marker", "last").await;
+    let next = endpoint.next().await;
+    assert_eq!(next.headers["x-event-name"], "ext/marker");
+    assert_eq!(&next.body[..], b"last");
+    host
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
+    let broker = Mosquitto::start().await;
+    let host = round_trip(&broker, None, "edgehook-test-ext").await;
+    assert_eq!(
+        broker.protocol_of("edgehook-test-ext"),
+        Some(5),
+        "MQTT 5 by default"
+    );
 
     // Health follows the broker connection.
     assert_eq!(host.api_get("/healthz", None).await.0, 200);
@@ -124,12 +150,25 @@ async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_host_speaks_mqtt_3_1_1_when_told() {
+    let broker = Mosquitto::start().await;
+    let host = round_trip(&broker, Some(3), "edgehook-test-311").await;
+    assert_eq!(
+        broker.protocol_of("edgehook-test-311"),
+        Some(2),
+        "MQTT 3.1.1"
+    );
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
-    use edgehook::ingress::external::{ExternalOptions, start};
+    use edgehook::ingress::external::{ExternalOptions, MqttVersion, start};
 
     let broker = Mosquitto::start().await;
     let opts = ExternalOptions {
         url: format!("mqtt://{}", broker.addr),
+        version: MqttVersion::V5,
         client_id: "edgehook-redelivery".into(),
         max_event_bytes: 1024,
         share_group: None,
@@ -170,6 +209,7 @@ async fn an_unreachable_broker_is_named_at_start() {
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let opts = edgehook::ingress::external::ExternalOptions {
         url: format!("mqtt://127.0.0.1:{port}"),
+        version: edgehook::ingress::external::MqttVersion::V5,
         client_id: "nobody".into(),
         max_event_bytes: 1024,
         share_group: None,

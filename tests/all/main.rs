@@ -16,6 +16,7 @@ mod reload;
 mod reload_under_load;
 mod retries;
 mod sandbox;
+mod secrets;
 mod support;
 mod suspend;
 mod tls;

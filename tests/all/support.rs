@@ -241,6 +241,32 @@ pub struct Seen {
     pub body: Bytes,
 }
 
+/// Checks `seen` the way a Standard Webhooks receiver does, with the key
+/// decoded from the secret, and returns the timestamp.
+pub fn verify_signature(seen: &Seen, key: &[u8]) -> u64 {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+
+    let header = |name: &str| {
+        seen.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    };
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&seen.body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(signature, format!("v1,{expected}"));
+    timestamp.parse().expect("unix seconds")
+}
+
 /// How the endpoint answers.
 #[derive(Debug, Clone)]
 pub struct Answer {

@@ -12,17 +12,15 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use edgehook::delivery::{ClientOptions, DeliveryError, HttpSender, SendOptions};
 use edgehook::exchange::HookRequest;
-use hmac::{Hmac, Mac};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use sha2::Sha256;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::support::{Endpoint, WAIT};
+use crate::support::{Endpoint, WAIT, verify_signature as verify};
 
 /// The Standard Webhooks reference secret.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -183,29 +181,6 @@ async fn a_connection_opened_without_checks_is_not_reused_for_a_webhook_with_che
 
     assert_eq!(first.expect("insecure is accepted").status, 200);
     assert_untrusted(&second.expect_err("the pooled insecure connection was reused"));
-}
-
-/// Checks `seen` the way a Standard Webhooks receiver does, with the key
-/// decoded here from the secret, and returns the timestamp.
-fn verify(seen: &crate::support::Seen, key: &[u8]) -> u64 {
-    let header = |name: &str| {
-        seen.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header"))
-            .to_str()
-            .unwrap()
-    };
-    let (id, timestamp, signature) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-    );
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(&seen.body);
-    let expected = STANDARD.encode(mac.finalize().into_bytes());
-    assert_eq!(signature, format!("v1,{expected}"));
-    timestamp.parse().expect("unix seconds")
 }
 
 #[tokio::test(flavor = "multi_thread")]

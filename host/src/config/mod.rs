@@ -11,6 +11,7 @@ use std::time::Duration;
 pub use settings::Settings;
 
 use crate::ingress::acl::MqttAuth;
+use crate::ingress::external::MqttVersion;
 use crate::pipeline::DeliveryPolicy;
 use crate::queue::QueueLimits;
 use crate::runtime::Limits;
@@ -64,6 +65,8 @@ pub enum Broker {
     External {
         /// `mqtt://` or `mqtts://` URL.
         url: String,
+        /// The MQTT version the host speaks to it.
+        version: MqttVersion,
         /// Stable client id.
         client_id: String,
         /// Shared-subscription group, for several hosts on one broker.
@@ -251,6 +254,12 @@ impl Config {
             ..ThrottleConfig::default()
         };
 
+        let version = s
+            .mqtt_version
+            .map(MqttVersion::try_from)
+            .transpose()
+            .map_err(|e| invalid("mqtt_version", e.to_string()))?
+            .unwrap_or_default();
         let broker = match s.mqtt_url {
             Some(url) => {
                 if s.mqtt_listen.is_some() {
@@ -273,6 +282,7 @@ impl Config {
                 }
                 Broker::External {
                     url,
+                    version,
                     client_id: s.mqtt_client_id.unwrap_or_else(default_client_id),
                     share_group: s.mqtt_share_group,
                     ca_file: s.mqtt_ca_file,
@@ -484,6 +494,23 @@ mod tests {
     }
 
     #[test]
+    fn the_mqtt_version_is_3_or_5_and_5_by_default() {
+        let version = |text: &str| match from_toml(text).unwrap().broker {
+            Broker::External { version, .. } => version,
+            Broker::Embedded { .. } => unreachable!("an external broker was configured"),
+        };
+        assert_eq!(version("mqtt_url = \"mqtt://x\""), MqttVersion::V5);
+        assert_eq!(
+            version("mqtt_url = \"mqtt://x\"\nmqtt_version = 3"),
+            MqttVersion::V311
+        );
+        assert_eq!(
+            version("mqtt_url = \"mqtt://x\"\nmqtt_version = 5"),
+            MqttVersion::V5
+        );
+    }
+
+    #[test]
     fn errors_name_the_key() {
         for (text, key) in [
             ("colour = 1", "colour"),
@@ -492,6 +519,11 @@ mod tests {
             ("max_event_bytes = \"1 GiB\"", "max_event_bytes"),
             ("api_token = \"short\"", "api_token"),
             ("mqtt_listen = \"nowhere\"", "mqtt_listen"),
+            (
+                "mqtt_version = 4",
+                "`mqtt_version`: 4 is not an MQTT version edgehook speaks: 3 (MQTT 3.1.1) or 5",
+            ),
+            ("mqtt_version = \"five\"", "mqtt_version"),
             (
                 "mqtt_url = \"mqtt://x\"\nmqtt_listen = \"127.0.0.1:1\"",
                 "mqtt_url",
@@ -506,8 +538,14 @@ mod tests {
             ("suspend_after = \"many\"", "suspend_after"),
             ("[limits]\nsuspend_after = 5000", "`suspend_after`"),
             ("mqtt_auth = \"anyone\"", "mqtt_auth"),
-            ("mqtt_url = \"mqtt://x\"\nmqtt_auth = \"devices\"", "`mqtt_auth`"),
-            ("mqtt_tls_cert = \"c.pem\"", "`mqtt_tls_cert`: needs mqtt_tls_key"),
+            (
+                "mqtt_url = \"mqtt://x\"\nmqtt_auth = \"devices\"",
+                "`mqtt_auth`",
+            ),
+            (
+                "mqtt_tls_cert = \"c.pem\"",
+                "`mqtt_tls_cert`: needs mqtt_tls_key",
+            ),
             ("mqtt_tls_key = \"k.pem\"", "`mqtt_tls_key`"),
             ("mqtt_tls_listen = \"0.0.0.0:8883\"", "`mqtt_tls_listen`"),
         ] {

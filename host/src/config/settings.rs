@@ -41,6 +41,9 @@ pub struct Settings {
     /// Use this external MQTT broker (mqtt://host:port, mqtts://…) instead of the embedded one
     #[arg(long, env = "EDGEHOOK_MQTT_URL", value_name = "URL")]
     pub mqtt_url: Option<String>,
+    /// MQTT version of the host's connection to the external broker: 3 (MQTT 3.1.1) or 5 [default: 5]
+    #[arg(long, env = "EDGEHOOK_MQTT_VERSION", value_name = "3|5")]
+    pub mqtt_version: Option<u8>,
     /// Client id on the external broker; keep it stable so its persistent session survives restarts [default: edgehook-HOSTNAME]
     #[arg(long, env = "EDGEHOOK_MQTT_CLIENT_ID", value_name = "ID")]
     pub mqtt_client_id: Option<String>,
@@ -140,6 +143,7 @@ impl Settings {
             mqtt_tls_cert: self.mqtt_tls_cert.or(other.mqtt_tls_cert),
             mqtt_tls_key: self.mqtt_tls_key.or(other.mqtt_tls_key),
             mqtt_url: self.mqtt_url.or(other.mqtt_url),
+            mqtt_version: self.mqtt_version.or(other.mqtt_version),
             mqtt_client_id: self.mqtt_client_id.or(other.mqtt_client_id),
             mqtt_share_group: self.mqtt_share_group.or(other.mqtt_share_group),
             mqtt_ca_file: self.mqtt_ca_file.or(other.mqtt_ca_file),

@@ -1,10 +1,17 @@
-//! An external MQTT broker, through a rumqttc MQTT 5 client.
+//! An external MQTT broker, through a rumqttc client speaking MQTT 5 or
+//! 3.1.1 ([`MqttVersion`]).
 //!
 //! The client keeps a persistent session (stable client id, no clean start,
-//! a session expiry) and acknowledges each event by hand when its [`Ack`]
-//! fires, so the broker redelivers what the host had not taken when it
-//! stopped. With a share group it subscribes through `$share/{group}/…`, so
-//! several hosts split the events of a clustered broker.
+//! a session expiry on MQTT 5) and acknowledges each event by hand when its
+//! [`Ack`] fires, so the broker redelivers what the host had not taken when
+//! it stopped. With a share group it subscribes through `$share/{group}/…`,
+//! so several hosts split the events of a clustered broker. Which version
+//! is spoken is hidden behind [`client`]; the loop here is the same for
+//! both.
+
+mod client;
+mod v311;
+mod v5;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,15 +19,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
-use rumqttc::v5::{AsyncClient, Event as MqttEvent, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use self::client::PendingAck;
+use self::client::{Client, Connect, EventLoop, Incoming, Message};
 use super::{Ack, Inbound, IngressError};
 use crate::event::Event;
+use crate::secrets;
 use crate::topic::{EVENTS_FILTER, parse_event_topic};
 
 /// Events the broker may send before the host acknowledges them. The
@@ -33,15 +40,40 @@ pub const RECEIVE_MAXIMUM: u16 = 1000;
 /// How long start-up waits for the broker's first CONNACK.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long the broker keeps the session (and its QoS 1 messages) while the
-/// host is away: a day.
-const SESSION_EXPIRY_SECS: u32 = 24 * 60 * 60;
+/// The MQTT version of the host's own connection to an external broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1 (`3`), for brokers without MQTT 5.
+    V311,
+    /// MQTT 5 (`5`), the default.
+    #[default]
+    V5,
+}
+
+/// A version number that is neither 3 nor 5.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not an MQTT version edgehook speaks: 3 (MQTT 3.1.1) or 5 (MQTT 5)")]
+pub struct UnknownVersion(pub u8);
+
+impl TryFrom<u8> for MqttVersion {
+    type Error = UnknownVersion;
+
+    fn try_from(n: u8) -> Result<Self, UnknownVersion> {
+        match n {
+            3 => Ok(Self::V311),
+            5 => Ok(Self::V5),
+            other => Err(UnknownVersion(other)),
+        }
+    }
+}
 
 /// What the external client needs.
 #[derive(Debug, Clone)]
 pub struct ExternalOptions {
     /// `mqtt://[user:pass@]host[:port]` or `mqtts://…`.
     pub url: String,
+    /// The MQTT version to speak.
+    pub version: MqttVersion,
     /// Stable client id, so the persistent session survives restarts.
     pub client_id: String,
     /// Largest event payload taken.
@@ -55,26 +87,10 @@ pub struct ExternalOptions {
 /// A connected client.
 #[derive(Debug, Clone)]
 pub struct Handle {
-    client: AsyncClient,
+    client: Client,
     task: Arc<JoinHandle<()>>,
     /// Whether the broker connection is up, for `/healthz`.
     connected: Arc<AtomicBool>,
-}
-
-/// The acknowledgement owed for one event.
-#[derive(Debug)]
-pub struct PendingAck {
-    client: AsyncClient,
-    publish: Publish,
-}
-
-impl PendingAck {
-    /// Sends the PUBACK.
-    pub async fn ack(self) {
-        if let Err(err) = self.client.ack(&self.publish).await {
-            tracing::warn!("cannot acknowledge an event to the broker: {err}");
-        }
-    }
 }
 
 /// Connects, subscribes, and returns once the broker has accepted the
@@ -83,8 +99,12 @@ pub async fn start(
     opts: ExternalOptions,
     inbound: mpsc::Sender<Inbound>,
 ) -> Result<Handle, IngressError> {
-    let options = mqtt_options(&opts)?;
-    let (client, eventloop) = AsyncClient::new(options, usize::from(RECEIVE_MAXIMUM) + 256);
+    let connect = connect_options(&opts)?;
+    let capacity = usize::from(RECEIVE_MAXIMUM) + 256;
+    let (client, eventloop) = match opts.version {
+        MqttVersion::V5 => v5::connect(&connect, capacity),
+        MqttVersion::V311 => v311::connect(&connect, capacity),
+    };
     let filter = match &opts.share_group {
         Some(group) => format!("$share/{group}/{EVENTS_FILTER}"),
         None => EVENTS_FILTER.to_owned(),
@@ -107,7 +127,7 @@ pub async fn start(
         Ok(Err(_)) | Err(_) => {
             task.abort();
             Err(IngressError::BadUrl {
-                url: opts.url,
+                url: secrets::url(&opts.url).into_owned(),
                 reason: format!(
                     "no connection to the broker within {} s",
                     CONNECT_TIMEOUT.as_secs()
@@ -121,12 +141,9 @@ impl Handle {
     /// Publishes with QoS 1.
     pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
         self.client
-            .publish(topic.clone(), QoS::AtLeastOnce, false, payload)
+            .publish(topic.clone(), payload)
             .await
-            .map_err(|e| IngressError::Publish {
-                topic,
-                reason: e.to_string(),
-            })
+            .map_err(|reason| IngressError::Publish { topic, reason })
     }
 
     /// Whether the broker connection is up.
@@ -136,15 +153,16 @@ impl Handle {
 
     /// Disconnects and stops the client.
     pub async fn shutdown(&self) {
-        let _ = self.client.disconnect().await;
+        self.client.disconnect().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         self.task.abort();
     }
 }
 
-fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
+/// The connection settings a URL names, whichever the version.
+fn connect_options(opts: &ExternalOptions) -> Result<Connect, IngressError> {
     let bad = |reason: String| IngressError::BadUrl {
-        url: opts.url.clone(),
+        url: secrets::url(&opts.url).into_owned(),
         reason,
     };
     let url = url::Url::parse(&opts.url).map_err(|e| bad(e.to_string()))?;
@@ -157,38 +175,32 @@ fn mqtt_options(opts: &ExternalOptions) -> Result<MqttOptions, IngressError> {
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| bad("no host".into()))?;
-    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-    let mut options = MqttOptions::new(opts.client_id.clone(), host, port);
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_clean_start(false)
-        .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
-        .set_manual_acks(true)
-        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
-        .set_network_options(nodelay())
-        .set_max_packet_size(Some(
-            u32::try_from(opts.max_event_bytes + (64 << 10)).unwrap_or(u32::MAX),
-        ));
-    if !url.username().is_empty() {
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(s.as_bytes())
-                .map(|(k, _)| k.into_owned())
-                .collect::<String>()
-        };
-        options.set_credentials(
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(s.as_bytes())
+            .map(|(k, _)| k.into_owned())
+            .collect::<String>()
+    };
+    let credentials = (!url.username().is_empty()).then(|| {
+        (
             decode(url.username()),
             decode(url.password().unwrap_or_default()),
-        );
-    }
-    if tls {
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(
-                crate::tls::client_config(opts.ca_file.as_deref())
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
-        )));
-    }
-    Ok(options)
+        )
+    });
+    let transport = if tls {
+        Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(
+            crate::tls::client_config(opts.ca_file.as_deref()).map_err(|e| bad(e.to_string()))?,
+        )))
+    } else {
+        Transport::tcp()
+    };
+    Ok(Connect {
+        host: host.to_owned(),
+        port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
+        client_id: opts.client_id.clone(),
+        credentials,
+        transport,
+        max_packet_bytes: opts.max_event_bytes + (64 << 10),
+    })
 }
 
 /// Small writes (acks, replies) go out at once, not after the broker's
@@ -201,7 +213,7 @@ fn nodelay() -> rumqttc::NetworkOptions {
 
 /// What the event loop hands events to.
 struct Link {
-    client: AsyncClient,
+    client: Client,
     filter: String,
     inbound: mpsc::Sender<Inbound>,
     max_event_bytes: usize,
@@ -226,30 +238,26 @@ async fn run(
     let mut failing = false;
     loop {
         match eventloop.poll().await {
-            Ok(MqttEvent::Incoming(Packet::ConnAck(connack))) => {
+            Ok(Incoming::ConnAck { session_present }) => {
                 if failing {
                     tracing::info!("connected to the MQTT broker again");
                 }
                 failing = false;
                 connected.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(100);
-                if !connack.session_present {
-                    let mut subscription = Filter::new(filter.clone(), QoS::AtLeastOnce);
-                    subscription.nolocal = true;
-                    if let Err(err) = client.try_subscribe_many([subscription]) {
-                        tracing::error!("cannot subscribe to {filter}: {err}");
-                    }
+                if !session_present && let Err(err) = client.subscribe(&filter) {
+                    tracing::error!("cannot subscribe to {filter}: {err}");
                 }
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(());
                 }
             }
-            Ok(MqttEvent::Incoming(Packet::Publish(publish))) => {
-                if !take(publish, &client, &inbound, max_event_bytes) {
+            Ok(Incoming::Publish(message)) => {
+                if !take(message, &inbound, max_event_bytes) {
                     return;
                 }
             }
-            Ok(_) => {}
+            Ok(Incoming::Other) => {}
             Err(err) => {
                 connected.store(false, Ordering::Relaxed);
                 if !failing {
@@ -263,37 +271,27 @@ async fn run(
     }
 }
 
-/// Hands one publish to the pipeline; false when the host is shutting down.
-fn take(
-    publish: Publish,
-    client: &AsyncClient,
-    inbound: &mpsc::Sender<Inbound>,
-    max: usize,
-) -> bool {
-    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+/// Hands one message to the pipeline; false when the host is shutting down.
+fn take(message: Message, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
+    let Message {
+        topic,
+        payload,
+        ack,
+    } = message;
     let refused = match parse_event_topic(&topic) {
-        Err(err) => Some(err.to_string()),
-        Ok(_) if publish.payload.len() > max => Some(format!(
+        Err(err) => err.to_string(),
+        Ok(_) if payload.len() > max => format!(
             "payload of {} bytes exceeds max_event_bytes {max}",
-            publish.payload.len()
-        )),
+            payload.len()
+        ),
         Ok((device, name)) => {
-            let event = Event::received(device, name, publish.payload.clone());
-            let ack = Ack::external(PendingAck {
-                client: client.clone(),
-                publish,
-            });
+            let event = Event::received(device, name, payload);
+            let ack = Ack::external(ack);
             return hand_over(inbound, Inbound { event, ack });
         }
     };
-    if let Some(reason) = refused {
-        tracing::warn!(topic, "event refused: {reason}");
-        let pending = PendingAck {
-            client: client.clone(),
-            publish,
-        };
-        tokio::spawn(pending.ack());
-    }
+    tracing::warn!(topic, "event refused: {refused}");
+    tokio::spawn(ack.ack());
     true
 }
 

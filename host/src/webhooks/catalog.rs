@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::builtin::Builtin;
 use super::log::DeliveryLog;
+use super::masked;
 use super::store::{Store, Stored};
 use crate::delivery::SendOptions;
 use crate::plugins::{Filter, Hook, HostPattern, Registry};
@@ -130,10 +131,16 @@ impl Catalog {
         self.save_and_activate(stored).await
     }
 
-    /// Replaces the definition of webhook `id`; its new view.
+    /// Replaces the definition of webhook `id`; its new view. A value sent
+    /// exactly as the view showed it in place of a secret (`***`,
+    /// `Bearer ***`, `https://u:***@host/`) keeps the stored secret, so a
+    /// client can send back what it read.
     pub async fn replace(&self, id: &str, definition: Value) -> Result<Value, WebhookError> {
-        let definition = object(definition)?;
-        let created_at = self.api_entry(id, |e| e.stored.created_at.clone())?;
+        let mut definition = object(definition)?;
+        let (created_at, old) = self.api_entry(id, |e| {
+            (e.stored.created_at.clone(), e.stored.definition.clone())
+        })?;
+        masked::restore(&mut definition, &old);
         let stored = Stored {
             id: id.to_owned(),
             created_at,
@@ -163,7 +170,7 @@ impl Catalog {
 
     /// The view of webhook `id`.
     pub fn get(&self, id: &str) -> Option<Value> {
-        self.entries().get(id).map(|e| e.stored.view())
+        self.entries().get(id).map(|e| masked::view(&e.stored))
     }
 
     /// The views of every webhook, oldest first.
@@ -171,7 +178,7 @@ impl Catalog {
         let entries = self.entries();
         let mut all: Vec<&Entry> = entries.values().collect();
         all.sort_by(|a, b| a.stored.created_at.cmp(&b.stored.created_at));
-        all.into_iter().map(|e| e.stored.view()).collect()
+        all.into_iter().map(|e| masked::view(&e.stored)).collect()
     }
 
     /// How many webhooks there are.
@@ -240,7 +247,7 @@ impl Catalog {
                 id: stored.id.clone(),
                 source,
             })?;
-        let view = stored.view();
+        let view = masked::view(&stored);
         self.activate(stored, checked, Source::Api, log).await?;
         Ok(view)
     }
@@ -334,9 +341,15 @@ fn check(definition: &Map<String, Value>) -> Result<Checked, WebhookError> {
     })
 }
 
+/// The definition as an object, without the `id` and `created_at` a client
+/// may have sent back from a view: the host gives those.
 fn object(definition: Value) -> Result<Map<String, Value>, WebhookError> {
     match definition {
-        Value::Object(map) => Ok(map),
+        Value::Object(mut map) => {
+            map.remove("id");
+            map.remove("created_at");
+            Ok(map)
+        }
         _ => Err(WebhookError::Invalid(
             "a webhook definition is a JSON object".to_owned(),
         )),

@@ -4,8 +4,9 @@
 //!
 //! Recording is cheap: the log takes the request and outcome the delivery
 //! is done with, and one shared entry serves both lists, under a short
-//! lock. The secrets of a request (credentials in headers, the URL and
-//! form bodies) are masked only when the log is read.
+//! lock. Secrets (credentials in headers, the URL, form bodies and
+//! credential-like members of JSON bodies, by the rule of
+//! [`crate::secrets`]) are masked only when the log is read.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,16 +16,13 @@ use serde_json::{Value, json};
 
 use crate::event::Event;
 use crate::exchange::{HookRequest, Outcome};
+use crate::secrets;
 
 /// Requests, and separately errors, kept per webhook.
 pub const KEPT: usize = 10;
 
 /// Bytes of a body shown in the log; the rest is cut.
 const BODY_SHOWN: usize = 4096;
-
-/// What replaces a secret; `*` needs no percent-encoding in a form or a
-/// query, so the mask reads the same there.
-const MASK: &str = "***";
 
 /// One delivery as it happened.
 #[derive(Debug)]
@@ -94,7 +92,7 @@ fn entry_json(e: &Entry) -> Value {
             "id": e.event.id,
             "device_id": e.event.device.as_str(),
             "name": e.event.name.as_str(),
-            "data": shown(&e.event.data),
+            "data": shown_masked(&e.event.data),
             "published_at": e.event.published_at,
         },
         "request": e.request.as_ref().map(request_json),
@@ -104,7 +102,7 @@ fn entry_json(e: &Entry) -> Value {
             out["response"] = json!({
                 "status": r.status,
                 "headers": headers_json(&r.headers),
-                "body": shown(&r.body),
+                "body": shown_masked(&r.body),
             });
         }
         Outcome::Failed(why) => out["error"] = Value::String(why.clone()),
@@ -117,13 +115,13 @@ fn request_json(r: &HookRequest) -> Value {
         k.eq_ignore_ascii_case("content-type") && v.starts_with("application/x-www-form-urlencoded")
     });
     let body = if is_form {
-        mask_pairs(url::form_urlencoded::parse(&r.body))
+        shown(secrets::pairs(&String::from_utf8_lossy(&r.body)).as_bytes())
     } else {
-        shown(&r.body)
+        shown_masked(&r.body)
     };
     json!({
         "method": r.method.as_str(),
-        "url": mask_url(&r.url),
+        "url": secrets::url(r.url.as_str()),
         "headers": headers_json(&r.headers),
         "body": body,
     })
@@ -132,71 +130,17 @@ fn request_json(r: &HookRequest) -> Value {
 fn headers_json(headers: &[(String, String)]) -> Value {
     headers
         .iter()
-        .map(|(k, v)| {
-            let value = if secret_header(k) {
-                // Keep the scheme ("Basic", "Bearer"): it helps debugging.
-                match v.split_once(' ') {
-                    Some((scheme, _)) => format!("{scheme} {MASK}"),
-                    None => MASK.to_owned(),
-                }
-            } else {
-                v.clone()
-            };
-            json!([k, value])
-        })
+        .map(|(k, v)| json!([k, secrets::header(k, v)]))
         .collect()
 }
 
-fn secret_header(name: &str) -> bool {
-    const NAMES: [&str; 7] = [
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "x-api-key",
-        "api-key",
-        "x-auth-token",
-        "webhook-signature",
-    ];
-    NAMES.iter().any(|n| name.eq_ignore_ascii_case(n))
-}
-
-/// Whether a query or form field is likely a credential.
-fn secret_field(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "signature",
-        "auth",
-    ]
-    .iter()
-    .any(|s| name.contains(s))
-}
-
-fn mask_pairs<'a>(
-    pairs: impl Iterator<Item = (std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>,
-) -> String {
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        let v = if secret_field(&k) { MASK } else { &*v };
-        out.append_pair(&k, v);
+/// A body as [`shown`], its credential-like JSON members masked when it is
+/// JSON.
+fn shown_masked(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => shown(secrets::json_text(text).as_bytes()),
+        Err(_) => shown(bytes),
     }
-    out.finish()
-}
-
-fn mask_url(url: &url::Url) -> String {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some(MASK));
-    }
-    if url.query().is_some() {
-        let query = mask_pairs(url.query_pairs());
-        url.set_query(Some(&query));
-    }
-    url.to_string()
 }
 
 /// The first [`BODY_SHOWN`] bytes as text.
@@ -275,6 +219,35 @@ mod tests {
         assert!(req["body"].as_str().unwrap().contains("data=21.5"));
         assert_eq!(view["requests"][1]["response"]["status"], 200);
         assert_eq!(view["requests"][0]["event"]["data"], "21.5");
+    }
+
+    #[test]
+    fn json_bodies_are_masked_at_any_depth() {
+        let log = DeliveryLog::default();
+        let mut request = request();
+        request.headers = vec![("Content-Type".into(), "application/json".into())];
+        request.body =
+            Bytes::from_static(br#"{"v":1,"auth":{"token":"tok-2"},"l":[{"secret":"sec-2"}]}"#);
+        let response = HookResponse {
+            status: 200,
+            headers: vec![("Set-Cookie".into(), "sid=cookie-2".into())],
+            body: Bytes::from_static(br#"{"access_token":"access-2","ok":true}"#),
+        };
+        log.record(&event(), Some(request), Outcome::Response(response));
+        let view = log.to_json();
+        let text = view.to_string();
+        for secret in ["tok-2", "sec-2", "cookie-2", "access-2"] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        let entry = &view["requests"][0];
+        assert_eq!(
+            entry["request"]["body"],
+            r#"{"auth":"***","l":[{"secret":"***"}],"v":1}"#
+        );
+        assert_eq!(
+            entry["response"]["body"],
+            r#"{"access_token":"***","ok":true}"#
+        );
     }
 
     #[test]

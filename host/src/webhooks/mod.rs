@@ -1,11 +1,13 @@
 //! Particle-style webhooks: the catalog (from the API and from files), its
 //! store in the data directory, the webhooks directory watcher, the
-//! built-in plugin that runs them, and the delivery log every webhook keeps.
+//! built-in plugin that runs them, the delivery log every webhook keeps, and
+//! the masked view the API shows of a definition.
 
 pub mod builtin;
 pub mod catalog;
 pub mod files;
 pub mod log;
+pub mod masked;
 pub mod store;
 
 pub use builtin::Builtin;

@@ -1,0 +1,155 @@
+//! What the API shows of a Particle-style webhook: its definition with
+//! every secret replaced by `***` (CONTRACT section 5), and the way back —
+//! a definition sent to `PUT` that holds a masked value exactly as it was
+//! read keeps the stored secret there.
+//!
+//! Which field holds which shape of secret is decided here; what is a
+//! secret within each shape, in [`crate::secrets`].
+
+use serde_json::{Map, Value};
+
+use super::store::Stored;
+use crate::secrets::{self, MASK};
+
+/// What the API shows of `stored`: its view, secrets masked.
+pub fn view(stored: &Stored) -> Value {
+    let mut view = stored.view();
+    if let Value::Object(map) = &mut view {
+        mask(map);
+    }
+    view
+}
+
+/// `definition` (or a view of it) with its secrets masked: `auth.password`,
+/// `secret`, credential-like `headers`, the URL's credentials, credential-
+/// like `query` and `form` fields, and credential-like members of a `json`
+/// (object, or string that is JSON) or a JSON `body`.
+pub fn mask(definition: &mut Map<String, Value>) {
+    for (field, value) in definition.iter_mut() {
+        match field.as_str() {
+            "secret" => mask_value(value),
+            "auth" => {
+                if let Some(password) = value.get_mut("password") {
+                    mask_value(password);
+                }
+            }
+            "url" => map_text(value, |t| secrets::url(t).into_owned()),
+            "headers" => each_member(value, |name, v| {
+                map_text(v, |t| secrets::header(name, t).into_owned())
+            }),
+            "query" | "form" => each_member(value, |name, v| {
+                if secrets::is_secret_name(name) {
+                    mask_value(v);
+                }
+            }),
+            "json" | "body" => {
+                secrets::json(value);
+                map_text(value, |t| secrets::json_text(t).into_owned());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The definition a `PUT` stores: `incoming`, where each value equal to
+/// what the read view of `stored` showed in place of a secret is the
+/// stored value again.
+pub fn restore(incoming: &mut Map<String, Value>, stored: &Map<String, Value>) {
+    let mut view = stored.clone();
+    mask(&mut view);
+    let mut value = Value::Object(std::mem::take(incoming));
+    secrets::restore(
+        &mut value,
+        &Value::Object(view),
+        &Value::Object(stored.clone()),
+    );
+    if let Value::Object(map) = value {
+        *incoming = map;
+    }
+}
+
+fn mask_value(value: &mut Value) {
+    if !value.is_null() {
+        *value = Value::String(MASK.to_owned());
+    }
+}
+
+fn map_text(value: &mut Value, f: impl FnOnce(&str) -> String) {
+    if let Value::String(text) = value {
+        *text = f(text);
+    }
+}
+
+fn each_member(value: &mut Value, mut f: impl FnMut(&str, &mut Value)) {
+    if let Value::Object(members) = value {
+        for (name, member) in members.iter_mut() {
+            f(name, member);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object"),
+        }
+    }
+
+    fn stored() -> Map<String, Value> {
+        object(json!({
+            "event": "t",
+            "url": "https://u:pw@example.com/in?api_key=K1&x={{x}}",
+            "auth": {"username": "u", "password": "hunter2"},
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "headers": {"X-Api-Key": "K2", "Authorization": "Bearer B1", "Accept": "a"},
+            "query": {"token": "T1", "n": "1"},
+            "json": {"temp": "{{t}}", "device": {"token": "T2"}},
+            "body": "{\"password\": \"P1\"}",
+        }))
+    }
+
+    #[test]
+    fn every_secret_reads_as_the_mask() {
+        let mut view = stored();
+        mask(&mut view);
+        assert_eq!(
+            Value::Object(view.clone()),
+            json!({
+                "event": "t",
+                "url": "https://u:***@example.com/in?api_key=***&x={{x}}",
+                "auth": {"username": "u", "password": "***"},
+                "secret": "***",
+                "headers": {"X-Api-Key": "***", "Authorization": "Bearer ***", "Accept": "a"},
+                "query": {"token": "***", "n": "1"},
+                "json": {"temp": "{{t}}", "device": {"token": "***"}},
+                "body": "{\"password\":\"***\"}",
+            })
+        );
+    }
+
+    #[test]
+    fn the_view_sent_back_is_the_stored_definition() {
+        let mut view = stored();
+        mask(&mut view);
+        restore(&mut view, &stored());
+        assert_eq!(view, stored());
+
+        let mut changed = stored();
+        mask(&mut changed);
+        changed["secret"] = json!("whsec_bmV3");
+        changed["event"] = json!("u");
+        restore(&mut changed, &stored());
+        assert_eq!(
+            changed["secret"], "whsec_bmV3",
+            "a new secret replaces the old"
+        );
+        assert_eq!(changed["auth"]["password"], "hunter2");
+        assert_eq!(changed["event"], "u");
+    }
+}
