@@ -138,5 +138,22 @@ async fn a_chatty_plugin_is_cut_at_its_log_budget_and_still_works() {
         device.next_text().await,
         ("devices/d/hook-response/chatty/0".into(), "ok".into())
     );
+    // The fixture writes 1024 lines of 1024 bytes to stdout and 1024 of
+    // 1023 through the log import: all but the 4 KiB budget is dropped and
+    // counted, so exactly the budget was kept.
+    let written = 1024 * 1024 + 1024 * 1023;
+    let budget = 4 * 1024;
+    let status = host.plugin_status("chatty").await.unwrap();
+    assert_eq!(status["log_bytes_dropped"], written - budget, "{status}");
+    let (code, metrics) = host.api_get("/metrics", Some(&host.host.api_token)).await;
+    assert_eq!(code, 200);
+    let line = format!(
+        "edgehook_plugin_log_dropped_bytes_total{{plugin=\"chatty\"}} {}",
+        written - budget
+    );
+    assert!(
+        metrics.as_str().unwrap().lines().any(|l| l == line),
+        "{line} missing in\n{metrics}"
+    );
     host.host.stop().await;
 }

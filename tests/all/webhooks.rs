@@ -209,7 +209,12 @@ async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
     assert_eq!(endpoint.next().await.uri.path(), "/v2");
 
     write_file(&host, "lamp", "{ \"event\": \"lamp\", \"url\": ");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    wait_for(&host, "lamp", |w| {
+        w["file_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not valid JSON"))
+    })
+    .await;
     device.publish("lamp", "on").await;
     assert_eq!(
         endpoint.next().await.uri.path(),
