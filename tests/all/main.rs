@@ -7,6 +7,7 @@ mod broken;
 mod crash;
 mod delivery;
 mod external_broker;
+mod mqtt5;
 mod particle;
 mod plugin_tools;
 mod reload;
