@@ -229,6 +229,10 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
     endpoint.answer(200, "ok", Duration::from_secs(600));
     let dir = host_dir(&endpoint);
     let host = HostProcess::start(dir.path(), mqtt).await;
+    // The embedded broker acknowledges only what the queue committed, so
+    // only requests in flight at the kill can come again; mosquitto also
+    // sends again what the host had committed but not yet acknowledged.
+    let external = broker.is_some();
     let broker = broker
         .or(host.mqtt_addr)
         .expect("an external or an embedded broker");
@@ -294,10 +298,17 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
         *times.entry(seq).or_default() += 1;
     }
     let duplicates: usize = times.values().map(|n| n - 1).sum();
+    let most = times.values().copied().max().unwrap_or(0);
+    let bound = if external {
+        in_flight + unseen.len()
+    } else {
+        in_flight
+    };
     assert!(
-        duplicates <= in_flight,
-        "{duplicates} duplicate deliveries, more than the {in_flight} requests \
-         in flight at the kill ({} events unseen before it, {depth} in the queue)",
+        duplicates <= bound && most <= 2,
+        "{duplicates} duplicate deliveries (bound {bound}; one event {most} times): \
+         {in_flight} requests in flight at the kill, {} events unseen before it, \
+         {depth} in the queue",
         unseen.len()
     );
     eprintln!(

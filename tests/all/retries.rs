@@ -26,13 +26,6 @@ async fn host_retrying(delays: &str) -> TestHost {
     .await
 }
 
-/// The `/metrics` text.
-async fn metrics(host: &TestHost) -> String {
-    let (status, body) = host.api("GET", "/metrics", "").await;
-    assert_eq!(status, 200, "{body}");
-    body.as_str().expect("metrics are text").to_owned()
-}
-
 /// The value of the sample `series` (name and labels, as written), or
 /// panics when `/metrics` has no such line.
 fn sample(text: &str, series: &str) -> f64 {
@@ -130,7 +123,7 @@ async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is
         "1 attempt + 2 retries, then no more"
     );
     assert!(device.nothing_within(Duration::from_millis(100)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_dropped_total{reason="retries"}"#),
         1.0
@@ -170,7 +163,7 @@ async fn a_404_is_not_retried() {
         "a 404 is final"
     );
     assert!(device.nothing_within(Duration::from_millis(100)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(sample(&text, "edgehook_retries_total"), 0.0);
     assert_eq!(
         sample(&text, r#"edgehook_dropped_total{reason="retries"}"#),
@@ -231,7 +224,7 @@ async fn a_connection_closed_without_an_answer_is_retried() {
         ("devices/d1/hook-response/temp/0".into(), "stored".into())
     );
     assert!(device.nothing_within(Duration::from_millis(300)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_requests_total{outcome="transport"}"#),
         1.0
@@ -269,7 +262,7 @@ async fn a_refused_connection_is_retried_until_the_retries_run_out() {
             && error.ends_with(" (gave up after 3 attempts)"),
         "{error}"
     );
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_requests_total{outcome="transport"}"#),
         3.0
@@ -346,7 +339,7 @@ async fn a_host_with_too_many_errors_sleeps_and_its_events_are_skipped_while_oth
         "another host still answers while 127.0.0.1 sleeps"
     );
 
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert!(sample(&text, "edgehook_skipped_total") >= 1.0, "{text}");
     assert_eq!(sample(&text, "edgehook_sleeping_hosts"), 1.0);
     host.host.stop().await;
@@ -413,7 +406,7 @@ async fn a_webhook_failing_in_a_row_is_disabled_until_it_is_replaced() {
         "a disabled webhook sends nothing"
     );
     assert!(device.nothing_within(Duration::from_millis(100)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     let disabled = format!(r#"edgehook_webhook_disabled{{plugin="webhook/{id}"}}"#);
     assert_eq!(sample(&text, &disabled), 1.0);
     assert_eq!(sample(&text, "edgehook_webhooks_disabled"), 1.0);
@@ -426,7 +419,7 @@ async fn a_webhook_failing_in_a_row_is_disabled_until_it_is_replaced() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sample(&metrics(&host).await, &disabled), 0.0);
+    assert_eq!(sample(&host.metrics().await, &disabled), 0.0);
     device.publish("temp", "4").await;
     let seen = endpoint.next().await;
     assert_eq!(seen.seen.uri.path(), "/gone", "replaced, it runs again");

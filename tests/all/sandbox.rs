@@ -145,14 +145,13 @@ async fn a_chatty_plugin_is_cut_at_its_log_budget_and_still_works() {
     let budget = 4 * 1024;
     let status = host.plugin_status("chatty").await.unwrap();
     assert_eq!(status["log_bytes_dropped"], written - budget, "{status}");
-    let (code, metrics) = host.api_get("/metrics", Some(&host.host.api_token)).await;
-    assert_eq!(code, 200);
+    let metrics = host.metrics().await;
     let line = format!(
         "edgehook_plugin_log_dropped_bytes_total{{plugin=\"chatty\"}} {}",
         written - budget
     );
     assert!(
-        metrics.as_str().unwrap().lines().any(|l| l == line),
+        metrics.lines().any(|l| l == line),
         "{line} missing in\n{metrics}"
     );
     host.host.stop().await;

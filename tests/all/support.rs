@@ -110,6 +110,15 @@ impl TestHost {
         .await
     }
 
+    /// The text of `GET /metrics`, with the token.
+    pub async fn metrics(&self) -> String {
+        let (status, body) = self.api("GET", "/metrics", "").await;
+        assert_eq!(status, 200, "{body}");
+        body.as_str()
+            .expect("metrics are text, not JSON")
+            .to_owned()
+    }
+
     /// Creates a Particle-style webhook through the API; its id.
     pub async fn create_webhook(&self, definition: serde_json::Value) -> String {
         let (status, body) = self

@@ -28,15 +28,6 @@ async fn next_message(device: &mut Device) -> (String, String) {
     (topic, String::from_utf8(payload).expect("UTF-8 payload"))
 }
 
-/// `GET /metrics` with the host's token, as text.
-async fn metrics(host: &TestHost) -> String {
-    let (status, body) = http_get(host.host.api_addr, "/metrics", Some(&host.host.api_token)).await;
-    assert_eq!(status, 200, "{body}");
-    body.as_str()
-        .expect("metrics are text, not JSON")
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_looping_plugin_yields_and_the_others_are_answered_first() {
     let endpoint = Endpoint::start(200, "fine").await;
@@ -123,7 +114,7 @@ async fn a_plugin_that_keeps_failing_is_suspended_until_a_new_version_arrives() 
     let status = host.plugin_status("crashy").await.unwrap();
     assert_eq!(status["calls"], 3, "{status}");
     assert_eq!(status["errors"]["trap"], 3, "{status}");
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     for line in [
         "edgehook_plugin_suspended{plugin=\"crashy\"} 1",
         "edgehook_plugin_calls_total{plugin=\"crashy\"} 3",
@@ -194,7 +185,7 @@ async fn a_webhook_that_keeps_failing_is_suspended_until_it_is_replaced() {
         )),
         "{text}"
     );
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     for line in [
         format!("edgehook_plugin_suspended{{plugin=\"{name}\"}} 1"),
         format!("edgehook_plugin_calls_total{{plugin=\"{name}\"}} 2"),
@@ -215,7 +206,7 @@ async fn a_webhook_that_keeps_failing_is_suspended_until_it_is_replaced() {
     device.publish("big", data.as_str()).await;
     assert_eq!(&endpoint.next().await.body[..], b"small");
     assert!(
-        metrics(&host)
+        host.metrics()
             .await
             .lines()
             .any(|l| l == format!("edgehook_plugin_suspended{{plugin=\"{name}\"}} 0"))
@@ -237,7 +228,7 @@ async fn metrics_count_the_calls_of_every_plugin_behind_the_token() {
 
     let (status, _) = http_get(host.host.api_addr, "/metrics", None).await;
     assert_eq!(status, 401);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     for line in [
         "# TYPE edgehook_plugin_calls_total counter",
         "edgehook_plugin_calls_total{plugin=\"forward\"} 2",
