@@ -36,6 +36,22 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap()
 }
 
+/// Whether `seen` carries the data `marker` (a Particle body names it).
+fn is_marker(seen: &crate::support::Seen) -> bool {
+    String::from_utf8_lossy(&seen.body).contains("marker")
+}
+
+/// Publishes `temp2` (which the webhook on `temp` matches too) after what
+/// must have no sequel, and checks that neither `endpoint` nor `device`
+/// got anything before the marker's request and its hook-sent.
+async fn nothing_before_marker(endpoint: &mut Scripted, device: &mut Device, why: &str) {
+    device.publish("temp2", "marker").await;
+    let before = endpoint.before_marker(is_marker).await;
+    assert!(before.is_empty(), "{why}; then came: {before:?}");
+    let before = device.before_marker("devices/d1/hook-sent/temp2").await;
+    assert!(before.is_empty(), "{why}; then came: {before:?}");
+}
+
 fn webhook_id(arrival: &crate::support::Arrival) -> String {
     arrival.seen.headers["webhook-id"]
         .to_str()
@@ -80,11 +96,12 @@ async fn a_503_is_retried_and_the_device_gets_only_the_answer_that_followed() {
         device.next_text().await,
         ("devices/d1/hook-response/temp/0".into(), "stored".into())
     );
-    assert!(
-        device.nothing_within(Duration::from_millis(500)).await,
-        "one hook-sent, one hook-response, and no hook-error for the 503"
-    );
-    assert!(endpoint.nothing_within(Duration::from_millis(100)).await);
+    nothing_before_marker(
+        &mut endpoint,
+        &mut device,
+        "one hook-sent, one hook-response, and no hook-error for the 503",
+    )
+    .await;
     host.host.stop().await;
 }
 
@@ -118,11 +135,6 @@ async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is
             "error status 500 from 127.0.0.1".into()
         )
     );
-    assert!(
-        endpoint.nothing_within(Duration::from_millis(800)).await,
-        "1 attempt + 2 retries, then no more"
-    );
-    assert!(device.nothing_within(Duration::from_millis(100)).await);
     let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_dropped_total{reason="retries"}"#),
@@ -133,6 +145,12 @@ async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is
         sample(&text, r#"edgehook_requests_total{outcome="error_status"}"#),
         3.0
     );
+    nothing_before_marker(
+        &mut endpoint,
+        &mut device,
+        "1 attempt + 2 retries, then no more",
+    )
+    .await;
     host.host.stop().await;
 }
 
@@ -158,17 +176,13 @@ async fn a_404_is_not_retried() {
             "error status 404 from 127.0.0.1".into()
         )
     );
-    assert!(
-        endpoint.nothing_within(Duration::from_millis(500)).await,
-        "a 404 is final"
-    );
-    assert!(device.nothing_within(Duration::from_millis(100)).await);
     let text = host.metrics().await;
     assert_eq!(sample(&text, "edgehook_retries_total"), 0.0);
     assert_eq!(
         sample(&text, r#"edgehook_dropped_total{reason="retries"}"#),
         0.0
     );
+    nothing_before_marker(&mut endpoint, &mut device, "a 404 is final").await;
     host.host.stop().await;
 }
 
@@ -223,7 +237,6 @@ async fn a_connection_closed_without_an_answer_is_retried() {
         device.next_text().await,
         ("devices/d1/hook-response/temp/0".into(), "stored".into())
     );
-    assert!(device.nothing_within(Duration::from_millis(300)).await);
     let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_requests_total{outcome="transport"}"#),
@@ -234,6 +247,12 @@ async fn a_connection_closed_without_an_answer_is_retried() {
         1.0
     );
     assert_eq!(sample(&text, "edgehook_retries_total"), 1.0);
+    nothing_before_marker(
+        &mut endpoint,
+        &mut device,
+        "one hook-sent and one hook-response",
+    )
+    .await;
     host.host.stop().await;
 }
 
@@ -321,14 +340,21 @@ async fn a_host_with_too_many_errors_sleeps_and_its_events_are_skipped_while_oth
         ("devices/d1/hook-error/sick/0".into(), SLEEPING.into()),
         "skipped at once, with Particle's words, and no hook-sent"
     );
+    // A marker to the same server under the name `localhost`, which is
+    // not sleeping.
+    host.create_webhook(json!({ "event": "mark", "url": failing.localhost_url("/marker") }))
+        .await;
+    device.publish("mark", "").await;
+    let before = failing.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
-        failing.nothing_within(Duration::from_millis(300)).await,
-        "the sleeping host does not see the skipped request"
+        before.is_empty(),
+        "the sleeping host does not see the skipped request: {before:?}"
     );
     // Whatever else the skipped event brought (see the next test).
-    while let Some((topic, _)) = device.next_text_within(Duration::from_millis(100)).await {
+    for (topic, _) in device.before_marker("devices/d1/hook-sent/mark").await {
         assert_eq!(topic, "devices/d1/hook-error/sick/0");
     }
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-error/mark/0");
 
     device.publish("well", "ok?").await;
     healthy.next().await;
@@ -347,7 +373,7 @@ async fn a_host_with_too_many_errors_sleeps_and_its_events_are_skipped_while_oth
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_skipped_for_good_gets_one_hook_error() {
-    let (host, _failing, _healthy, mut device) = sleeping_host().await;
+    let (host, _failing, mut healthy, mut device) = sleeping_host().await;
 
     device.publish("sick", "5").await;
 
@@ -355,10 +381,9 @@ async fn an_event_skipped_for_good_gets_one_hook_error() {
         device.next_text().await,
         ("devices/d1/hook-error/sick/0".into(), SLEEPING.into())
     );
-    let mut more = Vec::new();
-    while let Some(message) = device.next_text_within(Duration::from_millis(300)).await {
-        more.push(message);
-    }
+    device.publish("well", "marker").await;
+    healthy.next().await;
+    let more = device.before_marker("devices/d1/hook-sent/well").await;
     assert!(
         more.is_empty(),
         "one event, one hook-error, as for an event whose retries ran out; then came: {more:?}"
@@ -401,11 +426,17 @@ async fn a_webhook_failing_in_a_row_is_disabled_until_it_is_replaced() {
         error.starts_with("Too many errors, webhook disabled"),
         "{error}"
     );
+    host.create_webhook(json!({ "event": "marker", "url": endpoint.url("/marker") }))
+        .await;
+    device.publish("marker", "").await;
+    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
-        endpoint.nothing_within(Duration::from_millis(500)).await,
-        "a disabled webhook sends nothing"
+        before.is_empty(),
+        "a disabled webhook sends nothing: {before:?}"
     );
-    assert!(device.nothing_within(Duration::from_millis(100)).await);
+    let before = device.before_marker("devices/d1/hook-sent/marker").await;
+    assert!(before.is_empty(), "one hook-error: {before:?}");
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-error/marker/0");
     let text = host.metrics().await;
     let disabled = format!(r#"edgehook_webhook_disabled{{plugin="webhook/{id}"}}"#);
     assert_eq!(sample(&text, &disabled), 1.0);

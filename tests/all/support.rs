@@ -308,9 +308,19 @@ impl Endpoint {
             .unwrap()
     }
 
-    /// Whether a request arrives within `d`.
-    pub async fn nothing_within(&mut self, d: Duration) -> bool {
-        tokio::time::timeout(d, self.seen.recv()).await.is_err()
+    /// The requests that arrive before the marker, the first one `is_marker`
+    /// accepts; panics when no marker comes within [`WAIT`]. A test sends
+    /// the marker after what must not reach the endpoint: when nothing came
+    /// before the marker, nothing came late either.
+    pub async fn before_marker(&mut self, is_marker: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+        let mut before = Vec::new();
+        loop {
+            let seen = self.next().await;
+            if is_marker(&seen) {
+                return before;
+            }
+            before.push(seen);
+        }
     }
 }
 
@@ -419,9 +429,19 @@ impl Device {
         (topic, String::from_utf8(payload).expect("UTF-8 payload"))
     }
 
-    /// Whether any message arrives within `d`.
-    pub async fn nothing_within(&mut self, d: Duration) -> bool {
-        tokio::time::timeout(d, self.inbox.recv()).await.is_err()
+    /// The messages (topic, UTF-8 text) that arrive before one on `marker`;
+    /// panics when none comes within [`WAIT`]. A test publishes an event
+    /// whose reply comes on `marker` after the one whose replies must not
+    /// come: when nothing came before the marker, nothing came late either.
+    pub async fn before_marker(&mut self, marker: &str) -> Vec<(String, String)> {
+        let mut before = Vec::new();
+        loop {
+            let message = self.next_text().await;
+            if message.0 == marker {
+                return before;
+            }
+            before.push(message);
+        }
     }
 }
 
@@ -613,21 +633,21 @@ impl Scripted {
             .unwrap()
     }
 
-    /// Whether a request arrives within `d`.
-    pub async fn nothing_within(&mut self, d: Duration) -> bool {
-        tokio::time::timeout(d, self.arrivals.recv()).await.is_err()
+    /// The requests that arrive before the marker, as
+    /// [`Endpoint::before_marker`].
+    pub async fn before_marker(&mut self, is_marker: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+        let mut before = Vec::new();
+        loop {
+            let arrival = self.next().await;
+            if is_marker(&arrival.seen) {
+                return before;
+            }
+            before.push(arrival.seen);
+        }
     }
 
     /// The most requests the server ever had in progress at once.
     pub fn peak_in_progress(&self) -> usize {
         self.peak.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Device {
-    /// The next message as (topic, UTF-8 text), if one arrives within `d`.
-    pub async fn next_text_within(&mut self, d: Duration) -> Option<(String, String)> {
-        let (topic, payload) = tokio::time::timeout(d, self.inbox.recv()).await.ok()??;
-        Some((topic, String::from_utf8(payload).expect("UTF-8 payload")))
     }
 }
