@@ -1,5 +1,6 @@
 //! edgehook on an external broker: a real mosquitto started for the test.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, WAIT};
+use crate::support::{Device, Endpoint, TestHost, WAIT, closed_port};
 
 /// A mosquitto process on a free loopback port, killed on drop.
 pub struct Mosquitto {
@@ -16,8 +17,25 @@ pub struct Mosquitto {
     _dir: tempfile::TempDir,
 }
 
+/// Ports tried before [`Mosquitto::start`] gives up.
+const PORT_TRIES: usize = 5;
+
 impl Mosquitto {
+    /// Starts mosquitto on a free port. The port is picked before mosquitto
+    /// binds it, so another process may take it in between: then mosquitto
+    /// exits ("Address already in use") and another port is tried.
     pub async fn start() -> Self {
+        for _ in 0..PORT_TRIES {
+            if let Some(broker) = Self::try_start().await {
+                return broker;
+            }
+        }
+        panic!("mosquitto did not start on any of {PORT_TRIES} free ports");
+    }
+
+    /// Mosquitto on a port free a moment ago; `None` when it exits before
+    /// saying it runs.
+    async fn try_start() -> Option<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -35,26 +53,38 @@ impl Mosquitto {
             ),
         )
         .unwrap();
-        let child = Command::new("mosquitto")
+        let mut child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("mosquitto must be installed for the external-broker tests (apt-get install mosquitto)");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "mosquitto did not start listening"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self {
-            addr,
+        // Mosquitto logs on stderr: "... running" once every listener is
+        // open, or an error and the end of the stream when one is not. The
+        // rest of its log is read and dropped so that it never blocks.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (running_tx, running) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut running_tx = Some(running_tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.ends_with(" running")
+                    && let Some(tx) = running_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let broker = Self {
+            addr: ([127, 0, 0, 1], port).into(),
             child,
             _dir: dir,
+        };
+        match tokio::time::timeout(WAIT, running).await {
+            Ok(Ok(())) => Some(broker),
+            Ok(Err(_)) => None,
+            Err(_) => panic!("mosquitto neither ran nor exited in time"),
         }
     }
 }
@@ -165,11 +195,7 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_broker_is_named_at_start() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_closed, port) = closed_port();
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let opts = edgehook::ingress::external::ExternalOptions {
         url: format!("mqtt://127.0.0.1:{port}"),

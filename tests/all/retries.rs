@@ -9,7 +9,7 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use serde_json::json;
 
-use crate::support::{Device, Scripted, Step, TestHost};
+use crate::support::{Device, Scripted, Step, TestHost, closed_port};
 
 /// What the device is told when its request was skipped (Particle's words).
 const SLEEPING: &str = "Sleeping, too many errors, please wait and try again";
@@ -258,10 +258,7 @@ async fn a_connection_closed_without_an_answer_is_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_is_retried_until_the_retries_run_out() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let (_closed, port) = closed_port();
     let host = host_retrying("100ms, 100ms").await;
     host.create_webhook(json!({ "event": "temp", "url": format!("http://127.0.0.1:{port}/in") }))
         .await;

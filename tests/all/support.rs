@@ -241,6 +241,15 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// A loopback port that refuses connections, held (bound, not listening)
+/// for as long as the returned socket lives, so no other test can take it.
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
+}
+
 /// One request as the endpoint saw it.
 #[derive(Debug, Clone)]
 pub struct Seen {
