@@ -9,13 +9,7 @@ use std::path::Path;
 use edgehook::config::Settings;
 use edgehook_tests::{BEHAVE, FILES, FIXTURES, SOCKETS, WRONG_WORLD};
 
-use crate::support::{Device, Endpoint, TestHost, install};
-
-fn manifest(event: &str, url: &str) -> String {
-    format!(
-        "event = \"{event}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{url}\"\n"
-    )
-}
+use crate::support::{Device, Endpoint, TestHost, forward_manifest, install, not_wasm};
 
 /// Publishes `forward` and checks that the healthy plugin delivers it and
 /// the device gets the answer, with nothing else before it.
@@ -41,12 +35,7 @@ async fn broken_plugins_fail_to_load_with_named_errors_and_the_others_keep_worki
     };
     let behave = std::fs::read(BEHAVE).unwrap();
     let truncated = write("truncated.wasm", &behave[..behave.len() / 2]);
-    let random = write(
-        "random.wasm",
-        &(0..4096u32)
-            .map(|i| (i * 7919 % 251) as u8)
-            .collect::<Vec<_>>(),
-    );
+    let random = write("random.wasm", &not_wasm());
     // The smallest core module: the header of version 1 and no sections.
     let core = write("core.wasm", b"\0asm\x01\0\0\0");
 
@@ -95,14 +84,14 @@ async fn broken_plugins_fail_to_load_with_named_errors_and_the_others_keep_worki
     ];
     let manifests: Vec<String> = cases
         .iter()
-        .map(|(name, ..)| manifest(name, &url))
+        .map(|(name, ..)| forward_manifest(name, &url))
         .collect();
     let mut plugins: Vec<(&str, &str, &str)> = cases
         .iter()
         .zip(&manifests)
         .map(|((name, wasm, _), text)| (*name, *wasm, text.as_str()))
         .collect();
-    let healthy = manifest("forward", &url);
+    let healthy = forward_manifest("forward", &url);
     plugins.push(("forward", BEHAVE, &healthy));
     let host = TestHost::start(&plugins, Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
@@ -138,7 +127,7 @@ async fn broken_plugins_fail_to_load_with_named_errors_and_the_others_keep_worki
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_version_that_does_not_link_leaves_the_running_one() {
     let mut endpoint = Endpoint::start(200, "fine").await;
-    let text = manifest("forward", &endpoint.url("/"));
+    let text = forward_manifest("forward", &endpoint.url("/"));
     let host = TestHost::start(&[("forward", BEHAVE, &text)], Settings::default()).await;
     let dir = host.plugins_dir();
     let mut device = Device::connect(host.mqtt_addr(), "d").await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, WAIT, closed_port};
+use crate::support::{Device, Endpoint, TestHost, WAIT, closed_port, forward_manifest};
 
 /// A mosquitto process on a free loopback port, killed on drop.
 pub struct Mosquitto {
@@ -100,10 +100,7 @@ impl Drop for Mosquitto {
 async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {
     let broker = Mosquitto::start().await;
     let mut endpoint = Endpoint::start(200, "via mosquitto").await;
-    let manifest = format!(
-        "event = \"ext\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{}\"\n",
-        endpoint.url("/ext")
-    );
+    let manifest = forward_manifest("ext", &endpoint.url("/ext"));
     let settings = Settings {
         mqtt_url: Some(format!("mqtt://{}", broker.addr)),
         mqtt_client_id: Some("edgehook-test-ext".into()),

@@ -12,15 +12,12 @@ use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::mpsc;
 
-use crate::support::{Endpoint, TestHost, WAIT};
+use crate::support::{Endpoint, TestHost, WAIT, forward_manifest};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mqtt5_device_gets_hook_sent_and_hook_response() {
     let mut endpoint = Endpoint::start(200, "hello v5").await;
-    let manifest = format!(
-        "event = \"ping\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{}\"\n",
-        endpoint.url("/v5")
-    );
+    let manifest = forward_manifest("ping", &endpoint.url("/v5"));
     let host = TestHost::start(&[("ping", BEHAVE, &manifest)], Settings::default()).await;
     let addr = host.mqtt_addr();
 

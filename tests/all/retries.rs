@@ -423,9 +423,7 @@ async fn a_webhook_failing_in_a_row_is_disabled_until_it_is_replaced() {
         error.starts_with("Too many errors, webhook disabled"),
         "{error}"
     );
-    host.create_webhook(json!({ "event": "marker", "url": endpoint.url("/marker") }))
-        .await;
-    device.publish("marker", "").await;
+    host.send_marker(&device, endpoint.url("/marker")).await;
     let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
         before.is_empty(),

@@ -4,13 +4,7 @@
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost};
-
-fn manifest(mode: &str, url: &str, limits: &str) -> String {
-    format!(
-        "event = \"{mode}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"{mode}\"\nurl = \"{url}\"\n[limits]\n{limits}\n"
-    )
-}
+use crate::support::{Device, Endpoint, TestHost, behave_manifest, forward_manifest};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
@@ -54,13 +48,13 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
     ];
     let manifests: Vec<(String, String)> = cases
         .iter()
-        .map(|(mode, limits, ..)| (mode.to_string(), manifest(mode, &url, limits)))
+        .map(|(mode, limits, ..)| (mode.to_string(), behave_manifest(mode, mode, &url, limits)))
         .collect();
     let mut plugins: Vec<(&str, &str, &str)> = manifests
         .iter()
         .map(|(name, text)| (name.as_str(), BEHAVE, text.as_str()))
         .collect();
-    let healthy = manifest("forward", &url, "");
+    let healthy = forward_manifest("forward", &url);
     plugins.push(("forward", BEHAVE, &healthy));
     let host = TestHost::start(&plugins, Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "victim").await;
@@ -126,7 +120,12 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chatty_plugin_is_cut_at_its_log_budget_and_still_works() {
     let mut endpoint = Endpoint::start(200, "ok").await;
-    let text = manifest("chatty", &endpoint.url("/"), "log_bytes = \"4 KiB\"");
+    let text = behave_manifest(
+        "chatty",
+        "chatty",
+        &endpoint.url("/"),
+        "log_bytes = \"4 KiB\"",
+    );
     let host = TestHost::start(&[("chatty", BEHAVE, &text)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
     device.publish("chatty", "x").await;

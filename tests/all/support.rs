@@ -82,6 +82,15 @@ impl TestHost {
         Self { host, dir }
     }
 
+    /// Adds a webhook on the event `marker` that posts to `url`, and has
+    /// `device` publish `marker`: a marker sent after what must not arrive
+    /// (see [`Endpoint::before_marker`]).
+    pub async fn send_marker(&self, device: &Device, url: String) {
+        self.create_webhook(serde_json::json!({ "event": "marker", "url": url }))
+            .await;
+        device.publish("marker", "").await;
+    }
+
     /// The plugins directory.
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")
@@ -165,6 +174,24 @@ impl TestHost {
     }
 }
 
+/// The manifest of a `behave` plugin on `event` that acts in `mode` and
+/// may post to `url` on 127.0.0.1, with `limits` (TOML lines) if any.
+pub fn behave_manifest(event: &str, mode: &str, url: &str, limits: &str) -> String {
+    format!(
+        "event = \"{event}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"{mode}\"\nurl = \"{url}\"\n[limits]\n{limits}\n"
+    )
+}
+
+/// The manifest of a `behave` plugin that forwards `event` to `url`.
+pub fn forward_manifest(event: &str, url: &str) -> String {
+    behave_manifest(event, "forward", url, "")
+}
+
+/// 4 KiB that are not WebAssembly, the same on every run.
+pub fn not_wasm() -> Vec<u8> {
+    (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect()
+}
+
 /// Copies `wasm` and writes `manifest` as `NAME.wasm` / `NAME.toml`.
 pub fn install(dir: &Path, name: &str, wasm: &str, manifest: &str) {
     std::fs::write(dir.join(format!("{name}.toml")), manifest).unwrap();
@@ -239,6 +266,19 @@ fn dechunk(mut body: &str) -> String {
         body = &rest[n + 2..];
     }
     out
+}
+
+/// What `next` gives before the first item `is_marker` accepts (which is
+/// dropped).
+async fn before<T>(mut next: impl AsyncFnMut() -> T, is_marker: impl Fn(&T) -> bool) -> Vec<T> {
+    let mut before = Vec::new();
+    loop {
+        let item = next().await;
+        if is_marker(&item) {
+            return before;
+        }
+        before.push(item);
+    }
 }
 
 /// A loopback port that refuses connections, held (bound, not listening)
@@ -322,14 +362,7 @@ impl Endpoint {
     /// the marker after what must not reach the endpoint: when nothing came
     /// before the marker, nothing came late either.
     pub async fn before_marker(&mut self, is_marker: impl Fn(&Seen) -> bool) -> Vec<Seen> {
-        let mut before = Vec::new();
-        loop {
-            let seen = self.next().await;
-            if is_marker(&seen) {
-                return before;
-            }
-            before.push(seen);
-        }
+        before(async || self.next().await, is_marker).await
     }
 }
 
@@ -443,14 +476,11 @@ impl Device {
     /// whose reply comes on `marker` after the one whose replies must not
     /// come: when nothing came before the marker, nothing came late either.
     pub async fn before_marker(&mut self, marker: &str) -> Vec<(String, String)> {
-        let mut before = Vec::new();
-        loop {
-            let message = self.next_text().await;
-            if message.0 == marker {
-                return before;
-            }
-            before.push(message);
-        }
+        before(
+            async || self.next_text().await,
+            |(topic, _)| topic == marker,
+        )
+        .await
     }
 }
 
@@ -645,14 +675,7 @@ impl Scripted {
     /// The requests that arrive before the marker, as
     /// [`Endpoint::before_marker`].
     pub async fn before_marker(&mut self, is_marker: impl Fn(&Seen) -> bool) -> Vec<Seen> {
-        let mut before = Vec::new();
-        loop {
-            let arrival = self.next().await;
-            if is_marker(&arrival.seen) {
-                return before;
-            }
-            before.push(arrival.seen);
-        }
+        before(async || self.next().await.seen, is_marker).await
     }
 
     /// The most requests the server ever had in progress at once.

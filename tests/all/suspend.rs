@@ -7,13 +7,7 @@ use edgehook::config::{Config, Settings};
 use edgehook_tests::BEHAVE;
 use serde_json::json;
 
-use crate::support::{Device, Endpoint, TestHost, http_get};
-
-fn manifest(event: &str, mode: &str, url: &str, limits: &str) -> String {
-    format!(
-        "event = \"{event}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"{mode}\"\nurl = \"{url}\"\n[limits]\n{limits}\n"
-    )
-}
+use crate::support::{Device, Endpoint, TestHost, behave_manifest, http_get};
 
 /// The next device message, its 512-byte chunks put back together:
 /// (topic of the first chunk, text).
@@ -32,8 +26,8 @@ async fn next_message(device: &mut Device) -> (String, String) {
 async fn a_looping_plugin_yields_and_the_others_are_answered_first() {
     let endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let looping = manifest("loop", "loop", &url, "cpu_time = \"500ms\"");
-    let forward = manifest("forward", "forward", &url, "");
+    let looping = behave_manifest("loop", "loop", &url, "cpu_time = \"500ms\"");
+    let forward = behave_manifest("forward", "forward", &url, "");
     // Tokio's defaults: as many workers as cores (2 here), so two looping
     // calls that held their threads would stall everything else.
     let host = TestHost::start(
@@ -84,7 +78,7 @@ async fn a_looping_plugin_yields_and_the_others_are_answered_first() {
 async fn a_plugin_that_keeps_failing_is_suspended_until_a_new_version_arrives() {
     let mut endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let crashing = manifest("c", "panic", &url, "suspend_after = 3");
+    let crashing = behave_manifest("c", "panic", &url, "suspend_after = 3");
     let host = TestHost::start(&[("crashy", BEHAVE, &crashing)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
 
@@ -126,7 +120,7 @@ async fn a_plugin_that_keeps_failing_is_suspended_until_a_new_version_arrives() 
     // A new version (the same wasm, another manifest) runs again.
     std::fs::write(
         host.plugins_dir().join("crashy.toml"),
-        manifest("c", "forward", &url, "suspend_after = 3"),
+        behave_manifest("c", "forward", &url, "suspend_after = 3"),
     )
     .unwrap();
     let status = host
@@ -218,7 +212,7 @@ async fn a_webhook_that_keeps_failing_is_suspended_until_it_is_replaced() {
 async fn metrics_count_the_calls_of_every_plugin_behind_the_token() {
     let mut endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let forward = manifest("forward", "forward", &url, "");
+    let forward = behave_manifest("forward", "forward", &url, "");
     let host = TestHost::start(&[("forward", BEHAVE, &forward)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
     device.publish("forward", "one").await;

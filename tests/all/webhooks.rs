@@ -70,9 +70,7 @@ async fn webhooks_are_created_listed_replaced_and_deleted() {
     let (status, _) = host.api("DELETE", &format!("/v1/webhooks/{id}"), "").await;
     assert_eq!(status, 404);
     device.publish("alarm", "4").await;
-    host.create_webhook(json!({ "event": "marker", "url": endpoint.url("/marker") }))
-        .await;
-    device.publish("marker", "").await;
+    host.send_marker(&device, endpoint.url("/marker")).await;
     let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
         before.is_empty(),
@@ -232,9 +230,7 @@ async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
     std::fs::remove_file(host.dir.path().join("webhooks/lamp.json")).unwrap();
     wait_for(&host, "lamp", |w| w.get("error").is_some()).await;
     device.publish("lamp", "on").await;
-    host.create_webhook(json!({ "event": "marker", "url": endpoint.url("/marker") }))
-        .await;
-    device.publish("marker", "").await;
+    host.send_marker(&device, endpoint.url("/marker")).await;
     let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
         before.is_empty(),
