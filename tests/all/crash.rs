@@ -20,7 +20,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::external_broker::Mosquitto;
-use crate::support::{Endpoint, http_get};
+use crate::support::{Device, Endpoint, WAIT, http_get};
 
 const DEVICES: usize = 8;
 const EVENTS_PER_DEVICE: usize = 400;
@@ -288,11 +288,31 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
         &missing[..missing.len().min(10)],
         seen.len()
     );
-    // Any duplicate arrives with the replay, after the last acknowledged
-    // event at the latest: let the restarted host finish its queue.
-    while let Ok(s) = tokio::time::timeout(Duration::from_millis(500), endpoint.next()).await {
-        seen.push(seq_of(&s.body));
+    // Any duplicate reaches the endpoint before the restarted host has
+    // delivered a marker published now and emptied its queue: the broker
+    // hands the host the marker after all it still held for it, and the
+    // endpoint records a request before answering it, so before its event
+    // leaves the queue.
+    let broker = if external {
+        broker
+    } else {
+        host.mqtt_addr.expect("the embedded broker")
+    };
+    let marker = Device::connect(broker, "marker").await;
+    marker.publish("crash", r#"{"seq":"marker"}"#).await;
+    let before = endpoint
+        .before_marker(|s| seq_of(&s.body) == "marker")
+        .await;
+    seen.extend(before.iter().map(|s| seq_of(&s.body)));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while host.queue_depth().await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the restarted host never emptied its queue"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    seen.extend(endpoint.received().iter().map(|s| seq_of(&s.body)));
     let mut times: BTreeMap<&str, usize> = BTreeMap::new();
     for seq in &seen {
         *times.entry(seq).or_default() += 1;

@@ -80,6 +80,12 @@ impl Endpoint {
             .unwrap()
     }
 
+    /// The requests that have arrived and were not taken yet, without
+    /// waiting for more.
+    pub fn received(&mut self) -> Vec<Seen> {
+        std::iter::from_fn(|| self.seen.try_recv().ok()).collect()
+    }
+
     /// The requests that arrive before the marker, the first one `is_marker`
     /// accepts; panics when no marker comes within [`WAIT`]. A test sends
     /// the marker after what must not reach the endpoint: when nothing came
