@@ -19,8 +19,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::external_broker::Mosquitto;
-use crate::support::{Device, Endpoint, WAIT, http_get};
+use crate::support::{Device, Endpoint, Mosquitto, WAIT, http_get};
 
 const DEVICES: usize = 8;
 const EVENTS_PER_DEVICE: usize = 400;
@@ -248,8 +247,19 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
             seen.push(seq_of(&s.body));
         }
     }
-    let depth = host.queue_depth().await;
-    assert!(depth > 0, "no event waits in the queue at the kill");
+    // With mosquitto the PUBACKs come from the broker, which may not have
+    // handed the host anything yet: wait until events wait in its queue.
+    let depth = loop {
+        let depth = host.queue_depth().await;
+        if depth > 0 {
+            break depth;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no event waits in the queue at the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     host.kill().await;
     // From here on no PUBACK can come from the killed host; with mosquitto
     // the devices go on, and mosquitto keeps their events for the host's

@@ -1,100 +1,11 @@
 //! edgehook on an external broker: a real mosquitto started for the test.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, WAIT, closed_port, forward_manifest};
-
-/// A mosquitto process on a free loopback port, killed on drop.
-pub struct Mosquitto {
-    pub addr: SocketAddr,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-/// Ports tried before [`Mosquitto::start`] gives up.
-const PORT_TRIES: usize = 5;
-
-impl Mosquitto {
-    /// Starts mosquitto on a free port. The port is picked before mosquitto
-    /// binds it, so another process may take it in between: then mosquitto
-    /// exits ("Address already in use") and another port is tried.
-    pub async fn start() -> Self {
-        for _ in 0..PORT_TRIES {
-            if let Some(broker) = Self::try_start().await {
-                return broker;
-            }
-        }
-        panic!("mosquitto did not start on any of {PORT_TRIES} free ports");
-    }
-
-    /// Mosquitto on a port free a moment ago; `None` when it exits before
-    /// saying it runs.
-    async fn try_start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            // Keep every message for a session that is away (the crash
-            // test has thousands in flight), not mosquitto's default 1000.
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 max_queued_messages 0\n"
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mosquitto must be installed for the external-broker tests (apt-get install mosquitto)");
-        // Mosquitto logs on stderr: "... running" once every listener is
-        // open, or an error and the end of the stream when one is not. The
-        // rest of its log is read and dropped so that it never blocks.
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (running_tx, running) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut running_tx = Some(running_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.ends_with(" running")
-                    && let Some(tx) = running_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let broker = Self {
-            addr: ([127, 0, 0, 1], port).into(),
-            child,
-            _dir: dir,
-        };
-        match tokio::time::timeout(WAIT, running).await {
-            Ok(Ok(())) => Some(broker),
-            Ok(Err(_)) => None,
-            Err(_) => panic!("mosquitto neither ran nor exited in time"),
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{Device, Endpoint, Mosquitto, TestHost, WAIT, closed_port, forward_manifest};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_through_mosquitto_reach_the_endpoint_and_answers_come_back() {

@@ -1,8 +1,10 @@
 //! What the black-box tests share: a host on loopback ports in a temporary
-//! directory, a recording HTTP endpoint, and an MQTT device.
+//! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
+//! MQTT device ([`device`]) and a real mosquitto ([`mosquitto`]).
 
 mod device;
 mod endpoint;
+mod mosquitto;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use edgehook::server::Host;
 
 pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step};
+pub use mosquitto::Mosquitto;
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
