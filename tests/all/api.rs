@@ -20,6 +20,15 @@ async fn health_is_open_and_everything_else_needs_the_token() {
     assert_eq!(status, 401);
 
     let token = host.host.api_token.clone();
+    // Same length, one byte off (the last, so a comparison that stops
+    // early or looks at lengths only lets it through).
+    let mut near = token.clone().into_bytes();
+    let last = near.last_mut().expect("a non-empty token");
+    *last = if *last == b'0' { b'1' } else { b'0' };
+    let near = String::from_utf8(near).unwrap();
+    assert_eq!(near.len(), token.len());
+    let (status, body) = host.api_get("/v1/plugins", Some(&near)).await;
+    assert_eq!(status, 401, "a token one byte off was taken: {body}");
     assert_eq!(
         std::fs::read_to_string(host.dir.path().join("data/api-token")).unwrap(),
         token

@@ -1,88 +1,18 @@
 //! edgehook on an external broker: a real mosquitto started for the test.
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, WAIT};
-
-/// A mosquitto process on a free loopback port, killed on drop.
-pub struct Mosquitto {
-    pub addr: SocketAddr,
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            // Keep every message for a session that is away (the crash
-            // test has thousands in flight), not mosquitto's default 1000.
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 max_queued_messages 0\nlog_dest stderr\nlog_type notice\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            // Its log, unbuffered there, for `protocol_of`.
-            .stderr(std::fs::File::create(dir.path().join("mosquitto.log")).unwrap())
-            .spawn()
-            .expect("mosquitto must be installed for the external-broker tests (apt-get install mosquitto)");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "mosquitto did not start listening"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { addr, child, dir }
-    }
-
-    /// The MQTT protocol a client connected with, as mosquitto logged it
-    /// (`New client connected from … as ID (p2, …)`): 2 for MQTT 3.1.1, 5
-    /// for MQTT 5.
-    pub fn protocol_of(&self, client_id: &str) -> Option<u8> {
-        let log = std::fs::read_to_string(self.dir.path().join("mosquitto.log")).ok()?;
-        let marker = format!(" as {client_id} (p");
-        let line = log.lines().find(|l| l.contains(&marker))?;
-        let rest = &line[line.find(&marker)? + marker.len()..];
-        rest.split(',').next()?.parse().ok()
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{Device, Endpoint, Mosquitto, TestHost, WAIT, closed_port, forward_manifest};
 
 /// A host on `broker` speaking `version` (none: the default) with a
 /// forwarding plugin, and a device: one event goes to the endpoint and its
 /// answers come back; the host's own publishes never come back as events.
 async fn round_trip(broker: &Mosquitto, version: Option<u8>, client_id: &str) -> TestHost {
     let mut endpoint = Endpoint::start(200, "via mosquitto").await;
-    let manifest = format!(
-        "event = \"ext\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"forward\"\nurl = \"{}\"\n",
-        endpoint.url("/ext")
-    );
+    let manifest = forward_manifest("ext", &endpoint.url("/ext"));
     let settings = Settings {
         mqtt_url: Some(format!("mqtt://{}", broker.addr)),
         mqtt_version: version,
@@ -201,11 +131,7 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_broker_is_named_at_start() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_closed, port) = closed_port();
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let opts = edgehook::ingress::external::ExternalOptions {
         url: format!("mqtt://127.0.0.1:{port}"),

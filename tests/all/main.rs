@@ -9,6 +9,7 @@ mod delivery;
 mod device_logins;
 mod external_broker;
 mod logging;
+mod mqtt5;
 mod particle;
 mod plugin_tools;
 mod registry;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use serde_json::json;
 
-use crate::support::{Device, Scripted, Step, TestHost};
+use crate::support::{Device, Scripted, Step, TestHost, closed_port};
 
 /// What the device is told when its request was skipped (Particle's words).
 const SLEEPING: &str = "Sleeping, too many errors, please wait and try again";
@@ -26,13 +26,6 @@ async fn host_retrying(delays: &str) -> TestHost {
     .await
 }
 
-/// The `/metrics` text.
-async fn metrics(host: &TestHost) -> String {
-    let (status, body) = host.api("GET", "/metrics", "").await;
-    assert_eq!(status, 200, "{body}");
-    body.as_str().expect("metrics are text").to_owned()
-}
-
 /// The value of the sample `series` (name and labels, as written), or
 /// panics when `/metrics` has no such line.
 fn sample(text: &str, series: &str) -> f64 {
@@ -41,6 +34,22 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in the metrics:\n{text}"))
         .parse()
         .unwrap()
+}
+
+/// Whether `seen` carries the data `marker` (a Particle body names it).
+fn is_marker(seen: &crate::support::Seen) -> bool {
+    String::from_utf8_lossy(&seen.body).contains("marker")
+}
+
+/// Publishes `temp2` (which the webhook on `temp` matches too) after what
+/// must have no sequel, and checks that neither `endpoint` nor `device`
+/// got anything before the marker's request and its hook-sent.
+async fn nothing_before_marker(endpoint: &mut Scripted, device: &mut Device, why: &str) {
+    device.publish("temp2", "marker").await;
+    let before = endpoint.before_marker(is_marker).await;
+    assert!(before.is_empty(), "{why}; then came: {before:?}");
+    let before = device.before_marker("devices/d1/hook-sent/temp2").await;
+    assert!(before.is_empty(), "{why}; then came: {before:?}");
 }
 
 fn webhook_id(arrival: &crate::support::Arrival) -> String {
@@ -87,11 +96,12 @@ async fn a_503_is_retried_and_the_device_gets_only_the_answer_that_followed() {
         device.next_text().await,
         ("devices/d1/hook-response/temp/0".into(), "stored".into())
     );
-    assert!(
-        device.nothing_within(Duration::from_millis(500)).await,
-        "one hook-sent, one hook-response, and no hook-error for the 503"
-    );
-    assert!(endpoint.nothing_within(Duration::from_millis(100)).await);
+    nothing_before_marker(
+        &mut endpoint,
+        &mut device,
+        "one hook-sent, one hook-response, and no hook-error for the 503",
+    )
+    .await;
     host.host.stop().await;
 }
 
@@ -125,12 +135,7 @@ async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is
             "error status 500 from 127.0.0.1".into()
         )
     );
-    assert!(
-        endpoint.nothing_within(Duration::from_millis(800)).await,
-        "1 attempt + 2 retries, then no more"
-    );
-    assert!(device.nothing_within(Duration::from_millis(100)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_dropped_total{reason="retries"}"#),
         1.0
@@ -140,6 +145,12 @@ async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is
         sample(&text, r#"edgehook_requests_total{outcome="error_status"}"#),
         3.0
     );
+    nothing_before_marker(
+        &mut endpoint,
+        &mut device,
+        "1 attempt + 2 retries, then no more",
+    )
+    .await;
     host.host.stop().await;
 }
 
@@ -165,17 +176,13 @@ async fn a_404_is_not_retried() {
             "error status 404 from 127.0.0.1".into()
         )
     );
-    assert!(
-        endpoint.nothing_within(Duration::from_millis(500)).await,
-        "a 404 is final"
-    );
-    assert!(device.nothing_within(Duration::from_millis(100)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(sample(&text, "edgehook_retries_total"), 0.0);
     assert_eq!(
         sample(&text, r#"edgehook_dropped_total{reason="retries"}"#),
         0.0
     );
+    nothing_before_marker(&mut endpoint, &mut device, "a 404 is final").await;
     host.host.stop().await;
 }
 
@@ -230,8 +237,7 @@ async fn a_connection_closed_without_an_answer_is_retried() {
         device.next_text().await,
         ("devices/d1/hook-response/temp/0".into(), "stored".into())
     );
-    assert!(device.nothing_within(Duration::from_millis(300)).await);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_requests_total{outcome="transport"}"#),
         1.0
@@ -241,15 +247,18 @@ async fn a_connection_closed_without_an_answer_is_retried() {
         1.0
     );
     assert_eq!(sample(&text, "edgehook_retries_total"), 1.0);
+    nothing_before_marker(
+        &mut endpoint,
+        &mut device,
+        "one hook-sent and one hook-response",
+    )
+    .await;
     host.host.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_is_retried_until_the_retries_run_out() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let (_closed, port) = closed_port();
     let host = host_retrying("100ms, 100ms").await;
     host.create_webhook(json!({ "event": "temp", "url": format!("http://127.0.0.1:{port}/in") }))
         .await;
@@ -269,7 +278,7 @@ async fn a_refused_connection_is_retried_until_the_retries_run_out() {
             && error.ends_with(" (gave up after 3 attempts)"),
         "{error}"
     );
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert_eq!(
         sample(&text, r#"edgehook_requests_total{outcome="transport"}"#),
         3.0
@@ -328,14 +337,21 @@ async fn a_host_with_too_many_errors_sleeps_and_its_events_are_skipped_while_oth
         ("devices/d1/hook-error/sick/0".into(), SLEEPING.into()),
         "skipped at once, with Particle's words, and no hook-sent"
     );
+    // A marker to the same server under the name `localhost`, which is
+    // not sleeping.
+    host.create_webhook(json!({ "event": "mark", "url": failing.localhost_url("/marker") }))
+        .await;
+    device.publish("mark", "").await;
+    let before = failing.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
-        failing.nothing_within(Duration::from_millis(300)).await,
-        "the sleeping host does not see the skipped request"
+        before.is_empty(),
+        "the sleeping host does not see the skipped request: {before:?}"
     );
     // Whatever else the skipped event brought (see the next test).
-    while let Some((topic, _)) = device.next_text_within(Duration::from_millis(100)).await {
+    for (topic, _) in device.before_marker("devices/d1/hook-sent/mark").await {
         assert_eq!(topic, "devices/d1/hook-error/sick/0");
     }
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-error/mark/0");
 
     device.publish("well", "ok?").await;
     healthy.next().await;
@@ -346,7 +362,7 @@ async fn a_host_with_too_many_errors_sleeps_and_its_events_are_skipped_while_oth
         "another host still answers while 127.0.0.1 sleeps"
     );
 
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     assert!(sample(&text, "edgehook_skipped_total") >= 1.0, "{text}");
     assert_eq!(sample(&text, "edgehook_sleeping_hosts"), 1.0);
     host.host.stop().await;
@@ -354,7 +370,7 @@ async fn a_host_with_too_many_errors_sleeps_and_its_events_are_skipped_while_oth
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_skipped_for_good_gets_one_hook_error() {
-    let (host, _failing, _healthy, mut device) = sleeping_host().await;
+    let (host, _failing, mut healthy, mut device) = sleeping_host().await;
 
     device.publish("sick", "5").await;
 
@@ -362,10 +378,9 @@ async fn an_event_skipped_for_good_gets_one_hook_error() {
         device.next_text().await,
         ("devices/d1/hook-error/sick/0".into(), SLEEPING.into())
     );
-    let mut more = Vec::new();
-    while let Some(message) = device.next_text_within(Duration::from_millis(300)).await {
-        more.push(message);
-    }
+    device.publish("well", "marker").await;
+    healthy.next().await;
+    let more = device.before_marker("devices/d1/hook-sent/well").await;
     assert!(
         more.is_empty(),
         "one event, one hook-error, as for an event whose retries ran out; then came: {more:?}"
@@ -408,12 +423,16 @@ async fn a_webhook_failing_in_a_row_is_disabled_until_it_is_replaced() {
         error.starts_with("Too many errors, webhook disabled"),
         "{error}"
     );
+    host.send_marker(&device, endpoint.url("/marker")).await;
+    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
     assert!(
-        endpoint.nothing_within(Duration::from_millis(500)).await,
-        "a disabled webhook sends nothing"
+        before.is_empty(),
+        "a disabled webhook sends nothing: {before:?}"
     );
-    assert!(device.nothing_within(Duration::from_millis(100)).await);
-    let text = metrics(&host).await;
+    let before = device.before_marker("devices/d1/hook-sent/marker").await;
+    assert!(before.is_empty(), "one hook-error: {before:?}");
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-error/marker/0");
+    let text = host.metrics().await;
     let disabled = format!(r#"edgehook_webhook_disabled{{plugin="webhook/{id}"}}"#);
     assert_eq!(sample(&text, &disabled), 1.0);
     assert_eq!(sample(&text, "edgehook_webhooks_disabled"), 1.0);
@@ -426,7 +445,7 @@ async fn a_webhook_failing_in_a_row_is_disabled_until_it_is_replaced() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(sample(&metrics(&host).await, &disabled), 0.0);
+    assert_eq!(sample(&host.metrics().await, &disabled), 0.0);
     device.publish("temp", "4").await;
     let seen = endpoint.next().await;
     assert_eq!(seen.seen.uri.path(), "/gone", "replaced, it runs again");

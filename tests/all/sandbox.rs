@@ -4,13 +4,7 @@
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost};
-
-fn manifest(mode: &str, url: &str, limits: &str) -> String {
-    format!(
-        "event = \"{mode}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"{mode}\"\nurl = \"{url}\"\n[limits]\n{limits}\n"
-    )
-}
+use crate::support::{Device, Endpoint, TestHost, behave_manifest, forward_manifest};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
@@ -54,13 +48,13 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
     ];
     let manifests: Vec<(String, String)> = cases
         .iter()
-        .map(|(mode, limits, ..)| (mode.to_string(), manifest(mode, &url, limits)))
+        .map(|(mode, limits, ..)| (mode.to_string(), behave_manifest(mode, mode, &url, limits)))
         .collect();
     let mut plugins: Vec<(&str, &str, &str)> = manifests
         .iter()
         .map(|(name, text)| (name.as_str(), BEHAVE, text.as_str()))
         .collect();
-    let healthy = manifest("forward", &url, "");
+    let healthy = forward_manifest("forward", &url);
     plugins.push(("forward", BEHAVE, &healthy));
     let host = TestHost::start(&plugins, Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "victim").await;
@@ -114,12 +108,10 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
             )
         );
     }
-    // `skip` sent nothing at all.
-    assert!(
-        endpoint
-            .nothing_within(std::time::Duration::from_millis(300))
-            .await
-    );
+    // `skip` sent nothing at all before the healthy webhook's next request.
+    device.publish("forward", "marker").await;
+    let before = endpoint.before_marker(|s| s.body == "marker").await;
+    assert!(before.is_empty(), "{before:?}");
     let skip = host.plugin_status("skip").await.unwrap();
     assert_eq!(skip["calls"], 1, "{skip}");
     host.host.stop().await;
@@ -128,7 +120,12 @@ async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_chatty_plugin_is_cut_at_its_log_budget_and_still_works() {
     let mut endpoint = Endpoint::start(200, "ok").await;
-    let text = manifest("chatty", &endpoint.url("/"), "log_bytes = \"4 KiB\"");
+    let text = behave_manifest(
+        "chatty",
+        "chatty",
+        &endpoint.url("/"),
+        "log_bytes = \"4 KiB\"",
+    );
     let host = TestHost::start(&[("chatty", BEHAVE, &text)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
     device.publish("chatty", "x").await;
@@ -137,6 +134,22 @@ async fn a_chatty_plugin_is_cut_at_its_log_budget_and_still_works() {
     assert_eq!(
         device.next_text().await,
         ("devices/d/hook-response/chatty/0".into(), "ok".into())
+    );
+    // The fixture writes 1024 lines of 1024 bytes to stdout and 1024 of
+    // 1023 through the log import: all but the 4 KiB budget is dropped and
+    // counted, so exactly the budget was kept.
+    let written = 1024 * 1024 + 1024 * 1023;
+    let budget = 4 * 1024;
+    let status = host.plugin_status("chatty").await.unwrap();
+    assert_eq!(status["log_bytes_dropped"], written - budget, "{status}");
+    let metrics = host.metrics().await;
+    let line = format!(
+        "edgehook_plugin_log_dropped_bytes_total{{plugin=\"chatty\"}} {}",
+        written - budget
+    );
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "{line} missing in\n{metrics}"
     );
     host.host.stop().await;
 }

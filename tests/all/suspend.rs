@@ -7,13 +7,7 @@ use edgehook::config::{Config, Settings};
 use edgehook_tests::BEHAVE;
 use serde_json::json;
 
-use crate::support::{Device, Endpoint, TestHost, http_get};
-
-fn manifest(event: &str, mode: &str, url: &str, limits: &str) -> String {
-    format!(
-        "event = \"{event}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nmode = \"{mode}\"\nurl = \"{url}\"\n[limits]\n{limits}\n"
-    )
-}
+use crate::support::{Device, Endpoint, TestHost, behave_manifest, http_get};
 
 /// The next device message, its 512-byte chunks put back together:
 /// (topic of the first chunk, text).
@@ -28,21 +22,12 @@ async fn next_message(device: &mut Device) -> (String, String) {
     (topic, String::from_utf8(payload).expect("UTF-8 payload"))
 }
 
-/// `GET /metrics` with the host's token, as text.
-async fn metrics(host: &TestHost) -> String {
-    let (status, body) = http_get(host.host.api_addr, "/metrics", Some(&host.host.api_token)).await;
-    assert_eq!(status, 200, "{body}");
-    body.as_str()
-        .expect("metrics are text, not JSON")
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_looping_plugin_yields_and_the_others_are_answered_first() {
     let endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let looping = manifest("loop", "loop", &url, "cpu_time = \"500ms\"");
-    let forward = manifest("forward", "forward", &url, "");
+    let looping = behave_manifest("loop", "loop", &url, "cpu_time = \"500ms\"");
+    let forward = behave_manifest("forward", "forward", &url, "");
     // Tokio's defaults: as many workers as cores (2 here), so two looping
     // calls that held their threads would stall everything else.
     let host = TestHost::start(
@@ -93,7 +78,7 @@ async fn a_looping_plugin_yields_and_the_others_are_answered_first() {
 async fn a_plugin_that_keeps_failing_is_suspended_until_a_new_version_arrives() {
     let mut endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let crashing = manifest("c", "panic", &url, "suspend_after = 3");
+    let crashing = behave_manifest("c", "panic", &url, "suspend_after = 3");
     let host = TestHost::start(&[("crashy", BEHAVE, &crashing)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
 
@@ -123,7 +108,7 @@ async fn a_plugin_that_keeps_failing_is_suspended_until_a_new_version_arrives() 
     let status = host.plugin_status("crashy").await.unwrap();
     assert_eq!(status["calls"], 3, "{status}");
     assert_eq!(status["errors"]["trap"], 3, "{status}");
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     for line in [
         "edgehook_plugin_suspended{plugin=\"crashy\"} 1",
         "edgehook_plugin_calls_total{plugin=\"crashy\"} 3",
@@ -135,7 +120,7 @@ async fn a_plugin_that_keeps_failing_is_suspended_until_a_new_version_arrives() 
     // A new version (the same wasm, another manifest) runs again.
     std::fs::write(
         host.plugins_dir().join("crashy.toml"),
-        manifest("c", "forward", &url, "suspend_after = 3"),
+        behave_manifest("c", "forward", &url, "suspend_after = 3"),
     )
     .unwrap();
     let status = host
@@ -194,7 +179,7 @@ async fn a_webhook_that_keeps_failing_is_suspended_until_it_is_replaced() {
         )),
         "{text}"
     );
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     for line in [
         format!("edgehook_plugin_suspended{{plugin=\"{name}\"}} 1"),
         format!("edgehook_plugin_calls_total{{plugin=\"{name}\"}} 2"),
@@ -215,7 +200,7 @@ async fn a_webhook_that_keeps_failing_is_suspended_until_it_is_replaced() {
     device.publish("big", data.as_str()).await;
     assert_eq!(&endpoint.next().await.body[..], b"small");
     assert!(
-        metrics(&host)
+        host.metrics()
             .await
             .lines()
             .any(|l| l == format!("edgehook_plugin_suspended{{plugin=\"{name}\"}} 0"))
@@ -227,7 +212,7 @@ async fn a_webhook_that_keeps_failing_is_suspended_until_it_is_replaced() {
 async fn metrics_count_the_calls_of_every_plugin_behind_the_token() {
     let mut endpoint = Endpoint::start(200, "fine").await;
     let url = endpoint.url("/");
-    let forward = manifest("forward", "forward", &url, "");
+    let forward = behave_manifest("forward", "forward", &url, "");
     let host = TestHost::start(&[("forward", BEHAVE, &forward)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d").await;
     device.publish("forward", "one").await;
@@ -237,7 +222,7 @@ async fn metrics_count_the_calls_of_every_plugin_behind_the_token() {
 
     let (status, _) = http_get(host.host.api_addr, "/metrics", None).await;
     assert_eq!(status, 401);
-    let text = metrics(&host).await;
+    let text = host.metrics().await;
     for line in [
         "# TYPE edgehook_plugin_calls_total counter",
         "edgehook_plugin_calls_total{plugin=\"forward\"} 2",

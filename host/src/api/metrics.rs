@@ -37,6 +37,8 @@ pub struct Sample {
     pub call_seconds: f64,
     /// Largest linear memory of any instance, in bytes.
     pub memory_high_water: u64,
+    /// Bytes of log dropped over the per-call budget.
+    pub log_bytes_dropped: u64,
     /// Whether it is suspended after a run of failures.
     pub suspended: bool,
     /// Whether it is disabled after a run of failed deliveries.
@@ -53,6 +55,7 @@ impl Sample {
             errors: stats.errors(),
             call_seconds: stats.call_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             memory_high_water: stats.memory_high_water.load(Ordering::Relaxed),
+            log_bytes_dropped: stats.log_bytes_dropped.load(Ordering::Relaxed),
             suspended: stats.suspended().is_some(),
             disabled: hook.disabled().is_some(),
         }
@@ -135,87 +138,93 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
 /// The exposition text of the host's totals.
 pub fn render_totals(t: &Totals) -> String {
     let mut out = String::new();
-    let mut single = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    single(
-        "edgehook_events_total",
-        "counter",
-        "Device events taken from the broker.",
-        t.events_in.to_string(),
-    );
-    single(
-        "edgehook_retries_total",
-        "counter",
-        "Requests made again after a failure.",
-        t.retried.to_string(),
-    );
-    single(
-        "edgehook_throttled_total",
-        "counter",
-        "Attempts that waited for their host's concurrency, rate or Retry-After, or their device's rate.",
-        t.throttled.to_string(),
-    );
-    single(
-        "edgehook_skipped_total",
-        "counter",
-        "Attempts skipped because their host was sleeping after too many errors.",
-        t.skipped.to_string(),
-    );
-    single(
-        "edgehook_queue_depth",
-        "gauge",
-        "Events in the durable queue.",
-        t.queue_depth.to_string(),
-    );
-    single(
-        "edgehook_sleeping_hosts",
-        "gauge",
-        "Destination hosts sleeping after too many errors.",
-        t.sleeping_hosts.to_string(),
-    );
-    single(
-        "edgehook_webhooks_disabled",
-        "gauge",
-        "Webhooks disabled after failed deliveries in a row.",
-        t.disabled_webhooks.to_string(),
-    );
-    labelled(
-        &mut out,
-        "edgehook_requests_total",
-        "Webhook requests, by outcome.",
-        "outcome",
-        &t.requests,
-    );
-    labelled(
-        &mut out,
-        "edgehook_dropped_total",
-        "Events given up on by policy, by reason; each one sent the device a hook-error.",
-        "reason",
-        &t.dropped,
-    );
+    for (name, kind, help, value) in [
+        (
+            "edgehook_events_total",
+            "counter",
+            "Device events taken from the broker.",
+            t.events_in.to_string(),
+        ),
+        (
+            "edgehook_retries_total",
+            "counter",
+            "Requests made again after a failure.",
+            t.retried.to_string(),
+        ),
+        (
+            "edgehook_throttled_total",
+            "counter",
+            "Attempts that waited for their host's concurrency, rate or Retry-After, or their device's rate.",
+            t.throttled.to_string(),
+        ),
+        (
+            "edgehook_skipped_total",
+            "counter",
+            "Attempts skipped because their host was sleeping after too many errors.",
+            t.skipped.to_string(),
+        ),
+        (
+            "edgehook_queue_depth",
+            "gauge",
+            "Events in the durable queue.",
+            t.queue_depth.to_string(),
+        ),
+        (
+            "edgehook_sleeping_hosts",
+            "gauge",
+            "Destination hosts sleeping after too many errors.",
+            t.sleeping_hosts.to_string(),
+        ),
+        (
+            "edgehook_webhooks_disabled",
+            "gauge",
+            "Webhooks disabled after failed deliveries in a row.",
+            t.disabled_webhooks.to_string(),
+        ),
+    ] {
+        header(&mut out, name, kind, help);
+        line(&mut out, name, &[], &value);
+    }
+    for (name, help, label, values) in [
+        (
+            "edgehook_requests_total",
+            "Webhook requests, by outcome.",
+            "outcome",
+            &t.requests,
+        ),
+        (
+            "edgehook_dropped_total",
+            "Events given up on by policy, by reason; each one sent the device a hook-error.",
+            "reason",
+            &t.dropped,
+        ),
+    ] {
+        header(&mut out, name, "counter", help);
+        for (value, n) in values {
+            line(&mut out, name, &[(label, value)], &n.to_string());
+        }
+    }
     let name = "edgehook_delivery_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Time from an event's arrival to its webhook's replies to the device.\n# TYPE {name} histogram"
+    header(
+        &mut out,
+        name,
+        "histogram",
+        "Time from an event's arrival to its webhook's replies to the device.",
     );
+    let bucket = format!("{name}_bucket");
     let (buckets, count, sum) = &t.latency;
     for (le, n) in LATENCY_BUCKETS.iter().zip(buckets) {
-        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        line(
+            &mut out,
+            &bucket,
+            &[("le", &le.to_string())],
+            &n.to_string(),
+        );
     }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+    line(&mut out, &bucket, &[("le", "+Inf")], &count.to_string());
+    line(&mut out, &format!("{name}_sum"), &[], &sum.to_string());
+    line(&mut out, &format!("{name}_count"), &[], &count.to_string());
     out
-}
-
-fn labelled(out: &mut String, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-    for (value, n) in values {
-        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
-    }
 }
 
 /// The exposition text of `samples`: one family after the other, each with
@@ -262,6 +271,14 @@ pub fn render(samples: &[Sample]) -> String {
     );
     family(
         &mut out,
+        "edgehook_plugin_log_dropped_bytes_total",
+        "counter",
+        "Bytes of plugin log and stdout/stderr dropped over the per-call budget.",
+        samples,
+        |s, line| line(&[], s.log_bytes_dropped.to_string()),
+    );
+    family(
+        &mut out,
         "edgehook_plugin_suspended",
         "gauge",
         "1 when the plugin is suspended after a run of failed calls.",
@@ -289,20 +306,38 @@ fn family(
     samples: &[Sample],
     each: impl Fn(&Sample, &mut dyn FnMut(&[(&str, &str)], String)),
 ) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    header(out, name, kind, help);
     for sample in samples {
         each(sample, &mut |labels, value| {
-            let _ = write!(out, "{name}{{plugin=\"{}\"", escape(&sample.plugin));
-            for (key, label) in labels {
-                let _ = write!(out, ",{key}=\"{}\"", escape(label));
-            }
-            let _ = writeln!(out, "}} {value}");
+            let labels: Vec<(&str, &str)> = [("plugin", sample.plugin.as_str())]
+                .into_iter()
+                .chain(labels.iter().copied())
+                .collect();
+            line(out, name, &labels, &value);
         });
     }
 }
 
-/// A label value as the exposition format wants it: `\`, `"` and newlines
+/// The `# HELP` and `# TYPE` lines of a family.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// One sample line: `name{key="value",…} value`, the braces only when
+/// there are labels.
+fn line(out: &mut String, name: &str, labels: &[(&str, &str)], value: &str) {
+    out.push_str(name);
+    for (i, (key, label)) in labels.iter().enumerate() {
+        let open = if i == 0 { '{' } else { ',' };
+        let _ = write!(out, "{open}{key}=\"{}\"", escape(label));
+    }
+    if !labels.is_empty() {
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// A label value as the exposition format wants it: `\\`, `"` and newlines
 /// escaped.
 fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -330,6 +365,7 @@ mod tests {
                 errors: Default::default(),
                 call_seconds: 0.25,
                 memory_high_water: 1_179_648,
+                log_bytes_dropped: 2048,
                 suspended: false,
                 disabled: true,
             },
@@ -339,6 +375,7 @@ mod tests {
                 errors: [("trap", 3)].into_iter().collect(),
                 call_seconds: 0.000_5,
                 memory_high_water: 0,
+                log_bytes_dropped: 0,
                 suspended: true,
                 disabled: false,
             },
@@ -369,6 +406,10 @@ edgehook_plugin_call_seconds_total{plugin="webhook/a\"b\\c\nd"} 0.0005
 # TYPE edgehook_plugin_memory_high_water_bytes gauge
 edgehook_plugin_memory_high_water_bytes{plugin="forward"} 1179648
 edgehook_plugin_memory_high_water_bytes{plugin="webhook/a\"b\\c\nd"} 0
+# HELP edgehook_plugin_log_dropped_bytes_total Bytes of plugin log and stdout/stderr dropped over the per-call budget.
+# TYPE edgehook_plugin_log_dropped_bytes_total counter
+edgehook_plugin_log_dropped_bytes_total{plugin="forward"} 2048
+edgehook_plugin_log_dropped_bytes_total{plugin="webhook/a\"b\\c\nd"} 0
 # HELP edgehook_plugin_suspended 1 when the plugin is suspended after a run of failed calls.
 # TYPE edgehook_plugin_suspended gauge
 edgehook_plugin_suspended{plugin="forward"} 0
@@ -396,6 +437,7 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
             errors: Default::default(),
             call_seconds: 0.0,
             memory_high_water: 0,
+            log_bytes_dropped: 0,
             suspended: false,
             disabled: true,
         }];
@@ -424,7 +466,7 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
     #[test]
     fn an_empty_host_has_the_headers_only() {
         let text = render(&[]);
-        assert_eq!(text.lines().count(), 12);
+        assert_eq!(text.lines().count(), 14);
         assert!(text.lines().all(|l| l.starts_with('#')));
     }
 }

@@ -113,6 +113,7 @@ struct PluginView {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_call_error: Option<String>,
     memory_high_water: u64,
+    log_bytes_dropped: u64,
 }
 
 async fn plugins(State(state): State<ApiState>) -> Json<Vec<PluginView>> {
@@ -131,6 +132,9 @@ async fn plugins(State(state): State<ApiState>) -> Json<Vec<PluginView>> {
                 memory_high_water: stats
                     .as_ref()
                     .map_or(0, |s| s.memory_high_water.load(Ordering::Relaxed)),
+                log_bytes_dropped: stats
+                    .as_ref()
+                    .map_or(0, |s| s.log_bytes_dropped.load(Ordering::Relaxed)),
                 status,
             }
         })

@@ -270,6 +270,9 @@ impl Plugin {
             }
         }
         if log.dropped > 0 {
+            self.stats
+                .log_bytes_dropped
+                .fetch_add(log.dropped as u64, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(target: "plugin", plugin = %self.name,
                 "dropped {} bytes of log over the limit of {} bytes per call", log.dropped, self.limits.log_bytes);
         }

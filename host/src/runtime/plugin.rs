@@ -112,6 +112,8 @@ pub struct PluginStats {
     pub call_nanos: AtomicU64,
     /// Largest linear memory of any instance, in bytes.
     pub memory_high_water: AtomicU64,
+    /// Bytes of log and stdout/stderr dropped over the per-call budget.
+    pub log_bytes_dropped: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     last_error: Mutex<Option<String>>,
     streak: Streak,

@@ -61,6 +61,21 @@ struct Entry {
     stored: Stored,
     source: Source,
     log: Arc<DeliveryLog>,
+    /// Why the latest version of its file was not loaded, while the
+    /// previous version keeps running.
+    file_error: Option<String>,
+}
+
+impl Entry {
+    /// The definition's view, with `file_error` when the latest version of
+    /// its file was refused.
+    fn view(&self) -> Value {
+        let mut view = masked::view(&self.stored);
+        if let (Some(err), Value::Object(fields)) = (&self.file_error, &mut view) {
+            fields.insert("file_error".into(), Value::String(err.clone()));
+        }
+        view
+    }
 }
 
 /// What a definition says about running it, checked.
@@ -170,7 +185,7 @@ impl Catalog {
 
     /// The view of webhook `id`.
     pub fn get(&self, id: &str) -> Option<Value> {
-        self.entries().get(id).map(|e| masked::view(&e.stored))
+        self.entries().get(id).map(Entry::view)
     }
 
     /// The views of every webhook, oldest first.
@@ -178,7 +193,7 @@ impl Catalog {
         let entries = self.entries();
         let mut all: Vec<&Entry> = entries.values().collect();
         all.sort_by(|a, b| a.stored.created_at.cmp(&b.stored.created_at));
-        all.into_iter().map(|e| masked::view(&e.stored)).collect()
+        all.into_iter().map(Entry::view).collect()
     }
 
     /// How many webhooks there are.
@@ -192,8 +207,20 @@ impl Catalog {
     }
 
     /// Puts the webhook of file `path` in force as `id`, replacing its
-    /// previous version; on error the previous version keeps running.
+    /// previous version; on error the previous version keeps running, and
+    /// its view shows the error as `file_error`.
     pub async fn put_file(&self, id: &str, path: &Path, bytes: &[u8]) -> Result<(), WebhookError> {
+        let result = self.load_file(id, path, bytes).await;
+        if let Err(err) = &result
+            && let Some(entry) = self.entries().get_mut(id)
+            && matches!(entry.source, Source::File(_))
+        {
+            entry.file_error = Some(err.to_string());
+        }
+        result
+    }
+
+    async fn load_file(&self, id: &str, path: &Path, bytes: &[u8]) -> Result<(), WebhookError> {
         let definition = serde_json::from_slice(bytes)
             .map_err(|e| WebhookError::Invalid(format!("not valid JSON: {e}")))
             .and_then(object)?;
@@ -290,6 +317,7 @@ impl Catalog {
                 stored,
                 source,
                 log,
+                file_error: None,
             },
         );
         Ok(())
