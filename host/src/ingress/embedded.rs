@@ -75,6 +75,8 @@ pub struct Handle {
     /// The id the host's own messages are sent under.
     from: Id,
     server: Arc<JoinHandle<()>>,
+    /// Closes the sessions of revoked keys.
+    revoker: Arc<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -147,17 +149,13 @@ pub async fn start(
     let server = MqttServer::new(scx.clone())
         .listener_by_id(listener, LISTENER_ID)
         .build();
-    let revocations = opts.fleet.revocations();
-    let kicker = scx.clone();
+    let revoker = tokio::spawn(close_revoked_sessions(
+        scx.clone(),
+        opts.fleet.revocations(),
+    ));
     let task = tokio::spawn(async move {
-        let close_revoked = close_revoked_sessions(kicker, revocations);
-        tokio::select! {
-            result = server.run() => {
-                if let Err(err) = result {
-                    tracing::error!("embedded MQTT broker stopped: {err}");
-                }
-            }
-            () = close_revoked => {}
+        if let Err(err) = server.run().await {
+            tracing::error!("embedded MQTT broker stopped: {err}");
         }
     });
     let from = Id::new(
@@ -173,6 +171,7 @@ pub async fn start(
         addr,
         from,
         server: Arc::new(task),
+        revoker: Arc::new(revoker),
     })
 }
 
@@ -216,6 +215,7 @@ impl Handle {
     /// Stops accepting connections.
     pub async fn shutdown(&self) {
         self.server.abort();
+        self.revoker.abort();
     }
 }
 
