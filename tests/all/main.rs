@@ -10,6 +10,7 @@ mod device_logins;
 mod external_broker;
 mod iottly;
 mod logging;
+mod mainflux;
 mod particle;
 mod plugin_tools;
 mod registry;
