@@ -48,9 +48,17 @@ async fn routes_refuse_bad_input_keep_the_limit_and_survive_a_restart() {
         ..Settings::default()
     };
     let host = TestHost::start(&[], settings).await;
-    host.register(&["p1"], &[("d1", Some("p1"))]).await;
+    host.register(&["p1", "empty"], &[("d1", Some("p1"))]).await;
     let mut endpoint = Endpoint::start(200, "ok").await;
     let url = endpoint.url("/hook");
+
+    // A project with webhooks and no devices is still in use.
+    let only = create(&host, "empty", json!({"url": url, "type": "user"})).await;
+    let (status, body) = host.api("DELETE", "/v1/groups/empty", "").await;
+    assert_eq!(status, 409, "{body}");
+    let path = format!("/v1/projects/empty/webhooks/{only}");
+    assert_eq!(host.api("DELETE", &path, "").await.0, 204);
+    assert_eq!(host.api("DELETE", "/v1/groups/empty", "").await.0, 204);
 
     let post = |project: &str, body: Value| {
         let path = format!("/v1/projects/{project}/webhooks");
