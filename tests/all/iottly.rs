@@ -213,8 +213,11 @@ async fn each_body_shape_each_filter_and_nothing_back_to_the_device() {
     d1.publish("temp", r#"{"webhook_channel":"c2"}"#).await;
     assert_eq!(next(&mut endpoint, 2).await[0].uri.path(), "/envelope");
     d1.publish("iottly/status", r#"{"up":true}"#).await;
-    let agent = endpoint.next().await;
-    assert_eq!(agent.uri.path(), "/agent");
+    d2.publish("marker", "m").await;
+    let seen = next(&mut endpoint, 2).await;
+    let paths: Vec<&str> = seen.iter().map(|s| s.uri.path()).collect();
+    assert_eq!(paths, ["/agent", "/marker"], "no user webhook took it");
+    let agent = &seen[0];
     let body: Value = serde_json::from_slice(&agent.body).unwrap();
     assert_eq!(body["msg"]["event"], "iottly/status");
     assert_eq!(body["msg"]["payload"], json!({"up": true}));
