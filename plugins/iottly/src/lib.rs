@@ -6,7 +6,9 @@
 //! (the webhook's `type`) run it is the host's filter; the plugin keeps
 //! only the events of its channel and shapes the body:
 //! `{"msg": {"from", "event", "devicetimestamp", "payload"}}`, or the
-//! payload alone, or with a channel its `webhook_payload`. Iottly webhooks
+//! payload alone, or with a channel its `webhook_payload`, as
+//! `application/json` unless the webhook's headers name a Content-Type of
+//! their own. Iottly webhooks
 //! are one-way: nothing goes back to the device.
 
 use std::collections::BTreeMap;
@@ -56,7 +58,15 @@ impl Webhook for Iottly {
                 "payload": payload,
             }}),
         };
-        let mut request = Request::post(config.url).json(&body)?;
+        // A Content-Type among the webhook's own headers wins.
+        let own_type = config
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("content-type"));
+        let mut request = Request::post(config.url).body(serde_json::to_vec(&body)?);
+        if !own_type {
+            request = request.header("Content-Type", "application/json");
+        }
         for (name, value) in config.headers {
             request = request.header(name, value);
         }
@@ -90,6 +100,22 @@ mod tests {
             got,
             json!({"msg": {"from": "dev-1", "event": "temp",
                 "devicetimestamp": "2026-01-01T00:00:00.000Z", "payload": "hot"}})
+        );
+    }
+
+    #[test]
+    fn a_content_type_of_the_webhook_replaces_the_default() {
+        testing::set_config(json!({"url": "http://x.test/",
+            "headers": {"Content-Type": "application/vnd.x+json"}}));
+        let request = Iottly::on_event(testing::event("d", "e", b"1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            request.headers,
+            [(
+                "Content-Type".to_owned(),
+                "application/vnd.x+json".to_owned()
+            )]
         );
     }
 

@@ -4,7 +4,8 @@
 //! and headers; which thing's events run it is the host's filter. The
 //! request is a `POST` of the event's data bytes unchanged, as
 //! `application/json` when they parse as JSON and as
-//! `application/octet-stream` otherwise. Mainflux webhooks are one-way:
+//! `application/octet-stream` otherwise, unless the webhook's headers name
+//! a Content-Type of their own. Mainflux webhooks are one-way:
 //! nothing goes back to the device.
 
 use std::collections::BTreeMap;
@@ -34,7 +35,15 @@ impl Webhook for Mainflux {
         } else {
             "application/octet-stream"
         };
-        let mut request = Request::post(config.url).header("Content-Type", content_type);
+        // A Content-Type among the webhook's own headers wins.
+        let own_type = config
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("content-type"));
+        let mut request = Request::post(config.url);
+        if !own_type {
+            request = request.header("Content-Type", content_type);
+        }
         for (name, value) in config.headers {
             request = request.header(name, value);
         }
@@ -66,6 +75,19 @@ mod tests {
             .find(|(n, _)| n == "Content-Type")
             .unwrap()
             .1
+    }
+
+    #[test]
+    fn a_content_type_of_the_webhook_replaces_the_guess() {
+        testing::set_config(serde_json::json!({"url": "http://x.test/",
+            "headers": {"content-type": "text/csv"}}));
+        let request = Mainflux::on_event(testing::event("d", "e", b"1,2"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            request.headers,
+            [("content-type".to_owned(), "text/csv".to_owned())]
+        );
     }
 
     #[test]
