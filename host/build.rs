@@ -1,4 +1,5 @@
-//! Builds the built-in plugins (`plugins/particle`) for `wasm32-wasip2`
+//! Builds the built-in plugins (`plugins/particle`, `plugins/iottly`,
+//! `plugins/mainflux`) for `wasm32-wasip2`
 //! and copies them into `OUT_DIR`, where `webhooks/builtin.rs` embeds them:
 //! the `edgehook` binary needs no separate install step.
 
@@ -7,6 +8,9 @@ use std::path::PathBuf;
 #[path = "wasm_build.rs"]
 mod wasm_build;
 
+/// The built-in plugins, each a crate `plugins/{name}` of package `name`.
+const BUILTIN: [&str; 3] = ["particle", "iottly", "mainflux"];
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -14,7 +18,13 @@ fn main() {
         .expect("host/ is inside the workspace")
         .to_owned();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    for dir in ["plugins/particle", "guest-sdk", "wit"] {
+    for dir in [
+        "plugins/particle",
+        "plugins/iottly",
+        "plugins/mainflux",
+        "guest-sdk",
+        "wit",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-changed=wasm_build.rs");
@@ -22,10 +32,13 @@ fn main() {
     if !wasm_build::require_target() {
         return;
     }
-    let wasm = wasm_build::build(
-        "particle",
-        &root.join("plugins/particle/Cargo.toml"),
-        &wasm_build::target_dir(&root),
-    );
-    std::fs::copy(&wasm, out.join("particle.wasm")).expect("copying particle.wasm");
+    for name in BUILTIN {
+        let wasm = wasm_build::build(
+            name,
+            &root.join("plugins").join(name).join("Cargo.toml"),
+            &wasm_build::target_dir(&root),
+        );
+        std::fs::copy(&wasm, out.join(format!("{name}.wasm")))
+            .unwrap_or_else(|e| panic!("copying {name}.wasm: {e}"));
+    }
 }

@@ -16,6 +16,8 @@
 //! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
 //! - [`webhooks`]: Particle-style webhooks — the catalog, its store, the
 //!   webhooks directory, the built-in plugin, delivery logs.
+//! - [`dialects`]: Iottly- and Mainflux-style webhooks, each on its own
+//!   built-in plugin, kept and put in force like the Particle-style ones.
 //! - [`watch`]: noticing stable changes in a watched directory.
 //! - [`delivery`]: the HTTP client and its destination policy.
 //! - [`throttle`]: delivery policies — retries, per-host sleep, rates, concurrency.
@@ -38,6 +40,7 @@
 pub mod api;
 pub mod config;
 pub mod delivery;
+pub mod dialects;
 pub mod event;
 pub mod exchange;
 pub mod fleet;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
+use crate::dialects::{Book, Iottly, Mainflux};
 use crate::fleet::Fleet;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
@@ -93,15 +94,22 @@ impl Host {
         plugin_dir.scan(false).await;
         let store = Store::open(&cfg.data_dir)
             .with_context(|| format!("opening the webhook store in {}", cfg.data_dir.display()))?;
-        let catalog = Arc::new(Catalog::new(
-            registry.clone(),
-            store,
-            Builtin::new(engine, cfg.limits),
-        ));
+        let builtin = Arc::new(Builtin::new(engine, cfg.limits));
+        let catalog = Arc::new(Catalog::new(registry.clone(), store, builtin.clone()));
         catalog
             .load_stored()
             .await
             .context("loading the stored webhooks")?;
+        let iottly = Arc::new(
+            Book::<Iottly>::open(&cfg.data_dir, registry.clone(), builtin.clone())
+                .await
+                .context("loading the Iottly-style webhooks")?,
+        );
+        let mainflux = Arc::new(
+            Book::<Mainflux>::open(&cfg.data_dir, registry.clone(), builtin)
+                .await
+                .context("loading the Mainflux-style webhooks")?,
+        );
         let mut webhook_dir = WebhookDir::new(cfg.webhooks_dir.clone(), catalog.clone());
         webhook_dir.scan(false).await;
 
@@ -169,6 +177,7 @@ impl Host {
         let pipeline = Pipeline::new(
             Parts {
                 registry: registry.clone(),
+                fleet: fleet.clone(),
                 sender,
                 responder,
                 stream: stream.clone(),
@@ -198,6 +207,9 @@ impl Host {
                 queue,
                 throttle,
                 fleet,
+                iottly,
+                mainflux,
+                iottly_max_webhooks: cfg.iottly_max_webhooks,
             },
             api_token.as_str().into(),
         );

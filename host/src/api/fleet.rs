@@ -47,8 +47,13 @@ pub async fn replace_group(
     }
 }
 
-/// `DELETE /v1/groups/{id}`.
+/// `DELETE /v1/groups/{id}`: `409` while devices or Iottly-style
+/// webhooks belong to it.
 pub async fn delete_group(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    let webhooks = state.iottly.list(|d| d.project_id.as_str() == id).len();
+    if webhooks > 0 {
+        return refusal(&FleetError::GroupHasWebhooks { id, webhooks });
+    }
     match state.fleet.delete_group(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => refusal(&err),
@@ -153,7 +158,8 @@ fn refusal(err: &FleetError) -> Response {
         FleetError::GroupNotFound(_) | FleetError::DeviceNotFound(_) => StatusCode::NOT_FOUND,
         FleetError::GroupExists(_)
         | FleetError::DeviceExists(_)
-        | FleetError::GroupInUse { .. } => StatusCode::CONFLICT,
+        | FleetError::GroupInUse { .. }
+        | FleetError::GroupHasWebhooks { .. } => StatusCode::CONFLICT,
         FleetError::Store { .. } => {
             tracing::error!("{err}");
             StatusCode::INTERNAL_SERVER_ERROR

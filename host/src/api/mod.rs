@@ -5,6 +5,8 @@
 pub mod auth;
 pub mod events;
 pub mod fleet;
+pub mod iottly;
+pub mod mainflux;
 pub mod metrics;
 pub mod webhooks;
 
@@ -17,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 
+use crate::dialects::{Book, DialectError, Iottly, Mainflux};
 use crate::fleet::Fleet;
 use crate::ingress::Publisher;
 use crate::pipeline::DeliveryStats;
@@ -48,6 +51,12 @@ pub struct ApiState {
     pub throttle: Throttle,
     /// The device registry.
     pub fleet: Arc<Fleet>,
+    /// The Iottly-style webhooks.
+    pub iottly: Arc<Book<Iottly>>,
+    /// The Mainflux-style webhooks.
+    pub mainflux: Arc<Book<Mainflux>>,
+    /// Iottly-style webhooks one project may have.
+    pub iottly_max_webhooks: usize,
 }
 
 /// The API's routes.
@@ -83,6 +92,16 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
                 .delete(fleet::delete_device),
         )
         .route("/v1/devices/{id}/key", post(fleet::rotate_key))
+        .route(
+            "/v1/projects/{project_id}/webhooks",
+            get(iottly::list).post(iottly::create),
+        )
+        .route(
+            "/v1/projects/{project_id}/webhooks/{id}",
+            axum::routing::delete(iottly::delete),
+        )
+        .merge(mainflux::routes())
+        .nest("/svcwebhooks", mainflux::routes())
         .route("/v1/events", get(events::all))
         .route("/v1/events/{*prefix}", get(events::prefixed))
         .route("/metrics", get(metrics::get))
@@ -92,6 +111,28 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
         .route("/healthz", get(healthz))
         .merge(protected)
         .with_state(state)
+}
+
+/// A refusal of the Iottly or Mainflux routes, as `{"error": "..."}`.
+fn dialect_refusal(err: &DialectError) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let status = match err {
+        DialectError::Body(_) | DialectError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        DialectError::ProjectNotFound(_)
+        | DialectError::ThingNotFound(_)
+        | DialectError::GroupNotFound(_)
+        | DialectError::NotFound(_) => StatusCode::NOT_FOUND,
+        DialectError::Full { .. } => StatusCode::CONFLICT,
+        DialectError::Internal(_) => {
+            tracing::error!("{err}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    (
+        status,
+        Json(serde_json::json!({ "error": err.to_string() })),
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {

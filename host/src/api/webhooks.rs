@@ -63,9 +63,15 @@ pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Re
     }
 }
 
-/// `GET /v1/webhooks/{id}/log`: the last requests and errors.
+/// `GET /v1/webhooks/{id}/log`: the last requests and errors, whatever
+/// the webhook's dialect.
 pub async fn log(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    match state.catalog.log(&id) {
+    let log = state
+        .catalog
+        .log(&id)
+        .or_else(|| state.iottly.log(&id))
+        .or_else(|| state.mainflux.log(&id));
+    match log {
         Some(log) => Json(log).into_response(),
         None => refusal(&WebhookError::NotFound(id)),
     }

@@ -118,6 +118,8 @@ pub struct Config {
     pub max_plugin_memory: usize,
     /// Deliveries in progress at once.
     pub max_in_flight: usize,
+    /// Iottly-style webhooks one project may have.
+    pub iottly_max_webhooks: usize,
     /// Default limits of every plugin.
     pub limits: Limits,
     /// Bounds of the durable queue.
@@ -189,6 +191,14 @@ impl Config {
         )?;
         let max_in_flight = s.max_in_flight.unwrap_or(1024);
         check("max_in_flight", max_in_flight, 1, 1_000_000, "1..=1000000")?;
+        let iottly_max_webhooks = s.iottly_max_webhooks.unwrap_or(5);
+        check(
+            "iottly_max_webhooks",
+            iottly_max_webhooks,
+            1,
+            1000,
+            "1..=1000",
+        )?;
         let mut limits =
             s.limits
                 .unwrap_or_default()
@@ -351,6 +361,7 @@ impl Config {
             plugin_instances,
             max_plugin_memory,
             max_in_flight,
+            iottly_max_webhooks,
             limits,
             queue,
             delivery,

@@ -93,6 +93,9 @@ pub struct Settings {
     /// Webhook deliveries in progress at once; further events wait [default: 1024]
     #[arg(long, env = "EDGEHOOK_MAX_IN_FLIGHT", value_name = "N")]
     pub max_in_flight: Option<usize>,
+    /// Iottly-style webhooks one project may have [default: 5]
+    #[arg(long, env = "EDGEHOOK_IOTTLY_MAX_WEBHOOKS", value_name = "N")]
+    pub iottly_max_webhooks: Option<usize>,
     /// Failed plugin calls in a row (traps, deadlines, memory, invalid results) after which a plugin is suspended until a new version is loaded; a manifest's `[limits] suspend_after` overrides it [default: 10]
     #[arg(long, env = "EDGEHOOK_SUSPEND_AFTER", value_name = "N")]
     pub suspend_after: Option<u32>,
@@ -160,6 +163,7 @@ impl Settings {
             plugin_instances: self.plugin_instances.or(other.plugin_instances),
             max_plugin_memory: self.max_plugin_memory.or(other.max_plugin_memory),
             max_in_flight: self.max_in_flight.or(other.max_in_flight),
+            iottly_max_webhooks: self.iottly_max_webhooks.or(other.iottly_max_webhooks),
             suspend_after: self.suspend_after.or(other.suspend_after),
             queue_max_events: self.queue_max_events.or(other.queue_max_events),
             queue_max_bytes: self.queue_max_bytes.or(other.queue_max_bytes),

@@ -54,6 +54,14 @@ pub enum FleetError {
         /// How many devices it has.
         devices: usize,
     },
+    /// Iottly-style webhooks still belong to the group (its project).
+    #[error("group {id:?} still has {webhooks} Iottly-style webhook(s): delete them first")]
+    GroupHasWebhooks {
+        /// The group.
+        id: String,
+        /// How many webhooks it has.
+        webhooks: usize,
+    },
     /// The registry file failed.
     #[error("device registry {path}: {reason}")]
     Store {

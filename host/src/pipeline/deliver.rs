@@ -29,7 +29,9 @@ impl Pipeline {
         let Some(replies) = self.run_hook(hook, &job.event).await else {
             return;
         };
-        self.responder.replies(&job.event, &replies).await;
+        if !hook.one_way {
+            self.responder.replies(&job.event, &replies).await;
+        }
         self.stats.latency(job.since.elapsed());
         job.ticket.finish(&hook.name);
     }
@@ -127,7 +129,9 @@ impl Pipeline {
                 }
                 let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
                 let replies = self.answer(hook, event, &skipped).await?;
-                self.responder.replies(event, &replies).await;
+                if !hook.one_way {
+                    self.responder.replies(event, &replies).await;
+                }
                 skips += 1;
                 self.wait(wait).await?;
                 continue;
@@ -152,7 +156,9 @@ impl Pipeline {
             // A refused certificate went out; a refused address did not.
             if !sent && !matches!(result, Err(DeliveryError::Refused(_))) {
                 sent = true;
-                self.responder.hook_sent(event).await;
+                if !hook.one_way {
+                    self.responder.hook_sent(event).await;
+                }
             }
             drop(host_slot);
             self.stats.request(request_outcome(&attempt));

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::delivery::HttpSender;
 use crate::event::Event;
 use crate::exchange::Reply;
+use crate::fleet::{Fleet, GroupId};
 use crate::ingress::{Ack, Inbound};
 use crate::plugins::{Hook, Registry};
 use crate::queue::{Change, Pending, Queue, Room, Ticket, encode, encoded_len};
@@ -54,6 +55,7 @@ pub struct DeliveryPolicy {
 #[derive(Debug)]
 pub struct Pipeline {
     registry: Arc<Registry>,
+    fleet: Arc<Fleet>,
     sender: HttpSender,
     responder: Responder,
     stream: EventStream,
@@ -71,6 +73,8 @@ pub struct Pipeline {
 pub struct Parts {
     /// The webhooks in force.
     pub registry: Arc<Registry>,
+    /// The device registry: the group of each event's device.
+    pub fleet: Arc<Fleet>,
     /// The HTTP client.
     pub sender: HttpSender,
     /// Publishes device events.
@@ -115,6 +119,7 @@ impl Pipeline {
         let max_in_flight = u32::try_from(parts.max_in_flight).unwrap_or(u32::MAX);
         Arc::new(Self {
             registry: parts.registry,
+            fleet: parts.fleet,
             sender: parts.sender,
             responder: parts.responder,
             stream: parts.stream,
@@ -190,6 +195,15 @@ impl Pipeline {
         let _all = self.in_flight.acquire_many(self.max_in_flight).await;
     }
 
+    /// The group of the event's device, when it is registered in one.
+    fn group_of(&self, event: &Event) -> Option<GroupId> {
+        self.fleet
+            .snapshot()
+            .devices
+            .get(event.device.as_str())
+            .and_then(|d| d.group.clone())
+    }
+
     /// Counts and streams one event; answers for plugins that are not
     /// running; acknowledges it at once when no webhook matches, and
     /// otherwise reserves its room in the queue.
@@ -199,14 +213,15 @@ impl Pipeline {
             .events_in
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.stream.device_event(&event);
-        for unloaded in self.registry.unloaded_matching(&event) {
+        let group = self.group_of(&event);
+        for unloaded in self.registry.unloaded_matching(&event, group.as_ref()) {
             let message = unloaded.message();
             tracing::warn!(device = %event.device, event = %event.name, "{message}");
             let responder = self.responder.clone();
             let event = event.clone();
             tokio::spawn(async move { responder.replies(&event, &[Reply::error(message)]).await });
         }
-        let hooks = self.registry.matching(&event);
+        let hooks = self.registry.matching(&event, group.as_ref());
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
             ack.ack().await;
@@ -265,7 +280,7 @@ impl Pipeline {
             let room = self.queue.reserve(p.bytes).await;
             let hooks: Vec<_> = self
                 .registry
-                .matching(&p.event)
+                .matching(&p.event, self.group_of(&p.event).as_ref())
                 .into_iter()
                 .filter(|h| !p.done.iter().any(|d| **d == *h.name))
                 .collect();

@@ -118,6 +118,7 @@ impl PluginDir {
             send: SendOptions::default(),
             log: Arc::default(),
             failures: Streak::default(),
+            one_way: false,
         })
     }
 }

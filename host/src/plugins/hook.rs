@@ -7,25 +7,35 @@ use std::sync::Arc;
 
 use super::manifest::HostPattern;
 use crate::delivery::SendOptions;
+use crate::fleet::GroupId;
 use crate::runtime::Plugin;
 use crate::streak::Streak;
 use crate::topic::DeviceId;
 use crate::webhooks::DeliveryLog;
 
 /// Which events run a webhook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    /// Event-name prefix, case-sensitive, non-empty.
+    /// Event-name prefix, case-sensitive (empty: every event).
     pub event: String,
+    /// Not the events whose name begins with this (Iottly's `user` type
+    /// takes everything but the agent's own `iottly/` events).
+    pub except: Option<String>,
     /// Only these devices, when set.
     pub devices: Option<Vec<DeviceId>>,
+    /// Only the devices of this group, when set: looked up per event in
+    /// the registry, so a device moved between groups follows at once.
+    pub group: Option<GroupId>,
 }
 
 impl Filter {
-    /// Whether an event from `device` named `name` runs the webhook.
-    pub fn matches(&self, device: &DeviceId, name: &str) -> bool {
+    /// Whether an event named `name` from `device`, a member of `group`,
+    /// runs the webhook.
+    pub fn matches(&self, device: &DeviceId, group: Option<&GroupId>, name: &str) -> bool {
         name.starts_with(&self.event)
+            && self.except.as_ref().is_none_or(|x| !name.starts_with(x))
             && self.devices.as_ref().is_none_or(|ids| ids.contains(device))
+            && self.group.as_ref().is_none_or(|g| group == Some(g))
     }
 }
 
@@ -47,6 +57,10 @@ pub struct Hook {
     /// Its failed deliveries in a row; once tripped the webhook is
     /// disabled until it is replaced.
     pub failures: Streak,
+    /// The device hears nothing of it (no hook-sent, response or error):
+    /// the Iottly and Mainflux dialects. Failures still reach the delivery
+    /// log, the metrics and the retries.
+    pub one_way: bool,
 }
 
 impl Hook {

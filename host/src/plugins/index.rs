@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::hook::Hook;
 use crate::event::Event;
+use crate::fleet::GroupId;
 
 /// The webhooks in force, filed by event prefix.
 #[derive(Debug, Default)]
@@ -35,8 +36,9 @@ impl PrefixIndex {
         Self { by_prefix, lengths }
     }
 
-    /// The webhooks whose filter matches `event`, in name order.
-    pub fn matching(&self, event: &Event) -> Vec<Arc<Hook>> {
+    /// The webhooks whose filter matches `event` of a device in `group`,
+    /// in name order.
+    pub fn matching(&self, event: &Event, group: Option<&GroupId>) -> Vec<Arc<Hook>> {
         let name = event.name.as_str();
         let mut out = Vec::new();
         for &len in &self.lengths {
@@ -50,7 +52,7 @@ impl PrefixIndex {
                 out.extend(
                     hooks
                         .iter()
-                        .filter(|h| h.filter.matches(&event.device, name))
+                        .filter(|h| h.filter.matches(&event.device, group, name))
                         .cloned(),
                 );
             }

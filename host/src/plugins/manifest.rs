@@ -179,6 +179,7 @@ impl Manifest {
             filter: Filter {
                 event: raw.event,
                 devices,
+                ..Filter::default()
             },
             allowed_hosts,
             config,
@@ -314,12 +315,12 @@ mod tests {
         assert_eq!(m.limits.suspend_after, 3);
         let dev1 = DeviceId::try_from("dev-1").unwrap();
         let dev2 = DeviceId::try_from("dev-2").unwrap();
-        assert!(m.filter.matches(&dev1, "temperature"));
+        assert!(m.filter.matches(&dev1, None, "temperature"));
         assert!(
-            !m.filter.matches(&dev1, "Temp"),
+            !m.filter.matches(&dev1, None, "Temp"),
             "prefixes are case-sensitive"
         );
-        assert!(!m.filter.matches(&dev2, "temp"), "device filter");
+        assert!(!m.filter.matches(&dev2, None, "temp"), "device filter");
         let allows = |host: &str| m.allowed_hosts.iter().any(|p| p.matches(host));
         assert!(allows("API.thingspeak.com"));
         assert!(allows("a.b.example.com"));

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::hook::{Filter, Hook};
 use super::index::PrefixIndex;
 use crate::event::Event;
+use crate::fleet::GroupId;
 use crate::runtime::PluginStats;
 
 /// What `GET /v1/plugins` shows of one plugin.
@@ -89,20 +90,22 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The webhooks whose filter matches `event`, in name order.
-    pub fn matching(&self, event: &Event) -> Vec<Arc<Hook>> {
-        self.index.load().matching(event)
+    /// The webhooks whose filter matches `event` of a device in `group`,
+    /// in name order.
+    pub fn matching(&self, event: &Event, group: Option<&GroupId>) -> Vec<Arc<Hook>> {
+        self.index.load().matching(event, group)
     }
 
-    /// The plugins that failed to load and match `event`.
-    pub fn unloaded_matching(&self, event: &Event) -> Vec<Arc<Unloaded>> {
+    /// The plugins that failed to load and match `event` of a device in
+    /// `group`.
+    pub fn unloaded_matching(&self, event: &Event, group: Option<&GroupId>) -> Vec<Arc<Unloaded>> {
         let unloaded = self.unloaded.load();
         if unloaded.is_empty() {
             return Vec::new();
         }
         unloaded
             .iter()
-            .filter(|u| u.filter.matches(&event.device, event.name.as_str()))
+            .filter(|u| u.filter.matches(&event.device, group, event.name.as_str()))
             .cloned()
             .collect()
     }

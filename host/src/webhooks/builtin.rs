@@ -1,7 +1,8 @@
-//! The built-in `particle` plugin, compiled to wasm by the host's build
-//! script from `plugins/particle` and embedded in the binary. It is compiled
-//! by wasmtime once, on first use, and shared by every Particle-style
-//! webhook, each with its own definition as configuration.
+//! The built-in plugins, compiled to wasm by the host's build script from
+//! `plugins/particle`, `plugins/iottly` and `plugins/mainflux` and embedded
+//! in the binary. Each is compiled by wasmtime once, on first use, and
+//! shared by every webhook of its dialect, each with its own definition as
+//! configuration.
 
 use tokio::sync::OnceCell;
 
@@ -9,44 +10,82 @@ use crate::runtime::{Limits, Plugin, WasmEngine};
 
 /// The `particle` plugin's component.
 pub const PARTICLE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/particle.wasm"));
+/// The `iottly` plugin's component.
+pub const IOTTLY_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/iottly.wasm"));
+/// The `mainflux` plugin's component.
+pub const MAINFLUX_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mainflux.wasm"));
 
-/// The particle plugin, compiled on first use.
+/// One of the built-in plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Particle-style webhooks.
+    Particle,
+    /// Iottly-style webhooks.
+    Iottly,
+    /// Mainflux-style webhooks.
+    Mainflux,
+}
+
+impl Kind {
+    /// The plugin's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Particle => "particle",
+            Self::Iottly => "iottly",
+            Self::Mainflux => "mainflux",
+        }
+    }
+
+    fn wasm(self) -> &'static [u8] {
+        match self {
+            Self::Particle => PARTICLE_WASM,
+            Self::Iottly => IOTTLY_WASM,
+            Self::Mainflux => MAINFLUX_WASM,
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// The built-in plugins, each compiled on first use.
 #[derive(Debug)]
 pub struct Builtin {
     engine: WasmEngine,
     limits: Limits,
-    particle: OnceCell<Plugin>,
+    compiled: [OnceCell<Plugin>; 3],
 }
 
 impl Builtin {
-    /// Nothing is compiled until [`Self::particle`] is first called.
+    /// Nothing is compiled until [`Self::plugin`] is first called.
     pub fn new(engine: WasmEngine, limits: Limits) -> Self {
         Self {
             engine,
             limits,
-            particle: OnceCell::new(),
+            compiled: Default::default(),
         }
     }
 
-    /// The compiled particle plugin (from the compiled-code cache when the
-    /// engine has one).
+    /// The compiled particle plugin.
     pub async fn particle(&self) -> Result<&Plugin, String> {
-        self.particle
+        self.plugin(Kind::Particle).await
+    }
+
+    /// The compiled plugin `kind` (from the compiled-code cache when the
+    /// engine has one).
+    pub async fn plugin(&self, kind: Kind) -> Result<&Plugin, String> {
+        self.compiled[kind.slot()]
             .get_or_try_init(|| async {
                 let engine = self.engine.clone();
                 let limits = self.limits;
+                let name = kind.name();
                 tokio::task::spawn_blocking(move || {
-                    Plugin::load(
-                        &engine,
-                        "particle",
-                        PARTICLE_WASM,
-                        &serde_json::Value::Null,
-                        limits,
-                    )
+                    Plugin::load(&engine, name, kind.wasm(), &serde_json::Value::Null, limits)
                 })
                 .await
-                .map_err(|e| format!("compiling the built-in particle plugin: {e}"))?
-                .map_err(|e| format!("the built-in particle plugin does not load: {e}"))
+                .map_err(|e| format!("compiling the built-in {name} plugin: {e}"))?
+                .map_err(|e| format!("the built-in {name} plugin does not load: {e}"))
             })
             .await
     }

@@ -91,7 +91,7 @@ struct Checked {
 pub struct Catalog {
     registry: Arc<Registry>,
     store: Store,
-    builtin: Builtin,
+    builtin: Arc<Builtin>,
     entries: Mutex<BTreeMap<String, Entry>>,
     /// Serializes changes, so the store, the registry and `entries` agree.
     writer: tokio::sync::Mutex<()>,
@@ -99,7 +99,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// A catalog over `store`; [`Self::load_stored`] puts its webhooks in force.
-    pub fn new(registry: Arc<Registry>, store: Store, builtin: Builtin) -> Self {
+    pub fn new(registry: Arc<Registry>, store: Store, builtin: Arc<Builtin>) -> Self {
         Self {
             registry,
             store,
@@ -308,6 +308,7 @@ impl Catalog {
                 send: checked.send,
                 log: log.clone(),
                 failures: Streak::default(),
+                one_way: false,
             });
         }
         let id = stored.id.clone();
@@ -360,6 +361,7 @@ fn check(definition: &Map<String, Value>) -> Result<Checked, WebhookError> {
         filter: Filter {
             event: webhook.event().to_owned(),
             devices,
+            ..Filter::default()
         },
         send: SendOptions {
             insecure_tls: !webhook.reject_unauthorized(),
@@ -389,11 +391,13 @@ pub fn hook_name(id: &str) -> String {
     format!("webhook/{id}")
 }
 
-/// 96 random bits as 24 hex digits, the shape of a Particle webhook id.
-fn new_id() -> String {
+/// 96 random bits as 24 hex digits, the shape of a Particle webhook id;
+/// every dialect's ids are made here, so they never collide in practice.
+pub fn new_id() -> String {
     format!("{:024x}", rand::random::<u128>() >> 32)
 }
 
-fn now() -> String {
+/// The time now, RFC 3339 with milliseconds.
+pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }

@@ -1,5 +1,6 @@
 //! Webhooks created through the API, kept in the data directory so they
-//! survive a restart: `data/webhooks/{id}.json`, one file per webhook,
+//! survive a restart: `data/webhooks/{id}.json` (the Iottly and Mainflux
+//! dialects: `data/iottly/`, `data/mainflux/`), one file per webhook,
 //! written to a temporary file, flushed and renamed into place so that a
 //! crash leaves either the old or the new version, never half of one.
 
@@ -61,7 +62,12 @@ pub struct Store {
 impl Store {
     /// Opens (creating) `data_dir/webhooks`.
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
-        let dir = data_dir.join(DIR);
+        Self::open_named(data_dir, DIR)
+    }
+
+    /// Opens (creating) `data_dir/{name}`.
+    pub fn open_named(data_dir: &Path, name: &str) -> std::io::Result<Self> {
+        let dir = data_dir.join(name);
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir })
     }

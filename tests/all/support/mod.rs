@@ -122,6 +122,47 @@ impl TestHost {
         .await
     }
 
+    /// Registers `groups`, then `devices` (id, group) through the API.
+    pub async fn register(&self, groups: &[&str], devices: &[(&str, Option<&str>)]) {
+        for id in groups {
+            let (status, body) = self
+                .api(
+                    "POST",
+                    "/v1/groups",
+                    &serde_json::json!({ "id": id }).to_string(),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        for (id, group) in devices {
+            let device = serde_json::json!({ "id": id, "group": group });
+            let (status, body) = self.api("POST", "/v1/devices", &device.to_string()).await;
+            assert_eq!(status, 201, "{body}");
+        }
+    }
+
+    /// Waits until the delivery log of webhook `id` satisfies `pred`
+    /// (polled), or panics; the log.
+    pub async fn wait_for_log(
+        &self,
+        id: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, log) = self.api("GET", &format!("/v1/webhooks/{id}/log"), "").await;
+            assert_eq!(status, 200, "{log}");
+            if pred(&log) {
+                return log;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the log of webhook {id} never got there; last: {log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The text of `GET /metrics`, with the token.
     pub async fn metrics(&self) -> String {
         let (status, body) = self.api("GET", "/metrics", "").await;

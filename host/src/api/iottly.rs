@@ -1,0 +1,84 @@
+//! `/v1/projects/{project_id}/webhooks`: Iottly-style webhooks (CONTRACT
+//! section 7). A project is a group of the registry.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiState, dialect_refusal};
+use crate::dialects::DialectError;
+use crate::dialects::iottly;
+use crate::fleet::GroupId;
+
+/// `POST /v1/projects/{project_id}/webhooks`: `201` with the webhook and its id.
+pub async fn create(
+    State(state): State<ApiState>,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let project = known_project(&state, &project)?;
+        let definition = iottly::parse(project.clone(), &body)?;
+        let max = state.iottly_max_webhooks;
+        let id = state
+            .iottly
+            .create(definition.clone(), |all| {
+                if all.filter(|d| d.project_id == project).count() >= max {
+                    return Err(DialectError::Full {
+                        project: project.to_string(),
+                        max,
+                    });
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(iottly::view(&id, &definition))
+    };
+    match result.await {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(err) => dialect_refusal(&err),
+    }
+}
+
+/// `GET /v1/projects/{project_id}/webhooks`.
+pub async fn list(State(state): State<ApiState>, Path(project): Path<String>) -> Response {
+    match known_project(&state, &project) {
+        Ok(project) => {
+            let all = state.iottly.list(|d| d.project_id == project);
+            let views: Vec<_> = all.iter().map(|(id, d)| iottly::view(id, d)).collect();
+            Json(views).into_response()
+        }
+        Err(err) => dialect_refusal(&err),
+    }
+}
+
+/// `DELETE /v1/projects/{project_id}/webhooks/{id}`.
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path((project, id)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        let project = known_project(&state, &project)?;
+        match state.iottly.get(&id) {
+            Some(d) if d.project_id == project => state.iottly.delete(&id).await,
+            _ => Err(DialectError::NotFound(id)),
+        }
+    };
+    match result.await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => dialect_refusal(&err),
+    }
+}
+
+/// The project `id`, when the registry has it.
+fn known_project(state: &ApiState, id: &str) -> Result<GroupId, DialectError> {
+    state
+        .fleet
+        .snapshot()
+        .groups
+        .get(id)
+        .map(|g| g.id.clone())
+        .ok_or_else(|| DialectError::ProjectNotFound(id.to_owned()))
+}

@@ -1,0 +1,327 @@
+//! The webhooks of one dialect: each definition is checked once by its
+//! dialect, kept in the data directory (`data/{dialect}/{id}.json`), and put
+//! in force in the registry under `webhook/{id}` on the dialect's built-in
+//! plugin, one-way, with its own delivery log.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::delivery::SendOptions;
+use crate::plugins::{Filter, Hook, HostPattern, Registry};
+use crate::streak::Streak;
+use crate::webhooks::DeliveryLog;
+use crate::webhooks::builtin::{Builtin, Kind};
+use crate::webhooks::catalog::{hook_name, new_id, now};
+use crate::webhooks::store::{Store, Stored};
+
+/// Why a dialect's webhook operation was refused; the message is what the
+/// API shows.
+#[derive(Debug, thiserror::Error)]
+pub enum DialectError {
+    /// The body is not what the route takes.
+    #[error("{0}")]
+    Body(String),
+    /// A field is not usable.
+    #[error("`{field}`: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No project (group) has this id.
+    #[error("no project with id {0}")]
+    ProjectNotFound(String),
+    /// No thing (device) has this id.
+    #[error("no thing with id {0}")]
+    ThingNotFound(String),
+    /// No group has this id.
+    #[error("no group with id {0}")]
+    GroupNotFound(String),
+    /// No webhook of this dialect has this id.
+    #[error("no webhook with id {0}")]
+    NotFound(String),
+    /// The project has as many webhooks as it may.
+    #[error("project {project} already has {max} webhooks, the most it may have")]
+    Full {
+        /// The project.
+        project: String,
+        /// The limit (`iottly_max_webhooks`).
+        max: usize,
+    },
+    /// The data directory could not be written or the plugin not loaded.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What a dialect tells [`Book`].
+pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
+    /// The built-in plugin; its name is also the store's directory.
+    const KIND: Kind;
+    /// A checked definition, as stored.
+    type Definition: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
+    /// The events that run it (the device or group scope is here).
+    fn filter(definition: &Self::Definition) -> Filter;
+    /// The plugin's configuration.
+    fn config(definition: &Self::Definition) -> Value;
+}
+
+#[derive(Debug)]
+struct Entry<D: Dialect> {
+    definition: D::Definition,
+    created_at: String,
+    log: Arc<DeliveryLog>,
+}
+
+/// The webhooks of dialect `D`, by id.
+#[derive(Debug)]
+pub struct Book<D: Dialect> {
+    registry: Arc<Registry>,
+    store: Store,
+    builtin: Arc<Builtin>,
+    entries: Mutex<BTreeMap<String, Entry<D>>>,
+    /// Serializes changes, so the store, the registry and `entries` agree.
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl<D: Dialect> Book<D> {
+    /// Opens the dialect's store in `data_dir` and puts its webhooks in
+    /// force; one that no longer reads is reported and left in the store.
+    pub async fn open(
+        data_dir: &std::path::Path,
+        registry: Arc<Registry>,
+        builtin: Arc<Builtin>,
+    ) -> Result<Self, DialectError> {
+        let store = Store::open_named(data_dir, D::KIND.name()).map_err(internal)?;
+        let book = Self {
+            registry,
+            store: store.clone(),
+            builtin,
+            entries: Mutex::default(),
+            writer: tokio::sync::Mutex::new(()),
+        };
+        let all = tokio::task::spawn_blocking(move || store.load_all())
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        for stored in all {
+            let id = stored.id.clone();
+            let parsed = serde_json::from_value(Value::Object(stored.definition))
+                .map_err(|e| DialectError::Internal(e.to_string()));
+            let activated = match parsed {
+                Ok(definition) => {
+                    book.activate(id.clone(), definition, stored.created_at, Arc::default())
+                        .await
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = activated {
+                tracing::error!(webhook = %id, dialect = D::KIND.name(), "stored webhook not loaded: {err}");
+            }
+        }
+        Ok(book)
+    }
+
+    /// Creates a webhook once `admit` (given every definition there is)
+    /// lets it in; its new id.
+    pub async fn create(
+        &self,
+        definition: D::Definition,
+        admit: impl FnOnce(&mut dyn Iterator<Item = &D::Definition>) -> Result<(), DialectError>,
+    ) -> Result<String, DialectError> {
+        let _writer = self.writer.lock().await;
+        admit(&mut self.entries().values().map(|e| &e.definition))?;
+        let id = new_id();
+        self.save_and_activate(id.clone(), definition, now(), Arc::default())
+            .await?;
+        Ok(id)
+    }
+
+    /// Replaces the definition of webhook `id` with what `change` makes of
+    /// it; the new definition.
+    pub async fn replace(
+        &self,
+        id: &str,
+        change: impl FnOnce(&D::Definition) -> Result<D::Definition, DialectError>,
+    ) -> Result<D::Definition, DialectError> {
+        let _writer = self.writer.lock().await;
+        let (old, created_at, log) = self
+            .entries()
+            .get(id)
+            .map(|e| (e.definition.clone(), e.created_at.clone(), e.log.clone()))
+            .ok_or_else(|| DialectError::NotFound(id.to_owned()))?;
+        let new = change(&old)?;
+        self.save_and_activate(id.to_owned(), new.clone(), created_at, log)
+            .await?;
+        Ok(new)
+    }
+
+    /// Deletes webhook `id`.
+    pub async fn delete(&self, id: &str) -> Result<(), DialectError> {
+        let _writer = self.writer.lock().await;
+        if !self.entries().contains_key(id) {
+            return Err(DialectError::NotFound(id.to_owned()));
+        }
+        let store = self.store.clone();
+        let owned = id.to_owned();
+        tokio::task::spawn_blocking(move || store.delete(&owned))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        self.registry.take(&hook_name(id));
+        self.entries().remove(id);
+        Ok(())
+    }
+
+    /// The definition of webhook `id`.
+    pub fn get(&self, id: &str) -> Option<D::Definition> {
+        self.entries().get(id).map(|e| e.definition.clone())
+    }
+
+    /// The webhooks `keep` keeps, oldest first, with their ids.
+    pub fn list(&self, keep: impl Fn(&D::Definition) -> bool) -> Vec<(String, D::Definition)> {
+        let entries = self.entries();
+        let mut all: Vec<(&String, &Entry<D>)> = entries
+            .iter()
+            .filter(|(_, e)| keep(&e.definition))
+            .collect();
+        all.sort_by(|a, b| a.1.created_at.cmp(&b.1.created_at).then(a.0.cmp(b.0)));
+        all.into_iter()
+            .map(|(id, e)| (id.clone(), e.definition.clone()))
+            .collect()
+    }
+
+    /// The delivery log of webhook `id`.
+    pub fn log(&self, id: &str) -> Option<Value> {
+        self.entries().get(id).map(|e| e.log.to_json())
+    }
+
+    /// Callers hold `writer`.
+    async fn save_and_activate(
+        &self,
+        id: String,
+        definition: D::Definition,
+        created_at: String,
+        log: Arc<DeliveryLog>,
+    ) -> Result<(), DialectError> {
+        let Value::Object(map) = serde_json::to_value(&definition).map_err(internal)? else {
+            return Err(DialectError::Internal(
+                "a definition is a JSON object".to_owned(),
+            ));
+        };
+        let stored = Stored {
+            id: id.clone(),
+            created_at: created_at.clone(),
+            definition: map,
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.save(&stored))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        self.activate(id, definition, created_at, log).await
+    }
+
+    async fn activate(
+        &self,
+        id: String,
+        definition: D::Definition,
+        created_at: String,
+        log: Arc<DeliveryLog>,
+    ) -> Result<(), DialectError> {
+        let name = hook_name(&id);
+        let plugin = self
+            .builtin
+            .plugin(D::KIND)
+            .await
+            .map_err(DialectError::Internal)?;
+        self.registry.put(Hook {
+            plugin: plugin.configured(&name, &D::config(&definition)),
+            name: name.into(),
+            filter: D::filter(&definition),
+            // The URL is checked as http(s) when it is created; the
+            // private-network guard still applies to it.
+            allowed_hosts: vec![HostPattern::Any],
+            send: SendOptions::default(),
+            log: log.clone(),
+            failures: Streak::default(),
+            one_way: true,
+        });
+        self.entries().insert(
+            id,
+            Entry {
+                definition,
+                created_at,
+                log,
+            },
+        );
+        Ok(())
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry<D>>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> DialectError {
+    DialectError::Internal(err.to_string())
+}
+
+/// Checks `url`: an absolute http(s) URL of at most [`MAX_URL_LEN`] bytes.
+pub fn http_url(url: &str) -> Result<(), DialectError> {
+    let invalid = |reason: String| DialectError::Invalid {
+        field: "url",
+        reason,
+    };
+    if url.len() > MAX_URL_LEN {
+        return Err(invalid(format!("longer than {MAX_URL_LEN} bytes")));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| invalid(format!("{url:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid(format!("{url:?} is not an http(s) URL")));
+    }
+    Ok(())
+}
+
+/// Checks custom request headers: valid HTTP names and values, each at
+/// most [`MAX_HEADER_LEN`] bytes.
+pub fn headers(headers: &BTreeMap<String, String>) -> Result<(), DialectError> {
+    let invalid = |reason: String| DialectError::Invalid {
+        field: "headers",
+        reason,
+    };
+    for (name, value) in headers {
+        if name.len() + value.len() > MAX_HEADER_LEN {
+            return Err(invalid(format!(
+                "{name:?} is longer than {MAX_HEADER_LEN} bytes"
+            )));
+        }
+        http::HeaderName::try_from(name.as_str())
+            .map_err(|_| invalid(format!("{name:?} is not a header name")))?;
+        http::HeaderValue::try_from(value.as_str())
+            .map_err(|_| invalid(format!("the value of {name:?} is not a header value")))?;
+    }
+    Ok(())
+}
+
+/// Checks a free-text field against [`MAX_TEXT_LEN`].
+pub fn text(field: &'static str, value: &str) -> Result<(), DialectError> {
+    if value.len() > MAX_TEXT_LEN {
+        return Err(DialectError::Invalid {
+            field,
+            reason: format!("longer than {MAX_TEXT_LEN} bytes"),
+        });
+    }
+    Ok(())
+}
+
+/// Longest webhook URL taken, in bytes.
+pub const MAX_URL_LEN: usize = 2048;
+/// Longest custom header (name and value) taken, in bytes.
+pub const MAX_HEADER_LEN: usize = 4096;
+/// Longest description, name or channel taken, in bytes.
+pub const MAX_TEXT_LEN: usize = 1024;

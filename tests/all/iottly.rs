@@ -1,0 +1,246 @@
+//! Iottly-style webhooks (CONTRACT section 7): the routes with their
+//! refusals and limit, the exact request of each body shape at a loopback
+//! endpoint, the type, channel and project filters, one-way delivery, and
+//! the webhooks kept across a restart.
+
+use edgehook::config::Settings;
+use serde_json::{Value, json};
+
+use crate::support::{Device, Endpoint, Seen, TestHost};
+
+/// Creates an Iottly webhook in `project`; its id.
+async fn create(host: &TestHost, project: &str, webhook: Value) -> String {
+    let (status, body) = host
+        .api(
+            "POST",
+            &format!("/v1/projects/{project}/webhooks"),
+            &webhook.to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"]
+        .as_str()
+        .expect("the new webhook's id")
+        .to_owned()
+}
+
+/// The next `n` requests at `endpoint`, sorted by path.
+async fn next(endpoint: &mut Endpoint, n: usize) -> Vec<Seen> {
+    let mut seen = Vec::with_capacity(n);
+    for _ in 0..n {
+        seen.push(endpoint.next().await);
+    }
+    seen.sort_by(|a, b| a.uri.path().cmp(b.uri.path()));
+    seen
+}
+
+fn header<'a>(seen: &'a Seen, name: &str) -> &'a str {
+    seen.headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_refuse_bad_input_keep_the_limit_and_survive_a_restart() {
+    let settings = Settings {
+        iottly_max_webhooks: Some(2),
+        ..Settings::default()
+    };
+    let host = TestHost::start(&[], settings).await;
+    host.register(&["p1", "empty"], &[("d1", Some("p1"))]).await;
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let url = endpoint.url("/hook");
+
+    // A project with webhooks and no devices is still in use.
+    let only = create(&host, "empty", json!({"url": url, "type": "user"})).await;
+    let (status, body) = host.api("DELETE", "/v1/groups/empty", "").await;
+    assert_eq!(status, 409, "{body}");
+    let path = format!("/v1/projects/empty/webhooks/{only}");
+    assert_eq!(host.api("DELETE", &path, "").await.0, 204);
+    assert_eq!(host.api("DELETE", "/v1/groups/empty", "").await.0, 204);
+
+    let post = |project: &str, body: Value| {
+        let path = format!("/v1/projects/{project}/webhooks");
+        let host = &host;
+        async move { host.api("POST", &path, &body.to_string()).await }
+    };
+    let (status, body) = post("nope", json!({"url": url, "type": "user"})).await;
+    assert_eq!(status, 404, "{body}");
+    for (webhook, field) in [
+        (json!({"url": url, "type": "both"}), "`type`"),
+        (
+            json!({"url": "ftp://example.com/", "type": "user"}),
+            "`url`",
+        ),
+        (
+            json!({"url": url, "type": "user", "headers":
+                {"a": "1", "b": "1", "c": "1", "d": "1", "e": "1", "f": "1"}}),
+            "`headers`",
+        ),
+    ] {
+        let (status, body) = post("p1", webhook).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"].as_str().unwrap().starts_with(field), "{body}");
+    }
+
+    let first = create(
+        &host,
+        "p1",
+        json!({"description": "a", "url": url, "type": "user", "headers": {"X-Key": "k"}}),
+    )
+    .await;
+    let second = create(&host, "p1", json!({"url": url, "type": "iottly"})).await;
+    let (status, body) = post("p1", json!({"url": url, "type": "user"})).await;
+    assert_eq!(status, 409, "beyond iottly_max_webhooks: {body}");
+
+    let (status, list) = host.api("GET", "/v1/projects/p1/webhooks", "").await;
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()]);
+    assert_eq!(list[0]["description"], "a");
+    assert_eq!(list[0]["headers"]["X-Key"], "k");
+    let (status, _) = host.api("GET", "/v1/projects/nope/webhooks", "").await;
+    assert_eq!(status, 404);
+
+    let path = format!("/v1/projects/p1/webhooks/{second}");
+    assert_eq!(host.api("DELETE", &path, "").await.0, 204);
+    assert_eq!(host.api("DELETE", &path, "").await.0, 404);
+
+    let host = host.restart().await;
+    let (_, list) = host.api("GET", "/v1/projects/p1/webhooks", "").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], first.as_str());
+    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    device.publish("temp", "21").await;
+    let seen = endpoint.next().await;
+    assert_eq!(
+        header(&seen, "x-key"),
+        "k",
+        "in force again after the restart"
+    );
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_body_shape_each_filter_and_nothing_back_to_the_device() {
+    let host = TestHost::start(&[], Settings::default()).await;
+    host.register(
+        &["p1", "p2"],
+        &[("d1", Some("p1")), ("d2", Some("p2")), ("d3", None)],
+    )
+    .await;
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let mut failing = Endpoint::start(500, "broken").await;
+    let envelope = create(
+        &host,
+        "p1",
+        json!({"description": "all", "url": endpoint.url("/envelope"), "type": "user",
+            "headers": {"X-Api-Key": "k1", "X-Other": "two"}}),
+    )
+    .await;
+    create(
+        &host,
+        "p1",
+        json!({"url": endpoint.url("/payload"), "type": "user", "payload_only": true}),
+    )
+    .await;
+    create(
+        &host,
+        "p1",
+        json!({"url": endpoint.url("/channel"), "type": "user", "channel": "c1",
+            "payload_only": true}),
+    )
+    .await;
+    create(
+        &host,
+        "p1",
+        json!({"url": endpoint.url("/agent"), "type": "iottly"}),
+    )
+    .await;
+    let broken = create(
+        &host,
+        "p1",
+        json!({"url": failing.url("/broken"), "type": "user"}),
+    )
+    .await;
+    host.create_webhook(json!({"event": "marker", "url": endpoint.url("/marker")}))
+        .await;
+
+    let mut d1 = Device::connect(host.mqtt_addr(), "d1").await;
+    let d2 = Device::connect(host.mqtt_addr(), "d2").await;
+    let d3 = Device::connect(host.mqtt_addr(), "d3").await;
+
+    // Not JSON: the payload is a JSON string; no channel, so not /channel.
+    d1.publish("temp", "hot").await;
+    let seen = next(&mut endpoint, 2).await;
+    let (env, payload) = (&seen[0], &seen[1]);
+    assert_eq!(env.uri.path(), "/envelope");
+    assert_eq!(env.method, "POST");
+    assert_eq!(header(env, "content-type"), "application/json");
+    assert_eq!(header(env, "x-api-key"), "k1");
+    assert_eq!(header(env, "x-other"), "two");
+    let body: Value = serde_json::from_slice(&env.body).unwrap();
+    let at = body["msg"]["devicetimestamp"].as_str().unwrap().to_owned();
+    assert!(at.ends_with('Z') && at.len() == 24, "{body}");
+    assert_eq!(
+        body,
+        json!({"msg": {"from": "d1", "event": "temp", "devicetimestamp": at, "payload": "hot"}})
+    );
+    assert_eq!(payload.uri.path(), "/payload");
+    assert_eq!(header(payload, "content-type"), "application/json");
+    assert_eq!(&payload.body[..], br#""hot""#);
+
+    // A channel's event: its webhook_payload alone at /channel.
+    let data = r#"{"webhook_channel":"c1","webhook_payload":{"t":1}}"#;
+    d1.publish("temp", data).await;
+    let seen = next(&mut endpoint, 3).await;
+    assert_eq!(seen[0].uri.path(), "/channel");
+    assert_eq!(&seen[0].body[..], br#"{"t":1}"#);
+    let body: Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(
+        body["msg"]["payload"],
+        serde_json::from_str::<Value>(data).unwrap()
+    );
+    assert_eq!(&seen[2].body[..], data.as_bytes(), "payload_only: the data");
+
+    // Another channel: not /channel. The agent's own event: only /agent.
+    d1.publish("temp", r#"{"webhook_channel":"c2"}"#).await;
+    assert_eq!(next(&mut endpoint, 2).await[0].uri.path(), "/envelope");
+    d1.publish("iottly/status", r#"{"up":true}"#).await;
+    d2.publish("marker", "m").await;
+    let seen = next(&mut endpoint, 2).await;
+    let paths: Vec<&str> = seen.iter().map(|s| s.uri.path()).collect();
+    assert_eq!(paths, ["/agent", "/marker"], "no user webhook took it");
+    let agent = &seen[0];
+    let body: Value = serde_json::from_slice(&agent.body).unwrap();
+    assert_eq!(body["msg"]["event"], "iottly/status");
+    assert_eq!(body["msg"]["payload"], json!({"up": true}));
+
+    // Devices of another project and of none: only the marker arrives.
+    for device in [&d2, &d3] {
+        device.publish("temp", "21").await;
+        device.publish("marker", "m").await;
+        assert_eq!(endpoint.next().await.uri.path(), "/marker");
+    }
+
+    // One-way: the failures went to the log, and d1 heard nothing before
+    // the marker's hook-sent.
+    let log = host
+        .wait_for_log(&broken, |l| l["errors"].as_array().unwrap().len() == 3)
+        .await;
+    assert_eq!(log["errors"][0]["response"]["status"], 500, "{log}");
+    for _ in 0..3 {
+        assert_eq!(failing.next().await.uri.path(), "/broken");
+    }
+    host.wait_for_log(&envelope, |l| l["requests"].as_array().unwrap().len() == 3)
+        .await;
+    d1.publish("marker", "m").await;
+    assert_eq!(d1.next().await.0, "devices/d1/hook-sent/marker");
+    host.host.stop().await;
+}
