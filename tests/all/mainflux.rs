@@ -74,7 +74,10 @@ async fn routes_refuse_bad_input_and_survive_a_restart() {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created[0]["name"], "A");
     assert_eq!(created[0]["group_id"], "g1");
-    assert_eq!(created[0]["headers"]["X-Api-Key"], "k");
+    assert_eq!(
+        created[0]["headers"]["X-Api-Key"], "***",
+        "secrets are write-only"
+    );
     assert_eq!(created[1]["metadata"]["a"], 1);
     let (a, b) = (
         created[0]["id"].as_str().unwrap().to_owned(),
@@ -190,5 +193,23 @@ async fn the_data_goes_unchanged_to_its_things_webhooks_only_and_nothing_comes_b
         .await;
     t1.publish("marker", "m").await;
     assert_eq!(t1.next().await.0, "devices/t1/hook-sent/marker");
+    // t1's marker went to its webhook too.
+    let mut paths = [endpoint.next().await, endpoint.next().await].map(|s| s.uri.path().to_owned());
+    paths.sort();
+    assert_eq!(paths, ["/a", "/marker"]);
+
+    // What a read shows, sent back with another name, keeps the secret.
+    let (_, mut view) = host.api("GET", &format!("/webhooks/{id}"), "").await;
+    assert_eq!(view["headers"]["X-Api-Key"], "***");
+    assert_eq!(view["headers"]["X-Other"], "two");
+    view["name"] = "A, renamed".into();
+    let put = json!({"name": view["name"], "url": view["url"], "headers": view["headers"]});
+    let (status, _) = host
+        .api("PUT", &format!("/webhooks/{id}"), &put.to_string())
+        .await;
+    assert_eq!(status, 200);
+    t1.publish("temp", &json_data[..]).await;
+    let seen = endpoint.next().await;
+    assert_eq!(header(&seen, "x-api-key"), "k", "the stored secret is kept");
     host.host.stop().await;
 }

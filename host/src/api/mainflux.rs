@@ -91,7 +91,9 @@ async fn replace(State(state): State<ApiState>, Path(id): Path<String>, body: By
         state
             .mainflux
             .replace(&id, |old| {
-                Ok(input.definition(old.thing_id.clone(), old.group_id.clone()))
+                Ok(input
+                    .keeping_secrets_of(old)
+                    .definition(old.thing_id.clone(), old.group_id.clone()))
             })
             .await
     };

@@ -113,11 +113,11 @@ pub fn view(id: &str, d: &Definition) -> Value {
         "id": id,
         "project_id": d.project_id.as_str(),
         "description": d.description,
-        "url": d.url,
+        "url": crate::secrets::url(&d.url),
         "type": d.kind,
         "channel": d.channel,
         "payload_only": d.payload_only,
-        "headers": d.headers,
+        "headers": super::masked_headers(&d.headers),
     })
 }
 

@@ -103,6 +103,13 @@ impl Input {
         Ok(self)
     }
 
+    /// This input, with the secrets of `old` kept where it sends them back
+    /// as a read showed them.
+    pub fn keeping_secrets_of(mut self, old: &Definition) -> Self {
+        super::keep_secrets(&mut self.headers, &mut self.url, &old.headers, &old.url);
+        self
+    }
+
     /// The webhook of `thing` (in `group`) this makes.
     pub fn definition(self, thing: DeviceId, group: Option<GroupId>) -> Definition {
         Definition {
@@ -124,8 +131,8 @@ pub fn view(id: &str, d: &Definition) -> Value {
         "thing_id": d.thing_id.as_str(),
         "group_id": d.group_id.as_ref().map(GroupId::as_str),
         "name": d.name,
-        "url": d.url,
-        "headers": d.headers,
+        "url": crate::secrets::url(&d.url),
+        "headers": super::masked_headers(&d.headers),
         "metadata": d.metadata,
     })
 }

@@ -11,3 +11,33 @@ pub mod mainflux;
 pub use book::{Book, Dialect, DialectError};
 pub use iottly::Iottly;
 pub use mainflux::Mainflux;
+
+/// A dialect's headers as a read shows them: credential-like values masked
+/// by the one rule of [`crate::secrets`].
+fn masked_headers(headers: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    headers
+        .iter()
+        .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// What a `PUT` keeps of the stored secrets: a header or URL sent back
+/// exactly as a read showed it (masked) keeps its stored value.
+fn keep_secrets(
+    headers: &mut std::collections::BTreeMap<String, String>,
+    url: &mut String,
+    old_headers: &std::collections::BTreeMap<String, String>,
+    old_url: &str,
+) {
+    for (name, value) in headers.iter_mut() {
+        if let Some(old) = old_headers.get(name)
+            && crate::secrets::header(name, old) == value.as_str()
+        {
+            value.clone_from(old);
+        }
+    }
+    if crate::secrets::url(old_url) == url.as_str() {
+        *url = old_url.to_owned();
+    }
+}
