@@ -329,13 +329,18 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
     }
     let duplicates: usize = times.values().map(|n| n - 1).sum();
     let most = times.values().copied().max().unwrap_or(0);
-    let bound = if external {
-        in_flight + unseen.len()
+    // An event can reach the endpoint once from the killed host (in
+    // flight), once from the restarted host's replay of its queue, and,
+    // with mosquitto, once more as the broker's resend of a message whose
+    // PUBACK the killed host never sent: a resend is not yet recognised as
+    // the same event.
+    let (bound, most_times) = if external {
+        (in_flight + unseen.len(), 3)
     } else {
-        in_flight
+        (in_flight, 2)
     };
     assert!(
-        duplicates <= bound && most <= 2,
+        duplicates <= bound && most <= most_times,
         "{duplicates} duplicate deliveries (bound {bound}; one event {most} times): \
          {in_flight} requests in flight at the kill, {} events unseen before it, \
          {depth} in the queue",
