@@ -16,6 +16,7 @@ const EVENT: Event<'static> = Event {
     name: "temp/room",
     data: br#"{"temp": 21.5, "hum": 40, "c": [{"ca": "<a&b>"}, 2.5e-7], "s": "x y"}"#,
     published_at: "2017-02-01T21:08:05.763Z",
+    product_id: None,
 };
 
 fuzz_target!(|data: &[u8]| {

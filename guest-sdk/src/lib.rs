@@ -4,9 +4,10 @@
 //! answers with the [`Request`] to send, or `None` to skip the event. The
 //! host sends it (TLS, limits, timeouts) and hands back the [`Outcome`];
 //! the plugin answers with the [`Reply`] messages for the device, which the
-//! host splits into 512-byte chunks and publishes. Every call runs in a
-//! fresh sandboxed instance: no files, no network, no state kept between
-//! calls.
+//! host splits into 512-byte chunks and publishes. A request may leave that
+//! answer to the host ([`Request::answer`]), and the plugin is then called
+//! once per event. Every call runs in a fresh sandboxed instance: no files,
+//! no network, no state kept between calls.
 //!
 //! Implement [`Webhook`] and export it with [`export!`]:
 //!
@@ -70,8 +71,8 @@ pub mod rt {
     pub use wit_bindgen;
 
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "edgehook:webhook/webhook@0.1.0",
+        path: "../wit/webhook.wit",
+        world: "edgehook:webhook/webhook@0.2.0",
         pub_export_macro: true,
         additional_derives: [PartialEq, Eq],
         export_macro_name: "__export_webhook",
@@ -95,7 +96,7 @@ pub mod rt {
 
 pub use error::{Error, Result};
 pub use rt::edgehook::webhook::types::{
-    Event, Method, Outcome, Reply, ReplyKind, Request, Response,
+    Answer, Event, Method, Outcome, Reply, ReplyKind, Request, Response,
 };
 
 /// A webhook plugin.
@@ -104,7 +105,9 @@ pub trait Webhook {
     /// becomes a `hook-error` for the device.
     fn on_event(event: Event) -> Result<Option<Request>>;
 
-    /// The messages for the device, given what became of the request.
+    /// The messages for the device, given what became of the request; the
+    /// host calls it for a request whose [`answer`](Request::answer) is
+    /// [`Answer::Plugin`] (the default).
     ///
     /// The default sends a 2xx response body on `hook-response`, and any
     /// other status (`error status 404`) or a failure (its reason) on

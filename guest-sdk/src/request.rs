@@ -1,6 +1,6 @@
 //! Building the HTTP request a plugin returns.
 
-use crate::{Method, Request, Result};
+use crate::{Answer, Method, Request, Result};
 
 impl Request {
     /// A request with `method` to `url`, no headers, no body.
@@ -10,6 +10,7 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            answer: Answer::Plugin,
         }
     }
 
@@ -66,6 +67,17 @@ impl Request {
             .body(body)
     }
 
+    /// Who answers the device once the request is done. The default,
+    /// [`Answer::Plugin`], calls the plugin's
+    /// [`on_response`](crate::Webhook::on_response); [`Answer::Default`]
+    /// lets the host answer as the default `on_response` does, and
+    /// [`Answer::None`] sends the device nothing but `hook-sent`. Either
+    /// of those saves a call to the plugin per event.
+    pub fn answer(mut self, answer: Answer) -> Self {
+        self.answer = answer;
+        self
+    }
+
     /// Appends query parameters to the URL, percent-encoded.
     pub fn query<K: AsRef<str>, V: AsRef<str>>(
         mut self,
@@ -89,7 +101,7 @@ fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>)
 
 #[cfg(test)]
 mod tests {
-    use crate::{Method, Request};
+    use crate::{Answer, Method, Request};
 
     #[test]
     fn builds_form_json_and_query_requests() {
@@ -113,5 +125,7 @@ mod tests {
             .query([("t", "a b")])
             .query(Vec::<(&str, &str)>::new());
         assert_eq!(r.url, "https://x.test/q?x=1&t=a+b");
+        assert_eq!(r.answer, Answer::Plugin);
+        assert_eq!(r.answer(Answer::None).answer, Answer::None);
     }
 }

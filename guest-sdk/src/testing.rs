@@ -2,7 +2,8 @@
 //!
 //! Only on non-wasm targets. [`set_config`] sets what
 //! [`config`](crate::config) returns on the current thread; [`event`] makes
-//! an event; logs go to stderr.
+//! an event (and [`Event::in_group`] for a device in a group);
+//! logs go to stderr.
 //!
 //! ```
 //! use edgehook_guest::testing;
@@ -36,5 +37,14 @@ pub fn event(device: &str, name: &str, data: &[u8]) -> Event {
         name: name.to_owned(),
         data: data.to_vec(),
         published_at: "2026-01-01T00:00:00.000Z".to_owned(),
+        group: None,
+    }
+}
+
+impl Event {
+    /// The same event from a device in `group`.
+    pub fn in_group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_owned());
+        self
     }
 }

@@ -17,6 +17,19 @@ pub struct HookRequest {
     pub headers: Vec<(String, String)>,
     /// The request body; empty for none.
     pub body: Bytes,
+    /// Who answers the device once the request is done.
+    pub answer: Answer,
+}
+
+/// Who turns the outcome of a request into messages for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The plugin's `on-response`.
+    Plugin,
+    /// The host, as the guest SDK's default does: [`Outcome::default_replies`].
+    Default,
+    /// Nobody: the device gets its `hook-sent` only.
+    None,
 }
 
 /// The answer of the endpoint, as handed back to the plugin.
@@ -37,6 +50,24 @@ pub enum Outcome {
     Response(HookResponse),
     /// No answer; the text says why (refused, timeout, connection error).
     Failed(String),
+}
+
+impl Outcome {
+    /// The answer of a plugin that leaves it to the host: a 2xx body on
+    /// `hook-response`, `error status {status}` for any other status and the
+    /// reason of a failure on `hook-error`.
+    pub fn default_replies(&self) -> Vec<Reply> {
+        vec![match self {
+            Self::Response(r) if (200..300).contains(&r.status) => Reply {
+                kind: ReplyKind::Response,
+                topic: None,
+                payload: r.body.clone(),
+                unchunked: false,
+            },
+            Self::Response(r) => Reply::error(format!("error status {}", r.status)),
+            Self::Failed(why) => Reply::error(why.clone()),
+        }]
+    }
 }
 
 /// Which family of device events a reply belongs to.

@@ -29,6 +29,9 @@ pub struct TestRun {
     /// Device id
     #[arg(long, default_value = "test-device")]
     pub device: String,
+    /// The device's group (Particle's `PRODUCT_ID`) [default: none]
+    #[arg(long, value_name = "ID")]
+    pub group: Option<String>,
     /// The plugin's manifest (.toml) or a JSON configuration (.json)
     /// [default: NAME.toml beside the .wasm, else NAME.toml in the current
     /// directory, else an empty configuration]
@@ -94,7 +97,8 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
         Bytes::from(t.data),
     );
     let mut out = String::new();
-    let Some(request) = plugin.on_event(&event).await? else {
+    let group = t.group.as_deref();
+    let Some(request) = plugin.on_event(&event, group).await? else {
         out.push_str("the plugin skips this event: no request\n");
         return Ok(out);
     };
@@ -114,7 +118,9 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
         headers: Vec::new(),
         body: body.into(),
     });
-    let replies = plugin.on_response(&event, &outcome).await?;
+    let replies = plugin
+        .answer(&event, group, request.answer, &outcome)
+        .await?;
     writeln!(out, "device events:")?;
     writeln!(
         out,

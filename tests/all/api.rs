@@ -1,14 +1,18 @@
 //! The HTTP API over a real socket: health, authentication, plugin status.
 
 use edgehook::config::Settings;
-use edgehook_tests::BEHAVE;
+use edgehook_tests::{BEHAVE, THINGSPEAK};
 
 use crate::support::TestHost;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_is_open_and_everything_else_needs_the_token() {
     let manifest = "event = \"x\"\nallowed_hosts = []\n";
-    let host = TestHost::start(&[("one", BEHAVE, manifest)], Settings::default()).await;
+    let host = TestHost::start(
+        &[("one", BEHAVE, manifest), ("two", THINGSPEAK, manifest)],
+        Settings::default(),
+    )
+    .await;
     let (status, body) = host.api_get("/healthz", None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
 
@@ -40,6 +44,15 @@ async fn health_is_open_and_everything_else_needs_the_token() {
     assert_eq!(one["state"], "running");
     assert_eq!(one["event"], "x");
     assert_eq!(one["digest"].as_str().unwrap().len(), 64);
+    // The fixture is built against the first release of the world, the
+    // example against the SDK's.
+    assert_eq!(one["world"], "edgehook:webhook@0.1.0");
+    let two = &body[1];
+    assert_eq!(
+        (&two["name"], &two["state"]),
+        (&"two".into(), &"running".into())
+    );
+    assert_eq!(two["world"], "edgehook:webhook@0.2.0");
     host.host.stop().await;
 }
 

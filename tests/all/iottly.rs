@@ -240,6 +240,11 @@ async fn each_body_shape_each_filter_and_nothing_back_to_the_device() {
     }
     host.wait_for_log(&envelope, |l| l["requests"].as_array().unwrap().len() == 3)
         .await;
+    // Nothing goes back, so the plugin ran once per event: `on-event`
+    // only, never `on-response`.
+    let metrics = host.metrics().await;
+    let calls = format!("edgehook_plugin_calls_total{{plugin=\"webhook/{envelope}\"}} 3\n");
+    assert!(metrics.contains(&calls), "{calls} in {metrics}");
     d1.publish("marker", "m").await;
     assert_eq!(d1.next().await.0, "devices/d1/hook-sent/marker");
     host.host.stop().await;

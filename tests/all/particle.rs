@@ -75,6 +75,29 @@ async fn default_data_is_a_form_post_and_the_answer_comes_back() {
     host.host.stop().await;
 }
 
+/// `PRODUCT_ID` is the device's group in the registry: empty for a device
+/// in no group and for one not registered.
+#[tokio::test(flavor = "multi_thread")]
+async fn product_id_is_the_devices_group() {
+    let mut endpoint = Endpoint::start(200, "").await;
+    let host = host().await;
+    host.register(&["boilers"], &[("b1", Some("boilers")), ("loose", None)])
+        .await;
+    host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/"),
+        "body": "[{{PRODUCT_ID}}] {{PARTICLE_DEVICE_ID}}" }))
+        .await;
+    for (device, expected) in [
+        ("b1", "[boilers] b1"),
+        ("loose", "[] loose"),
+        ("stranger", "[] stranger"),
+    ] {
+        let device = Device::connect(host.mqtt_addr(), device).await;
+        device.publish("temp", "21").await;
+        assert_eq!(text(&endpoint.next().await), expected);
+    }
+    host.host.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn json_with_no_defaults_names_keys_after_the_event() {
     let mut endpoint = Endpoint::start(200, "").await;

@@ -15,6 +15,7 @@ fn test_run(wasm: &str, config: Option<&Path>, response: Option<&Path>) -> TestR
         event: "temp".into(),
         data: r#"{"temp": 19.25}"#.into(),
         device: "dev-9".into(),
+        group: None,
         config: config.map(Path::to_path_buf),
         response: response.map(Path::to_path_buf),
         status: 200,

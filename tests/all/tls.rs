@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use edgehook::delivery::{ClientOptions, DeliveryError, HttpSender, SendOptions};
-use edgehook::exchange::HookRequest;
+use edgehook::exchange::{Answer, HookRequest};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -97,6 +97,7 @@ fn request(method: hyper::Method, url: &str, body: &'static str) -> HookRequest 
         url: url.parse().unwrap(),
         headers: vec![("content-type".into(), "application/json".into())],
         body: Bytes::from_static(body.as_bytes()),
+        answer: Answer::Plugin,
     }
 }
 

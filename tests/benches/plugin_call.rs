@@ -1,7 +1,9 @@
 //! Per-event cost of the sandbox: a fresh store and instance of a plugin
 //! plus one call — the ThingSpeak example's `on-event` and `on-response`,
 //! and the built-in `particle` plugin rendering a typical JSON template
-//! with four variables. Run with `cargo bench -p edgehook-tests`.
+//! with four variables, and the built-in `iottly` and `mainflux` plugins
+//! (their only call per event: they leave the answer to nobody). Run with
+//! `cargo bench -p edgehook-tests`.
 
 use std::hint::black_box;
 
@@ -51,14 +53,14 @@ fn plugin_call(c: &mut Criterion) {
     c.bench_function("thingspeak on-event (fresh instance)", |b| {
         b.iter(|| {
             runtime
-                .block_on(plugin.on_event(black_box(&event)))
+                .block_on(plugin.on_event(black_box(&event), None))
                 .unwrap()
         });
     });
     c.bench_function("thingspeak on-response (fresh instance)", |b| {
         b.iter(|| {
             runtime
-                .block_on(plugin.on_response(black_box(&event), black_box(&outcome)))
+                .block_on(plugin.on_response(black_box(&event), None, black_box(&outcome)))
                 .unwrap()
         });
     });
@@ -82,17 +84,51 @@ fn particle_call(c: &mut Criterion) {
         EventName::try_from("temp").unwrap(),
         Bytes::from_static(br#"{"temp": 21.5, "hum": 40}"#),
     );
-    let request = runtime.block_on(plugin.on_event(&event)).unwrap().unwrap();
+    let request = runtime
+        .block_on(plugin.on_event(&event, None))
+        .unwrap()
+        .unwrap();
     assert!(request.body.starts_with(br#"{"at":"#), "{request:?}");
 
     c.bench_function("particle on-event, JSON template (fresh instance)", |b| {
         b.iter(|| {
             runtime
-                .block_on(plugin.on_event(black_box(&event)))
+                .block_on(plugin.on_event(black_box(&event), None))
                 .unwrap()
         });
     });
 }
 
-criterion_group!(benches, plugin_call, particle_call);
+fn dialect_calls(c: &mut Criterion) {
+    let event = Event::received(
+        DeviceId::try_from("dev-0001").unwrap(),
+        EventName::try_from("temp").unwrap(),
+        Bytes::from_static(br#"{"temp": 21.5, "hum": 40}"#),
+    );
+    let iottly = serde_json::json!({
+        "url": "https://example.com/iottly",
+        "headers": {"x-project": "p1"},
+    });
+    let mainflux = serde_json::json!({
+        "url": "https://example.com/mainflux",
+        "headers": {"authorization": "Thing 1234"},
+    });
+    for (name, wasm, config) in [
+        ("iottly", edgehook_tests::IOTTLY, iottly),
+        ("mainflux", edgehook_tests::MAINFLUX, mainflux),
+    ] {
+        let (runtime, plugin) = load(wasm, name, &config);
+        let request = runtime.block_on(plugin.on_event(&event, Some("g1")));
+        assert!(request.unwrap().is_some());
+        c.bench_function(&format!("{name} on-event (fresh instance)"), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(plugin.on_event(black_box(&event), Some("g1")))
+                    .unwrap()
+            });
+        });
+    }
+}
+
+criterion_group!(benches, plugin_call, particle_call, dialect_calls);
 criterion_main!(benches);

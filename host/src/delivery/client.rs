@@ -347,6 +347,7 @@ fn certificate_hint(error: &rustls::CertificateError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exchange::Answer;
 
     fn request(headers: &[(&str, &str)]) -> HookRequest {
         HookRequest {
@@ -357,6 +358,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             body: Bytes::from_static(b"{\"t\":1}"),
+            answer: Answer::Plugin,
         }
     }
 

@@ -16,7 +16,8 @@ use super::stats::{DropReason, RequestOutcome};
 use super::{Job, Pipeline};
 use crate::delivery::DeliveryError;
 use crate::event::Event;
-use crate::exchange::{HookRequest, HookResponse, Outcome, Reply};
+use crate::exchange::{Answer, HookRequest, HookResponse, Outcome, Reply};
+use crate::fleet::GroupId;
 use crate::plugins::Hook;
 use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
 
@@ -26,7 +27,7 @@ const THROTTLED: Duration = Duration::from_millis(1);
 impl Pipeline {
     /// Runs `hook` for the event of `job` to its end.
     pub(super) async fn deliver(&self, hook: &Hook, job: &Job) {
-        let Some(replies) = self.run_hook(hook, &job.event).await else {
+        let Some(replies) = self.run_hook(hook, job).await else {
             return;
         };
         if !hook.one_way {
@@ -37,11 +38,12 @@ impl Pipeline {
     }
 
     /// The device's replies; `None` when shutdown cut the delivery short.
-    async fn run_hook(&self, hook: &Hook, event: &Event) -> Option<Vec<Reply>> {
+    async fn run_hook(&self, hook: &Hook, job: &Job) -> Option<Vec<Reply>> {
+        let event = &job.event;
         if let Some(reason) = hook.disabled() {
             // Through the plugin, so that its error topic applies.
             let outcome = Outcome::Failed(reason);
-            let replies = self.answer(hook, event, &outcome).await?;
+            let replies = self.answer(hook, job, Answer::Plugin, &outcome).await?;
             hook.log.record(event, None, outcome);
             return Some(replies);
         }
@@ -50,7 +52,11 @@ impl Pipeline {
             Some(reason) => Err(reason),
             None => {
                 let _slot = self.slot().await?;
-                hook.plugin.on_event(event).await.map_err(|e| e.to_string())
+                let group = job.group.as_ref().map(GroupId::as_str);
+                hook.plugin
+                    .on_event(event, group)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         };
         let request = match called {
@@ -63,7 +69,7 @@ impl Pipeline {
                 return Some(vec![reply]);
             }
         };
-        let outcome = Box::pin(self.send_with_retries(hook, event, &request)).await?;
+        let outcome = Box::pin(self.send_with_retries(hook, job, &request)).await?;
         let failure = match &outcome {
             Outcome::Response(r) if r.status < 400 => None,
             Outcome::Response(r) => Some(format!("status {}", r.status)),
@@ -75,22 +81,36 @@ impl Pipeline {
         if let Some(reason) = hook.record_delivery(failure.as_deref(), self.policy.disable_after) {
             tracing::warn!("{reason}");
         }
-        let replies = self.answer(hook, event, &outcome).await?;
+        let replies = self.answer(hook, job, request.answer, &outcome).await?;
         hook.log.record(event, Some(request), outcome);
         Some(replies)
     }
 
-    /// The plugin's replies to `outcome`, or a hook-error when the plugin
-    /// fails; `None` at shutdown.
-    async fn answer(&self, hook: &Hook, event: &Event, outcome: &Outcome) -> Option<Vec<Reply>> {
-        let _slot = self.slot().await?;
-        Some(match hook.plugin.on_response(event, outcome).await {
-            Ok(replies) => replies,
-            Err(err) => {
-                tracing::warn!(device = %event.device, event = %event.name, "{err}");
-                vec![Reply::error(err.to_string())]
-            }
-        })
+    /// The replies to `outcome` that `answer` asks for, or a hook-error
+    /// when the plugin fails; `None` at shutdown. A plugin that leaves the
+    /// answer to the host is not called, and takes no slot.
+    async fn answer(
+        &self,
+        hook: &Hook,
+        job: &Job,
+        answer: Answer,
+        outcome: &Outcome,
+    ) -> Option<Vec<Reply>> {
+        let event = &job.event;
+        let group = job.group.as_ref().map(GroupId::as_str);
+        let _slot = match answer {
+            Answer::Plugin => Some(self.slot().await?),
+            Answer::Default | Answer::None => None,
+        };
+        Some(
+            match hook.plugin.answer(event, group, answer, outcome).await {
+                Ok(replies) => replies,
+                Err(err) => {
+                    tracing::warn!(device = %event.device, event = %event.name, "{err}");
+                    vec![Reply::error(err.to_string())]
+                }
+            },
+        )
     }
 
     /// Sends `request` until it is answered, fails for good, or is dropped
@@ -98,9 +118,10 @@ impl Pipeline {
     async fn send_with_retries(
         &self,
         hook: &Hook,
-        event: &Event,
+        job: &Job,
         request: &HookRequest,
     ) -> Option<Outcome> {
+        let event = &job.event;
         let host = request.url.host_str().unwrap_or_default();
         if !hook.allows_host(host) {
             self.stats.request(RequestOutcome::Refused);
@@ -128,7 +149,7 @@ impl Pipeline {
                     return Some(expired);
                 }
                 let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
-                let replies = self.answer(hook, event, &skipped).await?;
+                let replies = self.answer(hook, job, request.answer, &skipped).await?;
                 if !hook.one_way {
                     self.responder.replies(event, &replies).await;
                 }

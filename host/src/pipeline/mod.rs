@@ -97,6 +97,9 @@ pub struct Parts {
 #[derive(Debug)]
 struct Job {
     event: Event,
+    /// The group of the event's device when it was taken: the plugins see
+    /// it (Particle's `PRODUCT_ID`).
+    group: Option<GroupId>,
     ticket: Arc<Ticket>,
     /// When the host took it (or found it in the queue at start).
     since: Instant,
@@ -106,6 +109,7 @@ struct Job {
 #[derive(Debug)]
 struct Taken {
     event: Event,
+    group: Option<GroupId>,
     ack: Ack,
     hooks: Vec<Arc<Hook>>,
     seq: u64,
@@ -234,6 +238,7 @@ impl Pipeline {
         Some(Taken {
             seq: self.queue.next_seq(),
             event,
+            group,
             ack,
             hooks,
             room,
@@ -258,6 +263,7 @@ impl Pipeline {
             self.start(
                 Job {
                     event: taken.event,
+                    group: taken.group,
                     ticket,
                     since,
                 },
@@ -278,9 +284,10 @@ impl Pipeline {
         );
         for p in pending {
             let room = self.queue.reserve(p.bytes).await;
+            let group = self.group_of(&p.event);
             let hooks: Vec<_> = self
                 .registry
-                .matching(&p.event, self.group_of(&p.event).as_ref())
+                .matching(&p.event, group.as_ref())
                 .into_iter()
                 .filter(|h| !p.done.iter().any(|d| **d == *h.name))
                 .collect();
@@ -292,6 +299,7 @@ impl Pipeline {
             self.start(
                 Job {
                     event: p.event,
+                    group,
                     ticket,
                     since: Instant::now(),
                 },

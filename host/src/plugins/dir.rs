@@ -64,7 +64,7 @@ impl PluginDir {
                 let filter = manifest.filter.clone();
                 match self.load(name, manifest).await {
                     Ok(hook) => {
-                        tracing::info!(plugin = %name, digest = %hook.plugin.digest(), event = %hook.filter.event, "plugin loaded");
+                        tracing::info!(plugin = %name, digest = %hook.plugin.digest(), world = hook.plugin.world_version(), event = %hook.filter.event, "plugin loaded");
                         self.registry.install(hook);
                     }
                     Err(err) => self.failed(name, err, Some(filter)),

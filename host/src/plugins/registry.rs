@@ -26,6 +26,10 @@ pub struct PluginStatus {
     /// SHA-256 of the running wasm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The world the running version implements, as
+    /// `edgehook:webhook@0.2.0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
     /// When the running version was loaded (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub loaded_at: Option<String>,
@@ -49,6 +53,7 @@ impl PluginStatus {
             name: name.to_owned(),
             state: "failed",
             digest: None,
+            world: None,
             loaded_at: None,
             event: None,
             error: Some(error),
@@ -165,6 +170,7 @@ impl Registry {
             name: hook.name.to_string(),
             state: "running",
             digest: Some(hook.plugin.digest().to_owned()),
+            world: Some(format!("edgehook:webhook@{}", hook.plugin.world_version())),
             loaded_at: Some(
                 humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             ),

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::edgehook::webhook::types as wit;
+use super::bindings::v0_2::edgehook::webhook::types as wit;
+use super::compat;
 use super::engine::EPOCH_TICK;
-use super::plugin::Plugin;
+use super::plugin::{Instance, Plugin};
 use super::state::HostState;
 use crate::event::Event;
-use crate::exchange::{HookRequest, Outcome, Reply, ReplyKind};
+use crate::exchange::{Answer, HookRequest, Outcome, Reply, ReplyKind};
 use crate::topic::check_reply_suffix;
 
 /// A call may take this many times its CPU budget in wall-clock time (it
@@ -113,11 +114,21 @@ impl CallError {
 }
 
 impl Plugin {
-    /// Runs `on-event`: the request to send for `event`, or `None` to skip it.
-    pub async fn on_event(&self, event: &Event) -> Result<Option<HookRequest>, CallError> {
-        let wit_event = to_wit_event(event);
+    /// Runs `on-event`: the request to send for `event` of a device in
+    /// `group`, or `None` to skip it.
+    pub async fn on_event(
+        &self,
+        event: &Event,
+        group: Option<&str>,
+    ) -> Result<Option<HookRequest>, CallError> {
         let result = self
-            .call(async |store, instance| instance.call_on_event(store, &wit_event).await)
+            .call(async |store, instance| match instance {
+                Instance::V0_2(i) => i.call_on_event(store, &to_wit_event(event, group)).await,
+                Instance::V0_1(i) => i
+                    .call_on_event(store, &compat::event(event))
+                    .await
+                    .map(|r| r.map(|request| request.map(compat::request))),
+            })
             .await
             .and_then(|result| {
                 result
@@ -127,19 +138,40 @@ impl Plugin {
         self.counted(result)
     }
 
+    /// The messages for the device once the request for `event` is done, as
+    /// its `answer` asks: by the plugin's `on-response`, by the host, or
+    /// none.
+    pub async fn answer(
+        &self,
+        event: &Event,
+        group: Option<&str>,
+        answer: Answer,
+        outcome: &Outcome,
+    ) -> Result<Vec<Reply>, CallError> {
+        match answer {
+            Answer::Plugin => self.on_response(event, group, outcome).await,
+            Answer::Default => Ok(outcome.default_replies()),
+            Answer::None => Ok(Vec::new()),
+        }
+    }
+
     /// Runs `on-response`: the messages for the device.
     pub async fn on_response(
         &self,
         event: &Event,
+        group: Option<&str>,
         outcome: &Outcome,
     ) -> Result<Vec<Reply>, CallError> {
-        let wit_event = to_wit_event(event);
-        let wit_outcome = to_wit_outcome(outcome);
         let result = self
-            .call(async |store, instance| {
-                instance
-                    .call_on_response(store, &wit_event, &wit_outcome)
+            .call(async |store, instance| match instance {
+                Instance::V0_2(i) => {
+                    i.call_on_response(store, &to_wit_event(event, group), &to_wit_outcome(outcome))
+                        .await
+                }
+                Instance::V0_1(i) => i
+                    .call_on_response(store, &compat::event(event), &compat::outcome(outcome))
                     .await
+                    .map(|r| r.map(|replies| replies.into_iter().map(compat::reply).collect())),
             })
             .await
             .and_then(|result| {
@@ -168,7 +200,7 @@ impl Plugin {
 
     async fn call<R>(
         &self,
-        f: impl AsyncFnOnce(&mut Store<HostState>, &super::bindings::Webhook) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Store<HostState>, Instance) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let _slot = self.engine.slot().await;
         let limits = &self.limits;
@@ -201,7 +233,7 @@ impl Plugin {
         let mut ran = Duration::ZERO;
         let run = async {
             match self.pre.instantiate_async(&mut store).await {
-                Ok(instance) => f(&mut store, &instance)
+                Ok(instance) => f(&mut store, instance)
                     .await
                     .map_err(|e| self.classify(&store, e)),
                 Err(e) => Err(match self.classify(&store, e) {
@@ -328,6 +360,11 @@ impl Plugin {
             url,
             headers: r.headers,
             body: Bytes::from(r.body),
+            answer: match r.answer {
+                wit::Answer::Plugin => Answer::Plugin,
+                wit::Answer::Default => Answer::Default,
+                wit::Answer::None => Answer::None,
+            },
         })
     }
 
@@ -379,13 +416,14 @@ async fn timed<F: Future>(fut: F, ran: &mut Duration) -> F::Output {
     .await
 }
 
-fn to_wit_event(event: &Event) -> wit::Event {
+fn to_wit_event(event: &Event, group: Option<&str>) -> wit::Event {
     wit::Event {
         id: event.id.clone(),
         device_id: event.device.as_str().to_owned(),
         name: event.name.as_str().to_owned(),
         data: event.data.to_vec(),
         published_at: event.published_at.clone(),
+        group: group.map(str::to_owned),
     }
 }
 

@@ -6,7 +6,8 @@
 //! the data directory, keyed by the wasm's digest and the engine's
 //! compatibility hash, so a restart does not recompile.
 //!
-//! The linker gives a plugin the `edgehook:webhook@0.1.0` host interface and
+//! The linker gives a plugin the `edgehook:webhook` host interface (of
+//! 0.2.0, the current world, and of 0.1.0, the first release) and
 //! the few WASI p2 interfaces a Rust `wasm32-wasip2` guest imports in
 //! practice ([`GIVEN_WASI`]): no sockets, no HTTP, no files. A plugin that
 //! imports anything else fails to load, with a [`LoadError`] that names the
@@ -27,7 +28,8 @@ use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
-use super::bindings::{Webhook, WebhookPre};
+use super::bindings::{v0_1, v0_2};
+use super::plugin::Pre;
 use super::state::HostState;
 
 /// How often the epoch advances; the granularity of call deadlines.
@@ -52,8 +54,8 @@ pub struct EngineOptions {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// The world every plugin must implement, as its errors name it.
-const WORLD: &str = "edgehook:webhook/webhook@0.1.0";
+/// The worlds a plugin may implement, as errors name them.
+const WORLD: &str = "edgehook:webhook/webhook@0.2.0 (or @0.1.0)";
 
 /// Why a plugin could not be loaded. The caller puts the file's name in
 /// front of the message.
@@ -156,7 +158,8 @@ impl WasmEngine {
         for (_, add) in GIVEN_WASI {
             add(&mut linker)?;
         }
-        Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        v0_2::Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        v0_1::Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let ticker = Ticker::start(engine.clone())?;
         if let Some(dir) = &opts.cache_dir {
             std::fs::create_dir_all(dir)?;
@@ -185,18 +188,24 @@ impl WasmEngine {
 
     /// Compiles (or loads from the cache) a component and checks it against
     /// the world. CPU-heavy on a cache miss: call from a blocking thread.
-    pub fn prepare(&self, wasm: &[u8], digest: &str) -> Result<WebhookPre<HostState>, LoadError> {
+    pub(super) fn prepare(&self, wasm: &[u8], digest: &str) -> Result<Pre, LoadError> {
         let component = self.component(wasm, digest)?;
         let ty = component.component_type();
         let exports: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
         if let Some(missing) = missing_exports(&exports) {
             return Err(LoadError::Exports { missing });
         }
-        let pre = self.linker.instantiate_pre(&component).map_err(|err| {
-            let imports: Vec<&str> = ty.imports(&self.engine).map(|(name, _)| name).collect();
-            not_given(&imports).unwrap_or(LoadError::World(err))
-        })?;
-        WebhookPre::new(pre).map_err(LoadError::World)
+        let imports: Vec<&str> = ty.imports(&self.engine).map(|(name, _)| name).collect();
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| not_given(&imports).unwrap_or(LoadError::World(err)))?;
+        if imports.iter().any(|name| is_first_release(name)) {
+            v0_1::WebhookPre::new(pre).map(Pre::V0_1)
+        } else {
+            v0_2::WebhookPre::new(pre).map(Pre::V0_2)
+        }
+        .map_err(LoadError::World)
     }
 
     fn component(&self, wasm: &[u8], digest: &str) -> Result<Component, LoadError> {
@@ -313,9 +322,9 @@ const GIVEN_WASI: &[(&str, AddToLinker)] = &[
 /// links, as wasmtime matches semver-compatible versions.
 const WASI_LINE: &str = "0.2.";
 
-/// The interfaces of our own world, and their version line.
+/// The interfaces of our own world, and the versions the host implements.
 const HOST_INTERFACES: &[&str] = &["edgehook:webhook/host", "edgehook:webhook/types"];
-const HOST_LINE: &str = "0.1.";
+const HOST_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
 
 /// The functions the world exports; a component without them is not a
 /// plugin.
@@ -365,9 +374,17 @@ fn is_given(name: &str) -> bool {
         return false;
     };
     if HOST_INTERFACES.contains(&interface) {
-        return version.starts_with(HOST_LINE);
+        return HOST_VERSIONS.contains(&version);
     }
     GIVEN_WASI.iter().any(|(given, _)| *given == interface) && version.starts_with(WASI_LINE)
+}
+
+/// Whether the import `name` is of the first release of our world: a
+/// plugin built against it runs as one of `edgehook:webhook@0.1.0`.
+fn is_first_release(name: &str) -> bool {
+    name.split_once('@').is_some_and(|(interface, version)| {
+        HOST_INTERFACES.contains(&interface) && version == "0.1.0"
+    })
 }
 
 /// The error for a component that imports something the linker does not
@@ -402,7 +419,7 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     (
         "edgehook:webhook",
-        "this host implements edgehook:webhook@0.1.0",
+        "this host implements edgehook:webhook@0.2.0 and @0.1.0",
     ),
 ];
 
@@ -565,7 +582,11 @@ mod tests {
         assert!(is_given("wasi:io/poll@0.2.0"));
         assert!(!is_given("wasi:io/poll@0.3.0"));
         assert!(!is_given("wasi:io/poll"));
-        assert!(!is_given("edgehook:webhook/host@0.2.0"));
+        assert!(is_given("edgehook:webhook/host@0.2.0"));
+        assert!(is_given("edgehook:webhook/types@0.1.0"));
+        assert!(!is_given("edgehook:webhook/host@0.3.0"));
+        assert!(is_first_release("edgehook:webhook/types@0.1.0"));
+        assert!(!is_first_release("edgehook:webhook/types@0.2.0"));
     }
 
     #[test]
@@ -601,10 +622,10 @@ mod tests {
                 .ends_with("(plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only)")
         );
         assert!(
-            not_given(&["edgehook:webhook/host@0.2.0"])
+            not_given(&["edgehook:webhook/host@0.3.0"])
                 .unwrap()
                 .to_string()
-                .ends_with("(this host implements edgehook:webhook@0.1.0)")
+                .ends_with("(this host implements edgehook:webhook@0.2.0 and @0.1.0)")
         );
     }
 
@@ -616,7 +637,7 @@ mod tests {
                 missing: missing_exports(&["hello"]).unwrap()
             }
             .to_string(),
-            "does not implement edgehook:webhook/webhook@0.1.0: \
+            "does not implement edgehook:webhook/webhook@0.2.0 (or @0.1.0): \
              no `on-event` or `on-response` export (it exports `hello`)"
         );
         assert_eq!(

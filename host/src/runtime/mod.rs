@@ -6,6 +6,7 @@
 
 mod bindings;
 mod call;
+mod compat;
 mod engine;
 mod limits;
 mod output;

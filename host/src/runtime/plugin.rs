@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::bindings::WebhookPre;
+use super::bindings::{v0_1, v0_2};
 use super::call::CallError;
 use super::engine::{LoadError, WasmEngine};
 use super::limits::Limits;
@@ -20,7 +20,7 @@ use crate::streak::Streak;
 pub struct Plugin {
     pub(super) name: Arc<str>,
     pub(super) digest: Arc<str>,
-    pub(super) pre: WebhookPre<HostState>,
+    pub(super) pre: Pre,
     pub(super) engine: WasmEngine,
     /// The configuration as JSON, rendered once at load and handed to every
     /// instance that asks.
@@ -79,6 +79,11 @@ impl Plugin {
         &self.name
     }
 
+    /// The version of `edgehook:webhook` the plugin implements (`0.2.0`).
+    pub fn world_version(&self) -> &'static str {
+        self.pre.version()
+    }
+
     /// SHA-256 of the wasm, in hex.
     pub fn digest(&self) -> &str {
         &self.digest
@@ -92,6 +97,41 @@ impl Plugin {
     /// The plugin's counters, shared.
     pub fn stats_handle(&self) -> Arc<PluginStats> {
         self.stats.clone()
+    }
+}
+
+/// A plugin compiled and linked against the world it implements.
+#[derive(Clone)]
+pub(super) enum Pre {
+    /// `edgehook:webhook/webhook@0.2.0`.
+    V0_2(v0_2::WebhookPre<HostState>),
+    /// `edgehook:webhook/webhook@0.1.0`.
+    V0_1(v0_1::WebhookPre<HostState>),
+}
+
+/// One instance of a plugin, of the world it implements.
+pub(super) enum Instance {
+    V0_2(v0_2::Webhook),
+    V0_1(v0_1::Webhook),
+}
+
+impl Pre {
+    pub(super) async fn instantiate_async(
+        &self,
+        store: &mut wasmtime::Store<HostState>,
+    ) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            Self::V0_2(pre) => Instance::V0_2(pre.instantiate_async(store).await?),
+            Self::V0_1(pre) => Instance::V0_1(pre.instantiate_async(store).await?),
+        })
+    }
+
+    /// The version of the world, as `0.2.0`.
+    pub(super) fn version(&self) -> &'static str {
+        match self {
+            Self::V0_2(_) => "0.2.0",
+            Self::V0_1(_) => "0.1.0",
+        }
     }
 }
 

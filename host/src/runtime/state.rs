@@ -10,7 +10,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::edgehook::webhook::{host, types};
+use super::bindings::{v0_1, v0_2};
 use super::output::{GuestLog, GuestOutput};
 
 /// Most table elements a plugin instance may have; Rust guests use a few
@@ -72,18 +72,45 @@ impl WasiView for HostState {
     }
 }
 
-impl types::Host for HostState {}
-
-impl host::Host for HostState {
-    fn log(&mut self, level: host::Level, message: String) {
-        let tag = match level {
-            host::Level::Trace => "trace",
-            host::Level::Debug => "debug",
-            host::Level::Info => "info",
-            host::Level::Warn => "warn",
-            host::Level::Error => "error",
-        };
+impl HostState {
+    fn log_line(&mut self, tag: &'static str, message: &str) {
         self.log_mut().push(tag, message.as_bytes());
+    }
+}
+
+impl v0_2::edgehook::webhook::types::Host for HostState {}
+
+impl v0_2::edgehook::webhook::host::Host for HostState {
+    fn log(&mut self, level: v0_2::edgehook::webhook::host::Level, message: String) {
+        use v0_2::edgehook::webhook::host::Level;
+        let tag = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.log_line(tag, &message);
+    }
+
+    fn config(&mut self) -> String {
+        self.config.to_string()
+    }
+}
+
+impl v0_1::edgehook::webhook::types::Host for HostState {}
+
+impl v0_1::edgehook::webhook::host::Host for HostState {
+    fn log(&mut self, level: v0_1::edgehook::webhook::host::Level, message: String) {
+        use v0_1::edgehook::webhook::host::Level;
+        let tag = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.log_line(tag, &message);
     }
 
     fn config(&mut self) -> String {

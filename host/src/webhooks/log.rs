@@ -158,6 +158,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::exchange::Answer;
     use crate::exchange::HookResponse;
     use crate::topic::{DeviceId, EventName};
 
@@ -181,6 +182,7 @@ mod tests {
                 ),
             ],
             body: Bytes::from_static(b"token=T1&data=21.5"),
+            answer: Answer::Plugin,
         }
     }
 

@@ -9,11 +9,12 @@
 //! payload alone, or with a channel its `webhook_payload`, as
 //! `application/json` unless the webhook's headers name a Content-Type of
 //! their own. Iottly webhooks
-//! are one-way: nothing goes back to the device.
+//! are one-way: nothing goes back to the device, and the
+//! plugin is called once per event (`Answer::None`).
 
 use std::collections::BTreeMap;
 
-use edgehook_guest::{Event, Outcome, Reply, Request, Result, Webhook, export};
+use edgehook_guest::{Answer, Event, Request, Result, Webhook, export};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -63,7 +64,9 @@ impl Webhook for Iottly {
             .headers
             .keys()
             .any(|name| name.eq_ignore_ascii_case("content-type"));
-        let mut request = Request::post(config.url).body(serde_json::to_vec(&body)?);
+        let mut request = Request::post(config.url)
+            .answer(Answer::None)
+            .body(serde_json::to_vec(&body)?);
         if !own_type {
             request = request.header("Content-Type", "application/json");
         }
@@ -71,10 +74,6 @@ impl Webhook for Iottly {
             request = request.header(name, value);
         }
         Ok(Some(request))
-    }
-
-    fn on_response(_event: Event, _outcome: Outcome) -> Result<Vec<Reply>> {
-        Ok(Vec::new())
     }
 }
 
@@ -127,5 +126,14 @@ mod tests {
         let other = br#"{"webhook_channel": "c2", "webhook_payload": {"t": 1}}"#;
         assert_eq!(body(config.clone(), other), None);
         assert_eq!(body(config, b"plain"), None);
+    }
+
+    #[test]
+    fn nothing_goes_back_to_the_device() {
+        testing::set_config(json!({"url": "http://x.test/"}));
+        let request = Iottly::on_event(testing::event("d", "e", b"1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.answer, Answer::None);
     }
 }

@@ -6,11 +6,12 @@
 //! `application/json` when they parse as JSON and as
 //! `application/octet-stream` otherwise, unless the webhook's headers name
 //! a Content-Type of their own. Mainflux webhooks are one-way:
-//! nothing goes back to the device.
+//! nothing goes back to the device, and the
+//! plugin is called once per event (`Answer::None`).
 
 use std::collections::BTreeMap;
 
-use edgehook_guest::{Event, Outcome, Reply, Request, Result, Webhook, export};
+use edgehook_guest::{Answer, Event, Request, Result, Webhook, export};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -40,7 +41,7 @@ impl Webhook for Mainflux {
             .headers
             .keys()
             .any(|name| name.eq_ignore_ascii_case("content-type"));
-        let mut request = Request::post(config.url);
+        let mut request = Request::post(config.url).answer(Answer::None);
         if !own_type {
             request = request.header("Content-Type", content_type);
         }
@@ -48,10 +49,6 @@ impl Webhook for Mainflux {
             request = request.header(name, value);
         }
         Ok(Some(request.body(event.data)))
-    }
-
-    fn on_response(_event: Event, _outcome: Outcome) -> Result<Vec<Reply>> {
-        Ok(Vec::new())
     }
 }
 
@@ -94,5 +91,14 @@ mod tests {
     fn json_data_goes_as_json_and_anything_else_as_bytes() {
         assert_eq!(content_type(br#"{"t": 1}"#), "application/json");
         assert_eq!(content_type(b"\x00\xffraw"), "application/octet-stream");
+    }
+
+    #[test]
+    fn nothing_goes_back_to_the_device() {
+        testing::set_config(serde_json::json!({"url": "http://x.test/"}));
+        let request = Mainflux::on_event(testing::event("d", "e", b"1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.answer, Answer::None);
     }
 }

@@ -8,7 +8,9 @@
 //! fails becomes the call's error, which the host publishes as a
 //! `hook-error`.
 
-use edgehook_guest::{Error, Event, Method, Outcome, Reply, Request, Response, Result, Webhook};
+use edgehook_guest::{
+    Answer, Error, Event, Method, Outcome, Reply, Request, Response, Result, Webhook,
+};
 use edgehook_particle as hook;
 
 /// The plugin.
@@ -33,6 +35,7 @@ impl Webhook for Particle {
             url: request.url,
             headers: request.headers,
             body: request.body,
+            answer: Answer::Plugin,
         }))
     }
 
@@ -68,6 +71,7 @@ fn borrow(event: &Event) -> hook::Event<'_> {
         name: &event.name,
         data: &event.data,
         published_at: &event.published_at,
+        product_id: event.group.as_deref(),
     }
 }
 

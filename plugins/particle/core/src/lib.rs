@@ -17,6 +17,7 @@
 //!     name: "demo",
 //!     data: b"mydata",
 //!     published_at: "2017-02-01T21:08:05.763Z",
+//!     product_id: None,
 //! };
 //! let request = hook.request(&event)?;
 //! assert_eq!(request.method, Method::Post);

@@ -262,6 +262,7 @@ mod tests {
         name: "temp",
         data: br#"{"t": 21.5, "who": "a b"}"#,
         published_at: "2026-01-01T00:00:00.000Z",
+        product_id: None,
     };
 
     fn request(definition: Value) -> Request {

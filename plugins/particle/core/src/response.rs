@@ -196,6 +196,7 @@ mod tests {
         name: "weather/get",
         data: br#"{"city": "Oslo"}"#,
         published_at: "2026-01-01T00:00:00.000Z",
+        product_id: None,
     };
 
     fn hook(extra: Value) -> Webhook {

@@ -20,6 +20,8 @@ pub struct Event<'a> {
     pub data: &'a [u8],
     /// When the host received it, RFC 3339 (`PARTICLE_PUBLISHED_AT`).
     pub published_at: &'a str,
+    /// The device's group (`PRODUCT_ID`); none for a device in no group.
+    pub product_id: Option<&'a str>,
 }
 
 impl Event<'_> {
@@ -63,8 +65,14 @@ pub(crate) fn context(event: &Event<'_>, needs: Needs) -> Value {
         set("PARTICLE_EVENT_BASE64", &STANDARD.encode(&json));
         set("PARTICLE_EVENT_JSON", &json);
     }
-    // Devices have no product here: the variable exists and is empty.
-    vars.insert("PRODUCT_ID".to_owned(), Value::Null);
+    // The device's group; for a device in none the variable exists and
+    // renders empty.
+    vars.insert(
+        "PRODUCT_ID".to_owned(),
+        event
+            .product_id
+            .map_or(Value::Null, |group| Value::String(group.to_owned())),
+    );
     Value::Object(vars)
 }
 
@@ -107,6 +115,7 @@ mod tests {
         name: "test",
         data: br#"{ "room": "kitchen", "temp": 20, "PARTICLE_EVENT_NAME": "spoof" }"#,
         published_at: "2017-02-01T21:08:05.763Z",
+        product_id: None,
     };
 
     #[test]
@@ -126,6 +135,14 @@ mod tests {
             String::from_utf8_lossy(EVENT.data).as_ref()
         );
         assert_eq!(ctx["PRODUCT_ID"], json!(null));
+        let in_group = Event {
+            product_id: Some("boilers"),
+            ..EVENT
+        };
+        assert_eq!(
+            context(&in_group, Needs::default())["PRODUCT_ID"],
+            "boilers"
+        );
         assert!(
             ctx.get("PARTICLE_EVENT_JSON").is_none(),
             "only built when used"

@@ -21,6 +21,7 @@ fn event<'a>(name: &'a str, data: &'a [u8]) -> Event<'a> {
         name,
         data,
         published_at: PUBLISHED_AT,
+        product_id: None,
     }
 }
 
