@@ -104,3 +104,32 @@ impl Reply {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &'static str) -> Outcome {
+        Outcome::Response(HookResponse {
+            status,
+            headers: Vec::new(),
+            body: Bytes::from_static(body.as_bytes()),
+        })
+    }
+
+    #[test]
+    fn the_default_answer_is_the_sdks() {
+        let ok = response(201, "made").default_replies();
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].kind, ReplyKind::Response);
+        assert_eq!(ok[0].payload, "made");
+        assert_eq!(
+            response(404, "nope").default_replies(),
+            [Reply::error("error status 404")]
+        );
+        assert_eq!(
+            Outcome::Failed("timed out after 20 s".into()).default_replies(),
+            [Reply::error("timed out after 20 s")]
+        );
+    }
+}

@@ -112,12 +112,26 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs() {
         .expect("the README prints a plugin test line");
     let words = line.split_whitespace().map(|w| w.trim_matches('\''));
     let printed = PrintedTest::try_parse_from(words.skip(1)).unwrap();
-    let report = run(printed.run, &krate).await.unwrap();
+    let report = run(printed.run.clone(), &krate).await.unwrap();
     assert!(
         report.starts_with("request:\nPOST https://example.com/in\n"),
         "{report}"
     );
     assert!(report.contains(r#""data":{"c":21.5}"#), "{report}");
+
+    // It leaves the answer to the host: a 2xx body on hook-response, any
+    // other status on hook-error.
+    std::fs::write(krate.join("answer.txt"), "thanks").unwrap();
+    for (status, expected) in [
+        (200, "hook-response/temp/0 (6 bytes)\nthanks"),
+        (503, "hook-error/temp/0 (16 bytes)\nerror status 503"),
+    ] {
+        let mut with_response = printed.run.clone();
+        with_response.response = Some("answer.txt".into());
+        with_response.status = status;
+        let report = run(with_response, &krate).await.unwrap();
+        assert!(report.contains(expected), "{expected} in {report}");
+    }
 }
 
 /// `edgehook plugin …` as the command line parses it.
