@@ -1,5 +1,5 @@
 //! The host's HTTP API, as far as the run needs it: creating the webhooks
-//! before and deleting them after.
+//! (and, for device logins, the devices) before and deleting them after.
 
 use std::path::Path;
 
@@ -88,6 +88,35 @@ impl Api {
         stream::iter(ids)
             .map(|id| async move {
                 self.call(Method::DELETE, &format!("/v1/webhooks/{id}"), None)
+                    .await
+            })
+            .buffer_unordered(CONCURRENT_CALLS)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+    }
+
+    /// Registers the devices `ids`; their keys, in the same order.
+    pub async fn register_devices(&self, ids: &[String]) -> anyhow::Result<Vec<String>> {
+        stream::iter(ids)
+            .map(|id| async move {
+                let body = json!({ "id": id, "name": "edgehook-bench" }).to_string();
+                let created = self.call(Method::POST, "/v1/devices", Some(body)).await?;
+                match created["key"].as_str() {
+                    Some(key) => Ok(key.to_owned()),
+                    None => bail!("the API registered device {id} without a key"),
+                }
+            })
+            .buffered(CONCURRENT_CALLS)
+            .try_collect()
+            .await
+            .context("registering the devices (an id left from an aborted run? remove it)")
+    }
+
+    /// Removes the devices `ids` from the registry.
+    pub async fn remove_devices(&self, ids: &[String]) -> anyhow::Result<()> {
+        stream::iter(ids)
+            .map(|id| async move {
+                self.call(Method::DELETE, &format!("/v1/devices/{id}"), None)
                     .await
             })
             .buffer_unordered(CONCURRENT_CALLS)

@@ -67,6 +67,11 @@ pub struct Args {
     /// events, and K-1 others whose event prefix matches none
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub webhooks: u32,
+    /// Register the devices in the host's registry and log each one in with
+    /// its own key, as on a host with `--mqtt-auth devices` (a spawned host
+    /// gets that flag); they are removed again at the end
+    #[arg(long, conflicts_with = "host_mqtt_url")]
+    pub device_logins: bool,
     /// Stop waiting when nothing was published or answered for this long
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,

@@ -91,6 +91,12 @@ impl Plan {
     fn share(&self, device: usize) -> usize {
         self.events.saturating_sub(device).div_ceil(self.devices)
     }
+
+    /// The id of device `index`: `bench-000`, `bench-001`, …
+    pub fn device_id(&self, index: usize) -> String {
+        let width = (self.devices - 1).to_string().len().max(3);
+        format!("bench-{index:0width$}")
+    }
 }
 
 /// The event data of `seq`: `{"seq":N,"value":"xx…"}`, padded to `size`
@@ -461,15 +467,19 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Connects every device to `broker` and subscribes it to its answers.
-    pub async fn connect(broker: &Broker, plan: Plan) -> anyhow::Result<Self> {
+    /// Connects every device to `broker` and subscribes it to its answers;
+    /// with `keys` (one per device, in order) each logs in as itself.
+    pub async fn connect(
+        broker: &Broker,
+        plan: Plan,
+        keys: Option<&[String]>,
+    ) -> anyhow::Result<Self> {
         let progress = Arc::new(Progress::default());
         let pacer = Arc::new(match plan.pace {
             Pace::Rate(rate) => Pacer::Rate(rate),
             Pace::Window(window) => Pacer::Window(Arc::new(Semaphore::new(window))),
             Pace::Flood => Pacer::Flood,
         });
-        let width = (plan.devices - 1).to_string().len().max(3);
         let packet_limit = (plan.size + 1024).max(10 * 1024);
         let mut fleet = Self {
             members: Vec::with_capacity(plan.devices),
@@ -479,8 +489,11 @@ impl Fleet {
         };
         let mut pending = Vec::with_capacity(plan.devices);
         for index in 0..plan.devices {
-            let id = format!("bench-{index:0width$}");
+            let id = plan.device_id(index);
             let mut options = broker.options(&id);
+            if let Some(keys) = keys {
+                options.set_credentials(&id, &keys[index]);
+            }
             options
                 .set_inflight(CLIENT_INFLIGHT)
                 .set_max_packet_size(packet_limit, packet_limit);

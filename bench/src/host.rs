@@ -51,8 +51,13 @@ pub struct Spawned {
 impl Spawned {
     /// Starts `binary serve` in a fresh temporary directory on free
     /// loopback ports, with `mqtt_url` as its external broker if given
-    /// (starting from a clean session there), and waits until it is ready.
-    pub async fn start(binary: &Path, mqtt_url: Option<&str>) -> anyhow::Result<Self> {
+    /// (starting from a clean session there), with `--mqtt-auth devices` when
+    /// `device_logins`, and waits until it is ready.
+    pub async fn start(
+        binary: &Path,
+        mqtt_url: Option<&str>,
+        device_logins: bool,
+    ) -> anyhow::Result<Self> {
         let external = mqtt_url.map(Broker::from_url).transpose()?;
         if let Some(broker) = &external {
             broker.clear_session(CLIENT_ID).await?;
@@ -86,6 +91,9 @@ impl Spawned {
             Some(url) => command.args(["--mqtt-url", url, "--mqtt-client-id", CLIENT_ID]),
             None => command.args(["--mqtt-listen", &mqtt_addr.to_string()]),
         };
+        if device_logins {
+            command.args(["--mqtt-auth", "devices"]);
+        }
         if std::env::var_os("EDGEHOOK_LOG").is_none() {
             command.env("EDGEHOOK_LOG", "warn");
         }

@@ -82,7 +82,8 @@ impl Target {
                 spawned: None,
             });
         };
-        let spawned = Spawned::start(binary, args.host_mqtt_url.as_deref()).await?;
+        let spawned =
+            Spawned::start(binary, args.host_mqtt_url.as_deref(), args.device_logins).await?;
         let broker = match (broker, spawned.mqtt) {
             (Some(broker), _) => broker,
             (None, Some(embedded)) => Broker::from_addr(&embedded.to_string())?,
@@ -104,11 +105,28 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     if others > 0 {
         eprintln!("edgehook-bench: creating {} webhooks", args.webhooks);
     }
+    let plan = Plan {
+        devices: args.devices as usize,
+        events: args.events as usize,
+        size: args.size,
+        pace: args.pace(),
+    };
+    let devices: Vec<String> = match args.device_logins {
+        true => (0..plan.devices).map(|i| plan.device_id(i)).collect(),
+        false => Vec::new(),
+    };
+    let keys = match args.device_logins {
+        true => Some(target.api.register_devices(&devices).await?),
+        false => None,
+    };
     let webhooks = target.api.create_webhooks(&sink.url(), others).await?;
-    let report = measure(args, &mut target, &sink).await;
+    let report = measure(args, plan, keys.as_deref(), &mut target, &sink).await;
     let cleanup = match target.spawned {
         Some(spawned) => spawned.stop().await,
-        None => target.api.delete_webhooks(&webhooks).await,
+        None => match target.api.delete_webhooks(&webhooks).await {
+            Ok(()) => target.api.remove_devices(&devices).await,
+            Err(err) => Err(err),
+        },
     };
     if let Err(err) = cleanup {
         eprintln!("edgehook-bench: warning: after the run: {err:#}");
@@ -116,18 +134,27 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     report
 }
 
-/// Connects the devices, runs the plan, and reports.
-async fn measure(args: &Args, target: &mut Target, sink: &Sink) -> anyhow::Result<Report> {
-    let plan = Plan {
-        devices: args.devices as usize,
-        events: args.events as usize,
-        size: args.size,
-        pace: args.pace(),
-    };
-    let mut fleet = Fleet::connect(&target.broker, plan).await?;
+/// Connects the devices (each with its key, when given), runs the plan,
+/// and reports.
+async fn measure(
+    args: &Args,
+    plan: Plan,
+    keys: Option<&[String]>,
+    target: &mut Target,
+    sink: &Sink,
+) -> anyhow::Result<Report> {
+    let mut fleet = Fleet::connect(&target.broker, plan, keys).await?;
     eprintln!(
-        "edgehook-bench: {} devices on {} publish {} events ({})",
-        plan.devices, target.broker, plan.events, plan.pace
+        "edgehook-bench: {} devices on {}{} publish {} events ({})",
+        plan.devices,
+        target.broker,
+        if keys.is_some() {
+            ", each logged in with its key,"
+        } else {
+            ""
+        },
+        plan.events,
+        plan.pace
     );
     let host = target.pid.map(Proc::pid);
     let me = Proc::current();

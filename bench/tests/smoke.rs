@@ -1,5 +1,6 @@
 //! Smoke test: the load tool spawns the workspace's edgehook binary and
-//! gets every one of a few hundred events answered exactly once.
+//! gets every one of a few hundred events answered exactly once, with the
+//! devices anonymous and with each logged in with its own key.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,10 +19,22 @@ fn host_binary() -> PathBuf {
 
 #[test]
 fn a_spawned_host_answers_every_event_once() {
+    smoke(&[]);
+}
+
+#[test]
+fn devices_logged_in_with_their_keys_get_every_answer() {
+    smoke(&["--device-logins"]);
+}
+
+/// A run of 5 devices and 200 events with `extra` options: every event
+/// answered once.
+fn smoke(extra: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_edgehook-bench"))
         .arg("--spawn")
         .arg(host_binary())
         .args(["--devices", "5", "--events", "200", "--window", "50"])
+        .args(extra)
         .args(["--timeout", "10", "--json"])
         .output()
         .expect("edgehook-bench runs");
