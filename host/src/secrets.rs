@@ -104,10 +104,53 @@ pub fn pairs(text: &str) -> Cow<'_, str> {
 /// A URL (or a URL template) with its credentials masked: the password of
 /// `user:pass@` (a lone `token@` is taken as the credential itself) and
 /// the values of credential-like query fields.
+///
+/// The text is masked as written (it may be a template). When the URL
+/// parser still finds a credential in the result (it reads `https:\tu:p@h`
+/// as `https://u:p@h`), the parsed URL is masked instead.
 pub fn url(text: &str) -> Cow<'_, str> {
-    let authority_start = text.find("://").map_or(0, |i| i + 3);
+    let masked = text_url(text);
+    match url::Url::parse(&masked) {
+        Ok(mut parsed) if shows_credential(&parsed) => {
+            let hidden = match parsed.password() {
+                Some(_) => parsed.set_password(Some(MASK)),
+                None => parsed.set_username(MASK),
+            };
+            match hidden {
+                Ok(()) => Cow::Owned(text_url(parsed.as_str()).into_owned()),
+                Err(()) => Cow::Borrowed(MASK),
+            }
+        }
+        _ => masked,
+    }
+}
+
+/// Whether `url` has a user name or password that is not the mask.
+fn shows_credential(url: &url::Url) -> bool {
+    match url.password() {
+        Some(password) => password != MASK,
+        None => !url.username().is_empty() && url.username() != MASK,
+    }
+}
+
+/// [`url`] on text that may be a template: the authority starts after
+/// `scheme://`, or after `scheme:` and any slashes or backslashes for the
+/// schemes the URL parser treats so (`http`, `https`, `ws`, `wss`, `ftp`).
+fn text_url(text: &str) -> Cow<'_, str> {
+    let (authority_start, special) = match text.split_once(':') {
+        Some((scheme, after)) if is_special_scheme(scheme) => (
+            text.len() - after.trim_start_matches(['/', '\\']).len(),
+            true,
+        ),
+        _ => (text.find("://").map_or(0, |i| i + 3), false),
+    };
     let rest = &text[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // A backslash ends the authority of a special URL, as a slash does.
+    let authority_len = match special {
+        true => rest.find(['/', '\\', '?', '#']),
+        false => rest.find(['/', '?', '#']),
+    }
+    .unwrap_or(rest.len());
     let mut out = String::with_capacity(text.len());
     out.push_str(&text[..authority_start]);
     let authority = &rest[..authority_len];
@@ -150,6 +193,12 @@ pub fn url(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+fn is_special_scheme(scheme: &str) -> bool {
+    ["http", "https", "ws", "wss", "ftp"]
+        .iter()
+        .any(|special| scheme.eq_ignore_ascii_case(special))
 }
 
 /// Masks, in place and at any depth, the members of JSON objects whose key
@@ -283,6 +332,26 @@ mod tests {
         );
         assert_eq!(url("https://host/p@q?a=1"), "https://host/p@q?a=1");
         assert_eq!(url("not a url"), "not a url");
+        // What the URL parser reads as credentials, whatever the slashes.
+        for lenient in [
+            "https:/'user:pw@example.com/in",
+            "https:'user:pw@example.com/in",
+            "HTTPS:\\\\'user:pw@example.com/in",
+        ] {
+            let masked = url(lenient);
+            assert!(!masked.contains("pw"), "{lenient} → {masked}");
+            assert!(masked.contains(":***@"), "{lenient} → {masked}");
+        }
+        let template = url("https:/u:pw@{{host}}/in");
+        assert_eq!(template, "https:/u:***@{{host}}/in");
+        assert_eq!(
+            url("http://h\\@x/"),
+            "http://h\\@x/",
+            "the @ is in the path"
+        );
+        // Tabs and newlines are dropped by the parser, wherever they are.
+        let tabbed = url("https:\t//\nuser:pw@example.com/");
+        assert_eq!(tabbed, "https://user:***@example.com/");
         let masked = url("https://u:***@h/?key=***");
         assert!(matches!(masked, Cow::Borrowed(_)), "masking is idempotent");
     }
