@@ -1,10 +1,13 @@
 //! The queue's file: a redb database in the data directory holding every
 //! acknowledged event until all its webhooks are done with it.
 //!
-//! Two tables: `events` (sequence number → encoded event) and `done`
+//! Three tables: `events` (sequence number → encoded event), `done`
 //! ((sequence number, webhook name) → ()) for an event some of whose
 //! webhooks have finished while others still retry, so that a restart does
-//! not send it again to those that finished. Writes come in batches, one
+//! not send it again to those that finished, and `origins` ((session,
+//! packet id) → (sequence number, fingerprint)), where stored events came
+//! from, so that a resend is recognised after a restart (see
+//! [`super::origins`]). Writes come in batches, one
 //! transaction and one fsync each (group commit): the cost of durability
 //! is shared by every event of the batch.
 
@@ -13,11 +16,14 @@ use std::path::Path;
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
+use super::origins::Stored;
 use crate::event::Event;
+use crate::origin::Origin;
 use crate::topic::{DeviceId, EventName};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const DONE: TableDefinition<(u64, &str), ()> = TableDefinition::new("done");
+const ORIGINS: TableDefinition<(&str, u16), (u64, u64)> = TableDefinition::new("origins");
 
 /// Why the queue file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +58,10 @@ pub enum Change {
     Done(u64, std::sync::Arc<str>),
     /// Every webhook is done with the event: forget it.
     Remove(u64),
+    /// A stored event came from this origin (replacing what it named).
+    Remember(Origin, Stored),
+    /// Forget this origin.
+    Forget(Origin),
 }
 
 /// An event found in the queue at start, with the webhooks already done with it.
@@ -83,10 +93,11 @@ impl Journal {
             source,
         };
         let db = Database::create(path).map_err(|e| store(e.into()))?;
-        // Create both tables, so that reading an empty queue works.
+        // Create the tables, so that reading an empty queue works.
         let tx = db.begin_write().map_err(|e| store(e.into()))?;
         tx.open_table(EVENTS).map_err(|e| store(e.into()))?;
         tx.open_table(DONE).map_err(|e| store(e.into()))?;
+        tx.open_table(ORIGINS).map_err(|e| store(e.into()))?;
         tx.commit().map_err(|e| store(e.into()))?;
         Ok(Self { db, path: shown })
     }
@@ -101,6 +112,7 @@ impl Journal {
         {
             let mut events = tx.open_table(EVENTS)?;
             let mut done = tx.open_table(DONE)?;
+            let mut origins = tx.open_table(ORIGINS)?;
             for change in changes {
                 match change {
                     Change::Put(seq, bytes) => {
@@ -119,6 +131,15 @@ impl Journal {
                         for hook in &finished {
                             done.remove((*seq, hook.as_str()))?;
                         }
+                    }
+                    Change::Remember(origin, stored) => {
+                        origins.insert(
+                            (origin.session.as_ref(), origin.packet_id),
+                            (stored.seq, stored.fingerprint),
+                        )?;
+                    }
+                    Change::Forget(origin) => {
+                        origins.remove((origin.session.as_ref(), origin.packet_id))?;
                     }
                 }
             }
@@ -149,6 +170,33 @@ impl Journal {
             });
         }
         Ok(out)
+    }
+
+    /// The origins of stored events, as the last run left them.
+    pub fn origins(&self) -> Result<Vec<(Origin, Stored)>, JournalError> {
+        self.read_origins().map_err(|source| self.store(source))
+    }
+
+    fn read_origins(&self) -> Result<Vec<(Origin, Stored)>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let rows = tx
+            .open_table(ORIGINS)?
+            .iter()?
+            .map(|row| {
+                row.map(|(k, v)| {
+                    let (session, packet_id) = k.value();
+                    let (seq, fingerprint) = v.value();
+                    (
+                        Origin {
+                            session: session.into(),
+                            packet_id,
+                        },
+                        Stored { seq, fingerprint },
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     #[expect(clippy::type_complexity, reason = "two plain row lists")]
@@ -278,6 +326,40 @@ mod tests {
         // Removing an event also forgets its `done` rows.
         journal.apply(&[Change::Put(2, encode(&b))]).unwrap();
         assert!(journal.pending().unwrap()[0].done.is_empty());
+    }
+
+    #[test]
+    fn origins_survive_reopening_and_outlive_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.redb");
+        let stored = |seq| Stored {
+            seq,
+            fingerprint: seq * 10,
+        };
+        {
+            let journal = Journal::open(&path).unwrap();
+            let a = event("a", b"1");
+            journal
+                .apply(&[
+                    Change::Put(1, encode(&a)),
+                    Change::Remember(Origin::device("d1", 7), stored(1)),
+                    Change::Remember(Origin::device("d1", 8), stored(2)),
+                ])
+                .unwrap();
+            journal
+                .apply(&[
+                    Change::Remove(1),
+                    Change::Forget(Origin::device("d1", 8)),
+                    Change::Remember(Origin::device("d1", 7), stored(3)),
+                ])
+                .unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        assert!(journal.pending().unwrap().is_empty());
+        let origins = journal.origins().unwrap();
+        assert_eq!(origins.len(), 1);
+        assert_eq!(origins[0].0, Origin::device("d1", 7));
+        assert_eq!(origins[0].1, stored(3));
     }
 
     #[test]
