@@ -4,10 +4,12 @@
 //! Three tables: `events` (sequence number → encoded event), `done`
 //! ((sequence number, webhook name) → ()) for an event some of whose
 //! webhooks have finished while others still retry, so that a restart does
-//! not send it again to those that finished, and `origins` ((session,
-//! packet id) → (sequence number, fingerprint)), where stored events came
+//! not send it again to those that finished, and `origins` (sequence
+//! number → (session, packet id, fingerprint)), where stored events came
 //! from, so that a resend is recognised after a restart (see
-//! [`super::origins`]). Writes come in batches, one
+//! [`super::origins`]); keyed by sequence number, so that a row is an
+//! append and forgetting the oldest is cheap (the table is only read whole,
+//! at start). Writes come in batches, one
 //! transaction and one fsync each (group commit): the cost of durability
 //! is shared by every event of the batch.
 
@@ -23,7 +25,7 @@ use crate::topic::{DeviceId, EventName};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const DONE: TableDefinition<(u64, &str), ()> = TableDefinition::new("done");
-const ORIGINS: TableDefinition<(&str, u16), (u64, u64)> = TableDefinition::new("origins");
+const ORIGINS: TableDefinition<u64, (&str, u16, u64)> = TableDefinition::new("origins");
 
 /// Why the queue file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -58,10 +60,10 @@ pub enum Change {
     Done(u64, std::sync::Arc<str>),
     /// Every webhook is done with the event: forget it.
     Remove(u64),
-    /// A stored event came from this origin (replacing what it named).
+    /// A stored event came from this origin.
     Remember(Origin, Stored),
-    /// Forget this origin.
-    Forget(Origin),
+    /// Forget the origin of the event of this sequence number.
+    Forget(u64),
 }
 
 /// An event found in the queue at start, with the webhooks already done with it.
@@ -134,12 +136,16 @@ impl Journal {
                     }
                     Change::Remember(origin, stored) => {
                         origins.insert(
-                            (origin.session.as_ref(), origin.packet_id),
-                            (stored.seq, stored.fingerprint),
+                            stored.seq,
+                            (
+                                origin.session.as_ref(),
+                                origin.packet_id,
+                                stored.fingerprint,
+                            ),
                         )?;
                     }
-                    Change::Forget(origin) => {
-                        origins.remove((origin.session.as_ref(), origin.packet_id))?;
+                    Change::Forget(seq) => {
+                        origins.remove(seq)?;
                     }
                 }
             }
@@ -172,31 +178,52 @@ impl Journal {
         Ok(out)
     }
 
-    /// The origins of stored events, as the last run left them.
-    pub fn origins(&self) -> Result<Vec<(Origin, Stored)>, JournalError> {
-        self.read_origins().map_err(|source| self.store(source))
+    /// The origins of the last `max` stored events, oldest first, as the
+    /// last run left them. Rows beyond those, or naming an origin that a
+    /// newer row names too, are deleted.
+    pub fn origins(&self, max: usize) -> Result<Vec<(Origin, Stored)>, JournalError> {
+        self.read_origins(max).map_err(|source| self.store(source))
     }
 
-    fn read_origins(&self) -> Result<Vec<(Origin, Stored)>, redb::Error> {
-        let tx = self.db.begin_read()?;
-        let rows = tx
-            .open_table(ORIGINS)?
-            .iter()?
-            .map(|row| {
-                row.map(|(k, v)| {
-                    let (session, packet_id) = k.value();
-                    let (seq, fingerprint) = v.value();
-                    (
-                        Origin {
-                            session: session.into(),
-                            packet_id,
-                        },
-                        Stored { seq, fingerprint },
-                    )
+    fn read_origins(&self, max: usize) -> Result<Vec<(Origin, Stored)>, redb::Error> {
+        let rows: Vec<(u64, String, u16, u64)> = {
+            let tx = self.db.begin_read()?;
+            tx.open_table(ORIGINS)?
+                .iter()?
+                .map(|row| {
+                    row.map(|(k, v)| {
+                        let (session, packet_id, fingerprint) = v.value();
+                        (k.value(), session.to_owned(), packet_id, fingerprint)
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+                .collect::<Result<_, _>>()?
+        };
+        let mut kept = Vec::with_capacity(rows.len().min(max));
+        let mut seen = std::collections::HashSet::new();
+        let mut stale = Vec::new();
+        for (seq, session, packet_id, fingerprint) in rows.into_iter().rev() {
+            let origin = Origin {
+                session: session.into(),
+                packet_id,
+            };
+            if kept.len() < max && seen.insert(origin.clone()) {
+                kept.push((origin, Stored { seq, fingerprint }));
+            } else {
+                stale.push(seq);
+            }
+        }
+        if !stale.is_empty() {
+            let tx = self.db.begin_write()?;
+            {
+                let mut origins = tx.open_table(ORIGINS)?;
+                for seq in stale {
+                    origins.remove(seq)?;
+                }
+            }
+            tx.commit()?;
+        }
+        kept.reverse();
+        Ok(kept)
     }
 
     #[expect(clippy::type_complexity, reason = "two plain row lists")]
@@ -349,17 +376,37 @@ mod tests {
             journal
                 .apply(&[
                     Change::Remove(1),
-                    Change::Forget(Origin::device("d1", 8)),
+                    Change::Forget(2),
+                    Change::Forget(1),
                     Change::Remember(Origin::device("d1", 7), stored(3)),
+                    Change::Remember(Origin::device("d2", 7), stored(4)),
+                    Change::Remember(Origin::device("d3", 7), stored(5)),
                 ])
                 .unwrap();
         }
         let journal = Journal::open(&path).unwrap();
         assert!(journal.pending().unwrap().is_empty());
-        let origins = journal.origins().unwrap();
-        assert_eq!(origins.len(), 1);
-        assert_eq!(origins[0].0, Origin::device("d1", 7));
-        assert_eq!(origins[0].1, stored(3));
+        let origins = journal.origins(8).unwrap();
+        assert_eq!(
+            origins,
+            [
+                (Origin::device("d1", 7), stored(3)),
+                (Origin::device("d2", 7), stored(4)),
+                (Origin::device("d3", 7), stored(5)),
+            ]
+        );
+        // Beyond the bound, or named again by a newer row: deleted.
+        journal
+            .apply(&[Change::Remember(Origin::device("d2", 7), stored(6))])
+            .unwrap();
+        assert_eq!(
+            journal.origins(2).unwrap(),
+            [
+                (Origin::device("d3", 7), stored(5)),
+                (Origin::device("d2", 7), stored(6)),
+            ]
+        );
+        assert_eq!(journal.origins(8).unwrap().len(), 2);
     }
 
     #[test]

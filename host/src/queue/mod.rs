@@ -69,7 +69,7 @@ impl Queue {
     pub fn open(data_dir: &Path, limits: QueueLimits) -> Result<Opened, JournalError> {
         let journal = Journal::open(&data_dir.join("queue.redb"))?;
         let pending = journal.pending()?;
-        let origins = Origins::new(MAX_ORIGINS, journal.origins()?);
+        let origins = Origins::new(MAX_ORIGINS, journal.origins(MAX_ORIGINS)?);
         let next_seq = pending.last().map_or(1, |p| p.seq + 1);
         let (finished, changes) = mpsc::unbounded_channel();
         let queue = Arc::new(Self {

@@ -54,15 +54,15 @@ pub struct Origins {
 }
 
 impl Origins {
-    /// The origins found in the queue at start, keeping at most `max`.
-    pub fn new(max: usize, mut rows: Vec<(Origin, Stored)>) -> Self {
-        rows.sort_by_key(|(_, s)| s.seq);
+    /// Keeps at most `max`, starting with `rows` (the queue's at start:
+    /// oldest first, at most `max`, one per origin).
+    pub fn new(max: usize, rows: Vec<(Origin, Stored)>) -> Self {
         let mut origins = Self {
-            known: HashMap::with_capacity(rows.len().min(max)),
-            order: VecDeque::with_capacity(rows.len().min(max)),
+            known: HashMap::with_capacity(rows.len()),
+            order: VecDeque::with_capacity(rows.len()),
             max,
         };
-        for (origin, stored) in rows.into_iter().rev().take(max).rev() {
+        for (origin, stored) in rows {
             origins.order.push_back((stored.seq, origin.clone()));
             origins.known.insert(origin, stored);
         }
@@ -93,7 +93,9 @@ impl Origins {
             seq,
             fingerprint: sent.fingerprint,
         };
-        self.known.insert(sent.origin.clone(), stored);
+        if let Some(replaced) = self.known.insert(sent.origin.clone(), stored) {
+            changes.push(Change::Forget(replaced.seq));
+        }
         self.order.push_back((seq, sent.origin.clone()));
         changes.push(Change::Remember(sent.origin.clone(), stored));
         while self.known.len() > self.max {
@@ -101,7 +103,7 @@ impl Origins {
                 break;
             };
             if self.forget_stored(&origin, seq) {
-                changes.push(Change::Forget(origin));
+                changes.push(Change::Forget(seq));
             }
         }
         if self.order.len() > 2 * self.known.len() + 64 {
@@ -115,8 +117,8 @@ impl Origins {
     /// reused its packet id: forgets what the id named before, and pushes
     /// the change that forgets it on disk.
     pub fn reused(&mut self, origin: &Origin, changes: &mut Vec<Change>) {
-        if self.known.remove(origin).is_some() {
-            changes.push(Change::Forget(origin.clone()));
+        if let Some(replaced) = self.known.remove(origin) {
+            changes.push(Change::Forget(replaced.seq));
         }
     }
 
@@ -144,11 +146,12 @@ mod tests {
         }
     }
 
-    fn forgotten(changes: &[Change]) -> Vec<(String, u16)> {
+    /// The sequence numbers whose origins `changes` forget.
+    fn forgotten(changes: &[Change]) -> Vec<u64> {
         changes
             .iter()
             .filter_map(|c| match c {
-                Change::Forget(o) => Some((o.session.to_string(), o.packet_id)),
+                Change::Forget(seq) => Some(*seq),
                 _ => None,
             })
             .collect()
@@ -179,13 +182,14 @@ mod tests {
         let mut changes = Vec::new();
         origins.remember(&sent("d1", 7, false, 0xaa), 1, &mut changes);
         origins.remember(&sent("d1", 7, false, 0xbb), 2, &mut changes);
+        assert_eq!(forgotten(&changes), [1]);
         assert_eq!(origins.resend_of(&sent("d1", 7, true, 0xbb)), Some(2));
         assert_eq!(origins.resend_of(&sent("d1", 7, true, 0xaa)), None);
         assert_eq!(origins.len(), 1);
 
         changes.clear();
         origins.reused(&Origin::device("d1", 7), &mut changes);
-        assert_eq!(forgotten(&changes), [("device/d1".into(), 7)]);
+        assert_eq!(forgotten(&changes), [2]);
         assert_eq!(origins.resend_of(&sent("d1", 7, true, 0xbb)), None);
         // Forgetting what is not known changes nothing.
         changes.clear();
@@ -200,11 +204,12 @@ mod tests {
         for (i, seq) in (1..=3).zip(10..) {
             origins.remember(&sent("d1", i, false, 0), seq, &mut changes);
         }
-        // Replacing id 1 makes id 2 the oldest.
+        // Replacing id 1 (event 10) makes id 2 (event 11) the oldest.
         origins.remember(&sent("d1", 1, false, 1), 13, &mut changes);
+        assert_eq!(forgotten(&changes), [10]);
         changes.clear();
         origins.remember(&sent("d1", 4, false, 0), 14, &mut changes);
-        assert_eq!(forgotten(&changes), [("device/d1".into(), 2)]);
+        assert_eq!(forgotten(&changes), [11]);
         assert_eq!(origins.len(), 3);
         assert_eq!(origins.resend_of(&sent("d1", 1, true, 1)), Some(13));
         assert_eq!(origins.resend_of(&sent("d1", 2, true, 0)), None);
@@ -217,22 +222,20 @@ mod tests {
     }
 
     #[test]
-    fn the_origins_read_at_start_keep_the_newest_and_their_order() {
+    fn the_origins_read_at_start_are_forgotten_oldest_first() {
         let stored = |seq| Stored {
             seq,
             fingerprint: 0,
         };
         let rows = vec![
-            (Origin::device("d1", 3), stored(30)),
-            (Origin::device("d1", 1), stored(10)),
             (Origin::device("d1", 2), stored(20)),
+            (Origin::device("d1", 3), stored(30)),
         ];
         let mut origins = Origins::new(2, rows);
-        assert_eq!(origins.len(), 2);
-        assert_eq!(origins.resend_of(&sent("d1", 1, true, 0)), None);
+        assert_eq!(origins.resend_of(&sent("d1", 2, true, 0)), Some(20));
         let mut changes = Vec::new();
         origins.remember(&sent("d1", 4, false, 0), 40, &mut changes);
-        assert_eq!(forgotten(&changes), [("device/d1".into(), 2)]);
+        assert_eq!(forgotten(&changes), [20]);
     }
 
     #[test]
