@@ -6,6 +6,9 @@
 //! acknowledged and counted in `edgehook_resends_total`. Nothing arriving
 //! late is shown by a marker event published after the resend.
 
+use std::time::Duration;
+
+use bytesize::ByteSize;
 use edgehook::config::Settings;
 
 use crate::support::{Endpoint, RawDevice, Seen, TestHost, WAIT};
@@ -29,14 +32,7 @@ async fn a_device_resend_after_its_event_was_delivered_is_acknowledged_not_deliv
     let first = endpoint.next().await;
     // The delivery is done and the event has left the queue: the resend
     // must be recognised without it.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !host.metrics().await.contains("\nedgehook_queue_depth 0\n") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the event never left the queue"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_metric(&host, "edgehook_queue_depth 0").await;
     // The device leaves without reading its PUBACK, comes back and resends.
     drop(device);
     let mut device = RawDevice::connect(host.mqtt_addr(), "r1").await;
@@ -67,6 +63,59 @@ async fn a_device_resend_after_its_event_was_delivered_is_acknowledged_not_deliv
         second.headers["webhook-id"], first.headers["webhook-id"],
         "a new message reusing the packet id is a new event"
     );
+    host.host.stop().await;
+}
+
+/// Waits until `host`'s `/metrics` has the line `line`.
+async fn wait_for_metric(host: &TestHost, line: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !host.metrics().await.contains(&format!("\n{line}\n")) {
+        assert!(tokio::time::Instant::now() < deadline, "never {line}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resend_while_the_event_waits_for_room_in_the_queue_is_delivered_once() {
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    // Room for one big event, or for two small ones, but not for both.
+    let settings = Settings {
+        max_event_bytes: Some(ByteSize::b(4096)),
+        queue_max_bytes: Some(ByteSize::b(5120)),
+        ..Settings::default()
+    };
+    let host = TestHost::start(&[], settings).await;
+    host.create_webhook(serde_json::json!({ "event": "resend", "url": endpoint.url("/resend") }))
+        .await;
+    host.create_webhook(serde_json::json!({ "event": "marker", "url": endpoint.url("/marker") }))
+        .await;
+    let mut device = RawDevice::connect(host.mqtt_addr(), "r4").await;
+
+    // The big event fills the queue until its request is answered, 2 s
+    // after it arrives.
+    endpoint.answer(200, "ok", Duration::from_secs(2));
+    device
+        .publish("resend/big", &"x".repeat(4096), 1, false)
+        .await;
+    device.puback(1).await;
+    endpoint.next().await;
+    endpoint.answer(200, "ok", Duration::ZERO);
+    // The small one is taken and waits for room; its device gives up on
+    // the PUBACK and resends it, which waits behind it. Once the big one
+    // is done, both go into one commit.
+    let small = "y".repeat(900);
+    device.publish("resend/small", &small, 7, false).await;
+    wait_for_metric(&host, "edgehook_events_total 2").await;
+    drop(device);
+    let mut device = RawDevice::connect(host.mqtt_addr(), "r4").await;
+    device.publish("resend/small", &small, 7, true).await;
+    device.puback(7).await;
+    device.publish("marker", "", 8, false).await;
+    device.puback(8).await;
+    let before = endpoint.before_marker(is_marker).await;
+    let ids: Vec<_> = before.iter().map(|s| &s.headers["webhook-id"]).collect();
+    assert_eq!(ids.len(), 1, "the small event, once: {ids:?}");
+    wait_for_metric(&host, "edgehook_resends_total 1").await;
     host.host.stop().await;
 }
 
