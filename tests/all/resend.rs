@@ -101,8 +101,9 @@ async fn a_resend_while_the_event_waits_for_room_in_the_queue_is_delivered_once(
     endpoint.next().await;
     endpoint.answer(200, "ok", Duration::ZERO);
     // The small one is taken and waits for room; its device gives up on
-    // the PUBACK and resends it, which waits behind it. Once the big one
-    // is done, both go into one commit.
+    // the PUBACK, reconnects and resends it (rmqtt takes the new
+    // connection's publish once the old one's hook is done, so the resend
+    // comes once the small one is stored).
     let small = "y".repeat(900);
     device.publish("resend/small", &small, 7, false).await;
     wait_for_metric(&host, "edgehook_events_total 2").await;
