@@ -248,10 +248,10 @@ impl Pipeline {
                 event = %event.name,
                 "a resend of an event already stored: acknowledged, not delivered again"
             );
-            if batch.taken.iter().any(|t| t.seq == seq) {
-                batch.resends.push(ack);
-            } else {
+            if origins.is_committed(seq) {
                 ack.ack().await;
+            } else {
+                batch.resends.push(ack);
             }
             return;
         }
@@ -317,6 +317,7 @@ impl Pipeline {
             );
             return;
         }
+        origins.committed();
         #[cfg(debug_assertions)]
         if let Some(name) = &self.crash_after_commit
             && batch.iter().any(|t| t.event.name.as_str() == name)

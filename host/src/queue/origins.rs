@@ -52,16 +52,23 @@ pub struct Origins {
     /// which are skipped (and compacted away when they pile up).
     order: VecDeque<(u64, Origin)>,
     max: usize,
+    /// The newest event remembered, and the newest known to be on disk: a
+    /// resend of an event between the two waits for its commit.
+    newest: u64,
+    committed: u64,
 }
 
 impl Origins {
     /// Keeps at most `max`, starting with `rows` (the queue's at start:
     /// oldest first, at most `max`, one per origin).
     pub fn new(max: usize, rows: Vec<(Origin, Stored)>) -> Self {
+        let newest = rows.last().map_or(0, |(_, s)| s.seq);
         let mut origins = Self {
             known: HashMap::with_capacity(rows.len()),
             order: VecDeque::with_capacity(rows.len()),
             max,
+            newest,
+            committed: newest,
         };
         for (origin, stored) in rows {
             origins.order.push_back((stored.seq, origin.clone()));
@@ -86,6 +93,17 @@ impl Origins {
         (sent.dup && stored.fingerprint == sent.fingerprint).then_some(stored.seq)
     }
 
+    /// Whether event `seq` is on disk: its resend may be acknowledged now;
+    /// if not, only after the commit that stores it.
+    pub fn is_committed(&self, seq: u64) -> bool {
+        seq <= self.committed
+    }
+
+    /// The events remembered so far are on disk.
+    pub fn committed(&mut self) {
+        self.committed = self.newest;
+    }
+
     /// `sent` is stored as event `seq`: remembers it in place of whatever
     /// its origin named before, and pushes the changes that keep the
     /// `origins` table the same (this one, and the oldest forgotten).
@@ -94,6 +112,7 @@ impl Origins {
             seq,
             fingerprint: sent.fingerprint,
         };
+        self.newest = self.newest.max(seq);
         if let Some(replaced) = self.known.insert(sent.origin.clone(), stored) {
             changes.push(Change::Forget(replaced.seq));
         }
@@ -175,6 +194,22 @@ mod tests {
         assert_eq!(origins.resend_of(&sent("d1", 7, true, 0xbb)), None);
         assert_eq!(origins.resend_of(&sent("d2", 7, true, 0xaa)), None);
         assert_eq!(origins.resend_of(&sent("d1", 8, true, 0xaa)), None);
+    }
+
+    #[test]
+    fn a_resend_of_an_event_not_yet_committed_waits_for_the_commit() {
+        let stored = Stored {
+            seq: 4,
+            fingerprint: 0,
+        };
+        let mut origins = Origins::new(8, vec![(Origin::device("d1", 1), stored)]);
+        assert!(origins.is_committed(4), "read from disk");
+        let mut changes = Vec::new();
+        origins.remember(&sent("d1", 7, false, 0xaa), 5, &mut changes);
+        assert_eq!(origins.resend_of(&sent("d1", 7, true, 0xaa)), Some(5));
+        assert!(!origins.is_committed(5));
+        origins.committed();
+        assert!(origins.is_committed(5));
     }
 
     #[test]
