@@ -7,8 +7,9 @@
 //!
 //! # Layout
 //!
-//! - [`topic`], [`event`], [`exchange`]: the leaf types — topics parsed once,
-//!   the device event, the values exchanged with plugins.
+//! - [`topic`], [`event`], [`origin`], [`exchange`]: the leaf types — topics
+//!   parsed once, the device event, where an MQTT message came from (to
+//!   recognise a resend), the values exchanged with plugins.
 //! - [`config`]: settings from flags, environment and file, checked once.
 //! - [`fleet`]: the device registry — groups, devices, their keys.
 //! - [`ingress`]: MQTT in and out — the embedded broker or an external one.
@@ -25,7 +26,8 @@
 //! - [`stream`]: the live event stream behind `GET /v1/events`.
 //! - [`tls`]: the rustls client configurations (verifying, and the opt-out
 //!   for `rejectUnauthorized: false`).
-//! - [`queue`]: the durable queue of acknowledged events (redb, group commit).
+//! - [`queue`]: the durable queue of acknowledged events (redb, group commit),
+//!   and the origins of stored events that make a resend recognised.
 //! - [`streak`]: failures in a row that suspend a plugin or disable a webhook.
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API.
@@ -47,6 +49,7 @@ pub mod fleet;
 pub mod ingress;
 pub mod logging;
 pub mod offline;
+pub mod origin;
 pub mod pipeline;
 pub mod plugins;
 pub mod queue;

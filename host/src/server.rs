@@ -117,6 +117,7 @@ impl Host {
             queue,
             finished,
             pending,
+            origins,
         } = Queue::open(&cfg.data_dir, cfg.queue).context("opening the event queue")?;
 
         let shutdown = CancellationToken::new();
@@ -189,7 +190,7 @@ impl Host {
             },
             shutdown.clone(),
         );
-        tasks.spawn(pipeline.run(rx, finished, pending));
+        tasks.spawn(pipeline.run(rx, finished, pending, origins));
         tasks.spawn(watch::poll(plugin_dir, shutdown.clone().cancelled_owned()));
         tasks.spawn(watch::poll(webhook_dir, shutdown.clone().cancelled_owned()));
 

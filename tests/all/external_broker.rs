@@ -115,6 +115,7 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
     assert_eq!(&taken.event.data[..], b"not yet stored");
     // The host stops before the event is safe: no PUBACK goes out.
     first.shutdown().await;
+    let first_sent = taken.sent.clone();
     drop(taken);
 
     let (tx, mut inbound) = tokio::sync::mpsc::channel(8);
@@ -125,6 +126,13 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
         .unwrap();
     assert_eq!(&again.event.data[..], b"not yet stored");
     assert_eq!(again.event.name.as_str(), "kept");
+    // Marked as a resend of the same message in the host's session: what
+    // the pipeline recognises it by.
+    let (first, resent) = (first_sent.unwrap(), again.sent.clone().unwrap());
+    assert!(!first.dup && resent.dup);
+    assert_eq!(resent.origin, first.origin);
+    assert_eq!(&*first.origin.session, "broker/edgehook-redelivery");
+    assert_eq!(resent.fingerprint, first.fingerprint);
     again.ack.ack().await;
     second.shutdown().await;
 }

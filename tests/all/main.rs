@@ -17,6 +17,7 @@ mod plugin_tools;
 mod registry;
 mod reload;
 mod reload_under_load;
+mod resend;
 mod retries;
 mod sandbox;
 mod secrets;

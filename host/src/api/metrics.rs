@@ -67,6 +67,8 @@ impl Sample {
 pub struct Totals {
     /// Device events taken from the broker.
     pub events_in: u64,
+    /// Resent messages acknowledged without a second delivery.
+    pub resends: u64,
     /// Requests by outcome label.
     pub requests: Vec<(&'static str, u64)>,
     /// Attempts made again after a failure.
@@ -97,6 +99,7 @@ impl Totals {
     ) -> Self {
         Self {
             events_in: stats.events_in.load(Ordering::Relaxed),
+            resends: stats.resends.load(Ordering::Relaxed),
             requests: RequestOutcome::ALL
                 .iter()
                 .map(|&o| (o.label(), stats.requests(o)))
@@ -144,6 +147,12 @@ pub fn render_totals(t: &Totals) -> String {
             "counter",
             "Device events taken from the broker.",
             t.events_in.to_string(),
+        ),
+        (
+            "edgehook_resends_total",
+            "counter",
+            "Resent MQTT messages (DUP) of events already stored: acknowledged, not delivered again.",
+            t.resends.to_string(),
         ),
         (
             "edgehook_retries_total",
@@ -426,6 +435,7 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
     fn totals_render_counters_gauges_and_a_cumulative_histogram() {
         let stats = DeliveryStats::default();
         stats.events_in.store(7, Ordering::Relaxed);
+        stats.resends.store(2, Ordering::Relaxed);
         stats.request(RequestOutcome::Success);
         stats.request(RequestOutcome::Timeout);
         stats.drop_event(DropReason::Retries);
@@ -444,6 +454,7 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
         let text = render_totals(&Totals::read(&stats, 3, 1, &hooks));
         for line in [
             "edgehook_events_total 7",
+            "edgehook_resends_total 2",
             "edgehook_queue_depth 3",
             "edgehook_sleeping_hosts 1",
             "edgehook_webhooks_disabled 1",

@@ -7,6 +7,10 @@
 //! device sends the event again. Malformed or oversized events are refused
 //! without closing the connection (a resend would be refused again).
 //!
+//! Each QoS 1 or 2 event carries its origin (the device's client id and
+//! packet id) and DUP flag, so the pipeline acknowledges a device's resend
+//! of an event it had stored without delivering it again.
+//!
 //! The host's own messages go straight into the broker's router, not
 //! through a client connection, so they never reach the hook.
 //!
@@ -35,6 +39,7 @@ use super::acl::{self, MqttAuth, Who};
 use super::{Ack, Inbound, IngressError};
 use crate::event::Event;
 use crate::fleet::{Fleet, KeyHash};
+use crate::origin::{Origin, Sent};
 use crate::topic::{is_event_topic, parse_event_topic};
 
 /// QoS 1 messages in flight to one device, awaiting its PUBACK. rmqtt's
@@ -376,6 +381,10 @@ impl Handler for EventHook {
         }
         let (tx, rx) = oneshot::channel();
         let event = Event::received(device, name, publish.payload.clone());
+        let sent = publish
+            .packet_id
+            .filter(|_| publish.qos != QoS::AtMostOnce)
+            .map(|id| Sent::new(Origin::device(client, id.get()), publish.dup, &event));
         let not_taken = || {
             verdict(PublishAclResult::rejected(
                 true,
@@ -387,6 +396,7 @@ impl Handler for EventHook {
             .send(Inbound {
                 event,
                 ack: Ack::embedded(tx),
+                sent,
             })
             .await
             .is_err()

@@ -4,10 +4,14 @@
 //! The client keeps a persistent session (stable client id, no clean start,
 //! a session expiry on MQTT 5) and acknowledges each event by hand when its
 //! [`Ack`] fires, so the broker redelivers what the host had not taken when
-//! it stopped. With a share group it subscribes through `$share/{group}/…`,
-//! so several hosts split the events of a clustered broker. Which version
-//! is spoken is hidden behind [`client`]; the loop here is the same for
-//! both.
+//! it stopped, marked DUP with the same packet id. Each event carries that
+//! origin (the host's session and the packet id), so the pipeline
+//! acknowledges a resend of what it had stored without delivering it
+//! again. A device's own resend reaches the host as a new message with a
+//! new packet id: that one cannot be told from a second identical event.
+//! With a share group it subscribes through `$share/{group}/…`, so several
+//! hosts split the events of a clustered broker. Which version is spoken
+//! is hidden behind [`client`]; the loop here is the same for both.
 
 mod client;
 mod v311;
@@ -27,6 +31,7 @@ pub use self::client::PendingAck;
 use self::client::{Client, Connect, EventLoop, Incoming, Message};
 use super::{Ack, Inbound, IngressError};
 use crate::event::Event;
+use crate::origin::{Origin, Sent};
 use crate::secrets;
 use crate::topic::{EVENTS_FILTER, parse_event_topic};
 
@@ -113,6 +118,7 @@ pub async fn start(
     let connected = Arc::new(AtomicBool::new(false));
     let link = Link {
         client: client.clone(),
+        session: Origin::broker_session(&opts.client_id),
         filter,
         inbound,
         max_event_bytes: opts.max_event_bytes,
@@ -214,6 +220,8 @@ fn nodelay() -> rumqttc::NetworkOptions {
 /// What the event loop hands events to.
 struct Link {
     client: Client,
+    /// The host's session on the broker, the origin of every message.
+    session: Arc<str>,
     filter: String,
     inbound: mpsc::Sender<Inbound>,
     max_event_bytes: usize,
@@ -229,6 +237,7 @@ async fn run(
 ) {
     let Link {
         client,
+        session,
         filter,
         inbound,
         max_event_bytes,
@@ -253,7 +262,7 @@ async fn run(
                 }
             }
             Ok(Incoming::Publish(message)) => {
-                if !take(message, &inbound, max_event_bytes) {
+                if !take(message, &session, &inbound, max_event_bytes) {
                     return;
                 }
             }
@@ -272,10 +281,11 @@ async fn run(
 }
 
 /// Hands one message to the pipeline; false when the host is shutting down.
-fn take(message: Message, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
+fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
     let Message {
         topic,
         payload,
+        packet,
         ack,
     } = message;
     let refused = match parse_event_topic(&topic) {
@@ -286,8 +296,10 @@ fn take(message: Message, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
         ),
         Ok((device, name)) => {
             let event = Event::received(device, name, payload);
+            let sent =
+                packet.map(|(id, dup)| Sent::new(Origin::broker(session.clone(), id), dup, &event));
             let ack = Ack::external(ack);
-            return hand_over(inbound, Inbound { event, ack });
+            return hand_over(inbound, Inbound { event, ack, sent });
         }
     };
     tracing::warn!(topic, "event refused: {refused}");

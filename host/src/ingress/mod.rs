@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::event::Event;
+use crate::origin::Sent;
 
 /// An event taken from the broker, waiting for its acknowledgement.
 #[derive(Debug)]
@@ -26,6 +27,9 @@ pub struct Inbound {
     /// Fire it once the event is safe; dropping it refuses the message so
     /// the device (or the broker's session) sends it again.
     pub ack: Ack,
+    /// Its session, packet id and DUP flag, for QoS 1 and 2: what tells a
+    /// resend from a new message.
+    pub sent: Option<Sent>,
 }
 
 /// Acknowledges one MQTT message to the broker it came from.

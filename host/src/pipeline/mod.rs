@@ -8,6 +8,12 @@
 //! An event no webhook matches is acknowledged at once and never stored.
 //! When the queue is full the intake waits, and the broker holds the rest.
 //!
+//! The intake also owns the [`Origins`] of stored events: a resent message
+//! (DUP, a known session and packet id, the same content) is acknowledged
+//! — once the event it repeats is stored — and neither counted, streamed
+//! nor delivered again. Its origin is written with the event, in the same
+//! transaction: no extra commit, and no lock (one task owns it).
+//!
 //! One task per (event, webhook) delivery. Only plugin calls and requests
 //! count against `max_in_flight`; waiting for a host (its concurrency, its
 //! rate, a `Retry-After`) or for a retry holds no slot, so a slow or
@@ -27,8 +33,9 @@ use crate::event::Event;
 use crate::exchange::Reply;
 use crate::fleet::{Fleet, GroupId};
 use crate::ingress::{Ack, Inbound};
+use crate::origin::Sent;
 use crate::plugins::{Hook, Registry};
-use crate::queue::{Change, Pending, Queue, Room, Ticket, encode, encoded_len};
+use crate::queue::{Change, Origins, Pending, Queue, Room, Ticket, encode, encoded_len};
 use crate::respond::Responder;
 use crate::stream::EventStream;
 use crate::throttle::{RetrySchedule, Throttle};
@@ -66,6 +73,11 @@ pub struct Pipeline {
     in_flight: Arc<Semaphore>,
     max_in_flight: u32,
     shutdown: CancellationToken,
+    /// Debug builds only: the event name of `EDGEHOOK_TEST_CRASH_AFTER_COMMIT`,
+    /// after whose commit the process aborts before any ack, as a crash
+    /// between the queue's commit and the PUBACK would (tests only).
+    #[cfg(debug_assertions)]
+    crash_after_commit: Option<String>,
 }
 
 /// The parts a [`Pipeline`] is made of.
@@ -111,9 +123,23 @@ struct Taken {
     event: Event,
     group: Option<GroupId>,
     ack: Ack,
+    /// Its origin, remembered before the commit: forgotten if it fails.
+    sent: Option<Sent>,
     hooks: Vec<Arc<Hook>>,
     seq: u64,
     room: Room,
+}
+
+/// What one commit writes and then acknowledges.
+#[derive(Debug, Default)]
+struct Batch {
+    /// The events to store, in the order taken.
+    taken: Vec<Taken>,
+    /// The changes of the transaction: these events and their origins, and
+    /// finished events.
+    changes: Vec<Change>,
+    /// Acks of resends of events of this batch, fired once it is stored.
+    resends: Vec<Ack>,
 }
 
 impl Pipeline {
@@ -134,18 +160,21 @@ impl Pipeline {
             in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
             max_in_flight,
             shutdown,
+            #[cfg(debug_assertions)]
+            crash_after_commit: std::env::var("EDGEHOOK_TEST_CRASH_AFTER_COMMIT").ok(),
         })
     }
 
     /// Delivers what a previous run left in the queue, then takes events
     /// until shutdown or until the ingress closes, committing `finished`
-    /// changes along with them; then waits for the plugin calls and
-    /// requests in progress.
+    /// changes along with them and recognising resends by `origins`; then
+    /// waits for the plugin calls and requests in progress.
     pub async fn run(
         self: Arc<Self>,
         mut inbound: mpsc::Receiver<Inbound>,
         mut finished: mpsc::UnboundedReceiver<Change>,
         pending: Vec<Pending>,
+        mut origins: Origins,
     ) {
         self.replay(pending).await;
         let mut held = None;
@@ -161,39 +190,32 @@ impl Pipeline {
                             None => break,
                         },
                         Some(change) = finished.recv() => {
-                            let mut changes = vec![change];
-                            drain(&mut finished, &mut changes);
-                            self.commit(changes, Vec::new()).await;
+                            let mut batch = Batch { changes: vec![change], ..Batch::default() };
+                            drain(&mut finished, &mut batch.changes);
+                            self.commit(batch, &mut origins).await;
                             continue;
                         }
                     }
                 }
             };
-            let mut batch = Vec::new();
-            let mut changes = Vec::new();
-            if let Some(taken) = self.take(first, None).await {
-                changes.push(Change::Put(taken.seq, encode(&taken.event)));
-                batch.push(taken);
-            }
-            while batch.len() < MAX_BATCH {
+            let mut batch = Batch::default();
+            self.take(first, None, &mut origins, &mut batch).await;
+            while batch.taken.len() < MAX_BATCH {
                 let Ok(next) = inbound.try_recv() else { break };
                 let Some(room) = self.queue.try_reserve(encoded_len(&next.event)) else {
                     // Full: commit what we have, then wait for room.
                     held = Some(next);
                     break;
                 };
-                if let Some(taken) = self.take(next, Some(room)).await {
-                    changes.push(Change::Put(taken.seq, encode(&taken.event)));
-                    batch.push(taken);
-                }
+                self.take(next, Some(room), &mut origins, &mut batch).await;
             }
-            drain(&mut finished, &mut changes);
-            self.commit(changes, batch).await;
+            drain(&mut finished, &mut batch.changes);
+            self.commit(batch, &mut origins).await;
         }
-        let mut changes = Vec::new();
-        drain(&mut finished, &mut changes);
-        if !changes.is_empty() {
-            self.commit(changes, Vec::new()).await;
+        let mut batch = Batch::default();
+        drain(&mut finished, &mut batch.changes);
+        if !batch.changes.is_empty() {
+            self.commit(batch, &mut origins).await;
         }
         // Every permit back means every call and request finished.
         let _all = self.in_flight.acquire_many(self.max_in_flight).await;
@@ -208,11 +230,35 @@ impl Pipeline {
             .and_then(|d| d.group.clone())
     }
 
-    /// Counts and streams one event; answers for plugins that are not
-    /// running; acknowledges it at once when no webhook matches, and
-    /// otherwise reserves its room in the queue.
-    async fn take(&self, inbound: Inbound, room: Option<Room>) -> Option<Taken> {
-        let Inbound { event, ack } = inbound;
+    /// Adds one event to `batch`: a resend of a stored event is only
+    /// acknowledged (once that event is stored); any other is counted and
+    /// streamed, answered for plugins that are not running, acknowledged
+    /// at once when no webhook matches, and otherwise given its room in the
+    /// queue and added with its origin.
+    async fn take(
+        &self,
+        inbound: Inbound,
+        room: Option<Room>,
+        origins: &mut Origins,
+        batch: &mut Batch,
+    ) {
+        let Inbound { event, ack, sent } = inbound;
+        if let Some(seq) = sent.as_ref().and_then(|s| origins.resend_of(s)) {
+            self.stats
+                .resends
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(
+                device = %event.device,
+                event = %event.name,
+                "a resend of an event already stored: acknowledged, not delivered again"
+            );
+            if origins.is_committed(seq) {
+                ack.ack().await;
+            } else {
+                batch.resends.push(ack);
+            }
+            return;
+        }
         self.stats
             .events_in
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -228,33 +274,63 @@ impl Pipeline {
         let hooks = self.registry.matching(&event, group.as_ref());
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
+            if let Some(sent) = &sent {
+                origins.reused(&sent.origin, &mut batch.changes);
+            }
             ack.ack().await;
-            return None;
+            return;
         }
         let room = match room {
             Some(room) => room,
             None => self.queue.reserve(encoded_len(&event)).await,
         };
-        Some(Taken {
-            seq: self.queue.next_seq(),
+        let seq = self.queue.next_seq();
+        batch.changes.push(Change::Put(seq, encode(&event)));
+        if let Some(sent) = &sent {
+            origins.remember(sent, seq, &mut batch.changes);
+        }
+        batch.taken.push(Taken {
+            seq,
             event,
             group,
             ack,
+            sent,
             hooks,
             room,
-        })
+        });
     }
 
-    /// Writes `changes`; then acknowledges and delivers `batch`. When the
-    /// write fails nothing is acknowledged: the broker sends the events
-    /// again.
-    async fn commit(self: &Arc<Self>, changes: Vec<Change>, batch: Vec<Taken>) {
+    /// Writes the batch's changes; then acknowledges and delivers its
+    /// events and acknowledges their resends. When the write fails nothing
+    /// is acknowledged (the broker sends the events again) and their
+    /// origins are forgotten.
+    async fn commit(self: &Arc<Self>, batch: Batch, origins: &mut Origins) {
+        let Batch {
+            taken: batch,
+            changes,
+            resends,
+        } = batch;
         if let Err(err) = self.queue.commit(changes).await {
+            for taken in &batch {
+                if let Some(sent) = &taken.sent {
+                    origins.forget_stored(&sent.origin, taken.seq);
+                }
+            }
             tracing::error!(
                 "{err}; {} event(s) not acknowledged, the broker will send them again",
                 batch.len()
             );
             return;
+        }
+        origins.committed();
+        #[cfg(debug_assertions)]
+        if let Some(name) = &self.crash_after_commit
+            && batch.iter().any(|t| t.event.name.as_str() == name)
+        {
+            std::process::abort();
+        }
+        for ack in resends {
+            ack.ack().await;
         }
         let since = Instant::now();
         for taken in batch {

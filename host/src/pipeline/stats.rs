@@ -77,6 +77,9 @@ impl DropReason {
 pub struct DeliveryStats {
     /// Device events taken from the broker.
     pub events_in: AtomicU64,
+    /// Resent messages recognised as events already stored: acknowledged,
+    /// not counted in `events_in`, not delivered again.
+    pub resends: AtomicU64,
     requests: [AtomicU64; RequestOutcome::ALL.len()],
     /// Attempts made again after a failure.
     pub retried: AtomicU64,

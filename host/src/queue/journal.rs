@@ -1,10 +1,15 @@
 //! The queue's file: a redb database in the data directory holding every
 //! acknowledged event until all its webhooks are done with it.
 //!
-//! Two tables: `events` (sequence number → encoded event) and `done`
+//! Three tables: `events` (sequence number → encoded event), `done`
 //! ((sequence number, webhook name) → ()) for an event some of whose
 //! webhooks have finished while others still retry, so that a restart does
-//! not send it again to those that finished. Writes come in batches, one
+//! not send it again to those that finished, and `origins` (sequence
+//! number → (session, packet id, fingerprint)), where stored events came
+//! from, so that a resend is recognised after a restart (see
+//! [`super::origins`]); keyed by sequence number, so that a row is an
+//! append and forgetting the oldest is cheap (the table is only read whole,
+//! at start). Writes come in batches, one
 //! transaction and one fsync each (group commit): the cost of durability
 //! is shared by every event of the batch.
 
@@ -13,11 +18,14 @@ use std::path::Path;
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
+use super::origins::Stored;
 use crate::event::Event;
+use crate::origin::Origin;
 use crate::topic::{DeviceId, EventName};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const DONE: TableDefinition<(u64, &str), ()> = TableDefinition::new("done");
+const ORIGINS: TableDefinition<u64, (&str, u16, u64)> = TableDefinition::new("origins");
 
 /// Why the queue file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +60,10 @@ pub enum Change {
     Done(u64, std::sync::Arc<str>),
     /// Every webhook is done with the event: forget it.
     Remove(u64),
+    /// A stored event came from this origin.
+    Remember(Origin, Stored),
+    /// Forget the origin of the event of this sequence number.
+    Forget(u64),
 }
 
 /// An event found in the queue at start, with the webhooks already done with it.
@@ -83,10 +95,11 @@ impl Journal {
             source,
         };
         let db = Database::create(path).map_err(|e| store(e.into()))?;
-        // Create both tables, so that reading an empty queue works.
+        // Create the tables, so that reading an empty queue works.
         let tx = db.begin_write().map_err(|e| store(e.into()))?;
         tx.open_table(EVENTS).map_err(|e| store(e.into()))?;
         tx.open_table(DONE).map_err(|e| store(e.into()))?;
+        tx.open_table(ORIGINS).map_err(|e| store(e.into()))?;
         tx.commit().map_err(|e| store(e.into()))?;
         Ok(Self { db, path: shown })
     }
@@ -101,6 +114,7 @@ impl Journal {
         {
             let mut events = tx.open_table(EVENTS)?;
             let mut done = tx.open_table(DONE)?;
+            let mut origins = tx.open_table(ORIGINS)?;
             for change in changes {
                 match change {
                     Change::Put(seq, bytes) => {
@@ -119,6 +133,19 @@ impl Journal {
                         for hook in &finished {
                             done.remove((*seq, hook.as_str()))?;
                         }
+                    }
+                    Change::Remember(origin, stored) => {
+                        origins.insert(
+                            stored.seq,
+                            (
+                                origin.session.as_ref(),
+                                origin.packet_id,
+                                stored.fingerprint,
+                            ),
+                        )?;
+                    }
+                    Change::Forget(seq) => {
+                        origins.remove(seq)?;
                     }
                 }
             }
@@ -149,6 +176,54 @@ impl Journal {
             });
         }
         Ok(out)
+    }
+
+    /// The origins of the last `max` stored events, oldest first, as the
+    /// last run left them. Rows beyond those, or naming an origin that a
+    /// newer row names too, are deleted.
+    pub fn origins(&self, max: usize) -> Result<Vec<(Origin, Stored)>, JournalError> {
+        self.read_origins(max).map_err(|source| self.store(source))
+    }
+
+    fn read_origins(&self, max: usize) -> Result<Vec<(Origin, Stored)>, redb::Error> {
+        let rows: Vec<(u64, String, u16, u64)> = {
+            let tx = self.db.begin_read()?;
+            tx.open_table(ORIGINS)?
+                .iter()?
+                .map(|row| {
+                    row.map(|(k, v)| {
+                        let (session, packet_id, fingerprint) = v.value();
+                        (k.value(), session.to_owned(), packet_id, fingerprint)
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let mut kept = Vec::with_capacity(rows.len().min(max));
+        let mut seen = std::collections::HashSet::new();
+        let mut stale = Vec::new();
+        for (seq, session, packet_id, fingerprint) in rows.into_iter().rev() {
+            let origin = Origin {
+                session: session.into(),
+                packet_id,
+            };
+            if kept.len() < max && seen.insert(origin.clone()) {
+                kept.push((origin, Stored { seq, fingerprint }));
+            } else {
+                stale.push(seq);
+            }
+        }
+        if !stale.is_empty() {
+            let tx = self.db.begin_write()?;
+            {
+                let mut origins = tx.open_table(ORIGINS)?;
+                for seq in stale {
+                    origins.remove(seq)?;
+                }
+            }
+            tx.commit()?;
+        }
+        kept.reverse();
+        Ok(kept)
     }
 
     #[expect(clippy::type_complexity, reason = "two plain row lists")]
@@ -278,6 +353,60 @@ mod tests {
         // Removing an event also forgets its `done` rows.
         journal.apply(&[Change::Put(2, encode(&b))]).unwrap();
         assert!(journal.pending().unwrap()[0].done.is_empty());
+    }
+
+    #[test]
+    fn origins_survive_reopening_and_outlive_their_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("queue.redb");
+        let stored = |seq| Stored {
+            seq,
+            fingerprint: seq * 10,
+        };
+        {
+            let journal = Journal::open(&path).unwrap();
+            let a = event("a", b"1");
+            journal
+                .apply(&[
+                    Change::Put(1, encode(&a)),
+                    Change::Remember(Origin::device("d1", 7), stored(1)),
+                    Change::Remember(Origin::device("d1", 8), stored(2)),
+                ])
+                .unwrap();
+            journal
+                .apply(&[
+                    Change::Remove(1),
+                    Change::Forget(2),
+                    Change::Forget(1),
+                    Change::Remember(Origin::device("d1", 7), stored(3)),
+                    Change::Remember(Origin::device("d2", 7), stored(4)),
+                    Change::Remember(Origin::device("d3", 7), stored(5)),
+                ])
+                .unwrap();
+        }
+        let journal = Journal::open(&path).unwrap();
+        assert!(journal.pending().unwrap().is_empty());
+        let origins = journal.origins(8).unwrap();
+        assert_eq!(
+            origins,
+            [
+                (Origin::device("d1", 7), stored(3)),
+                (Origin::device("d2", 7), stored(4)),
+                (Origin::device("d3", 7), stored(5)),
+            ]
+        );
+        // Beyond the bound, or named again by a newer row: deleted.
+        journal
+            .apply(&[Change::Remember(Origin::device("d2", 7), stored(6))])
+            .unwrap();
+        assert_eq!(
+            journal.origins(2).unwrap(),
+            [
+                (Origin::device("d3", 7), stored(5)),
+                (Origin::device("d2", 7), stored(6)),
+            ]
+        );
+        assert_eq!(journal.origins(8).unwrap().len(), 2);
     }
 
     #[test]

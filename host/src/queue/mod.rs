@@ -9,6 +9,7 @@
 //! (backpressure) instead of anything being dropped.
 
 mod journal;
+pub mod origins;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use journal::Journal;
 pub use journal::{Change, JournalError, Pending, encode, encoded_len};
+pub use origins::{MAX_ORIGINS, Origins};
 
 /// Bounds of the queue.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +60,8 @@ pub struct Opened {
     pub finished: mpsc::UnboundedReceiver<Change>,
     /// The events a previous run left in it, oldest first.
     pub pending: Vec<Pending>,
+    /// Where the last stored events came from, to recognise their resends.
+    pub origins: Origins,
 }
 
 impl Queue {
@@ -65,6 +69,7 @@ impl Queue {
     pub fn open(data_dir: &Path, limits: QueueLimits) -> Result<Opened, JournalError> {
         let journal = Journal::open(&data_dir.join("queue.redb"))?;
         let pending = journal.pending()?;
+        let origins = Origins::new(MAX_ORIGINS, journal.origins(MAX_ORIGINS)?);
         let next_seq = pending.last().map_or(1, |p| p.seq + 1);
         let (finished, changes) = mpsc::unbounded_channel();
         let queue = Arc::new(Self {
@@ -80,6 +85,7 @@ impl Queue {
             queue,
             finished: changes,
             pending,
+            origins,
         })
     }
 

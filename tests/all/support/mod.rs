@@ -1,10 +1,14 @@
 //! What the black-box tests share: a host on loopback ports in a temporary
 //! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
-//! MQTT device ([`device`]) and a real mosquitto ([`mosquitto`]).
+//! MQTT device ([`device`]), one that writes its packets by hand
+//! ([`raw_device`]), a real mosquitto ([`mosquitto`]) and the host as its
+//! own process ([`process`]).
 
 mod device;
 mod endpoint;
 mod mosquitto;
+mod process;
+mod raw_device;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,8 @@ use edgehook::server::Host;
 pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
 pub use mosquitto::Mosquitto;
+pub use process::HostProcess;
+pub use raw_device::RawDevice;
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);

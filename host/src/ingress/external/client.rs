@@ -66,6 +66,9 @@ pub struct Message {
     pub topic: String,
     /// Its payload.
     pub payload: Bytes,
+    /// Its packet id (QoS 1 and 2) and DUP flag: the broker resends what
+    /// the host's session did not acknowledge with the same id and DUP=1.
+    pub packet: Option<(u16, bool)>,
     /// The PUBACK to send once it is safe.
     pub ack: PendingAck,
 }

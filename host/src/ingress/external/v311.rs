@@ -55,6 +55,8 @@ pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Inc
         Event::Incoming(Packet::Publish(publish)) => Ok(Incoming::Publish(Message {
             topic: publish.topic.clone(),
             payload: publish.payload.clone(),
+            packet: (publish.qos != rumqttc::QoS::AtMostOnce)
+                .then_some((publish.pkid, publish.dup)),
             ack: PendingAck::V311(client.clone(), Box::new(publish)),
         })),
         _ => Ok(Incoming::Other),

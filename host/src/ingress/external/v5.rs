@@ -55,6 +55,7 @@ pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Inc
         Event::Incoming(Packet::Publish(publish)) => Ok(Incoming::Publish(Message {
             topic: String::from_utf8_lossy(&publish.topic).into_owned(),
             payload: publish.payload.clone(),
+            packet: (publish.qos != QoS::AtMostOnce).then_some((publish.pkid, publish.dup)),
             ack: PendingAck::V5(client.clone(), Box::new(publish)),
         })),
         _ => Ok(Incoming::Other),

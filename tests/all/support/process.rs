@@ -1,0 +1,124 @@
+//! `edgehook serve` as its own process, for tests that kill it: the
+//! binary of this workspace, its ready line read for the bound addresses.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::{WAIT, http_get};
+
+/// The API token of the host processes.
+pub const TOKEN: &str = "crash-test-token-0123456789";
+
+/// The `edgehook` binary of this workspace, built first.
+fn edgehook_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/all-… → target/debug
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    edgehook_tests::edgehook_binary(profile_dir)
+}
+
+/// An `edgehook serve` process on `dir`, killed on drop.
+pub struct HostProcess {
+    child: Child,
+    /// Its embedded broker's address, if it runs one.
+    pub mqtt_addr: Option<SocketAddr>,
+    pub api_addr: SocketAddr,
+}
+
+/// The address after `prefix` in the ready line, up to the next space or
+/// comma.
+fn address_after(line: &str, prefix: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(prefix)? + prefix.len()..];
+    let end = rest.find([' ', ',']).unwrap_or(rest.len());
+    Some(rest[..end].parse().expect("an address in the ready line"))
+}
+
+impl HostProcess {
+    /// Starts `edgehook serve` with `mqtt` (broker options) and the API on
+    /// port 0, its plugins, webhooks and data under `dir`; the bound
+    /// addresses are read from its ready line, so no port is picked before
+    /// the host binds it.
+    pub async fn start(dir: &Path, mqtt: &[&str]) -> Self {
+        Self::start_with_env(dir, mqtt, &[]).await
+    }
+
+    /// [`HostProcess::start`] with extra environment variables.
+    pub async fn start_with_env(dir: &Path, mqtt: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(edgehook_binary())
+            .arg("serve")
+            .args(mqtt)
+            .args(["--api-listen", "127.0.0.1:0", "--allow-private-networks"])
+            .args(["--retry-delays", "", "--api-token", TOKEN])
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--plugins")
+            .arg(dir.join("plugins"))
+            .arg("--webhooks")
+            .arg(dir.join("webhooks"))
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("edgehook starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.starts_with("edgehook ready") {
+                    return line;
+                }
+            }
+            panic!("edgehook exited before it was ready");
+        });
+        let line = ready.await.expect("edgehook ready in time");
+        // Keep reading its output so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            mqtt_addr: address_after(&line, "MQTT on "),
+            api_addr: address_after(&line, "API on http://").expect("the API address"),
+        }
+    }
+
+    /// The value of the counter or gauge `name` on `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let (status, body) = http_get(self.api_addr, "/metrics", Some(TOKEN)).await;
+        assert_eq!(status, 200, "{body}");
+        body.as_str()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+            .parse()
+            .unwrap()
+    }
+
+    /// The value of the gauge `edgehook_queue_depth` on `/metrics`.
+    pub async fn queue_depth(&self) -> u64 {
+        self.metric("edgehook_queue_depth").await
+    }
+
+    /// Kills the host with SIGKILL and waits for it.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.unwrap();
+    }
+
+    /// Waits for the host to end by itself (within [`WAIT`]); its exit
+    /// status.
+    pub async fn exited(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the host ended in time")
+            .unwrap()
+    }
+}
