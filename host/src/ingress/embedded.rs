@@ -7,6 +7,10 @@
 //! device sends the event again. Malformed or oversized events are refused
 //! without closing the connection (a resend would be refused again).
 //!
+//! Devices' answers to commands (`command-output/…`, `command-done/…`) are
+//! caught in the same hook and handed to the command router; they are not
+//! events and never reach the pipeline.
+//!
 //! The host's own messages go straight into the broker's router, not
 //! through a client connection, so they never reach the hook.
 //!
@@ -33,9 +37,11 @@ use tokio::task::JoinHandle;
 
 use super::acl::{self, MqttAuth, Who};
 use super::{Ack, Inbound, IngressError};
-use crate::event::Event;
+use crate::event::{CommandReply, Event};
 use crate::fleet::{Fleet, KeyHash};
-use crate::topic::{is_event_topic, parse_event_topic};
+use crate::topic::{
+    is_command_reply_topic, is_event_topic, parse_command_reply_topic, parse_event_topic,
+};
 
 /// QoS 1 messages in flight to one device, awaiting its PUBACK. rmqtt's
 /// default (16) throttles a device that triggers many webhooks to 16
@@ -65,6 +71,8 @@ pub struct EmbeddedOptions {
     pub fleet: Arc<Fleet>,
     /// The operator's password: the API token.
     pub operator_token: Arc<str>,
+    /// Where devices' answers to commands go.
+    pub replies: mpsc::Sender<CommandReply>,
 }
 
 /// A running embedded broker.
@@ -106,6 +114,7 @@ pub async fn start(
             Type::MessagePublishCheckAcl,
             Box::new(EventHook {
                 inbound,
+                replies: opts.replies.clone(),
                 max_event_bytes: opts.max_event_bytes,
                 auth: opts.auth,
             }),
@@ -336,6 +345,7 @@ impl Handler for SubscribeHook {
 /// events.
 struct EventHook {
     inbound: mpsc::Sender<Inbound>,
+    replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
     auth: MqttAuth,
 }
@@ -359,6 +369,31 @@ impl Handler for EventHook {
         let who = who(self.auth, session.id.username.as_deref());
         if let Err(refusal) = acl::may_publish(who, topic) {
             return refuse(refusal.to_string());
+        }
+        if is_command_reply_topic(topic) {
+            let (device, kind, request_id) = match parse_command_reply_topic(topic) {
+                Ok(parsed) => parsed,
+                Err(err) => return refuse(err.to_string()),
+            };
+            if publish.payload.len() > self.max_event_bytes {
+                return refuse(format!(
+                    "payload of {} bytes exceeds max_event_bytes {}",
+                    publish.payload.len(),
+                    self.max_event_bytes
+                ));
+            }
+            let reply = CommandReply {
+                device,
+                request_id,
+                kind,
+                payload: publish.payload.clone(),
+            };
+            // The router never waits on a reader, so this waits only while
+            // a burst of answers is being routed: the device feels it.
+            if self.replies.send(reply).await.is_err() {
+                tracing::debug!(topic, "the host is stopping; answer dropped");
+            }
+            return (true, acc);
         }
         if !is_event_topic(topic) {
             return (true, acc);
@@ -465,6 +500,7 @@ mod tests {
                 auth: MqttAuth::Open,
                 fleet: Arc::new(Fleet::open(tempfile::tempdir().unwrap().path()).unwrap()),
                 operator_token: "not used in open mode".into(),
+                replies: mpsc::channel(8).0,
             },
             tx,
         )

@@ -5,7 +5,9 @@
 //! a session expiry on MQTT 5) and acknowledges each event by hand when its
 //! [`Ack`] fires, so the broker redelivers what the host had not taken when
 //! it stopped. With a share group it subscribes through `$share/{group}/…`,
-//! so several hosts split the events of a clustered broker. Which version
+//! so several hosts split the events of a clustered broker. Devices'
+//! answers to commands come through their own subscriptions, never shared:
+//! each host waits for the answers to its own commands. Which version
 //! is spoken is hidden behind [`client`]; the loop here is the same for
 //! both.
 
@@ -26,9 +28,12 @@ use tokio::task::JoinHandle;
 pub use self::client::PendingAck;
 use self::client::{Client, Connect, EventLoop, Incoming, Message};
 use super::{Ack, Inbound, IngressError};
-use crate::event::Event;
+use crate::event::{CommandReply, Event};
 use crate::secrets;
-use crate::topic::{EVENTS_FILTER, parse_event_topic};
+use crate::topic::{
+    COMMAND_REPLY_FILTERS, EVENTS_FILTER, is_command_reply_topic, parse_command_reply_topic,
+    parse_event_topic,
+};
 
 /// Events the broker may send before the host acknowledges them. The
 /// client's request channel holds more than this, and the pipeline's
@@ -82,6 +87,8 @@ pub struct ExternalOptions {
     pub share_group: Option<String>,
     /// Extra CA certificate (PEM) for `mqtts://`, beside the webpki roots.
     pub ca_file: Option<PathBuf>,
+    /// Where devices' answers to commands go.
+    pub replies: mpsc::Sender<CommandReply>,
 }
 
 /// A connected client.
@@ -115,6 +122,7 @@ pub async fn start(
         client: client.clone(),
         filter,
         inbound,
+        replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
     };
     let task = tokio::spawn(run(eventloop, link, connected.clone(), ready_tx));
@@ -216,6 +224,7 @@ struct Link {
     client: Client,
     filter: String,
     inbound: mpsc::Sender<Inbound>,
+    replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
 }
 
@@ -231,6 +240,7 @@ async fn run(
         client,
         filter,
         inbound,
+        replies,
         max_event_bytes,
     } = link;
     let mut ready = Some(ready);
@@ -248,9 +258,19 @@ async fn run(
                 if !session_present && let Err(err) = client.subscribe(&filter) {
                     tracing::error!("cannot subscribe to {filter}: {err}");
                 }
+                // Every time: a session kept from a version without commands
+                // lacks these, and subscribing again changes nothing.
+                for reply_filter in COMMAND_REPLY_FILTERS {
+                    if let Err(err) = client.subscribe(reply_filter) {
+                        tracing::error!("cannot subscribe to {reply_filter}: {err}");
+                    }
+                }
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(());
                 }
+            }
+            Ok(Incoming::Publish(message)) if is_command_reply_topic(&message.topic) => {
+                take_reply(message, &replies, max_event_bytes);
             }
             Ok(Incoming::Publish(message)) => {
                 if !take(message, &inbound, max_event_bytes) {
@@ -293,6 +313,38 @@ fn take(message: Message, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
     tracing::warn!(topic, "event refused: {refused}");
     tokio::spawn(ack.ack());
     true
+}
+
+/// Hands a device's answer to a command to the router, acknowledging it at
+/// once (it is not an event: nothing is stored). Never waits: when the
+/// router is behind, the answer is dropped with a log line.
+fn take_reply(message: Message, replies: &mpsc::Sender<CommandReply>, max: usize) {
+    let Message {
+        topic,
+        payload,
+        ack,
+    } = message;
+    tokio::spawn(ack.ack());
+    let (device, kind, request_id) = match parse_command_reply_topic(&topic) {
+        Ok(parsed) => parsed,
+        Err(err) => return tracing::warn!(topic, "answer refused: {err}"),
+    };
+    if payload.len() > max {
+        return tracing::warn!(
+            topic,
+            "answer refused: payload of {} bytes exceeds max_event_bytes {max}",
+            payload.len()
+        );
+    }
+    let reply = CommandReply {
+        device,
+        request_id,
+        kind,
+        payload,
+    };
+    if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(reply) {
+        tracing::warn!(topic, "answer dropped: the command router is behind");
+    }
 }
 
 /// Passes an event to the pipeline without ever making the event loop
