@@ -24,3 +24,4 @@ mod support;
 mod suspend;
 mod tls;
 mod webhooks;
+mod ws;

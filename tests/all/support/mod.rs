@@ -1,10 +1,12 @@
 //! What the black-box tests share: a host on loopback ports in a temporary
 //! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
-//! MQTT device ([`device`]) and a real mosquitto ([`mosquitto`]).
+//! MQTT device ([`device`]), a real mosquitto ([`mosquitto`]) and a
+//! WebSocket API client ([`ws`]).
 
 mod device;
 mod endpoint;
 mod mosquitto;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use edgehook::server::Host;
 pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
 pub use mosquitto::Mosquitto;
+pub use ws::Ws;
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
