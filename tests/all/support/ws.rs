@@ -62,7 +62,11 @@ impl Ws {
     pub async fn next_message(&mut self) -> Option<Message> {
         match tokio::time::timeout(WAIT, self.stream.next()).await {
             Ok(Some(Ok(message))) => Some(message),
-            Ok(Some(Err(_)) | None) => None,
+            Ok(Some(Err(err))) => {
+                eprintln!("the WebSocket connection failed: {err}");
+                None
+            }
+            Ok(None) => None,
             Err(_) => panic!("no WebSocket message within {WAIT:?}"),
         }
     }
@@ -87,6 +91,21 @@ impl Ws {
                 Some(Message::Close(None)) | None => {
                     panic!("the connection ended without a close frame")
                 }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Reads until the connection ends: the text frames read, and the
+    /// close frame if the server could send one (a server that gives up on
+    /// a client that does not read may not be able to).
+    pub async fn read_to_end(&mut self) -> (usize, Option<CloseFrame>) {
+        let mut frames = 0;
+        loop {
+            match self.next_message().await {
+                Some(Message::Text(_)) => frames += 1,
+                Some(Message::Close(frame)) => return (frames, frame),
+                None => return (frames, None),
                 Some(_) => {}
             }
         }

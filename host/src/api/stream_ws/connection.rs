@@ -82,7 +82,9 @@ pub async fn run(socket: WebSocket, hub: StreamHub, _slot: OwnedSemaphorePermit)
         },
         pong_due: None,
     };
-    if let Some((code, reason)) = connection.serve(&mut incoming, &mut updates).await {
+    let close = connection.serve(&mut incoming, &mut updates).await;
+    drop(connection);
+    if let Some((code, reason)) = close {
         if code != close_code::AWAY {
             tracing::info!(code, "closing a WebSocket connection: {reason}");
         }
@@ -90,8 +92,17 @@ pub async fn run(socket: WebSocket, hub: StreamHub, _slot: OwnedSemaphorePermit)
             code,
             reason: reason.into(),
         });
+        // The closing handshake: the client answers with its own close
+        // (reading also lets its library send what it owes, pongs).
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(message)) = incoming.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
-    drop(connection);
     let _ = writer.await;
 }
 
