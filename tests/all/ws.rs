@@ -303,7 +303,11 @@ async fn a_slow_consumer_is_cut_off_and_webhook_delivery_goes_on() {
         if n % 5 == 0 {
             tick.tick().await;
         }
-        let name = if n % PROBE_EVERY == 0 { "probe" } else { "load" };
+        let name = if n % PROBE_EVERY == 0 {
+            "probe"
+        } else {
+            "load"
+        };
         device.publish(name, payload.as_str()).await;
     }
     let published = started.elapsed();

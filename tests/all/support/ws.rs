@@ -83,15 +83,17 @@ impl Ws {
     }
 
     /// Skips everything up to the close frame, or panics when the
-    /// connection ends without one.
+    /// connection ends without one or none comes within [`WAIT`].
     pub async fn close_frame(&mut self) -> CloseFrame {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            match self.next_message().await {
-                Some(Message::Close(Some(frame))) => return frame,
-                Some(Message::Close(None)) | None => {
+            match tokio::time::timeout_at(deadline, self.next_message()).await {
+                Ok(Some(Message::Close(Some(frame)))) => return frame,
+                Ok(Some(Message::Close(None)) | None) => {
                     panic!("the connection ended without a close frame")
                 }
-                Some(_) => {}
+                Ok(Some(_)) => {}
+                Err(_) => panic!("no close frame within {WAIT:?}"),
             }
         }
     }
@@ -100,9 +102,13 @@ impl Ws {
     /// close frame if the server could send one (a server that gives up on
     /// a client that does not read may not be able to).
     pub async fn read_to_end(&mut self) -> (usize, Option<CloseFrame>) {
+        let deadline = tokio::time::Instant::now() + WAIT;
         let mut frames = 0;
         loop {
-            match self.next_message().await {
+            let message = tokio::time::timeout_at(deadline, self.next_message())
+                .await
+                .unwrap_or_else(|_| panic!("the connection did not end within {WAIT:?}"));
+            match message {
                 Some(Message::Text(_)) => frames += 1,
                 Some(Message::Close(frame)) => return (frames, frame),
                 None => return (frames, None),
