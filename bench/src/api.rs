@@ -36,6 +36,15 @@ impl Api {
         }
     }
 
+    /// The WebSocket API's URL, with the token as `api_key`.
+    pub fn stream_url(&self) -> String {
+        let base = self
+            .base
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        format!("{base}/v1/stream?api_key={}", self.token)
+    }
+
     /// The token a local host keeps in its data directory.
     pub fn read_token(data: &Path) -> anyhow::Result<String> {
         let path = data.join("api-token");

@@ -75,6 +75,10 @@ pub struct Args {
     /// Stop waiting when nothing was published or answered for this long
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// WebSocket API clients, each subscribed to the telemetry of every
+    /// device (at most 64 devices), counting the frames they get
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub ws_clients: usize,
     /// Print the report as one JSON object instead of a table
     #[arg(long)]
     pub json: bool,

@@ -553,6 +553,11 @@ impl Fleet {
         &self.progress
     }
 
+    /// The devices' ids.
+    pub fn ids(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.device.id.clone()).collect()
+    }
+
     /// Events in all.
     pub fn events(&self) -> usize {
         self.plan.events

@@ -10,6 +10,7 @@ mod devices;
 mod host;
 mod report;
 mod sink;
+mod watchers;
 
 use std::pin::pin;
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ use crate::devices::{Broker, Fleet, Plan};
 use crate::host::{Proc, Spawned};
 use crate::report::{HostUsage, Latency, Report, round2};
 use crate::sink::Sink;
+use crate::watchers::Watchers;
 
 /// Where the devices connect when neither --mqtt nor --spawn says.
 const DEFAULT_BROKER: &str = "127.0.0.1:1883";
@@ -144,6 +146,12 @@ async fn measure(
     sink: &Sink,
 ) -> anyhow::Result<Report> {
     let mut fleet = Fleet::connect(&target.broker, plan, keys).await?;
+    let watchers = if args.ws_clients > 0 {
+        let url = target.api.stream_url();
+        Some(Watchers::connect(&url, args.ws_clients, &fleet.ids()).await?)
+    } else {
+        None
+    };
     eprintln!(
         "edgehook-bench: {} devices on {}{} publish {} events ({})",
         plan.devices,
@@ -164,6 +172,10 @@ async fn measure(
     let start = Instant::now();
     fleet.start(start);
     let ending = wait(&fleet, args.timeout()).await;
+    let (ws_frames, ws_closed) = match watchers {
+        Some(watchers) => watchers.settle(Duration::from_secs(5)).await,
+        None => (0, 0),
+    };
 
     let wall = start.elapsed().as_secs_f64();
     let host_cpu = host.as_ref().and_then(|host| {
@@ -228,6 +240,10 @@ async fn measure(
         }),
         bench_cpu_seconds: my_cpu.map(|cpu| round2(cpu.as_secs_f64())),
         sink_requests,
+        ws_clients: args.ws_clients,
+        ws_frames,
+        ws_frames_per_s: per_second(ws_frames as usize, wall),
+        ws_closed,
         notes: tally.notes,
     })
 }

@@ -47,6 +47,14 @@ pub struct Report {
     pub bench_cpu_seconds: Option<f64>,
     /// Requests the webhook sink received.
     pub sink_requests: u64,
+    /// WebSocket API clients subscribed to every device.
+    pub ws_clients: usize,
+    /// Telemetry frames they received in all.
+    pub ws_frames: u64,
+    /// The same per second of the run's wall time.
+    pub ws_frames_per_s: f64,
+    /// Clients the host closed during the run (too slow).
+    pub ws_closed: u64,
     /// Why waiting stopped early, the first hook-errors and unexpected
     /// messages, lost connections.
     pub notes: Vec<String>,
@@ -162,6 +170,13 @@ impl fmt::Display for Report {
         }
         row(f, "bench CPU", &or_na(self.bench_cpu_seconds, " s"))?;
         row(f, "sink requests", &self.sink_requests)?;
+        if self.ws_clients > 0 {
+            let fan_out = format!(
+                "{} frames to {} clients, {:.0} frames/s, {} closed by the host",
+                self.ws_frames, self.ws_clients, self.ws_frames_per_s, self.ws_closed
+            );
+            row(f, "ws telemetry", &fan_out)?;
+        }
         for note in &self.notes {
             writeln!(f, "  note: {note}")?;
         }

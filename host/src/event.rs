@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::topic::{DeviceId, EventName};
+use crate::topic::{DeviceId, EventName, ReplyKind, RequestId};
 
 /// One event a device published, as received by the host.
 ///
@@ -34,6 +34,20 @@ impl Event {
             published_at: humantime::format_rfc3339_millis(now).to_string(),
         }
     }
+}
+
+/// What a device published about a command it was sent: a chunk of output
+/// or its end. Not an event: never queued, never given to a webhook.
+#[derive(Debug, Clone)]
+pub struct CommandReply {
+    /// Taken from the topic.
+    pub device: DeviceId,
+    /// The command it answers, taken from the topic.
+    pub request_id: RequestId,
+    /// Output or done.
+    pub kind: ReplyKind,
+    /// The payload exactly as published (`{"chunk", "fd"}` or `{"exit_code"}`).
+    pub payload: Bytes,
 }
 
 /// A 128-bit random id in hex: unique without coordination between hosts.

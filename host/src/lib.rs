@@ -23,7 +23,9 @@
 //! - [`delivery`]: the HTTP client and its destination policy.
 //! - [`throttle`]: delivery policies — retries, per-host sleep, rates, concurrency.
 //! - [`respond`]: chunking and publishing device events.
-//! - [`stream`]: the live event stream behind `GET /v1/events`.
+//! - [`stream`]: the live event stream behind `GET /v1/events` and the
+//!   WebSocket API's telemetry.
+//! - [`commands`]: commands to devices and the routing of their answers.
 //! - [`tls`]: the rustls client configurations (verifying, and the opt-out
 //!   for `rejectUnauthorized: false`).
 //! - [`queue`]: the durable queue of acknowledged events (redb, group commit),
@@ -40,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod dialects;

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::stream_ws::StreamHub;
 use crate::api::{self, ApiState};
+use crate::commands::Commands;
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::dialects::{Book, Iottly, Mainflux};
@@ -37,6 +39,13 @@ use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 const INBOUND_QUEUE: usize = crate::pipeline::MAX_BATCH;
 const _: () = assert!(INBOUND_QUEUE >= external::RECEIVE_MAXIMUM as usize);
 
+/// Devices' answers to commands waiting for the router, which never waits
+/// on a reader: a burst of output, not a backlog.
+const REPLY_QUEUE: usize = 1024;
+
+/// How long shutdown waits for the WebSocket connections' close frames.
+const STREAM_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running host.
 #[derive(Debug)]
 pub struct Host {
@@ -56,6 +65,7 @@ pub struct Host {
     tasks: JoinSet<()>,
     publisher: Publisher,
     tls_front: Option<TlsFront>,
+    hub: StreamHub,
 }
 
 impl Host {
@@ -123,6 +133,7 @@ impl Host {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+        let (replies, replies_rx) = mpsc::channel(REPLY_QUEUE);
         let mut tls_front = None;
         let (publisher, mqtt_addr) = match &cfg.broker {
             Broker::Embedded { listen, auth, tls } => {
@@ -132,6 +143,7 @@ impl Host {
                     auth: *auth,
                     fleet: fleet.clone(),
                     operator_token: api_token.as_str().into(),
+                    replies,
                 };
                 let handle = embedded::start(opts, tx).await?;
                 let addr = handle.local_addr();
@@ -160,6 +172,7 @@ impl Host {
                     max_event_bytes: cfg.max_event_bytes,
                     share_group: share_group.clone(),
                     ca_file: ca_file.clone(),
+                    replies,
                 };
                 (Publisher::External(external::start(opts, tx).await?), None)
             }
@@ -191,6 +204,8 @@ impl Host {
             shutdown.clone(),
         );
         tasks.spawn(pipeline.run(rx, finished, pending, origins));
+        let commands = Arc::new(Commands::new(publisher.clone(), cfg.command_timeout));
+        tasks.spawn(commands.clone().run(replies_rx, shutdown.clone()));
         tasks.spawn(watch::poll(plugin_dir, shutdown.clone().cancelled_owned()));
         tasks.spawn(watch::poll(webhook_dir, shutdown.clone().cancelled_owned()));
 
@@ -198,6 +213,13 @@ impl Host {
             .await
             .with_context(|| format!("API: cannot listen on {}", cfg.api_listen))?;
         let api_addr = listener.local_addr()?;
+        let hub = StreamHub::new(
+            cfg.stream,
+            api_token.as_str().into(),
+            stream.clone(),
+            commands.clone(),
+            shutdown.clone(),
+        );
         let app = api::router(
             ApiState {
                 registry: registry.clone(),
@@ -211,8 +233,10 @@ impl Host {
                 iottly,
                 mainflux,
                 iottly_max_webhooks: cfg.iottly_max_webhooks,
+                commands,
             },
             api_token.as_str().into(),
+            hub.clone(),
         );
         let stop = shutdown.clone();
         tasks.spawn(async move {
@@ -233,6 +257,7 @@ impl Host {
             shutdown,
             tasks,
             publisher,
+            hub,
         })
     }
 
@@ -243,6 +268,12 @@ impl Host {
             front.shutdown();
         }
         while self.tasks.join_next().await.is_some() {}
+        if !self.hub.closed(STREAM_CLOSE_WAIT).await {
+            tracing::warn!(
+                "some WebSocket connections were not closed within {} s",
+                STREAM_CLOSE_WAIT.as_secs()
+            );
+        }
         match &self.publisher {
             Publisher::Embedded(h) => h.shutdown().await,
             Publisher::External(h) => h.shutdown().await,

@@ -103,6 +103,7 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
         max_event_bytes: 1024,
         share_group: None,
         ca_file: None,
+        replies: tokio::sync::mpsc::channel(1).0,
     };
     let (tx, mut inbound) = tokio::sync::mpsc::channel(8);
     let first = start(opts.clone(), tx).await.unwrap();
@@ -148,6 +149,7 @@ async fn an_unreachable_broker_is_named_at_start() {
         max_event_bytes: 1024,
         share_group: None,
         ca_file: None,
+        replies: tokio::sync::mpsc::channel(1).0,
     };
     let err = edgehook::ingress::external::start(opts.clone(), tx.clone())
         .await

@@ -25,3 +25,4 @@ mod support;
 mod suspend;
 mod tls;
 mod webhooks;
+mod ws;

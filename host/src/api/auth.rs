@@ -46,7 +46,7 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+    if given.is_some_and(|g| token_matches(g, &token)) {
         return next.run(request).await;
     }
     let body = axum::Json(serde_json::json!({
@@ -58,6 +58,12 @@ pub async fn require_token(
         body,
     )
         .into_response()
+}
+
+/// Whether `given` is the token, in time that does not depend on where
+/// they differ.
+pub fn token_matches(given: &str, token: &str) -> bool {
+    constant_time_eq(given.as_bytes(), token.as_bytes())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

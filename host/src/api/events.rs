@@ -41,7 +41,7 @@ fn stream(state: ApiState, prefix: String) -> Sse<impl Stream<Item = Result<Even
         loop {
             match rx.recv().await {
                 Ok(event) if event.name.starts_with(&prefix) => {
-                    let sse = Event::default().data(event.json.as_str());
+                    let sse = Event::default().data(event.json());
                     return Some((Ok(sse), (rx, prefix)));
                 }
                 Ok(_) => {}

@@ -1,13 +1,15 @@
 //! The HTTP API: health, and behind the bearer token the loaded plugins,
 //! the webhooks with their logs, the device registry, the live event
-//! stream and the metrics.
+//! stream, the WebSocket API, commands to devices and the metrics.
 
 pub mod auth;
+pub mod commands;
 pub mod events;
 pub mod fleet;
 pub mod iottly;
 pub mod mainflux;
 pub mod metrics;
+pub mod stream_ws;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 
+use crate::commands::Commands;
 use crate::dialects::{Book, DialectError, Iottly, Mainflux};
 use crate::fleet::Fleet;
 use crate::ingress::Publisher;
@@ -57,10 +60,13 @@ pub struct ApiState {
     pub mainflux: Arc<Book<Mainflux>>,
     /// Iottly-style webhooks one project may have.
     pub iottly_max_webhooks: usize,
+    /// Commands to devices.
+    pub commands: Arc<Commands>,
 }
 
-/// The API's routes.
-pub fn router(state: ApiState, token: Arc<str>) -> Router {
+/// The API's routes; `/v1/stream` checks its key itself (it also takes
+/// `?api_key=`).
+pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Router {
     let protected = Router::new()
         .route("/v1/plugins", get(plugins))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
@@ -92,6 +98,8 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
                 .delete(fleet::delete_device),
         )
         .route("/v1/devices/{id}/key", post(fleet::rotate_key))
+        .route("/v1/devices/{id}/commands", post(commands::send))
+        .route("/v1/commands/{request_id}", get(commands::get))
         .route(
             "/v1/projects/{project_id}/webhooks",
             get(iottly::list).post(iottly::create),
@@ -107,9 +115,13 @@ pub fn router(state: ApiState, token: Arc<str>) -> Router {
         .route("/metrics", get(metrics::get))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(token, auth::require_token));
+    let stream: Router<ApiState> = Router::new()
+        .route("/v1/stream", get(stream_ws::handshake))
+        .with_state(hub);
     Router::new()
         .route("/healthz", get(healthz))
         .merge(protected)
+        .merge(stream)
         .with_state(state)
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use settings::Settings;
 
+use crate::api::stream_ws::StreamLimits;
 use crate::ingress::acl::MqttAuth;
 use crate::ingress::external::MqttVersion;
 use crate::pipeline::DeliveryPolicy;
@@ -128,6 +129,10 @@ pub struct Config {
     pub delivery: DeliveryPolicy,
     /// Per-host and per-device throttling.
     pub throttle: ThrottleConfig,
+    /// The WebSocket API's heartbeat and connection limit.
+    pub stream: StreamLimits,
+    /// How long a command waits for each word from its device.
+    pub command_timeout: Duration,
 }
 
 impl Config {
@@ -264,6 +269,38 @@ impl Config {
             ..ThrottleConfig::default()
         };
 
+        let stream = StreamLimits {
+            ping_interval: within(
+                "ws_ping_interval",
+                s.ws_ping_interval,
+                Duration::from_secs(30),
+                Duration::from_millis(10)..=Duration::from_secs(3600),
+                "10ms..=1h",
+            )?,
+            pong_timeout: within(
+                "ws_pong_timeout",
+                s.ws_pong_timeout,
+                Duration::from_secs(10),
+                Duration::from_millis(10)..=Duration::from_secs(600),
+                "10ms..=10min",
+            )?,
+            max_connections: s.ws_max_connections.unwrap_or(1000),
+        };
+        check(
+            "ws_max_connections",
+            stream.max_connections,
+            1,
+            100_000,
+            "1..=100000",
+        )?;
+        let command_timeout = within(
+            "command_timeout",
+            s.command_timeout,
+            Duration::from_secs(60),
+            Duration::from_millis(10)..=Duration::from_secs(24 * 3600),
+            "10ms..=24h",
+        )?;
+
         let version = s
             .mqtt_version
             .map(MqttVersion::try_from)
@@ -366,7 +403,28 @@ impl Config {
             queue,
             delivery,
             throttle,
+            stream,
+            command_timeout,
         })
+    }
+}
+
+/// `value` (or `default`) when within `range`, else an error naming `key`.
+fn within(
+    key: &'static str,
+    value: Option<Duration>,
+    default: Duration,
+    range: std::ops::RangeInclusive<Duration>,
+    shown: &str,
+) -> Result<Duration, ConfigError> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(
+            key,
+            format!("{} is outside {shown}", humantime::format_duration(value)),
+        ))
     }
 }
 
@@ -457,6 +515,22 @@ mod tests {
         assert_eq!(c.max_response_bytes, 100_000);
         assert_eq!(c.limits.suspend_after, 10);
         assert!(!c.allow_private_networks);
+        assert_eq!(c.stream.ping_interval, Duration::from_secs(30));
+        assert_eq!(c.stream.pong_timeout, Duration::from_secs(10));
+        assert_eq!(c.stream.max_connections, 1000);
+        assert_eq!(c.command_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn websocket_and_command_settings_take_humantime_durations() {
+        let c = from_toml(
+            "ws_ping_interval = \"200ms\"\nws_pong_timeout = \"150ms\"\nws_max_connections = 2\ncommand_timeout = \"2m\"",
+        )
+        .unwrap();
+        assert_eq!(c.stream.ping_interval, Duration::from_millis(200));
+        assert_eq!(c.stream.pong_timeout, Duration::from_millis(150));
+        assert_eq!(c.stream.max_connections, 2);
+        assert_eq!(c.command_timeout, Duration::from_secs(120));
     }
 
     #[test]
@@ -559,6 +633,14 @@ mod tests {
             ),
             ("mqtt_tls_key = \"k.pem\"", "`mqtt_tls_key`"),
             ("mqtt_tls_listen = \"0.0.0.0:8883\"", "`mqtt_tls_listen`"),
+            (
+                "ws_ping_interval = \"2h\"",
+                "`ws_ping_interval`: 2h is outside",
+            ),
+            ("ws_pong_timeout = \"1ms\"", "`ws_pong_timeout`"),
+            ("ws_pong_timeout = \"soon\"", "ws_pong_timeout"),
+            ("ws_max_connections = 0", "`ws_max_connections`"),
+            ("command_timeout = \"2d\"", "`command_timeout`"),
         ] {
             let err = from_toml(text).unwrap_err();
             assert!(err.contains(key), "{text:?}: {err}");

@@ -127,6 +127,21 @@ pub struct Settings {
     /// Failed deliveries in a row after which a webhook is disabled until replaced; 0 never disables [default: 10]
     #[arg(long, env = "EDGEHOOK_DISABLE_AFTER", value_name = "N")]
     pub disable_after: Option<u32>,
+    /// Interval of the WebSocket API's pings (`GET /v1/stream`) [default: 30s]
+    #[arg(long, env = "EDGEHOOK_WS_PING_INTERVAL", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub ws_ping_interval: Option<Duration>,
+    /// A WebSocket connection that has not answered a ping with a pong within this time is closed [default: 10s]
+    #[arg(long, env = "EDGEHOOK_WS_PONG_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub ws_pong_timeout: Option<Duration>,
+    /// WebSocket connections open at once; further handshakes get 503 [default: 1000]
+    #[arg(long, env = "EDGEHOOK_WS_MAX_CONNECTIONS", value_name = "N")]
+    pub ws_max_connections: Option<usize>,
+    /// A command whose device says nothing for this long ends with an error [default: 60s]
+    #[arg(long, env = "EDGEHOOK_COMMAND_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub command_timeout: Option<Duration>,
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line) [default: text]
     #[arg(long, env = "EDGEHOOK_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -174,6 +189,10 @@ impl Settings {
             host_rate: self.host_rate.or(other.host_rate),
             device_rate: self.device_rate.or(other.device_rate),
             disable_after: self.disable_after.or(other.disable_after),
+            ws_ping_interval: self.ws_ping_interval.or(other.ws_ping_interval),
+            ws_pong_timeout: self.ws_pong_timeout.or(other.ws_pong_timeout),
+            ws_max_connections: self.ws_max_connections.or(other.ws_max_connections),
+            command_timeout: self.command_timeout.or(other.command_timeout),
             log_format: self.log_format.or(other.log_format),
             limits: self.limits.or(other.limits),
         }

@@ -144,6 +144,42 @@ mod tests {
     }
 
     #[test]
+    fn commands_go_host_to_device_and_their_answers_device_to_host() {
+        let me = Who::Device("d1");
+        // Only the host sends commands, to anyone, in every mode.
+        for who in [Who::Anyone, Who::Operator, me] {
+            for topic in [
+                "devices/d1/commands",
+                "devices/d2/commands",
+                "devices/d1/commands/x",
+            ] {
+                assert_eq!(may_publish(who, topic), Err(Refusal::HostTopic), "{topic}");
+            }
+        }
+        // A device answers only its own commands.
+        for other in [
+            "devices/d2/command-output/r1",
+            "devices/d2/command-done/r1",
+            "devices/d1/command-outputs/r1",
+        ] {
+            assert_eq!(may_publish(me, other), Err(Refusal::NotOwnTopic), "{other}");
+        }
+        assert_eq!(
+            may_publish(Who::Anyone, "devices/d2/command-done/r1"),
+            Ok(())
+        );
+        // It hears its own commands, not another device's or their answers.
+        assert_eq!(may_subscribe(me, "devices/d1/commands"), Ok(()));
+        for bad in [
+            "devices/d2/commands",
+            "devices/+/commands",
+            "devices/d2/command-output/#",
+        ] {
+            assert_eq!(may_subscribe(me, bad), Err(Refusal::NotOwnFilter), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_device_subscribes_under_its_own_prefix_only() {
         let me = Who::Device("d1");
         for ok in ["devices/d1/#", "devices/d1/hook-response/+/+"] {

@@ -11,6 +11,10 @@
 //! packet id) and DUP flag, so the pipeline acknowledges a device's resend
 //! of an event it had stored without delivering it again.
 //!
+//! Devices' answers to commands (`command-output/…`, `command-done/…`) are
+//! caught in the same hook and handed to the command router; they are not
+//! events and never reach the pipeline.
+//!
 //! The host's own messages go straight into the broker's router, not
 //! through a client connection, so they never reach the hook.
 //!
@@ -37,10 +41,12 @@ use tokio::task::JoinHandle;
 
 use super::acl::{self, MqttAuth, Who};
 use super::{Ack, Inbound, IngressError};
-use crate::event::Event;
+use crate::event::{CommandReply, Event};
 use crate::fleet::{Fleet, KeyHash};
 use crate::origin::{Origin, Sent};
-use crate::topic::{is_event_topic, parse_event_topic};
+use crate::topic::{
+    is_command_reply_topic, is_event_topic, parse_command_reply_topic, parse_event_topic,
+};
 
 /// QoS 1 messages in flight to one device, awaiting its PUBACK. rmqtt's
 /// default (16) throttles a device that triggers many webhooks to 16
@@ -70,6 +76,8 @@ pub struct EmbeddedOptions {
     pub fleet: Arc<Fleet>,
     /// The operator's password: the API token.
     pub operator_token: Arc<str>,
+    /// Where devices' answers to commands go.
+    pub replies: mpsc::Sender<CommandReply>,
 }
 
 /// A running embedded broker.
@@ -111,6 +119,7 @@ pub async fn start(
             Type::MessagePublishCheckAcl,
             Box::new(EventHook {
                 inbound,
+                replies: opts.replies.clone(),
                 max_event_bytes: opts.max_event_bytes,
                 auth: opts.auth,
             }),
@@ -341,6 +350,7 @@ impl Handler for SubscribeHook {
 /// events.
 struct EventHook {
     inbound: mpsc::Sender<Inbound>,
+    replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
     auth: MqttAuth,
 }
@@ -364,6 +374,31 @@ impl Handler for EventHook {
         let who = who(self.auth, session.id.username.as_deref());
         if let Err(refusal) = acl::may_publish(who, topic) {
             return refuse(refusal.to_string());
+        }
+        if is_command_reply_topic(topic) {
+            let (device, kind, request_id) = match parse_command_reply_topic(topic) {
+                Ok(parsed) => parsed,
+                Err(err) => return refuse(err.to_string()),
+            };
+            if publish.payload.len() > self.max_event_bytes {
+                return refuse(format!(
+                    "payload of {} bytes exceeds max_event_bytes {}",
+                    publish.payload.len(),
+                    self.max_event_bytes
+                ));
+            }
+            let reply = CommandReply {
+                device,
+                request_id,
+                kind,
+                payload: publish.payload.clone(),
+            };
+            // The router never waits on a reader, so this waits only while
+            // a burst of answers is being routed: the device feels it.
+            if self.replies.send(reply).await.is_err() {
+                tracing::debug!(topic, "the host is stopping; answer dropped");
+            }
+            return (true, acc);
         }
         if !is_event_topic(topic) {
             return (true, acc);
@@ -475,6 +510,7 @@ mod tests {
                 auth: MqttAuth::Open,
                 fleet: Arc::new(Fleet::open(tempfile::tempdir().unwrap().path()).unwrap()),
                 operator_token: "not used in open mode".into(),
+                replies: mpsc::channel(8).0,
             },
             tx,
         )

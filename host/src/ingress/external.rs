@@ -10,8 +10,10 @@
 //! again. A device's own resend reaches the host as a new message with a
 //! new packet id: that one cannot be told from a second identical event.
 //! With a share group it subscribes through `$share/{group}/…`, so several
-//! hosts split the events of a clustered broker. Which version is spoken
-//! is hidden behind [`client`]; the loop here is the same for both.
+//! hosts split the events of a clustered broker. Devices' answers to
+//! commands come through their own subscriptions, never shared: each host
+//! waits for the answers to its own commands. Which version is spoken is
+//! hidden behind [`client`]; the loop here is the same for both.
 
 mod client;
 mod v311;
@@ -30,10 +32,13 @@ use tokio::task::JoinHandle;
 pub use self::client::PendingAck;
 use self::client::{Client, Connect, EventLoop, Incoming, Message};
 use super::{Ack, Inbound, IngressError};
-use crate::event::Event;
+use crate::event::{CommandReply, Event};
 use crate::origin::{Origin, Sent};
 use crate::secrets;
-use crate::topic::{EVENTS_FILTER, parse_event_topic};
+use crate::topic::{
+    COMMAND_REPLY_FILTERS, EVENTS_FILTER, is_command_reply_topic, parse_command_reply_topic,
+    parse_event_topic,
+};
 
 /// Events the broker may send before the host acknowledges them. The
 /// client's request channel holds more than this, and the pipeline's
@@ -87,6 +92,8 @@ pub struct ExternalOptions {
     pub share_group: Option<String>,
     /// Extra CA certificate (PEM) for `mqtts://`, beside the webpki roots.
     pub ca_file: Option<PathBuf>,
+    /// Where devices' answers to commands go.
+    pub replies: mpsc::Sender<CommandReply>,
 }
 
 /// A connected client.
@@ -121,6 +128,7 @@ pub async fn start(
         session: Origin::broker_session(&opts.client_id),
         filter,
         inbound,
+        replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
     };
     let task = tokio::spawn(run(eventloop, link, connected.clone(), ready_tx));
@@ -224,6 +232,7 @@ struct Link {
     session: Arc<str>,
     filter: String,
     inbound: mpsc::Sender<Inbound>,
+    replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
 }
 
@@ -240,6 +249,7 @@ async fn run(
         session,
         filter,
         inbound,
+        replies,
         max_event_bytes,
     } = link;
     let mut ready = Some(ready);
@@ -257,9 +267,19 @@ async fn run(
                 if !session_present && let Err(err) = client.subscribe(&filter) {
                     tracing::error!("cannot subscribe to {filter}: {err}");
                 }
+                // Every time: a session kept from a version without commands
+                // lacks these, and subscribing again changes nothing.
+                for reply_filter in COMMAND_REPLY_FILTERS {
+                    if let Err(err) = client.subscribe(reply_filter) {
+                        tracing::error!("cannot subscribe to {reply_filter}: {err}");
+                    }
+                }
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(());
                 }
+            }
+            Ok(Incoming::Publish(message)) if is_command_reply_topic(&message.topic) => {
+                take_reply(message, &replies, max_event_bytes);
             }
             Ok(Incoming::Publish(message)) => {
                 if !take(message, &session, &inbound, max_event_bytes) {
@@ -305,6 +325,39 @@ fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, m
     tracing::warn!(topic, "event refused: {refused}");
     tokio::spawn(ack.ack());
     true
+}
+
+/// Hands a device's answer to a command to the router, acknowledging it at
+/// once (it is not an event: nothing is stored). Never waits: when the
+/// router is behind, the answer is dropped with a log line.
+fn take_reply(message: Message, replies: &mpsc::Sender<CommandReply>, max: usize) {
+    let Message {
+        topic,
+        payload,
+        ack,
+        ..
+    } = message;
+    tokio::spawn(ack.ack());
+    let (device, kind, request_id) = match parse_command_reply_topic(&topic) {
+        Ok(parsed) => parsed,
+        Err(err) => return tracing::warn!(topic, "answer refused: {err}"),
+    };
+    if payload.len() > max {
+        return tracing::warn!(
+            topic,
+            "answer refused: payload of {} bytes exceeds max_event_bytes {max}",
+            payload.len()
+        );
+    }
+    let reply = CommandReply {
+        device,
+        request_id,
+        kind,
+        payload,
+    };
+    if let Err(mpsc::error::TrySendError::Full(_)) = replies.try_send(reply) {
+        tracing::warn!(topic, "answer dropped: the command router is behind");
+    }
 }
 
 /// Passes an event to the pipeline without ever making the event loop

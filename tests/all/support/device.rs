@@ -31,7 +31,8 @@ enum Client {
 struct Received {
     inbox: mpsc::UnboundedSender<(String, Vec<u8>)>,
     subscribed: Option<oneshot::Sender<()>>,
-    own_events: String,
+    /// `devices/{id}/`, the device's own topics.
+    own: String,
 }
 
 impl Received {
@@ -44,9 +45,15 @@ impl Received {
     /// Keeps a message for the device; false once the device is gone.
     fn publish(&self, topic: &[u8], payload: &[u8]) -> bool {
         let topic = String::from_utf8_lossy(topic).into_owned();
-        // Its own events come back through `devices/{id}/#`; a device cares
-        // only about what the host sends it.
-        topic.starts_with(&self.own_events) || self.inbox.send((topic, payload.to_vec())).is_ok()
+        // What it publishes itself (events, answers to commands) comes back
+        // through `devices/{id}/#`; a device cares only about what the host
+        // sends it.
+        let own = topic.strip_prefix(&self.own).is_some_and(|rest| {
+            ["events/", "command-output/", "command-done/"]
+                .iter()
+                .any(|p| rest.starts_with(p))
+        });
+        own || self.inbox.send((topic, payload.to_vec())).is_ok()
     }
 }
 
@@ -187,7 +194,7 @@ impl Received {
         let received = Self {
             inbox,
             subscribed: Some(subscribed),
-            own_events: format!("devices/{id}/events/"),
+            own: format!("devices/{id}/"),
         };
         (received, rx, suback)
     }

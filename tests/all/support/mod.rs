@@ -1,14 +1,15 @@
 //! What the black-box tests share: a host on loopback ports in a temporary
 //! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
 //! MQTT device ([`device`]), one that writes its packets by hand
-//! ([`raw_device`]), a real mosquitto ([`mosquitto`]) and the host as its
-//! own process ([`process`]).
+//! ([`raw_device`]), a real mosquitto ([`mosquitto`]), the host as its
+//! own process ([`process`]) and a WebSocket API client ([`ws`]).
 
 mod device;
 mod endpoint;
 mod mosquitto;
 mod process;
 mod raw_device;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
 pub use mosquitto::Mosquitto;
 pub use process::HostProcess;
 pub use raw_device::RawDevice;
+pub use ws::Ws;
 
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);

@@ -1,0 +1,9 @@
+//! Commands from backends to devices (CONTRACT sections 3 and 9): the
+//! router that publishes them and brings the devices' answers back, and
+//! what is kept for the HTTP route.
+
+pub mod kept;
+pub mod router;
+
+pub use kept::{Kept, Record, State};
+pub use router::{CommandError, CommandRequest, Commands, Sink, SocketSink, Update};
