@@ -14,6 +14,7 @@ mod mainflux;
 mod mqtt5;
 mod particle;
 mod plugin_tools;
+mod queue;
 mod registry;
 mod reload;
 mod reload_under_load;

@@ -69,6 +69,8 @@ pub struct Totals {
     pub events_in: u64,
     /// Resent messages acknowledged without a second delivery.
     pub resends: u64,
+    /// Transactions written to the queue file.
+    pub commits: u64,
     /// Requests by outcome label.
     pub requests: Vec<(&'static str, u64)>,
     /// Attempts made again after a failure.
@@ -100,6 +102,7 @@ impl Totals {
         Self {
             events_in: stats.events_in.load(Ordering::Relaxed),
             resends: stats.resends.load(Ordering::Relaxed),
+            commits: stats.commits.load(Ordering::Relaxed),
             requests: RequestOutcome::ALL
                 .iter()
                 .map(|&o| (o.label(), stats.requests(o)))
@@ -153,6 +156,12 @@ pub fn render_totals(t: &Totals) -> String {
             "counter",
             "Resent MQTT messages (DUP) of events already stored: acknowledged, not delivered again.",
             t.resends.to_string(),
+        ),
+        (
+            "edgehook_queue_commits_total",
+            "counter",
+            "Transactions written to the event queue, each with its fsync: events ride together, and with the removals of finished ones.",
+            t.commits.to_string(),
         ),
         (
             "edgehook_retries_total",
@@ -436,6 +445,7 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
         let stats = DeliveryStats::default();
         stats.events_in.store(7, Ordering::Relaxed);
         stats.resends.store(2, Ordering::Relaxed);
+        stats.commits.store(5, Ordering::Relaxed);
         stats.request(RequestOutcome::Success);
         stats.request(RequestOutcome::Timeout);
         stats.drop_event(DropReason::Retries);
@@ -455,6 +465,7 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
         for line in [
             "edgehook_events_total 7",
             "edgehook_resends_total 2",
+            "edgehook_queue_commits_total 5",
             "edgehook_queue_depth 3",
             "edgehook_sleeping_hosts 1",
             "edgehook_webhooks_disabled 1",

@@ -5,6 +5,8 @@
 //! The intake is a group commit: it takes every event waiting on the
 //! ingress channel (up to [`MAX_BATCH`]), writes them with the deletions
 //! of finished events in one transaction, and only then acknowledges them.
+//! Deletions alone wait up to [`REMOVAL_DELAY`] for events to ride with:
+//! at a steady rate, every commit is one that a new event needed anyway.
 //! An event no webhook matches is acknowledged at once and never stored.
 //! When the queue is full the intake waits, and the broker holds the rest.
 //!
@@ -43,6 +45,13 @@ pub use stats::DeliveryStats;
 
 /// Most events written in one commit.
 pub const MAX_BATCH: usize = 1024;
+
+/// Longest the removal of a finished event waits to ride on the commit of
+/// new events before it is written on its own. Under a steady flow of
+/// events it never waits this long, and removals cost no commit of their
+/// own; a crash forgets at most this much of them, whose events are then
+/// delivered again (never lost).
+pub const REMOVAL_DELAY: Duration = Duration::from_secs(2);
 
 /// What happens to deliveries that fail.
 #[derive(Debug, Clone)]
@@ -178,10 +187,15 @@ impl Pipeline {
     ) {
         self.replay(pending).await;
         let mut held = None;
+        // Changes of finished deliveries, waiting to ride on the next
+        // commit of events, and when they are written even if none comes.
+        let mut deferred = Vec::new();
+        let mut due = None;
         loop {
             let first = match held.take() {
                 Some(first) => first,
                 None => {
+                    let until = due.unwrap_or_else(tokio::time::Instant::now);
                     tokio::select! {
                         biased;
                         () = self.shutdown.cancelled() => break,
@@ -189,8 +203,14 @@ impl Pipeline {
                             Some(first) => first,
                             None => break,
                         },
-                        Some(change) = finished.recv() => {
-                            let mut batch = Batch { changes: vec![change], ..Batch::default() };
+                        Some(change) = finished.recv(), if due.is_none() => {
+                            deferred.push(change);
+                            due = Some(tokio::time::Instant::now() + REMOVAL_DELAY);
+                            continue;
+                        }
+                        () = tokio::time::sleep_until(until), if due.is_some() => {
+                            due = None;
+                            let mut batch = Batch { changes: std::mem::take(&mut deferred), ..Batch::default() };
                             drain(&mut finished, &mut batch.changes);
                             self.commit(batch, &mut origins).await;
                             continue;
@@ -198,7 +218,10 @@ impl Pipeline {
                     }
                 }
             };
-            let mut batch = Batch::default();
+            let mut batch = Batch {
+                changes: std::mem::take(&mut deferred),
+                ..Batch::default()
+            };
             self.take(first, None, &mut origins, &mut batch).await;
             while batch.taken.len() < MAX_BATCH {
                 let Ok(next) = inbound.try_recv() else { break };
@@ -209,10 +232,23 @@ impl Pipeline {
                 };
                 self.take(next, Some(room), &mut origins, &mut batch).await;
             }
+            if batch.taken.is_empty() && batch.resends.is_empty() {
+                // Events no webhook matches: nothing to store, and the
+                // changes go on waiting.
+                deferred = batch.changes;
+                if !deferred.is_empty() && due.is_none() {
+                    due = Some(tokio::time::Instant::now() + REMOVAL_DELAY);
+                }
+                continue;
+            }
+            due = None;
             drain(&mut finished, &mut batch.changes);
             self.commit(batch, &mut origins).await;
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            changes: deferred,
+            ..Batch::default()
+        };
         drain(&mut finished, &mut batch.changes);
         if !batch.changes.is_empty() {
             self.commit(batch, &mut origins).await;
@@ -310,6 +346,9 @@ impl Pipeline {
             changes,
             resends,
         } = batch;
+        self.stats
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Err(err) = self.queue.commit(changes).await {
             for taken in &batch {
                 if let Some(sent) = &taken.sent {

@@ -80,6 +80,8 @@ pub struct DeliveryStats {
     /// Resent messages recognised as events already stored: acknowledged,
     /// not counted in `events_in`, not delivered again.
     pub resends: AtomicU64,
+    /// Transactions written to the queue file (each one fsync).
+    pub commits: AtomicU64,
     requests: [AtomicU64; RequestOutcome::ALL.len()],
     /// Attempts made again after a failure.
     pub retried: AtomicU64,

@@ -1,0 +1,82 @@
+//! What the durable queue writes: only events a webhook takes cost a
+//! commit, a finished event's removal rides on the next one, and a stop
+//! writes what was still waiting.
+
+use edgehook::config::Settings;
+use edgehook_tests::BEHAVE;
+
+use crate::support::{Device, Endpoint, TestHost, WAIT, forward_manifest};
+
+/// The value of the unlabelled metric `name` on `/metrics`.
+async fn gauge(host: &TestHost, name: &str) -> u64 {
+    let text = host.metrics().await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} on /metrics"))
+        .parse()
+        .unwrap()
+}
+
+/// The value of `edgehook_queue_commits_total`.
+async fn commits(host: &TestHost) -> u64 {
+    gauge(host, "edgehook_queue_commits_total").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_stored_events_cost_a_commit_and_removals_ride_on_the_next() {
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let manifest = forward_manifest("sensor/", &endpoint.url("/hook"));
+    let host = TestHost::start(&[("behave", BEHAVE, &manifest)], Settings::default()).await;
+    let mut device = Device::connect(host.mqtt_addr(), "d1").await;
+    let before = commits(&host).await;
+
+    device.publish("sensor/a", "a").await;
+    assert_eq!(&endpoint.next().await.body[..], b"a");
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/sensor/a");
+    assert_eq!(
+        device.next_text().await.0,
+        "devices/d1/hook-response/sensor/a/0"
+    );
+    // Events no webhook matches are acknowledged without a write; the
+    // device's events arrive in order, so once `sensor/b` is answered they
+    // have all been taken.
+    for _ in 0..5 {
+        device.publish("other", "x").await;
+    }
+    device.publish("sensor/b", "b").await;
+    assert_eq!(&endpoint.next().await.body[..], b"b");
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/sensor/b");
+    assert_eq!(
+        device.next_text().await.0,
+        "devices/d1/hook-response/sensor/b/0"
+    );
+    assert_eq!(
+        commits(&host).await - before,
+        2,
+        "one commit per stored event: `sensor/a`'s removal rides on `sensor/b`'s, \
+         the unmatched events write nothing"
+    );
+
+    // `sensor/b`'s removal still waits for company when the host stops:
+    // the stop writes it, so the next start delivers nothing again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gauge(&host, "edgehook_queue_depth").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`sensor/b` never left the queue"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let host = host.restart().await;
+    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    host.send_marker(&device, endpoint.url("/marker")).await;
+    let replayed = endpoint
+        .before_marker(|seen| seen.uri.path() == "/marker")
+        .await;
+    assert!(
+        replayed.is_empty(),
+        "finished events delivered again after a restart: {:?}",
+        replayed.iter().map(|s| &s.body).collect::<Vec<_>>()
+    );
+    host.host.stop().await;
+}
