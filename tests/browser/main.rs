@@ -37,7 +37,22 @@ const SECRETS: [&str; 3] = ["hdr-secret-1", "pw-secret-1", "resp-secret-1"];
 async fn the_console_in_a_real_browser() -> Result<()> {
     let browser = Browser::start().await?;
     let endpoint = Endpoint::start(200, r#"{"ok":true,"access_token":"resp-secret-1"}"#).await;
-    let host = TestHost::start(&[], Settings::default()).await;
+    let settings = Settings {
+        iottly_max_webhooks: Some(3),
+        ..Settings::default()
+    };
+    let host = TestHost::start(&[], settings).await;
+    host.register(&["p1"], &[("d3", Some("p1"))]).await;
+    let iottly = json!({ "description": "Agent messages", "url": "https://example.com/iottly", "type": "iottly" });
+    let (status, body) = host
+        .api("POST", "/v1/projects/p1/webhooks", &iottly.to_string())
+        .await;
+    ensure!(status == 201, "{body}");
+    let mainflux = json!([{ "name": "Pipeline", "url": "https://example.com/mainflux" }]);
+    let (status, body) = host
+        .api("POST", "/things/d3/webhooks", &mainflux.to_string())
+        .await;
+    ensure!(status == 201, "{body}");
     let logged = host
         .create_webhook(json!({
             "name": "Temperature",
@@ -57,6 +72,8 @@ async fn the_console_in_a_real_browser() -> Result<()> {
     creation_and_deletion(&browser, &host).await?;
     delivery_log(&browser, &host, &logged, endpoint).await?;
     live_events(&browser, &host).await?;
+    devices(&browser, &host).await?;
+    plugins_and_health(&browser, &host).await?;
     no_console_errors(&browser).await?;
     browser.client.close().await?;
     Ok(())
@@ -167,8 +184,9 @@ async fn wrong_token(browser: &Browser) -> Result<()> {
     Ok(())
 }
 
-/// The right token opens the webhooks view listing the webhook; the token
-/// is kept in sessionStorage and never in the URL.
+/// The right token opens the webhooks view listing the webhooks of every
+/// dialect and the Iottly projects with their limit; the token is kept in
+/// sessionStorage and never in the URL.
 async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
     let token = host.host.api_token.to_string();
     submit_token(browser, &token).await?;
@@ -185,6 +203,24 @@ async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
         row.contains("Particle") && row.contains("event temp") && row.contains("/in"),
         "the webhook's row: {row}"
     );
+    let dialects = browser
+        .wait_for(
+            "the rows of every dialect",
+            "const rows = [...document.querySelectorAll('#webhooks tbody tr')];
+             return rows.length === 3 && rows.map(r => [r.cells[0].textContent, r.cells[1].textContent, r.cells[2].textContent])",
+        )
+        .await?;
+    ensure!(
+        dialects
+            == json!([
+                ["Particle", "Temperature", "event temp"],
+                ["Iottly", "Agent messages", "project p1, iottly messages"],
+                ["Mainflux", "Pipeline", "thing d3 (group p1)"],
+            ]),
+        "the list: {dialects}"
+    );
+    let projects = browser.text("#projects").await?;
+    ensure!(projects == "p1: 1 of 3 webhooks", "projects: {projects}");
     let stored = browser
         .client
         .execute("return sessionStorage.getItem('edgehook.token')", vec![])
@@ -452,6 +488,120 @@ async fn live_events(browser: &Browser, host: &TestHost) -> Result<()> {
         shown == json!(["browser/paused", "browser/live"]),
         "resumed: {shown}"
     );
+    Ok(())
+}
+
+/// A device created in the page shows its key once; a rotation shows a new
+/// one; leaving the view takes it off the page.
+async fn devices(browser: &Browser, host: &TestHost) -> Result<()> {
+    browser
+        .client
+        .find(Locator::Css("#nav [data-view=devices]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//table[@id='devices']//td[text()='d3']"))
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#device-id"))
+        .await?
+        .send_keys("d9")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#device-group option[value=p1]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#device-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    let key = "(() => {
+                 const out = document.getElementById('new-key');
+                 const code = out.querySelector('code');
+                 return !out.hidden && code ? code.textContent : '';
+               })()";
+    let first = browser
+        .wait_for("the new device's key", &format!("return {key}"))
+        .await?;
+    let (status, device) = host.api("GET", "/v1/devices/d9", "").await;
+    ensure!(status == 200 && device["group"] == "p1", "{device}");
+    browser
+        .client
+        .find(Locator::XPath(
+            "//table[@id='devices']//tr[td[1]='d9']//button[text()='Rotate key']",
+        ))
+        .await?
+        .click()
+        .await?;
+    let second = browser
+        .wait_for(
+            "the rotated key",
+            &format!("const k = {key}; return k !== {first} && k"),
+        )
+        .await?;
+    ensure!(
+        second.as_str().is_some_and(|k| !k.is_empty()) && second != first,
+        "keys {first} then {second}"
+    );
+    browser
+        .client
+        .find(Locator::Css("#nav [data-view=plugins]"))
+        .await?
+        .click()
+        .await?;
+    let page = browser.client.source().await?;
+    for key in [&first, &second] {
+        let key = key.as_str().unwrap_or_default();
+        ensure!(!page.contains(key), "the key {key} stays on the page");
+    }
+    Ok(())
+}
+
+/// The plugins view lists what the API lists; the health view shows the
+/// host's state and its figures.
+async fn plugins_and_health(browser: &Browser, host: &TestHost) -> Result<()> {
+    let (_, plugins) = host.api("GET", "/v1/plugins", "").await;
+    let names: Vec<&Value> = plugins
+        .as_array()
+        .context("a list of plugins")?
+        .iter()
+        .map(|p| &p["name"])
+        .collect();
+    let shown = browser
+        .wait_for(
+            "the plugins",
+            &format!(
+                "const names = [...document.querySelectorAll('#plugins tbody tr')].map(r => r.cells[0].textContent);
+                 return names.length === {} && names",
+                names.len()
+            ),
+        )
+        .await?;
+    ensure!(shown == json!(names), "plugins shown: {shown}");
+    browser
+        .client
+        .find(Locator::Css("#nav [data-view=health]"))
+        .await?
+        .click()
+        .await?;
+    let state = browser
+        .wait_for(
+            "the health figures",
+            "return document.querySelector('#health-figures dd') && document.getElementById('health-state').textContent",
+        )
+        .await?;
+    ensure!(state == "Host: ok", "health: {state}");
+    let figures = browser.text("#health-figures").await?;
+    ensure!(figures.contains("Events taken"), "figures: {figures}");
     Ok(())
 }
 

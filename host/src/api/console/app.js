@@ -312,6 +312,7 @@ async function submitWebhook(event) {
     if (!editing) saved = await api('/v1/webhooks', { method: 'POST', body: field.value });
     else if (editing.dialect === 'Particle') saved = await api(`/v1/webhooks/${enc(editing.id)}`, { method: 'PUT', body: field.value });
     else saved = await api(`/webhooks/${enc(editing.id)}`, { method: 'PUT', body: field.value });
+    if (!editing) field.value = field.defaultValue;
     stopEditing();
     say(`Saved webhook ${saved.id}.`);
     await loadWebhooks();
