@@ -368,6 +368,24 @@ async fn delivery_log(
         shot.display()
     );
 
+    browser.client.set_window_size(390, 844).await?;
+    let fits = browser
+        .wait_for(
+            "the page at a phone's width",
+            "return window.innerWidth <= 400 && {
+               page: document.documentElement.scrollWidth <= window.innerWidth,
+               table: document.querySelector('.scroll').clientWidth <= window.innerWidth,
+             }",
+        )
+        .await?;
+    ensure!(
+        fits == json!({ "page": true, "table": true }),
+        "at a phone's width the page scrolls sideways: {fits}"
+    );
+    let png = browser.client.screenshot().await?;
+    std::fs::write(shot.with_file_name("console-phone.png"), png)?;
+    browser.client.set_window_size(1280, 1000).await?;
+
     browser
         .client
         .find(Locator::XPath(&format!(
