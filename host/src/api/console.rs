@@ -13,9 +13,10 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
+use sha2::{Digest, Sha256};
 
 /// What the console's answers allow the browser to load and run.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -31,33 +32,72 @@ const IOTTLY_MAX_SLOT: &str = "{IOTTLY_MAX_WEBHOOKS}";
 /// The page and its assets; the page shows `iottly_max_webhooks` as the
 /// limit of webhooks per Iottly project.
 pub fn routes<S: Clone + Send + Sync + 'static>(iottly_max_webhooks: usize) -> Router<S> {
-    let page = Bytes::from(INDEX_HTML.replace(IOTTLY_MAX_SLOT, &iottly_max_webhooks.to_string()));
     Router::new()
         .route(
             "/",
-            get(move || {
-                let page = page.clone();
-                async move { asset(page, "text/html; charset=utf-8") }
-            }),
+            serve(Asset::new(
+                page(iottly_max_webhooks),
+                "text/html; charset=utf-8",
+            )),
         )
         .route(
             "/console/app.js",
-            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
+            serve(Asset::new(APP_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/console/style.css",
-            get(|| async { asset(STYLE_CSS, "text/css; charset=utf-8") }),
+            serve(Asset::new(STYLE_CSS, "text/css; charset=utf-8")),
         )
 }
 
-/// `body` with its type and the console's security headers. The assets
-/// change only with the binary, so the browser revalidates on each load
-/// (`no-cache`) rather than keep a stale page after an upgrade.
-fn asset(body: impl IntoResponse, content_type: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+/// The page's HTML with the host's Iottly limit in place.
+fn page(iottly_max_webhooks: usize) -> String {
+    INDEX_HTML.replace(IOTTLY_MAX_SLOT, &iottly_max_webhooks.to_string())
+}
+
+fn serve<S: Clone + Send + Sync + 'static>(asset: Asset) -> MethodRouter<S> {
+    get(move |headers: HeaderMap| std::future::ready(asset.respond(&headers)))
+}
+
+/// One file of the console, ready to serve.
+#[derive(Debug, Clone)]
+struct Asset {
+    body: Bytes,
+    content_type: &'static str,
+    /// The body's digest: the browser revalidates on each load
+    /// (`no-cache`, so an upgraded binary's page is never stale) and gets
+    /// `304` without the body while the file is unchanged.
+    etag: HeaderValue,
+}
+
+impl Asset {
+    fn new(body: impl Into<Bytes>, content_type: &'static str) -> Self {
+        let body = body.into();
+        let digest = Sha256::digest(&body);
+        let etag = HeaderValue::try_from(format!("\"{}\"", hex::encode(&digest[..16])))
+            .expect("quoted hex is a valid header value");
+        Self {
+            body,
+            content_type,
+            etag,
+        }
+    }
+
+    /// The file, or `304` when `If-None-Match` names its digest; with the
+    /// console's security headers either way.
+    fn respond(&self, request: &HeaderMap) -> Response {
+        let unchanged = request
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+            .any(|tag| tag.trim_ascii() == self.etag.as_bytes());
+        let headers = [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::ETAG, self.etag.clone()),
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -70,8 +110,44 @@ fn asset(body: impl IntoResponse, content_type: &'static str) -> Response {
                 header::REFERRER_POLICY,
                 HeaderValue::from_static("no-referrer"),
             ),
-        ],
-        body,
-    )
-        .into_response()
+        ];
+        if unchanged {
+            (StatusCode::NOT_MODIFIED, headers).into_response()
+        } else {
+            (headers, self.body.clone()).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_shows_the_configured_iottly_limit() {
+        let html = page(7);
+        assert!(html.contains(r#"name="edgehook-iottly-max-webhooks" content="7""#));
+        assert!(!html.contains(IOTTLY_MAX_SLOT));
+    }
+
+    #[test]
+    fn an_unchanged_file_is_not_sent_again() {
+        let asset = Asset::new(APP_JS, "text/javascript; charset=utf-8");
+        let first = asset.respond(&HeaderMap::new());
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].clone();
+        assert_eq!(
+            first.headers()[header::CONTENT_SECURITY_POLICY],
+            CONTENT_SECURITY_POLICY
+        );
+
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, etag);
+        let second = asset.respond(&again);
+        assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(second.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+
+        again.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"stale\""));
+        assert_eq!(asset.respond(&again).status(), StatusCode::OK);
+    }
 }

@@ -9,6 +9,7 @@
 const TOKEN_KEY = 'edgehook.token';
 // Bounds on what the page keeps and asks for, whatever the fleet's size.
 const MAX_EVENTS = 500;
+const MAX_FRAME_CHARS = 1 << 20;
 const MAX_GROUPS = 200;
 const MAX_THINGS = 200;
 const MAX_STATUS_LOOKUPS = 100;
@@ -213,7 +214,8 @@ async function lastStatus(id) {
   const log = await api(`/v1/webhooks/${enc(id)}/log`);
   const last = log.requests[0];
   if (!last) return '–';
-  return last.response ? String(last.response.status) : `error: ${last.error}`;
+  if (last.response) return String(last.response.status);
+  return last.error ? `error: ${last.error}` : '–';
 }
 
 async function loadWebhooks() {
@@ -251,6 +253,10 @@ async function loadWebhooks() {
   if (rows.length === 0) body.append(el('tr', {}, el('td', { colspan: '7' }, 'No webhooks yet.')));
   const statusCells = [...body.rows].map((r) => r.cells[5]);
   rows.slice(0, MAX_STATUS_LOOKUPS).forEach((w, i) => {
+    if (w.raw && w.raw.file_error) {
+      statusCells[i].textContent = `file error: ${w.raw.file_error}`;
+      return;
+    }
     lastStatus(w.id).then(
       (s) => (statusCells[i].textContent = s),
       () => (statusCells[i].textContent = '?'),
@@ -466,8 +472,10 @@ function addEvent(e) {
 }
 
 // Reads the Server-Sent Events of `body`, calling `onData` with each
-// event's data.
-async function readSse(body, onData) {
+// event's data and `onComment` with each comment (the host says so when
+// this reader fell behind and events were skipped). A frame longer than
+// MAX_FRAME_CHARS is dropped.
+async function readSse(body, onData, onComment) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
   for (;;) {
@@ -476,15 +484,14 @@ async function readSse(body, onData) {
     buffer += value.replace(/\r\n?/g, '\n');
     let end;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const frame = buffer.slice(0, end);
+      const lines = buffer.slice(0, end).split('\n');
       buffer = buffer.slice(end + 2);
-      const data = frame
-        .split('\n')
-        .filter((line) => line.startsWith('data:'))
-        .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
-        .join('\n');
+      const field = (name) => lines.filter((l) => l.startsWith(name)).map((l) => l.slice(name.length).replace(/^ /, ''));
+      const data = field('data:').join('\n');
       if (data) onData(data);
+      for (const comment of field(':')) if (comment) onComment(comment);
     }
+    if (buffer.length > MAX_FRAME_CHARS) buffer = '';
   }
 }
 
@@ -500,13 +507,17 @@ async function openEvents() {
     if (res.status === 401) return logout('The token was refused: log in again.');
     if (!res.ok) throw new Error(`the stream answered ${res.status}`);
     $('events').setAttribute('data-streaming', 'true');
-    await readSse(res.body, (data) => {
-      try {
-        addEvent(JSON.parse(data));
-      } catch {
-        // A frame that is not an event (there are none today) is skipped.
-      }
-    });
+    await readSse(
+      res.body,
+      (data) => {
+        try {
+          addEvent(JSON.parse(data));
+        } catch {
+          // A frame that is not an event (there are none today) is skipped.
+        }
+      },
+      (comment) => say(`Live events: ${comment}`),
+    );
     say('The event stream ended.');
   })().catch((err) => {
     if (err.name !== 'AbortError') say(`The event stream failed: ${err.message}`);
@@ -695,7 +706,13 @@ async function openHealth() {
 
 $('login').addEventListener('submit', login);
 $('logout').addEventListener('click', () => logout());
-for (const b of document.querySelectorAll('#nav [data-view]')) b.addEventListener('click', () => show(b.dataset.view));
+for (const b of document.querySelectorAll('#nav [data-view]')) {
+  b.addEventListener('click', () => {
+    show(b.dataset.view);
+    // Keyboard and screen-reader users land on the view they opened.
+    document.querySelector(`#view-${b.dataset.view} h2`).focus();
+  });
+}
 $('webhook-form').addEventListener('submit', submitWebhook);
 $('webhook-cancel').addEventListener('click', () => {
   stopEditing();
