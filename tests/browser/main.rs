@@ -36,7 +36,7 @@ const SECRETS: [&str; 3] = ["hdr-secret-1", "pw-secret-1", "resp-secret-1"];
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_in_a_real_browser() -> Result<()> {
     let browser = Browser::start().await?;
-    let endpoint = Endpoint::start(200, r#"{"ok":true,"access_token":"resp-secret-1"}"#).await;
+    let mut endpoint = Endpoint::start(200, r#"{"ok":true,"access_token":"resp-secret-1"}"#).await;
     let settings = Settings {
         iottly_max_webhooks: Some(3),
         ..Settings::default()
@@ -70,7 +70,8 @@ async fn the_console_in_a_real_browser() -> Result<()> {
     log_in(&browser, &host).await?;
     refused_creation(&browser, &host).await?;
     creation_and_deletion(&browser, &host).await?;
-    delivery_log(&browser, &host, &logged, endpoint).await?;
+    delivery_log(&browser, &host, &logged, &mut endpoint).await?;
+    edit_and_toggle(&browser, &host, &logged, &mut endpoint).await?;
     live_events(&browser, &host).await?;
     devices(&browser, &host).await?;
     plugins_and_health(&browser, &host).await?;
@@ -238,6 +239,23 @@ async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
     Ok(())
 }
 
+/// Opens the webhooks view and waits until its list is loaded.
+async fn webhooks_view(browser: &Browser) -> Result<()> {
+    browser
+        .client
+        .find(Locator::Css("#nav [data-view=webhooks]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_for(
+            "the webhooks to load",
+            "return !document.getElementById('webhooks').hasAttribute('aria-busy')",
+        )
+        .await?;
+    Ok(())
+}
+
 async fn submit_definition(browser: &Browser, definition: &str) -> Result<()> {
     let field = browser.client.find(Locator::Css("#webhook-json")).await?;
     field.clear().await?;
@@ -335,7 +353,7 @@ async fn delivery_log(
     browser: &Browser,
     host: &TestHost,
     id: &str,
-    mut endpoint: Endpoint,
+    endpoint: &mut Endpoint,
 ) -> Result<()> {
     let device = Device::connect(host.mqtt_addr(), "d1").await;
     device.publish("temp", "21.5").await;
@@ -345,12 +363,7 @@ async fn delivery_log(
     })
     .await;
 
-    browser
-        .client
-        .find(Locator::Css("#nav [data-view=webhooks]"))
-        .await?
-        .click()
-        .await?;
+    webhooks_view(browser).await?;
     browser
         .wait_for(
             "the last status",
@@ -418,6 +431,92 @@ async fn delivery_log(
     let page = browser.client.source().await?;
     for secret in SECRETS {
         ensure!(!page.contains(secret), "{secret} is in the page");
+    }
+    Ok(())
+}
+
+/// A webhook edited in the page keeps the secrets it was shown masked; it
+/// is disabled and enabled again from its row.
+async fn edit_and_toggle(
+    browser: &Browser,
+    host: &TestHost,
+    id: &str,
+    endpoint: &mut Endpoint,
+) -> Result<()> {
+    webhooks_view(browser).await?;
+    let row = format!("//tr[@data-id='{id}']");
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!("{row}//button[text()='Edit']")))
+        .await?
+        .click()
+        .await?;
+    let shown = browser
+        .wait_for(
+            "the definition in the form",
+            "const text = document.getElementById('webhook-json').value;
+             return text.includes('Temperature') && text",
+        )
+        .await?;
+    let shown = shown.as_str().unwrap_or_default();
+    ensure!(
+        shown.contains(r#""X-Api-Key": "***""#) && shown.contains(r#""password": "***""#),
+        "the form shows {shown}"
+    );
+    browser
+        .client
+        .execute(
+            "const field = document.getElementById('webhook-json');
+             field.value = field.value.replace('\"Temperature\"', '\"Temperature (edited)\"');",
+            vec![],
+        )
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#webhook-submit"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!(
+            "{row}[td[2]='Temperature (edited)']"
+        )))
+        .await?;
+    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    device.publish("temp", "22").await;
+    let seen = endpoint.next().await;
+    ensure!(
+        seen.headers["x-api-key"] == "hdr-secret-1",
+        "the edit lost the secret header: {:?}",
+        seen.headers
+    );
+
+    for (button, enabled, disabled) in [
+        ("Disable", "no", json!(true)),
+        ("Enable", "yes", Value::Null),
+    ] {
+        browser
+            .client
+            .find(Locator::XPath(&format!("{row}//button[text()='{button}']")))
+            .await?
+            .click()
+            .await?;
+        browser
+            .wait_for(
+                &format!("the row after {button}"),
+                &format!(
+                    "const row = document.querySelector('#webhooks tr[data-id=\"{id}\"]');
+                     return row && row.cells[4].textContent === '{enabled}'"
+                ),
+            )
+            .await?;
+        let (_, view) = host.api("GET", &format!("/v1/webhooks/{id}"), "").await;
+        ensure!(view["disabled"] == disabled, "after {button}: {view}");
     }
     Ok(())
 }

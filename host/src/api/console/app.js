@@ -219,7 +219,16 @@ async function lastStatus(id) {
 }
 
 async function loadWebhooks() {
-  const { rows, projects, groups, devices } = await allWebhooks();
+  const table = $('webhooks');
+  table.setAttribute('aria-busy', 'true');
+  try {
+    await renderWebhooks(await allWebhooks());
+  } finally {
+    table.removeAttribute('aria-busy');
+  }
+}
+
+function renderWebhooks({ rows, projects, groups, devices }) {
   webhooks = rows;
   const body = $('webhooks').tBodies[0];
   body.replaceChildren(
