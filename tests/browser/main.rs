@@ -41,7 +41,10 @@ async fn the_console_in_a_real_browser() -> Result<()> {
         iottly_max_webhooks: Some(3),
         ..Settings::default()
     };
-    let host = TestHost::start(&[], settings).await;
+    let forward = support::forward_manifest("forward", &endpoint.url("/forward"));
+    let host = TestHost::start(&[("forward", edgehook_tests::BEHAVE, &forward)], settings).await;
+    host.wait_for_plugin("forward", |p| p["state"] == "running")
+        .await;
     host.register(&["p1"], &[("d3", Some("p1"))]).await;
     let iottly = json!({ "description": "Agent messages", "url": "https://example.com/iottly", "type": "iottly" });
     let (status, body) = host
@@ -703,7 +706,15 @@ async fn plugins_and_health(browser: &Browser, host: &TestHost) -> Result<()> {
             ),
         )
         .await?;
-    ensure!(shown == json!(names), "plugins shown: {shown}");
+    ensure!(
+        shown == json!(names) && names.contains(&&json!("forward")),
+        "plugins shown: {shown}"
+    );
+    let row = browser.text("#plugins tbody tr").await?;
+    ensure!(
+        row.starts_with("forward running"),
+        "the plugin's row: {row}"
+    );
     browser
         .client
         .find(Locator::Css("#nav [data-view=health]"))

@@ -575,6 +575,9 @@ async function loadPlugins() {
       );
     }),
   );
+  if (plugins.length === 0) {
+    $('plugins').tBodies[0].append(el('tr', {}, el('td', { colspan: '7' }, 'No plugins in the plugins directory.')));
+  }
 }
 
 // ---- Devices and groups ----
@@ -690,8 +693,10 @@ async function openHealth() {
       errors.push(failedRate);
       if (throughput.length > HEALTH_POINTS) throughput.shift();
       if (errors.length > HEALTH_POINTS) errors.shift();
-      $('throughput-now').textContent = `${rate.toFixed(2)}/s`;
-      $('errors-now').textContent = `${failedRate.toFixed(2)}/s`;
+      const sent = current.requests - previous.requests;
+      const share = sent > 0 ? ` (${Math.round((100 * (current.failed - previous.failed)) / sent)}% of requests)` : '';
+      $('throughput-now').textContent = `${rate.toFixed(2)}/s now, peak ${Math.max(...throughput).toFixed(2)}/s`;
+      $('errors-now').textContent = `${failedRate.toFixed(2)}/s now${share}, peak ${Math.max(...errors).toFixed(2)}/s`;
       chart($('chart-throughput'), throughput);
       chart($('chart-errors'), errors);
     }
@@ -764,7 +769,8 @@ $('device-form').addEventListener('submit', async (event) => {
   $('device-error').textContent = '';
   try {
     const group = $('device-group').value || undefined;
-    const created = await api('/v1/devices', { method: 'POST', body: JSON.stringify({ id: $('device-id').value, group }) });
+    const name = $('device-name').value;
+    const created = await api('/v1/devices', { method: 'POST', body: JSON.stringify({ id: $('device-id').value, name, group }) });
     event.target.reset();
     await loadDevices();
     showKey(created.id, created.key);
