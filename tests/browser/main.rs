@@ -75,9 +75,11 @@ async fn the_console_in_a_real_browser() -> Result<()> {
     creation_and_deletion(&browser, &host).await?;
     delivery_log(&browser, &host, &logged, &mut endpoint).await?;
     edit_and_toggle(&browser, &host, &logged, &mut endpoint).await?;
+    other_dialects(&browser, &host).await?;
     live_events(&browser, &host).await?;
     devices(&browser, &host).await?;
     plugins_and_health(&browser, &host).await?;
+    log_out(&browser).await?;
     no_console_errors(&browser).await?;
     browser.client.close().await?;
     Ok(())
@@ -239,6 +241,16 @@ async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
         browser.text("#token").await?.is_empty(),
         "the password field still holds the token"
     );
+    browser.client.refresh().await?;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//table[@id='webhooks']//tr[td[2]='Temperature']",
+        ))
+        .await
+        .context("a reload keeps the session")?;
     Ok(())
 }
 
@@ -524,6 +536,101 @@ async fn edit_and_toggle(
     Ok(())
 }
 
+/// Iottly webhooks added in the page fill their project up to the
+/// configured limit, beyond which the API's refusal shows beside the form;
+/// a Mainflux webhook added to a thing joins the list.
+async fn other_dialects(browser: &Browser, host: &TestHost) -> Result<()> {
+    let form = |field: &str| {
+        Locator::Css(match field {
+            "description" => "#iottly-description",
+            "url" => "#iottly-url",
+            _ => "#iottly-form button[type=submit]",
+        })
+    };
+    for (n, expected) in [
+        (2, "p1: 2 of 3 webhooks"),
+        (3, "p1: 3 of 3 webhooks (full)"),
+    ] {
+        let client = &browser.client;
+        client
+            .find(form("description"))
+            .await?
+            .send_keys(&format!("Agent {n}"))
+            .await?;
+        client
+            .find(form("url"))
+            .await?
+            .send_keys("https://example.com/agent")
+            .await?;
+        client.find(form("submit")).await?.click().await?;
+        browser
+            .wait_for(
+                "the project's count",
+                &format!("return document.getElementById('projects').textContent === '{expected}'"),
+            )
+            .await?;
+    }
+    let one_more =
+        json!({ "description": "Agent 4", "url": "https://example.com/agent", "type": "user" });
+    let (status, refusal) = host
+        .api("POST", "/v1/projects/p1/webhooks", &one_more.to_string())
+        .await;
+    ensure!(status == 409, "{refusal}");
+    browser
+        .client
+        .find(form("description"))
+        .await?
+        .send_keys("Agent 4")
+        .await?;
+    browser
+        .client
+        .find(form("url"))
+        .await?
+        .send_keys("https://example.com/agent")
+        .await?;
+    browser.client.find(form("submit")).await?.click().await?;
+    let shown = browser
+        .wait_for(
+            "the refusal beside the Iottly form",
+            "return document.getElementById('iottly-error').textContent",
+        )
+        .await?;
+    ensure!(
+        shown == refusal["error"],
+        "shown {shown}, the API said {refusal}"
+    );
+
+    browser
+        .client
+        .find(Locator::Css("#mainflux-name"))
+        .await?
+        .send_keys("Second pipeline")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#mainflux-url"))
+        .await?
+        .send_keys("https://example.com/second")
+        .await?;
+    browser
+        .client
+        .find(Locator::Css("#mainflux-form button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//table[@id='webhooks']//tr[td[1]='Mainflux'][td[2]='Second pipeline'][td[3]='thing d3 (group p1)']",
+        ))
+        .await?;
+    let (_, things) = host.api("GET", "/things/d3/webhooks", "").await;
+    ensure!(things.as_array().map(Vec::len) == Some(2), "{things}");
+    Ok(())
+}
+
 /// An event a device publishes appears in the live view; filtered out,
 /// it is hidden; while paused, a new one waits until resumed.
 async fn live_events(browser: &Browser, host: &TestHost) -> Result<()> {
@@ -733,19 +840,51 @@ async fn plugins_and_health(browser: &Browser, host: &TestHost) -> Result<()> {
     Ok(())
 }
 
+/// Logging out forgets the token and shows the login form alone.
+async fn log_out(browser: &Browser) -> Result<()> {
+    browser
+        .client
+        .find(Locator::Css("#logout"))
+        .await?
+        .click()
+        .await?;
+    let state = browser
+        .client
+        .execute(
+            "return {
+               stored: sessionStorage.length,
+               login: !document.getElementById('login').hidden,
+               views: [...document.querySelectorAll('main > section')].filter(s => !s.hidden).length,
+             }",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        state == json!({ "stored": 0, "login": true, "views": 0 }),
+        "after logging out: {state}"
+    );
+    Ok(())
+}
+
 /// The page logged no error: the only ones allowed are the network's
-/// record of the two refusals the scenarios provoke (the wrong token's 401
-/// and the refused definition's 400).
+/// record of the refusals the scenarios provoke (the wrong token's 401,
+/// the refused definition's 400, the full project's 409).
 async fn no_console_errors(browser: &Browser) -> Result<()> {
+    let provoked = [
+        ("/v1/plugins - ", "status of 401"),
+        ("/v1/webhooks - ", "status of 400"),
+        ("/v1/projects/p1/webhooks - ", "status of 409"),
+    ];
     let log = browser.console_log().await?;
     let unexpected: Vec<&Value> = log
         .iter()
         .filter(|entry| entry["level"] == "SEVERE")
         .filter(|entry| {
             let message = entry["message"].as_str().unwrap_or_default();
-            let provoked = (message.contains("/v1/plugins") && message.contains("401"))
-                || (message.contains("/v1/webhooks ") && message.contains("400"));
-            !(entry["source"] == "network" && provoked)
+            let expected = provoked
+                .iter()
+                .any(|(path, status)| message.contains(path) && message.contains(status));
+            !(entry["source"] == "network" && expected)
         })
         .collect();
     ensure!(unexpected.is_empty(), "console errors: {unexpected:?}");
