@@ -23,8 +23,26 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'";
 
 const INDEX_HTML: &str = include_str!("console/index.html");
-const APP_JS: &str = include_str!("console/app.js");
-const STYLE_CSS: &str = include_str!("console/style.css");
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The page's files, served under `/console/`: name, text, type. `app.js`
+/// imports the others (one module per view).
+const FILES: [(&str, &str, &str); 9] = [
+    (
+        "style.css",
+        include_str!("console/style.css"),
+        "text/css; charset=utf-8",
+    ),
+    ("app.js", include_str!("console/app.js"), JS),
+    ("api.js", include_str!("console/api.js"), JS),
+    ("webhooks.js", include_str!("console/webhooks.js"), JS),
+    ("log.js", include_str!("console/log.js"), JS),
+    ("events.js", include_str!("console/events.js"), JS),
+    ("plugins.js", include_str!("console/plugins.js"), JS),
+    ("devices.js", include_str!("console/devices.js"), JS),
+    ("health.js", include_str!("console/health.js"), JS),
+];
 
 /// Where the page takes the Iottly limit.
 const IOTTLY_MAX_SLOT: &str = "{IOTTLY_MAX_WEBHOOKS}";
@@ -32,22 +50,16 @@ const IOTTLY_MAX_SLOT: &str = "{IOTTLY_MAX_WEBHOOKS}";
 /// The page and its assets; the page shows `iottly_max_webhooks` as the
 /// limit of webhooks per Iottly project.
 pub fn routes<S: Clone + Send + Sync + 'static>(iottly_max_webhooks: usize) -> Router<S> {
-    Router::new()
-        .route(
-            "/",
-            serve(Asset::new(
-                page(iottly_max_webhooks),
-                "text/html; charset=utf-8",
-            )),
-        )
-        .route(
-            "/console/app.js",
-            serve(Asset::new(APP_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/console/style.css",
-            serve(Asset::new(STYLE_CSS, "text/css; charset=utf-8")),
-        )
+    let page = Asset::new(page(iottly_max_webhooks), "text/html; charset=utf-8");
+    FILES.iter().fold(
+        Router::new().route("/", serve(page)),
+        |router, (name, text, content_type)| {
+            router.route(
+                &format!("/console/{name}"),
+                serve(Asset::new(*text, content_type)),
+            )
+        },
+    )
 }
 
 /// The page's HTML with the host's Iottly limit in place.
@@ -131,8 +143,26 @@ mod tests {
     }
 
     #[test]
+    fn every_module_the_page_imports_is_served() {
+        let served: Vec<&str> = FILES.iter().map(|(name, ..)| *name).collect();
+        for (_, text, _) in FILES {
+            for import in text.split("from './").skip(1) {
+                let name = import.split('\'').next().unwrap_or_default();
+                assert!(served.contains(&name), "{name} is imported but not served");
+            }
+        }
+        for (name, ..) in FILES {
+            assert!(
+                INDEX_HTML.contains(&format!("/console/{name}")),
+                "the page does not load or preload {name}"
+            );
+        }
+    }
+
+    #[test]
     fn an_unchanged_file_is_not_sent_again() {
-        let asset = Asset::new(APP_JS, "text/javascript; charset=utf-8");
+        let (_, text, content_type) = FILES[1];
+        let asset = Asset::new(text, content_type);
         let first = asset.respond(&HeaderMap::new());
         assert_eq!(first.status(), StatusCode::OK);
         let etag = first.headers()[header::ETAG].clone();
