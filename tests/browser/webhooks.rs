@@ -148,7 +148,7 @@ pub async fn delivery_log(
         )
         .await?;
     let png = browser.client.screenshot().await?;
-    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console.png");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png");
     std::fs::write(&shot, png).with_context(|| format!("writing {}", shot.display()))?;
     eprintln!(
         "console: screenshot of the webhooks view in {}",

@@ -98,8 +98,8 @@ export async function loadWebhooks() {
 function renderWebhooks({ rows, projects, groups, devices }) {
   const body = $('webhooks').tBodies[0];
   body.replaceChildren(
-    ...rows.map((w) => {
-      const status = el('td', {}, '…');
+    ...rows.map((w, i) => {
+      const status = el('td', {}, i < MAX_STATUS_LOOKUPS ? '…' : 'see its log');
       const actions = el('td', {}, button('Log', () => openLogOf(w.id), { 'aria-label': `Log of ${w.name || w.id}` }));
       if (w.raw) actions.append(button('Edit', () => editWebhook(w), { 'aria-label': `Edit ${w.name || w.id}` }));
       if (w.dialect === 'Particle') {
@@ -137,6 +137,10 @@ function renderWebhooks({ rows, projects, groups, devices }) {
       () => (statusCells[i].textContent = '?'),
     );
   });
+  const cut = groups.length > MAX_GROUPS || devices.filter((d) => !d.group).length > MAX_THINGS;
+  $('webhooks-note').textContent = cut
+    ? `Only the Iottly and Mainflux webhooks of the first ${MAX_GROUPS} groups and ${MAX_THINGS} devices in no group are listed.`
+    : '';
   $('projects').replaceChildren(
     projects.length === 0
       ? el('p', {}, 'No projects: an Iottly project is a group of the device registry.')
