@@ -103,10 +103,11 @@ pub async fn wrong_token(browser: &Browser) -> Result<()> {
     let state = browser
         .client
         .execute(
-            "return {
+            "const shown = (e) => e.getClientRects().length > 0;
+             return {
                stored: sessionStorage.length,
-               nav: document.getElementById('nav').hidden,
-               views: [...document.querySelectorAll('main > section')].filter(s => !s.hidden).length,
+               nav: !shown(document.getElementById('nav')),
+               views: [...document.querySelectorAll('main > section')].filter(shown).length,
              }",
             vec![],
         )
@@ -193,16 +194,18 @@ pub async fn log_out(browser: &Browser) -> Result<()> {
     let state = browser
         .client
         .execute(
-            "return {
+            "const shown = (e) => e.getClientRects().length > 0;
+             return {
                stored: sessionStorage.length,
-               login: !document.getElementById('login').hidden,
-               views: [...document.querySelectorAll('main > section')].filter(s => !s.hidden).length,
+               login: shown(document.getElementById('login')),
+               nav: shown(document.getElementById('nav')),
+               views: [...document.querySelectorAll('main > section')].filter(shown).length,
              }",
             vec![],
         )
         .await?;
     ensure!(
-        state == json!({ "stored": 0, "login": true, "views": 0 }),
+        state == json!({ "stored": 0, "login": true, "nav": false, "views": 0 }),
         "after logging out: {state}"
     );
     Ok(())
