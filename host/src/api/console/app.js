@@ -18,6 +18,9 @@ const TOKEN_KEY = 'edgehook.token';
 
 // What to do on leaving the current view.
 let leave = () => {};
+// Counts the views opened, so that a view's loader that finishes after
+// another view was opened cleans up after itself at once.
+let generation = 0;
 
 // Logging in and out.
 
@@ -51,6 +54,7 @@ function enter() {
 function logout(message = '') {
   leave();
   leave = () => {};
+  generation += 1;
   session.token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   for (const s of document.querySelectorAll('main > section')) s.hidden = true;
@@ -82,8 +86,12 @@ async function show(name) {
     if (b.dataset.view === name) b.setAttribute('aria-current', 'page');
     else b.removeAttribute('aria-current');
   }
+  const shown = ++generation;
   await attempt(async () => {
-    leave = (await views[name]()) || (() => {});
+    const onLeave = (await views[name]()) || (() => {});
+    // Another view (or the login form) may have been opened meanwhile.
+    if (shown === generation) leave = onLeave;
+    else onLeave();
   });
 }
 
