@@ -77,7 +77,7 @@ pub async fn refused_creation(browser: &Browser, host: &TestHost) -> Result<()> 
 }
 
 /// A webhook created in the page is in the API and the list; deleted in
-/// the page, it is gone from both.
+/// the page (once confirmed), it is gone from both.
 pub async fn creation_and_deletion(browser: &Browser, host: &TestHost) -> Result<()> {
     submit_definition(
         browser,
@@ -108,6 +108,12 @@ pub async fn creation_and_deletion(browser: &Browser, host: &TestHost) -> Result
         .await?
         .click()
         .await?;
+    let question = browser.client.get_alert_text().await?;
+    ensure!(
+        question == "Delete the Particle webhook Made in the browser?",
+        "the confirmation asked {question}"
+    );
+    browser.client.accept_alert().await?;
     browser
         .wait_for(
             "the deleted webhook's row to go",

@@ -57,6 +57,11 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+// A button that asks before it runs `f` (for what cannot be undone).
+export function dangerButton(label, question, f, extra = {}) {
+  return button(label, () => window.confirm(question) && attempt(f), { class: 'danger', ...extra });
+}
+
 export function button(label, onClick, extra = {}) {
   return el('button', { type: 'button', on: { click: onClick }, ...extra }, label);
 }

@@ -2,7 +2,7 @@
 // shown once, when it is created or rotated, and taken off the page when
 // the view is left.
 
-import { $, api, attempt, button, el, enc } from './api.js';
+import { $, api, attempt, button, dangerButton, el, enc } from './api.js';
 
 function hideKey() {
   $('new-key').hidden = true;
@@ -23,8 +23,7 @@ export async function loadDevices() {
         'li',
         {},
         `${g.id}${g.name ? ` (${g.name})` : ''} `,
-        button('Delete', () => attempt(() => api(`/v1/groups/${enc(g.id)}`, { method: 'DELETE' }).then(loadDevices)), {
-          class: 'danger',
+        dangerButton('Delete', `Delete group ${g.id}?`, () => api(`/v1/groups/${enc(g.id)}`, { method: 'DELETE' }).then(loadDevices), {
           'aria-label': `Delete group ${g.id}`,
         }),
       ),
@@ -51,8 +50,7 @@ export async function loadDevices() {
               }),
             { 'aria-label': `Rotate the key of ${d.id}` },
           ),
-          button('Delete', () => attempt(() => api(`/v1/devices/${enc(d.id)}`, { method: 'DELETE' }).then(loadDevices)), {
-            class: 'danger',
+          dangerButton('Delete', `Delete device ${d.id}? Its key stops working.`, () => api(`/v1/devices/${enc(d.id)}`, { method: 'DELETE' }).then(loadDevices), {
             'aria-label': `Delete device ${d.id}`,
           }),
         ),

@@ -2,7 +2,7 @@
 // Particle form (create and edit), the Iottly projects with their limit,
 // and the forms of the other dialects.
 
-import { $, api, attempt, button, el, enc, fillSelect, say } from './api.js';
+import { $, api, attempt, button, dangerButton, el, enc, fillSelect, say } from './api.js';
 
 // Bounds on what the list asks for, whatever the fleet's size.
 const MAX_GROUPS = 200;
@@ -110,7 +110,9 @@ function renderWebhooks({ rows, projects, groups, devices }) {
         );
       }
       actions.append(
-        button('Delete', () => attempt(() => deleteWebhook(w)), { class: 'danger', 'aria-label': `Delete ${w.name || w.id}` }),
+        dangerButton('Delete', `Delete the ${w.dialect} webhook ${w.name || w.id}?`, () => deleteWebhook(w), {
+          'aria-label': `Delete ${w.name || w.id}`,
+        }),
       );
       return el(
         'tr',
