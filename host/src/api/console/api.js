@@ -79,7 +79,6 @@ export async function attempt(f) {
   }
 }
 
-
 // Makes `values` the options of `select`, keeping its choice if it is
 // still one of them.
 export function fillSelect(select, values) {

@@ -102,7 +102,6 @@ function showLog(id) {
   });
 }
 
-
 $('login').addEventListener('submit', login);
 $('logout').addEventListener('click', () => logout());
 for (const b of document.querySelectorAll('#nav [data-view]')) {

@@ -63,7 +63,6 @@ export async function loadDevices() {
   select.value = keep;
 }
 
-
 // Opens the view; what it returns hides the key on leaving.
 export async function openDevices() {
   await loadDevices();

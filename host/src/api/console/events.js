@@ -21,14 +21,18 @@ function eventRow(e) {
   return el('li', {}, el('code', {}, e.published_at), ` ${e.coreid} `, el('strong', {}, e.name), ' ', el('code', {}, e.data));
 }
 
+// Shows the events kept that pass the filters, newest first; while
+// paused, not those that came since.
 function renderEvents() {
+  const upTo = paused ? events.length - missed : events.length;
   $('events').replaceChildren(
     ...events
+      .slice(0, upTo)
       .filter(eventMatches)
       .reverse()
       .map(eventRow),
   );
-  missed = 0;
+  if (!paused) missed = 0;
   noteEvents();
 }
 
@@ -41,7 +45,7 @@ function addEvent(e) {
   events.push(e);
   if (events.length > MAX_EVENTS) events.shift();
   if (paused) {
-    missed += 1;
+    missed = Math.min(missed + 1, events.length);
   } else if (eventMatches(e)) {
     const list = $('events');
     list.prepend(eventRow(e));
@@ -115,11 +119,11 @@ function togglePause() {
   else renderEvents();
 }
 
-
 export function wireEvents() {
   $('events-pause').addEventListener('click', togglePause);
   $('events-clear').addEventListener('click', () => {
     events = [];
+    missed = 0;
     renderEvents();
   });
   $('events-device').addEventListener('input', renderEvents);

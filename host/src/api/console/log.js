@@ -58,7 +58,6 @@ function headerLines(headers) {
   return headers.map(([k, v]) => `${k}: ${v}`).join('\n');
 }
 
-
 export function wireLog() {
   $('log-webhook').addEventListener('change', () => attempt(loadLog));
   $('log-refresh').addEventListener('click', () => attempt(loadLog));

@@ -238,7 +238,6 @@ function dialectForm(formId, errorId, send) {
   });
 }
 
-
 // Wires the view's forms; `showLog(id)` opens the log of webhook `id`.
 export function wireWebhooks(showLog) {
   openLogOf = showLog;
