@@ -21,8 +21,21 @@ const INSTALL: &str = "apt-get install chromium chromium-driver";
 #[derive(Debug)]
 pub struct Browser {
     pub client: Client,
-    /// Killed on drop (with the browser it started).
-    _chromedriver: Child,
+    /// The leader of its own process group, which holds the browser it
+    /// started: on drop (a failed or panicking test too) the whole group
+    /// is killed, so that no browser outlives the test.
+    chromedriver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(pid) = self.chromedriver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Browser {
@@ -41,8 +54,10 @@ impl Browser {
             .port();
         let child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}: {INSTALL}", chromedriver.display()))?;
@@ -79,7 +94,7 @@ impl Browser {
             .context("opening a Chromium session through chromedriver")?;
         Ok(Self {
             client,
-            _chromedriver: child,
+            chromedriver: child,
         })
     }
 

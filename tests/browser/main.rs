@@ -64,22 +64,31 @@ async fn the_console_in_a_real_browser() -> Result<()> {
             "auth": { "username": "u", "password": "pw-secret-1" },
         }))
         .await;
-    let base = format!("http://{}", host.host.api_addr);
 
-    security_headers(&host).await?;
-    first_paint(&browser, &base).await?;
-    wrong_token(&browser).await?;
-    log_in(&browser, &host).await?;
-    refused_creation(&browser, &host).await?;
-    creation_and_deletion(&browser, &host).await?;
-    delivery_log(&browser, &host, &logged, &mut endpoint).await?;
-    edit_and_toggle(&browser, &host, &logged, &mut endpoint).await?;
-    other_dialects(&browser, &host).await?;
-    live_events(&browser, &host).await?;
-    devices(&browser, &host).await?;
-    plugins_and_health(&browser, &host).await?;
-    log_out(&browser).await?;
-    no_console_errors(&browser).await?;
-    browser.client.close().await?;
-    Ok(())
+    let result = scenarios(&browser, &host, &logged, &mut endpoint).await;
+    browser.client.clone().close().await?;
+    result
+}
+
+async fn scenarios(
+    browser: &Browser,
+    host: &TestHost,
+    logged: &str,
+    endpoint: &mut Endpoint,
+) -> Result<()> {
+    let base = format!("http://{}", host.host.api_addr);
+    security_headers(host).await?;
+    first_paint(browser, &base).await?;
+    wrong_token(browser).await?;
+    log_in(browser, host).await?;
+    refused_creation(browser, host).await?;
+    creation_and_deletion(browser, host).await?;
+    delivery_log(browser, host, logged, endpoint).await?;
+    edit_and_toggle(browser, host, logged, endpoint).await?;
+    other_dialects(browser, host).await?;
+    live_events(browser, host).await?;
+    devices(browser, host).await?;
+    plugins_and_health(browser, host).await?;
+    log_out(browser).await?;
+    no_console_errors(browser).await
 }
