@@ -32,7 +32,7 @@
 //!   and the origins of stored events that make a resend recognised.
 //! - [`streak`]: failures in a row that suspend a plugin or disable a webhook.
 //! - [`pipeline`]: the path of one event through all of the above.
-//! - [`api`]: the HTTP API.
+//! - [`api`]: the HTTP API, and the web console at `GET /` that calls it.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
 //! - [`logging`]: log lines as text or JSON, colours only on a terminal.
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.

@@ -1,9 +1,11 @@
 //! The HTTP API: health, and behind the bearer token the loaded plugins,
 //! the webhooks with their logs, the device registry, the live event
-//! stream, the WebSocket API, commands to devices and the metrics.
+//! stream, the WebSocket API, commands to devices and the metrics; and,
+//! open like health, the web console that calls them.
 
 pub mod auth;
 pub mod commands;
+pub mod console;
 pub mod events;
 pub mod fleet;
 pub mod iottly;
@@ -118,8 +120,10 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
     let stream: Router<ApiState> = Router::new()
         .route("/v1/stream", get(stream_ws::handshake))
         .with_state(hub);
+    let console = console::routes(state.iottly_max_webhooks);
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(console)
         .merge(protected)
         .merge(stream)
         .with_state(state)
