@@ -7,6 +7,8 @@
 //! of finished events in one transaction, and only then acknowledges them.
 //! Deletions alone wait up to [`REMOVAL_DELAY`] for events to ride with:
 //! at a steady rate, every commit is one that a new event needed anyway.
+//! When events come faster than commits, a commit waits up to
+//! [`COMMIT_WAIT`] for more of them; a lone event is committed at once.
 //! An event no webhook matches is acknowledged at once and never stored.
 //! When the queue is full the intake waits, and the broker holds the rest.
 //!
@@ -45,6 +47,12 @@ pub use stats::DeliveryStats;
 
 /// Most events written in one commit.
 pub const MAX_BATCH: usize = 1024;
+
+/// Longest a commit waits for more events when they come faster than
+/// commits (events were already waiting when the last one ended). At
+/// 1,000 events/s a commit then carries about twice as many events, and
+/// an `fsync` costs about half as much per event; a lone event never waits.
+pub const COMMIT_WAIT: Duration = Duration::from_millis(1);
 
 /// Longest the removal of a finished event waits to ride on the commit of
 /// new events before it is written on its own. Under a steady flow of
@@ -192,9 +200,14 @@ impl Pipeline {
         let mut deferred = Vec::new();
         let mut due = None;
         loop {
+            // Events waiting already: they come faster than commits, and
+            // this commit waits a moment for more of them.
+            let mut flowing = true;
             let first = match held.take() {
                 Some(first) => first,
+                None if let Ok(first) = inbound.try_recv() => first,
                 None => {
+                    flowing = false;
                     let until = due.unwrap_or_else(tokio::time::Instant::now);
                     tokio::select! {
                         biased;
@@ -223,8 +236,21 @@ impl Pipeline {
                 ..Batch::default()
             };
             self.take(first, None, &mut origins, &mut batch).await;
+            let company = flowing.then(|| tokio::time::Instant::now() + COMMIT_WAIT);
             while batch.taken.len() < MAX_BATCH {
-                let Ok(next) = inbound.try_recv() else { break };
+                let next = match (inbound.try_recv(), company) {
+                    (Ok(next), _) => next,
+                    (Err(_), Some(until)) if !batch.taken.is_empty() => tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled() => break,
+                        next = inbound.recv() => match next {
+                            Some(next) => next,
+                            None => break,
+                        },
+                        () = tokio::time::sleep_until(until) => break,
+                    },
+                    (Err(_), _) => break,
+                };
                 let Some(room) = self.queue.try_reserve(encoded_len(&next.event)) else {
                     // Full: commit what we have, then wait for room.
                     held = Some(next);

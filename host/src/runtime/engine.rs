@@ -16,7 +16,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -123,7 +123,7 @@ pub struct WasmEngine {
     /// One permit per pool slot: a call waits here rather than failing when
     /// every slot is in use.
     slots: Arc<Semaphore>,
-    _ticker: Arc<Ticker>,
+    ticker: Arc<Ticker>,
 }
 
 impl std::fmt::Debug for WasmEngine {
@@ -169,7 +169,7 @@ impl WasmEngine {
             linker: Arc::new(linker),
             cache_dir: opts.cache_dir.clone(),
             slots: Arc::new(Semaphore::new(opts.instances as usize)),
-            _ticker: Arc::new(ticker),
+            ticker: Arc::new(ticker),
         })
     }
 
@@ -178,12 +178,18 @@ impl WasmEngine {
         &self.engine
     }
 
-    /// Waits for a free instance slot.
-    pub async fn slot(&self) -> SemaphorePermit<'_> {
-        self.slots
+    /// Waits for a free instance slot; the epoch advances while it is held.
+    pub async fn slot(&self) -> Slot<'_> {
+        let permit = self
+            .slots
             .acquire()
             .await
-            .expect("the slot semaphore is never closed")
+            .expect("the slot semaphore is never closed");
+        self.ticker.enter();
+        Slot {
+            _permit: permit,
+            ticker: &self.ticker,
+        }
     }
 
     /// Compiles (or loads from the cache) a component and checks it against
@@ -465,34 +471,106 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own OS thread, so
 /// deadlines fire even when every async worker is busy running guests.
+/// It sleeps while no call has held a [`Slot`] for a whole tick: an idle
+/// host has no thread waking a hundred times a second, and a busy one does
+/// not wake it for every call. Deadlines count ticks from the start of each
+/// call, so ticks nobody waits for are not needed.
+#[derive(Debug)]
 struct Ticker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<Activity>,
+    thread: std::thread::Thread,
+}
+
+/// What the ticker's thread and the calls share.
+#[derive(Debug, Default)]
+struct Activity {
+    stop: AtomicBool,
+    /// Calls holding a slot.
+    active: AtomicUsize,
+    /// Calls that took a slot, ever: a call that started and ended within
+    /// one tick still keeps the ticker awake.
+    entered: AtomicUsize,
+    /// The thread is asleep (or about to be), waiting for a call.
+    asleep: AtomicBool,
 }
 
 impl Ticker {
     fn start(engine: Engine) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
         let weak = engine.weak();
         drop(engine);
-        std::thread::Builder::new()
+        let shared = Arc::new(Activity::default());
+        let activity = shared.clone();
+        let handle = std::thread::Builder::new()
             .name("edgehook-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                let mut seen = 0;
+                while !activity.stop.load(Ordering::SeqCst) {
                     std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    let Some(engine) = weak.upgrade() else { break };
+                    engine.increment_epoch();
+                    drop(engine);
+                    let entered = activity.entered.load(Ordering::SeqCst);
+                    if entered == seen {
+                        activity.sleep_until_a_call();
                     }
+                    seen = entered;
                 }
             })?;
-        Ok(Self { stop })
+        Ok(Self {
+            shared,
+            thread: handle.thread().clone(),
+        })
+    }
+
+    /// A call starts: the epoch must advance.
+    fn enter(&self) {
+        let a = &self.shared;
+        a.active.fetch_add(1, Ordering::SeqCst);
+        a.entered.fetch_add(1, Ordering::SeqCst);
+        if a.asleep.swap(false, Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+
+    /// A call ended.
+    fn leave(&self) {
+        self.shared.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Activity {
+    /// On the ticker's thread: parks while no call holds a slot. A call
+    /// that starts after `asleep` is set sees it and unparks the thread;
+    /// one that started before is seen in `active`.
+    fn sleep_until_a_call(&self) {
+        self.asleep.store(true, Ordering::SeqCst);
+        while self.active.load(Ordering::SeqCst) == 0
+            && self.asleep.load(Ordering::SeqCst)
+            && !self.stop.load(Ordering::SeqCst)
+        {
+            std::thread::park();
+        }
+        self.asleep.store(false, Ordering::SeqCst);
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// A pool slot held by a call; the epoch advances while one is held.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    _permit: SemaphorePermit<'a>,
+    ticker: &'a Ticker,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.ticker.leave();
     }
 }
 
