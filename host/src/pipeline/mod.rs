@@ -199,7 +199,7 @@ impl Pipeline {
         // commit of events, and when they are written even if none comes.
         let mut deferred = Vec::new();
         let mut due = None;
-        loop {
+        while !self.shutdown.is_cancelled() {
             // Events waiting already: they come faster than commits, and
             // this commit waits a moment for more of them.
             let mut flowing = true;
