@@ -1,13 +1,15 @@
 //! A headless Chromium driven over WebDriver: `chromedriver` started once
 //! as a child process on a free loopback port, one browser session, and
 //! the few things the console's tests ask of it beyond fantoccini (the
-//! browser's console log, waiting for a script's answer).
+//! browser's console log, waiting for a script's answer), and the
+//! clicks, typing and waits they repeat, with errors that name the element.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -121,14 +123,38 @@ impl Browser {
         }
     }
 
+    /// Waits (at most [`WAIT`]) for the element `at` to be in the page.
+    pub async fn appears(&self, at: Locator<'_>) -> Result<Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(at)
+            .await
+            .with_context(|| format!("waited {WAIT:?} for {at:?}"))
+    }
+
+    /// Clicks the element `at`.
+    pub async fn click(&self, at: Locator<'_>) -> Result<()> {
+        self.find(at).await?.click().await?;
+        Ok(())
+    }
+
+    /// Types `text` into the element `at`.
+    pub async fn type_into(&self, at: Locator<'_>, text: &str) -> Result<()> {
+        self.find(at).await?.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn find(&self, at: Locator<'_>) -> Result<Element> {
+        self.client
+            .find(at)
+            .await
+            .with_context(|| format!("no element {at:?}"))
+    }
+
     /// The text of the element `css`.
     pub async fn text(&self, css: &str) -> Result<String> {
-        let element = self
-            .client
-            .find(fantoccini::Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css}"))?;
-        Ok(element.text().await?)
+        Ok(self.find(Locator::Css(css)).await?.text().await?)
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::driver::Browser;
-use crate::support::{TestHost, WAIT};
+use crate::support::TestHost;
 
 /// The bound on what the first paint transfers.
 const MAX_PAGE_BYTES: u64 = 100_000;
@@ -44,10 +44,7 @@ pub async fn security_headers(host: &TestHost) -> Result<()> {
 pub async fn first_paint(browser: &Browser, base: &str) -> Result<()> {
     browser.client.goto(&format!("{base}/")).await?;
     browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#login:not([hidden]) #token"))
+        .appears(Locator::Css("#login:not([hidden]) #token"))
         .await?;
     let figures = browser
         .wait_for(
@@ -82,10 +79,7 @@ async fn submit_token(browser: &Browser, token: &str) -> Result<()> {
     field.clear().await?;
     field.send_keys(token).await?;
     browser
-        .client
-        .find(Locator::Css("#login button[type=submit]"))
-        .await?
-        .click()
+        .click(Locator::Css("#login button[type=submit]"))
         .await?;
     Ok(())
 }
@@ -126,10 +120,7 @@ pub async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
     let token = host.host.api_token.to_string();
     submit_token(browser, &token).await?;
     browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(
+        .appears(Locator::XPath(
             "//table[@id='webhooks']//tr[td[2]='Temperature']",
         ))
         .await?;
@@ -172,10 +163,7 @@ pub async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
     );
     browser.client.refresh().await?;
     browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(
+        .appears(Locator::XPath(
             "//table[@id='webhooks']//tr[td[2]='Temperature']",
         ))
         .await
@@ -185,12 +173,7 @@ pub async fn log_in(browser: &Browser, host: &TestHost) -> Result<()> {
 
 /// Logging out forgets the token and shows the login form alone.
 pub async fn log_out(browser: &Browser) -> Result<()> {
-    browser
-        .client
-        .find(Locator::Css("#logout"))
-        .await?
-        .click()
-        .await?;
+    browser.click(Locator::Css("#logout")).await?;
     let state = browser
         .client
         .execute(

@@ -5,32 +5,21 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use crate::driver::Browser;
-use crate::support::{Device, TestHost, WAIT};
+use crate::support::{Device, TestHost};
 
 /// An event a device publishes appears in the live view; filtered out,
 /// it is hidden; while paused, a new one waits until resumed.
 pub async fn live_events(browser: &Browser, host: &TestHost) -> Result<()> {
     browser
-        .client
-        .find(Locator::Css("#nav [data-view=events]"))
-        .await?
-        .click()
+        .click(Locator::Css("#nav [data-view=events]"))
         .await?;
     browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#events[data-streaming]"))
+        .appears(Locator::Css("#events[data-streaming]"))
         .await?;
     let device = Device::connect(host.mqtt_addr(), "d2").await;
     device.publish("browser/live", "42").await;
     let first = "//ol[@id='events']/li[strong='browser/live']";
-    browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(first))
-        .await?;
+    browser.appears(Locator::XPath(first)).await?;
     let row = browser.text("#events li").await?;
     ensure!(
         row.contains("d2") && row.contains("42"),
@@ -47,18 +36,10 @@ pub async fn live_events(browser: &Browser, host: &TestHost) -> Result<()> {
         .await?;
     filter.clear().await?;
     browser
-        .client
-        .find(Locator::Css("#events-name"))
-        .await?
-        .send_keys("browser/")
+        .type_into(Locator::Css("#events-name"), "browser/")
         .await?;
 
-    browser
-        .client
-        .find(Locator::Css("#events-pause"))
-        .await?
-        .click()
-        .await?;
+    browser.click(Locator::Css("#events-pause")).await?;
     device.publish("browser/paused", "43").await;
     browser
         .wait_for(
@@ -74,12 +55,7 @@ pub async fn live_events(browser: &Browser, host: &TestHost) -> Result<()> {
         )
         .await?;
     ensure!(shown == json!(["browser/live"]), "while paused: {shown}");
-    browser
-        .client
-        .find(Locator::Css("#events-pause"))
-        .await?
-        .click()
-        .await?;
+    browser.click(Locator::Css("#events-pause")).await?;
     let shown = browser
         .wait_for(
             "the resumed list",
@@ -98,34 +74,17 @@ pub async fn live_events(browser: &Browser, host: &TestHost) -> Result<()> {
 /// one; leaving the view takes it off the page.
 pub async fn devices(browser: &Browser, host: &TestHost) -> Result<()> {
     browser
-        .client
-        .find(Locator::Css("#nav [data-view=devices]"))
-        .await?
-        .click()
+        .click(Locator::Css("#nav [data-view=devices]"))
         .await?;
     browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath("//table[@id='devices']//td[text()='d3']"))
+        .appears(Locator::XPath("//table[@id='devices']//td[text()='d3']"))
+        .await?;
+    browser.type_into(Locator::Css("#device-id"), "d9").await?;
+    browser
+        .click(Locator::Css("#device-group option[value=p1]"))
         .await?;
     browser
-        .client
-        .find(Locator::Css("#device-id"))
-        .await?
-        .send_keys("d9")
-        .await?;
-    browser
-        .client
-        .find(Locator::Css("#device-group option[value=p1]"))
-        .await?
-        .click()
-        .await?;
-    browser
-        .client
-        .find(Locator::Css("#device-form button[type=submit]"))
-        .await?
-        .click()
+        .click(Locator::Css("#device-form button[type=submit]"))
         .await?;
     let key = "(() => {
                  const out = document.getElementById('new-key');
@@ -138,12 +97,9 @@ pub async fn devices(browser: &Browser, host: &TestHost) -> Result<()> {
     let (status, device) = host.api("GET", "/v1/devices/d9", "").await;
     ensure!(status == 200 && device["group"] == "p1", "{device}");
     browser
-        .client
-        .find(Locator::XPath(
+        .click(Locator::XPath(
             "//table[@id='devices']//tr[td[1]='d9']//button[text()='Rotate key']",
         ))
-        .await?
-        .click()
         .await?;
     let second = browser
         .wait_for(
@@ -156,10 +112,7 @@ pub async fn devices(browser: &Browser, host: &TestHost) -> Result<()> {
         "keys {first} then {second}"
     );
     browser
-        .client
-        .find(Locator::Css("#nav [data-view=plugins]"))
-        .await?
-        .click()
+        .click(Locator::Css("#nav [data-view=plugins]"))
         .await?;
     let page = browser.client.source().await?;
     for key in [&first, &second] {
@@ -199,10 +152,7 @@ pub async fn plugins_and_health(browser: &Browser, host: &TestHost) -> Result<()
         "the plugin's row: {row}"
     );
     browser
-        .client
-        .find(Locator::Css("#nav [data-view=health]"))
-        .await?
-        .click()
+        .click(Locator::Css("#nav [data-view=health]"))
         .await?;
     let state = browser
         .wait_for(

@@ -7,7 +7,7 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use crate::driver::Browser;
-use crate::support::{Device, Endpoint, TestHost, WAIT};
+use crate::support::{Device, Endpoint, TestHost};
 
 /// Secrets of the webhook whose log the console shows: none may reach the
 /// page.
@@ -16,10 +16,7 @@ const SECRETS: [&str; 3] = ["hdr-secret-1", "pw-secret-1", "resp-secret-1"];
 /// Opens the webhooks view and waits until its list is loaded.
 pub async fn webhooks_view(browser: &Browser) -> Result<()> {
     browser
-        .client
-        .find(Locator::Css("#nav [data-view=webhooks]"))
-        .await?
-        .click()
+        .click(Locator::Css("#nav [data-view=webhooks]"))
         .await?;
     browser
         .wait_for(
@@ -34,12 +31,7 @@ async fn submit_definition(browser: &Browser, definition: &str) -> Result<()> {
     let field = browser.client.find(Locator::Css("#webhook-json")).await?;
     field.clear().await?;
     field.send_keys(definition).await?;
-    browser
-        .client
-        .find(Locator::Css("#webhook-submit"))
-        .await?
-        .click()
-        .await?;
+    browser.click(Locator::Css("#webhook-submit")).await?;
     Ok(())
 }
 
@@ -85,12 +77,7 @@ pub async fn creation_and_deletion(browser: &Browser, host: &TestHost) -> Result
     )
     .await?;
     let row = "//table[@id='webhooks']//tr[td[2]='Made in the browser']";
-    browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(row))
-        .await?;
+    browser.appears(Locator::XPath(row)).await?;
     ensure!(
         browser.text("#webhook-error").await?.is_empty(),
         "the refusal is still shown"
@@ -103,10 +90,7 @@ pub async fn creation_and_deletion(browser: &Browser, host: &TestHost) -> Result
     ensure!(made["event"] == "made", "{made}");
 
     browser
-        .client
-        .find(Locator::XPath(&format!("{row}//button[text()='Delete']")))
-        .await?
-        .click()
+        .click(Locator::XPath(&format!("{row}//button[text()='Delete']")))
         .await?;
     let question = browser.client.get_alert_text().await?;
     ensure!(
@@ -180,12 +164,9 @@ pub async fn delivery_log(
     browser.client.set_window_size(1280, 1000).await?;
 
     browser
-        .client
-        .find(Locator::XPath(&format!(
+        .click(Locator::XPath(&format!(
             "//tr[@data-id='{id}']//button[text()='Log']"
         )))
-        .await?
-        .click()
         .await?;
     let entry = browser
         .wait_for(
@@ -226,10 +207,7 @@ pub async fn edit_and_toggle(
     webhooks_view(browser).await?;
     let row = format!("//tr[@data-id='{id}']");
     browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&format!("{row}//button[text()='Edit']")))
+        .appears(Locator::XPath(&format!("{row}//button[text()='Edit']")))
         .await?
         .click()
         .await?;
@@ -253,17 +231,9 @@ pub async fn edit_and_toggle(
             vec![],
         )
         .await?;
+    browser.click(Locator::Css("#webhook-submit")).await?;
     browser
-        .client
-        .find(Locator::Css("#webhook-submit"))
-        .await?
-        .click()
-        .await?;
-    browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&format!(
+        .appears(Locator::XPath(&format!(
             "{row}[td[2]='Temperature (edited)']"
         )))
         .await?;
@@ -281,10 +251,7 @@ pub async fn edit_and_toggle(
         ("Enable", "yes", Value::Null),
     ] {
         browser
-            .client
-            .find(Locator::XPath(&format!("{row}//button[text()='{button}']")))
-            .await?
-            .click()
+            .click(Locator::XPath(&format!("{row}//button[text()='{button}']")))
             .await?;
         browser
             .wait_for(
@@ -301,33 +268,28 @@ pub async fn edit_and_toggle(
     Ok(())
 }
 
+/// Fills the Iottly form with `description` and a fixed URL, and submits it.
+async fn add_iottly(browser: &Browser, description: &str) -> Result<()> {
+    browser
+        .type_into(Locator::Css("#iottly-description"), description)
+        .await?;
+    browser
+        .type_into(Locator::Css("#iottly-url"), "https://example.com/agent")
+        .await?;
+    browser
+        .click(Locator::Css("#iottly-form button[type=submit]"))
+        .await
+}
+
 /// Iottly webhooks added in the page fill their project up to the
 /// configured limit, beyond which the API's refusal shows beside the form;
 /// a Mainflux webhook added to a thing joins the list.
 pub async fn other_dialects(browser: &Browser, host: &TestHost) -> Result<()> {
-    let form = |field: &str| {
-        Locator::Css(match field {
-            "description" => "#iottly-description",
-            "url" => "#iottly-url",
-            _ => "#iottly-form button[type=submit]",
-        })
-    };
     for (n, expected) in [
         (2, "p1: 2 of 3 webhooks"),
         (3, "p1: 3 of 3 webhooks (full)"),
     ] {
-        let client = &browser.client;
-        client
-            .find(form("description"))
-            .await?
-            .send_keys(&format!("Agent {n}"))
-            .await?;
-        client
-            .find(form("url"))
-            .await?
-            .send_keys("https://example.com/agent")
-            .await?;
-        client.find(form("submit")).await?.click().await?;
+        add_iottly(browser, &format!("Agent {n}")).await?;
         browser
             .wait_for(
                 "the project's count",
@@ -341,19 +303,7 @@ pub async fn other_dialects(browser: &Browser, host: &TestHost) -> Result<()> {
         .api("POST", "/v1/projects/p1/webhooks", &one_more.to_string())
         .await;
     ensure!(status == 409, "{refusal}");
-    browser
-        .client
-        .find(form("description"))
-        .await?
-        .send_keys("Agent 4")
-        .await?;
-    browser
-        .client
-        .find(form("url"))
-        .await?
-        .send_keys("https://example.com/agent")
-        .await?;
-    browser.client.find(form("submit")).await?.click().await?;
+    add_iottly(browser, "Agent 4").await?;
     let shown = browser
         .wait_for(
             "the refusal beside the Iottly form",
@@ -366,28 +316,15 @@ pub async fn other_dialects(browser: &Browser, host: &TestHost) -> Result<()> {
     );
 
     browser
-        .client
-        .find(Locator::Css("#mainflux-name"))
-        .await?
-        .send_keys("Second pipeline")
+        .type_into(Locator::Css("#mainflux-name"), "Second pipeline")
         .await?;
     browser
-        .client
-        .find(Locator::Css("#mainflux-url"))
-        .await?
-        .send_keys("https://example.com/second")
+        .type_into(Locator::Css("#mainflux-url"), "https://example.com/second")
         .await?;
     browser
-        .client
-        .find(Locator::Css("#mainflux-form button[type=submit]"))
-        .await?
-        .click()
+        .click(Locator::Css("#mainflux-form button[type=submit]"))
         .await?;
-    browser
-        .client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(
+    browser.appears(Locator::XPath(
             "//table[@id='webhooks']//tr[td[1]='Mainflux'][td[2]='Second pipeline'][td[3]='thing d3 (group p1)']",
         ))
         .await?;
