@@ -5,10 +5,23 @@
 //! A 0.1.0 event has no group, and a 0.1.0 request always leaves the answer
 //! to the plugin's `on-response`.
 
+use super::bindings::v0_1::edgehook::webhook::host as old_host;
 use super::bindings::v0_1::edgehook::webhook::types as old;
+use super::bindings::v0_2::edgehook::webhook::host as new_host;
 use super::bindings::v0_2::edgehook::webhook::types as wit;
 use crate::event::Event;
 use crate::exchange::Outcome;
+
+/// A log level of the first release.
+pub(super) fn level(level: old_host::Level) -> new_host::Level {
+    match level {
+        old_host::Level::Trace => new_host::Level::Trace,
+        old_host::Level::Debug => new_host::Level::Debug,
+        old_host::Level::Info => new_host::Level::Info,
+        old_host::Level::Warn => new_host::Level::Warn,
+        old_host::Level::Error => new_host::Level::Error,
+    }
+}
 
 pub(super) fn event(event: &Event) -> old::Event {
     old::Event {

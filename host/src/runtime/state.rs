@@ -100,21 +100,14 @@ impl v0_2::edgehook::webhook::host::Host for HostState {
 
 impl v0_1::edgehook::webhook::types::Host for HostState {}
 
+/// The first release's host interface is the current one's.
 impl v0_1::edgehook::webhook::host::Host for HostState {
     fn log(&mut self, level: v0_1::edgehook::webhook::host::Level, message: String) {
-        use v0_1::edgehook::webhook::host::Level;
-        let tag = match level {
-            Level::Trace => "trace",
-            Level::Debug => "debug",
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        };
-        self.log_line(tag, &message);
+        v0_2::edgehook::webhook::host::Host::log(self, super::compat::level(level), message);
     }
 
     fn config(&mut self) -> String {
-        self.config.to_string()
+        v0_2::edgehook::webhook::host::Host::config(self)
     }
 }
 
