@@ -380,12 +380,8 @@ impl Handler for EventHook {
                 Ok(parsed) => parsed,
                 Err(err) => return refuse(err.to_string()),
             };
-            if publish.payload.len() > self.max_event_bytes {
-                return refuse(format!(
-                    "payload of {} bytes exceeds max_event_bytes {}",
-                    publish.payload.len(),
-                    self.max_event_bytes
-                ));
+            if let Some(why) = super::oversized(&publish.payload, self.max_event_bytes) {
+                return refuse(why);
             }
             let reply = CommandReply {
                 device,
@@ -407,12 +403,8 @@ impl Handler for EventHook {
             Ok(parsed) => parsed,
             Err(err) => return refuse(err.to_string()),
         };
-        if publish.payload.len() > self.max_event_bytes {
-            return refuse(format!(
-                "payload of {} bytes exceeds max_event_bytes {}",
-                publish.payload.len(),
-                self.max_event_bytes
-            ));
+        if let Some(why) = super::oversized(&publish.payload, self.max_event_bytes) {
+            return refuse(why);
         }
         let (tx, rx) = oneshot::channel();
         let event = Event::received(device, name, publish.payload.clone());

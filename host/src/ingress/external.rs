@@ -310,10 +310,7 @@ fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, m
     } = message;
     let refused = match parse_event_topic(&topic) {
         Err(err) => err.to_string(),
-        Ok(_) if payload.len() > max => format!(
-            "payload of {} bytes exceeds max_event_bytes {max}",
-            payload.len()
-        ),
+        Ok(_) if let Some(why) = super::oversized(&payload, max) => why,
         Ok((device, name)) => {
             let event = Event::received(device, name, payload);
             let sent =
@@ -342,12 +339,8 @@ fn take_reply(message: Message, replies: &mpsc::Sender<CommandReply>, max: usize
         Ok(parsed) => parsed,
         Err(err) => return tracing::warn!(topic, "answer refused: {err}"),
     };
-    if payload.len() > max {
-        return tracing::warn!(
-            topic,
-            "answer refused: payload of {} bytes exceeds max_event_bytes {max}",
-            payload.len()
-        );
+    if let Some(why) = super::oversized(&payload, max) {
+        return tracing::warn!(topic, "answer refused: {why}");
     }
     let reply = CommandReply {
         device,

@@ -129,3 +129,14 @@ pub enum IngressError {
         reason: String,
     },
 }
+
+/// Why a device's payload is refused for its size, if it is: the same
+/// bound for events and for answers to commands, on either broker.
+fn oversized(payload: &[u8], max_event_bytes: usize) -> Option<String> {
+    (payload.len() > max_event_bytes).then(|| {
+        format!(
+            "payload of {} bytes exceeds max_event_bytes {max_event_bytes}",
+            payload.len()
+        )
+    })
+}
