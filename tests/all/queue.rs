@@ -7,28 +7,13 @@ use edgehook_tests::BEHAVE;
 
 use crate::support::{Device, Endpoint, TestHost, WAIT, forward_manifest};
 
-/// The value of the unlabelled metric `name` on `/metrics`.
-async fn gauge(host: &TestHost, name: &str) -> u64 {
-    let text = host.metrics().await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} on /metrics"))
-        .parse()
-        .unwrap()
-}
-
-/// The value of `edgehook_queue_commits_total`.
-async fn commits(host: &TestHost) -> u64 {
-    gauge(host, "edgehook_queue_commits_total").await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn only_stored_events_cost_a_commit_and_removals_ride_on_the_next() {
     let mut endpoint = Endpoint::start(200, "ok").await;
     let manifest = forward_manifest("sensor/", &endpoint.url("/hook"));
     let host = TestHost::start(&[("behave", BEHAVE, &manifest)], Settings::default()).await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
-    let before = commits(&host).await;
+    let before = host.metric("edgehook_queue_commits_total").await;
 
     device.publish("sensor/a", "a").await;
     assert_eq!(&endpoint.next().await.body[..], b"a");
@@ -51,7 +36,7 @@ async fn only_stored_events_cost_a_commit_and_removals_ride_on_the_next() {
         "devices/d1/hook-response/sensor/b/0"
     );
     assert_eq!(
-        commits(&host).await - before,
+        host.metric("edgehook_queue_commits_total").await - before,
         2,
         "one commit per stored event: `sensor/a`'s removal rides on `sensor/b`'s, \
          the unmatched events write nothing"
@@ -60,7 +45,7 @@ async fn only_stored_events_cost_a_commit_and_removals_ride_on_the_next() {
     // `sensor/b`'s removal still waits for company when the host stops:
     // the stop writes it, so the next start delivers nothing again.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while gauge(&host, "edgehook_queue_depth").await > 0 {
+    while host.metric("edgehook_queue_depth").await > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "`sensor/b` never left the queue"

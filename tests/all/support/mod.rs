@@ -180,6 +180,11 @@ impl TestHost {
             .to_owned()
     }
 
+    /// The value of the unlabelled counter or gauge `name` on `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        metric_in(&self.metrics().await, name)
+    }
+
     /// Creates a Particle-style webhook through the API; its id.
     pub async fn create_webhook(&self, definition: serde_json::Value) -> String {
         let (status, body) = self
@@ -340,4 +345,15 @@ pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
     socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
     let port = socket.local_addr().unwrap().port();
     (socket, port)
+}
+
+/// The value of the unlabelled counter or gauge `name` in the text of
+/// `/metrics`.
+pub fn metric_in(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
+        .parse()
+        .unwrap()
 }

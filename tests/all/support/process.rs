@@ -93,13 +93,7 @@ impl HostProcess {
     pub async fn metric(&self, name: &str) -> u64 {
         let (status, body) = http_get(self.api_addr, "/metrics", Some(TOKEN)).await;
         assert_eq!(status, 200, "{body}");
-        body.as_str()
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("{name} in /metrics"))
-            .parse()
-            .unwrap()
+        super::metric_in(body.as_str().expect("metrics are text"), name)
     }
 
     /// The value of the gauge `edgehook_queue_depth` on `/metrics`.
