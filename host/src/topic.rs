@@ -51,6 +51,12 @@ pub enum TopicError {
     BadRequestId(String),
 }
 
+/// One MQTT topic level of at most `max` bytes: not empty, no separator,
+/// wildcard or NUL.
+fn is_level(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && !s.contains(['/', '+', '#', '\0'])
+}
+
 /// A device id taken from a topic: non-empty, no `/`, no wildcard.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeviceId(Arc<str>);
@@ -66,7 +72,7 @@ impl TryFrom<&str> for DeviceId {
     type Error = TopicError;
 
     fn try_from(s: &str) -> Result<Self, Self::Error> {
-        if s.is_empty() || s.len() > MAX_DEVICE_ID_LEN || s.contains(['/', '+', '#', '\0']) {
+        if !is_level(s, MAX_DEVICE_ID_LEN) {
             return Err(TopicError::BadDeviceId(s.to_owned()));
         }
         Ok(Self(s.into()))
@@ -145,7 +151,7 @@ impl TryFrom<&str> for RequestId {
     type Error = TopicError;
 
     fn try_from(s: &str) -> Result<Self, Self::Error> {
-        if s.is_empty() || s.len() > MAX_REQUEST_ID_LEN || s.contains(['/', '+', '#', '\0']) {
+        if !is_level(s, MAX_REQUEST_ID_LEN) {
             return Err(TopicError::BadRequestId(s.to_owned()));
         }
         Ok(Self(s.into()))
