@@ -51,6 +51,7 @@ pub mod exchange;
 pub mod fleet;
 pub mod ingress;
 pub mod logging;
+pub mod nats;
 pub mod offline;
 pub mod origin;
 pub mod pipeline;

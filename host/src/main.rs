@@ -95,6 +95,16 @@ enum PluginCommand {
     },
     /// Run a plugin on one event, offline, and print what it would do
     Test(edgehook::offline::TestRun),
+    /// Put a plugin in the NATS cluster's object store: every host sharing it loads the plugin
+    Push {
+        /// The plugin module, NAME.wasm
+        wasm: PathBuf,
+        /// Its manifest
+        manifest: PathBuf,
+        /// The NATS cluster (nats://host:port, a comma list)
+        #[arg(long, env = "EDGEHOOK_NATS_URL", value_name = "URL[,URL…]")]
+        nats_url: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -147,6 +157,20 @@ fn main() -> anyhow::Result<()> {
                 command: PluginCommand::Test(run),
             } => {
                 print!("{}", edgehook::offline::run(run, Path::new("")).await?);
+                Ok(())
+            }
+            Command::Plugin {
+                command:
+                    PluginCommand::Push {
+                        wasm,
+                        manifest,
+                        nats_url,
+                    },
+            } => {
+                let urls: Vec<String> = nats_url.split(',').map(|u| u.trim().to_owned()).collect();
+                let nats = edgehook::nats::Nats::connect(&urls).await?;
+                let name = edgehook::nats::plugins::push(&nats, &wasm, &manifest).await?;
+                println!("Pushed plugin {name}: every host on the cluster loads it");
                 Ok(())
             }
             Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,

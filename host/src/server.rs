@@ -20,8 +20,12 @@ use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::dialects::{Book, Iottly, Mainflux};
 use crate::fleet::Fleet;
+use crate::ingress::external::MqttVersion;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
+use crate::nats::events::Puller;
+use crate::nats::shared::Shared;
+use crate::nats::{self, Nats};
 use crate::pipeline::{DeliveryStats, Parts, Pipeline};
 use crate::plugins::{PluginDir, Registry};
 use crate::queue::{Opened, Queue};
@@ -30,6 +34,7 @@ use crate::runtime::{EngineOptions, WasmEngine};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
+use crate::webhooks::store::Remote;
 use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline: about one commit's
@@ -61,6 +66,8 @@ pub struct Host {
     pub registry: Arc<Registry>,
     /// The Particle-style webhooks.
     pub catalog: Arc<Catalog>,
+    /// Whether the host shares its work through NATS.
+    pub shared: bool,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     publisher: Publisher,
@@ -86,6 +93,21 @@ impl Host {
             .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))?;
 
         let fleet = Arc::new(Fleet::open(&cfg.data_dir).context("opening the device registry")?);
+        let nats = match &cfg.broker {
+            Broker::Nats { nats, .. } => Some(
+                Nats::connect(nats)
+                    .await
+                    .context("connecting to the NATS cluster")?,
+            ),
+            _ => None,
+        };
+        if let Some(nats) = &nats {
+            // Devices' events are kept from now on, whatever else fails.
+            nats.events_stream().await?;
+            if let Err(err) = nats::plugins::copy_all(nats, &cfg.plugins_dir).await {
+                tracing::error!("shared plugins not copied at start: {err}");
+            }
+        }
 
         let engine = WasmEngine::new(&EngineOptions {
             instances: cfg.plugin_instances,
@@ -102,21 +124,24 @@ impl Host {
             registry.clone(),
         );
         plugin_dir.scan(false).await;
-        let store = Store::open(&cfg.data_dir)
-            .with_context(|| format!("opening the webhook store in {}", cfg.data_dir.display()))?;
+        let stores = Stores::open(&cfg.data_dir, nats.as_ref()).await?;
         let builtin = Arc::new(Builtin::new(engine, cfg.limits));
-        let catalog = Arc::new(Catalog::new(registry.clone(), store, builtin.clone()));
+        let catalog = Arc::new(Catalog::new(
+            registry.clone(),
+            stores.webhooks.clone(),
+            builtin.clone(),
+        ));
         catalog
             .load_stored()
             .await
             .context("loading the stored webhooks")?;
         let iottly = Arc::new(
-            Book::<Iottly>::open(&cfg.data_dir, registry.clone(), builtin.clone())
+            Book::<Iottly>::open(stores.iottly.clone(), registry.clone(), builtin.clone())
                 .await
                 .context("loading the Iottly-style webhooks")?,
         );
         let mainflux = Arc::new(
-            Book::<Mainflux>::open(&cfg.data_dir, registry.clone(), builtin)
+            Book::<Mainflux>::open(stores.mainflux.clone(), registry.clone(), builtin)
                 .await
                 .context("loading the Mainflux-style webhooks")?,
         );
@@ -171,10 +196,43 @@ impl Host {
                     client_id: client_id.clone(),
                     max_event_bytes: cfg.max_event_bytes,
                     share_group: share_group.clone(),
+                    fallback_urls: Vec::new(),
+                    take_events: true,
                     ca_file: ca_file.clone(),
                     replies,
                 };
                 (Publisher::External(external::start(opts, tx).await?), None)
+            }
+            Broker::Nats {
+                mqtt,
+                client_id,
+                ack_wait,
+                ca_file,
+                ..
+            } => {
+                let Some(nats) = &nats else {
+                    unreachable!("connected above")
+                };
+                let opts = external::ExternalOptions {
+                    url: mqtt[0].clone(),
+                    fallback_urls: mqtt[1..].to_vec(),
+                    // The MQTT listener of NATS speaks 3.1.1 only.
+                    version: MqttVersion::V311,
+                    client_id: client_id.clone(),
+                    max_event_bytes: cfg.max_event_bytes,
+                    share_group: None,
+                    take_events: false,
+                    ca_file: ca_file.clone(),
+                    replies,
+                };
+                let handle = external::start(opts, tx.clone()).await?;
+                let puller = Puller {
+                    nats: nats.clone(),
+                    ack_wait: *ack_wait,
+                    max_event_bytes: cfg.max_event_bytes,
+                };
+                tasks.spawn(puller.run(tx, shutdown.clone()));
+                (Publisher::External(handle), None)
             }
         };
 
@@ -208,6 +266,26 @@ impl Host {
         tasks.spawn(commands.clone().run(replies_rx, shutdown.clone()));
         tasks.spawn(watch::poll(plugin_dir, shutdown.clone().cancelled_owned()));
         tasks.spawn(watch::poll(webhook_dir, shutdown.clone().cancelled_owned()));
+        if let Some(nats) = &nats {
+            tasks.spawn(nats::plugins::follow(
+                nats.clone(),
+                cfg.plugins_dir.clone(),
+                shutdown.clone(),
+            ));
+            let (c, i, m) = (catalog.clone(), iottly.clone(), mainflux.clone());
+            tasks.spawn(follow(stores.webhooks, shutdown.clone(), move |changes| {
+                let c = c.clone();
+                async move { c.follow(changes).await }
+            }));
+            tasks.spawn(follow(stores.iottly, shutdown.clone(), move |changes| {
+                let i = i.clone();
+                async move { i.follow(changes).await }
+            }));
+            tasks.spawn(follow(stores.mainflux, shutdown.clone(), move |changes| {
+                let m = m.clone();
+                async move { m.follow(changes).await }
+            }));
+        }
 
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
             .await
@@ -234,6 +312,7 @@ impl Host {
                 mainflux,
                 iottly_max_webhooks: cfg.iottly_max_webhooks,
                 commands,
+                nats,
             },
             api_token.as_str().into(),
             hub.clone(),
@@ -254,6 +333,7 @@ impl Host {
             api_token,
             registry,
             catalog,
+            shared: matches!(cfg.broker, Broker::Nats { .. }),
             shutdown,
             tasks,
             publisher,
@@ -281,6 +361,59 @@ impl Host {
     }
 }
 
+/// Where the webhooks of each dialect are kept: files in the data
+/// directory, or the bucket every host shares.
+struct Stores {
+    webhooks: Store,
+    iottly: Store,
+    mainflux: Store,
+}
+
+impl Stores {
+    async fn open(data_dir: &std::path::Path, nats: Option<&Nats>) -> anyhow::Result<Self> {
+        let open = |kind: &'static str| async move {
+            let store = match nats {
+                Some(nats) => Store::Shared(Shared::open(nats, kind).await?),
+                None => Store::open_named(data_dir, kind).with_context(|| {
+                    format!("opening the {kind} store in {}", data_dir.display())
+                })?,
+            };
+            anyhow::Ok(store)
+        };
+        Ok(Self {
+            webhooks: open("webhooks").await?,
+            iottly: open(crate::webhooks::builtin::Kind::Iottly.name()).await?,
+            mainflux: open(crate::webhooks::builtin::Kind::Mainflux.name()).await?,
+        })
+    }
+}
+
+/// Applies the changes of a shared store with `apply` until `shutdown`,
+/// watching again when a watch ends.
+async fn follow<F, Fut>(store: Store, shutdown: CancellationToken, apply: F)
+where
+    F: Fn(futures::stream::BoxStream<'static, Remote>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        let changes = match store.changes().await {
+            None => return,
+            Some(Ok(changes)) => changes,
+            Some(Err(err)) => {
+                tracing::warn!("shared webhooks: {err}; watching again");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = apply(changes) => {}
+        }
+    }
+}
+
 /// Runs a host until `shutdown` resolves, printing the ready line.
 pub async fn run(
     cfg: Config,
@@ -294,6 +427,7 @@ pub async fn run(
             Some(tls) => format!("MQTT on {addr} and TLS on {tls} (embedded broker)"),
             None => format!("MQTT on {addr} (embedded broker)"),
         },
+        None if host.shared => "MQTT via the NATS cluster, events from JetStream".to_owned(),
         None => "MQTT via the external broker".to_owned(),
     };
     println!("API token: {}", host.api_token);

@@ -137,8 +137,55 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
         &samples,
     );
     let mut text = render_totals(&totals);
+    if let Some(nats) = &state.nats {
+        text.push_str(&render_backlog(nats.backlog().await));
+    }
     text.push_str(&render(&samples));
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+}
+
+/// The exposition text of the shared consumer's numbers (with
+/// `--nats-url`); only `edgehook_jetstream_up 0` when JetStream does not
+/// answer.
+pub fn render_backlog(backlog: Option<crate::nats::Backlog>) -> String {
+    let mut out = String::new();
+    let name = "edgehook_jetstream_up";
+    header(
+        &mut out,
+        name,
+        "gauge",
+        "Whether JetStream answered this scrape.",
+    );
+    line(
+        &mut out,
+        name,
+        &[],
+        if backlog.is_some() { "1" } else { "0" },
+    );
+    let Some(b) = backlog else {
+        return out;
+    };
+    for (name, help, value) in [
+        (
+            "edgehook_jetstream_pending",
+            "Events in the stream not yet handed to any host (the consumer's lag).",
+            b.pending,
+        ),
+        (
+            "edgehook_jetstream_ack_pending",
+            "Events handed to a host and not yet acknowledged, over every host.",
+            b.ack_pending,
+        ),
+        (
+            "edgehook_jetstream_redelivered",
+            "Events handed out more than once and not yet acknowledged.",
+            b.redelivered,
+        ),
+    ] {
+        header(&mut out, name, "gauge", help);
+        line(&mut out, name, &[], &value.to_string());
+    }
+    out
 }
 
 /// The exposition text of the host's totals.

@@ -64,6 +64,8 @@ pub struct ApiState {
     pub iottly_max_webhooks: usize,
     /// Commands to devices.
     pub commands: Arc<Commands>,
+    /// The NATS cluster, when the host shares its work through it.
+    pub nats: Option<crate::nats::Nats>,
 }
 
 /// The API's routes; `/v1/stream` checks its key itself (it also takes
@@ -152,11 +154,19 @@ fn dialect_refusal(err: &DialectError) -> axum::response::Response {
 }
 
 async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
-    if state.publisher.is_connected() {
-        (StatusCode::OK, Json(serde_json::json!({ "status": "ok" })))
+    let down = if !state.publisher.is_connected() {
+        Some("the MQTT broker connection is down")
+    } else if state.nats.as_ref().is_some_and(|n| !n.is_connected()) {
+        Some("JetStream cannot be reached: the NATS connection is down")
     } else {
-        let body = serde_json::json!({ "status": "unavailable", "error": "the MQTT broker connection is down" });
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        None
+    };
+    match down {
+        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
+        Some(error) => {
+            let body = serde_json::json!({ "status": "unavailable", "error": error });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
     }
 }
 

@@ -75,6 +75,20 @@ pub enum Broker {
         /// Extra CA certificate for TLS.
         ca_file: Option<PathBuf>,
     },
+    /// Several hosts on a NATS cluster with JetStream: events from its
+    /// stream, answers through the MQTT listeners of its nodes.
+    Nats {
+        /// `nats://` URLs of the cluster's servers.
+        nats: Vec<String>,
+        /// `mqtt://` URLs of the nodes' MQTT listeners, tried in turn.
+        mqtt: Vec<String>,
+        /// This host's MQTT client id, its own on the cluster.
+        client_id: String,
+        /// How long an event taken and not finished stays with this host.
+        ack_wait: Duration,
+        /// Extra CA certificate for TLS.
+        ca_file: Option<PathBuf>,
+    },
 }
 
 /// The embedded broker's TLS listener.
@@ -307,8 +321,48 @@ impl Config {
             .transpose()
             .map_err(|e| invalid("mqtt_version", e.to_string()))?
             .unwrap_or_default();
-        let broker = match s.mqtt_url {
-            Some(url) => {
+        let broker = match (s.nats_url, s.mqtt_url) {
+            (Some(nats), mqtt) => {
+                let mqtt = mqtt.ok_or_else(|| {
+                    invalid(
+                        "nats_url",
+                        "needs mqtt_url: the MQTT listeners of the NATS nodes".into(),
+                    )
+                })?;
+                for (key, given) in [
+                    ("mqtt_listen", s.mqtt_listen.is_some()),
+                    ("mqtt_auth", s.mqtt_auth.is_some()),
+                    ("mqtt_tls_cert", s.mqtt_tls_cert.is_some()),
+                    ("mqtt_tls_listen", s.mqtt_tls_listen.is_some()),
+                    ("mqtt_share_group", s.mqtt_share_group.is_some()),
+                    ("mqtt_version", s.mqtt_version.is_some_and(|v| v != 3)),
+                ] {
+                    if given {
+                        return Err(invalid(
+                            key,
+                            "does not apply with nats_url (NATS speaks MQTT 3.1.1 and shares the work through JetStream)".into(),
+                        ));
+                    }
+                }
+                let ack_wait = within(
+                    "nats_ack_wait",
+                    s.nats_ack_wait,
+                    Duration::from_secs(30),
+                    Duration::from_secs(1)..=Duration::from_secs(3600),
+                    "1s..=1h",
+                )?;
+                Broker::Nats {
+                    nats: list("nats_url", &nats)?,
+                    mqtt: list("mqtt_url", &mqtt)?,
+                    client_id: s.mqtt_client_id.unwrap_or_else(|| {
+                        // Two hosts with one id would evict each other.
+                        format!("{}-{:08x}", default_client_id(), rand::random::<u32>())
+                    }),
+                    ack_wait,
+                    ca_file: s.mqtt_ca_file,
+                }
+            }
+            (None, Some(url)) => {
                 if s.mqtt_listen.is_some() {
                     return Err(invalid(
                         "mqtt_url",
@@ -335,7 +389,7 @@ impl Config {
                     ca_file: s.mqtt_ca_file,
                 }
             }
-            None => {
+            (None, None) => {
                 let listen = s
                     .mqtt_listen
                     .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883)));
@@ -480,6 +534,20 @@ fn check(
     } else {
         Err(invalid(key, format!("{value} is outside {range}")))
     }
+}
+
+/// The items of a comma list, which must have one.
+fn list(key: &'static str, text: &str) -> Result<Vec<String>, ConfigError> {
+    let items: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if items.is_empty() {
+        return Err(invalid(key, "names no URL".into()));
+    }
+    Ok(items)
 }
 
 fn default_client_id() -> String {

@@ -50,6 +50,13 @@ pub struct Settings {
     /// Share device events with other hosts through $share/GROUP/... on a clustered broker
     #[arg(long, env = "EDGEHOOK_MQTT_SHARE_GROUP", value_name = "GROUP")]
     pub mqtt_share_group: Option<String>,
+    /// Share the work with other hosts through this NATS cluster with JetStream (nats://host:port, a comma list); devices then use the MQTT listeners of the NATS nodes, named by --mqtt-url
+    #[arg(long, env = "EDGEHOOK_NATS_URL", value_name = "URL[,URL…]")]
+    pub nats_url: Option<String>,
+    /// An event taken by a host that neither finishes it nor says it is still working on it for this long goes to another host [default: 30s]
+    #[arg(long, env = "EDGEHOOK_NATS_ACK_WAIT", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub nats_ack_wait: Option<Duration>,
     /// Extra CA certificate (PEM) for mqtts:// brokers
     #[arg(long, env = "EDGEHOOK_MQTT_CA_FILE", value_name = "FILE")]
     pub mqtt_ca_file: Option<PathBuf>,
@@ -165,6 +172,8 @@ impl Settings {
             mqtt_client_id: self.mqtt_client_id.or(other.mqtt_client_id),
             mqtt_share_group: self.mqtt_share_group.or(other.mqtt_share_group),
             mqtt_ca_file: self.mqtt_ca_file.or(other.mqtt_ca_file),
+            nats_url: self.nats_url.or(other.nats_url),
+            nats_ack_wait: self.nats_ack_wait.or(other.nats_ack_wait),
             api_listen: self.api_listen.or(other.api_listen),
             plugins: self.plugins.or(other.plugins),
             webhooks: self.webhooks.or(other.webhooks),

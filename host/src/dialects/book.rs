@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -16,7 +18,7 @@ use crate::streak::Streak;
 use crate::webhooks::DeliveryLog;
 use crate::webhooks::builtin::{Builtin, Kind};
 use crate::webhooks::catalog::{hook_name, new_id, now};
-use crate::webhooks::store::{Store, Stored};
+use crate::webhooks::store::{Remote, Store, Stored};
 
 /// Why a dialect's webhook operation was refused; the message is what the
 /// API shows.
@@ -89,41 +91,67 @@ pub struct Book<D: Dialect> {
 }
 
 impl<D: Dialect> Book<D> {
-    /// Opens the dialect's store in `data_dir` and puts its webhooks in
-    /// force; one that no longer reads is reported and left in the store.
+    /// Puts the webhooks of `store` in force; one that no longer reads is
+    /// reported and left in the store.
     pub async fn open(
-        data_dir: &std::path::Path,
+        store: Store,
         registry: Arc<Registry>,
         builtin: Arc<Builtin>,
     ) -> Result<Self, DialectError> {
-        let store = Store::open_named(data_dir, D::KIND.name()).map_err(internal)?;
+        let all = store.load_all().await.map_err(internal)?;
         let book = Self {
             registry,
-            store: store.clone(),
+            store,
             builtin,
             entries: Mutex::default(),
             writer: tokio::sync::Mutex::new(()),
         };
-        let all = tokio::task::spawn_blocking(move || store.load_all())
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
         for stored in all {
-            let id = stored.id.clone();
-            let parsed = serde_json::from_value(Value::Object(stored.definition))
-                .map_err(|e| DialectError::Internal(e.to_string()));
-            let activated = match parsed {
-                Ok(definition) => {
-                    book.activate(id.clone(), definition, stored.created_at, Arc::default())
-                        .await
-                }
-                Err(err) => Err(err),
-            };
-            if let Err(err) = activated {
-                tracing::error!(webhook = %id, dialect = D::KIND.name(), "stored webhook not loaded: {err}");
-            }
+            book.load(stored, Arc::default()).await;
         }
         Ok(book)
+    }
+
+    /// Puts a stored webhook in force, or says why it is not.
+    async fn load(&self, stored: Stored, log: Arc<DeliveryLog>) {
+        let id = stored.id.clone();
+        let parsed = serde_json::from_value(Value::Object(stored.definition))
+            .map_err(|e| DialectError::Internal(e.to_string()));
+        let activated = match parsed {
+            Ok(definition) => {
+                self.activate(id.clone(), definition, stored.created_at, log)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = activated {
+            tracing::error!(webhook = %id, dialect = D::KIND.name(), "stored webhook not loaded: {err}");
+        }
+    }
+
+    /// Puts the changes of the shared store in force as any host makes
+    /// them, until the store's watch ends.
+    pub async fn follow(&self, mut changes: BoxStream<'static, Remote>) {
+        while let Some(Remote { id, stored }) = changes.next().await {
+            let _writer = self.writer.lock().await;
+            let log = self.entries().get(&id).map(|e| e.log.clone());
+            match (stored, log) {
+                (Some(stored), log) => {
+                    let same = self.entries().get(&id).is_some_and(|e| {
+                        serde_json::to_value(&e.definition).ok()
+                            == Some(Value::Object(stored.definition.clone()))
+                    });
+                    if !same {
+                        self.load(stored, log.unwrap_or_default()).await;
+                    }
+                }
+                (None, Some(_)) => {
+                    self.registry.take(&hook_name(&id));
+                    self.entries().remove(&id);
+                }
+                (None, None) => {}
+            }
+        }
     }
 
     /// Creates a webhook once `admit` (given every definition there is)
@@ -166,12 +194,7 @@ impl<D: Dialect> Book<D> {
         if !self.entries().contains_key(id) {
             return Err(DialectError::NotFound(id.to_owned()));
         }
-        let store = self.store.clone();
-        let owned = id.to_owned();
-        tokio::task::spawn_blocking(move || store.delete(&owned))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+        self.store.delete(id).await.map_err(internal)?;
         self.registry.take(&hook_name(id));
         self.entries().remove(id);
         Ok(())
@@ -218,11 +241,7 @@ impl<D: Dialect> Book<D> {
             created_at: created_at.clone(),
             definition: map,
         };
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.save(&stored))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
+        self.store.save(&stored).await.map_err(internal)?;
         self.activate(id, definition, created_at, log).await
     }
 

@@ -424,6 +424,7 @@ impl Handler for EventHook {
                 event,
                 ack: Ack::embedded(tx),
                 sent,
+                held: None,
             })
             .await
             .is_err()

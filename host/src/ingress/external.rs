@@ -82,6 +82,13 @@ impl TryFrom<u8> for MqttVersion {
 pub struct ExternalOptions {
     /// `mqtt://[user:pass@]host[:port]` or `mqtts://…`.
     pub url: String,
+    /// Other brokers (the other nodes of a cluster) tried in turn when the
+    /// connection to one is lost.
+    pub fallback_urls: Vec<String>,
+    /// Whether this connection takes device events. Without them (events
+    /// come from JetStream) it only publishes and takes answers to
+    /// commands, in a clean session: nothing is owed to it while away.
+    pub take_events: bool,
     /// The MQTT version to speak.
     pub version: MqttVersion,
     /// Stable client id, so the persistent session survives restarts.
@@ -111,15 +118,21 @@ pub async fn start(
     opts: ExternalOptions,
     inbound: mpsc::Sender<Inbound>,
 ) -> Result<Handle, IngressError> {
-    let connect = connect_options(&opts)?;
+    let connect = connect_options(&opts, &opts.url)?;
+    let fallbacks = opts
+        .fallback_urls
+        .iter()
+        .map(|url| connect_options(&opts, url))
+        .collect::<Result<Vec<_>, _>>()?;
     let capacity = usize::from(RECEIVE_MAXIMUM) + 256;
     let (client, eventloop) = match opts.version {
         MqttVersion::V5 => v5::connect(&connect, capacity),
         MqttVersion::V311 => v311::connect(&connect, capacity),
     };
     let filter = match &opts.share_group {
-        Some(group) => format!("$share/{group}/{EVENTS_FILTER}"),
-        None => EVENTS_FILTER.to_owned(),
+        _ if !opts.take_events => None,
+        Some(group) => Some(format!("$share/{group}/{EVENTS_FILTER}")),
+        None => Some(EVENTS_FILTER.to_owned()),
     };
     let (ready_tx, ready) = oneshot::channel();
     let connected = Arc::new(AtomicBool::new(false));
@@ -127,6 +140,7 @@ pub async fn start(
         client: client.clone(),
         session: Origin::broker_session(&opts.client_id),
         filter,
+        brokers: std::iter::once(connect).chain(fallbacks).collect(),
         inbound,
         replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
@@ -173,13 +187,13 @@ impl Handle {
     }
 }
 
-/// The connection settings a URL names, whichever the version.
-fn connect_options(opts: &ExternalOptions) -> Result<Connect, IngressError> {
+/// The connection settings `url` names, whichever the version.
+fn connect_options(opts: &ExternalOptions, url: &str) -> Result<Connect, IngressError> {
     let bad = |reason: String| IngressError::BadUrl {
-        url: secrets::url(&opts.url).into_owned(),
+        url: secrets::url(url).into_owned(),
         reason,
     };
-    let url = url::Url::parse(&opts.url).map_err(|e| bad(e.to_string()))?;
+    let url = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     let tls = match url.scheme() {
         "mqtt" | "tcp" => false,
         "mqtts" | "ssl" => true,
@@ -211,6 +225,7 @@ fn connect_options(opts: &ExternalOptions) -> Result<Connect, IngressError> {
         host: host.to_owned(),
         port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
         client_id: opts.client_id.clone(),
+        clean_session: !opts.take_events,
         credentials,
         transport,
         max_packet_bytes: opts.max_event_bytes + (64 << 10),
@@ -230,7 +245,10 @@ struct Link {
     client: Client,
     /// The host's session on the broker, the origin of every message.
     session: Arc<str>,
-    filter: String,
+    /// The events filter, when this connection takes events.
+    filter: Option<String>,
+    /// The broker, then the others to try when it is lost.
+    brokers: Vec<Connect>,
     inbound: mpsc::Sender<Inbound>,
     replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
@@ -248,10 +266,12 @@ async fn run(
         client,
         session,
         filter,
+        brokers,
         inbound,
         replies,
         max_event_bytes,
     } = link;
+    let mut broker = 0;
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
@@ -264,7 +284,10 @@ async fn run(
                 failing = false;
                 connected.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(100);
-                if !session_present && let Err(err) = client.subscribe(&filter) {
+                if !session_present
+                    && let Some(filter) = &filter
+                    && let Err(err) = client.subscribe(filter)
+                {
                     tracing::error!("cannot subscribe to {filter}: {err}");
                 }
                 // Every time: a session kept from a version without commands
@@ -293,6 +316,10 @@ async fn run(
                     tracing::warn!("MQTT broker connection: {err}; reconnecting");
                     failing = true;
                 }
+                if brokers.len() > 1 {
+                    broker = (broker + 1) % brokers.len();
+                    eventloop.retarget(&brokers[broker]);
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -316,7 +343,15 @@ fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, m
             let sent =
                 packet.map(|(id, dup)| Sent::new(Origin::broker(session.clone(), id), dup, &event));
             let ack = Ack::external(ack);
-            return hand_over(inbound, Inbound { event, ack, sent });
+            return hand_over(
+                inbound,
+                Inbound {
+                    event,
+                    ack,
+                    sent,
+                    held: None,
+                },
+            );
         }
     };
     tracing::warn!(topic, "event refused: {refused}");

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::event::Event;
+use crate::nats::held::Held;
 use crate::origin::Sent;
 
 /// An event taken from the broker, waiting for its acknowledgement.
@@ -30,6 +31,9 @@ pub struct Inbound {
     /// Its session, packet id and DUP flag, for QoS 1 and 2: what tells a
     /// resend from a new message.
     pub sent: Option<Sent>,
+    /// Stored already, in JetStream: acknowledged to it when every webhook
+    /// is done with it, never written to the local queue.
+    pub held: Option<Held>,
 }
 
 /// Acknowledges one MQTT message to the broker it came from.
@@ -132,7 +136,7 @@ pub enum IngressError {
 
 /// Why a device's payload is refused for its size, if it is: the same
 /// bound for events and for answers to commands, on either broker.
-fn oversized(payload: &[u8], max_event_bytes: usize) -> Option<String> {
+pub(crate) fn oversized(payload: &[u8], max_event_bytes: usize) -> Option<String> {
     (payload.len() > max_event_bytes).then(|| {
         format!(
             "payload of {} bytes exceeds max_event_bytes {max_event_bytes}",

@@ -298,13 +298,18 @@ impl Pipeline {
     /// at once when no webhook matches, and otherwise given its room in the
     /// queue and added with its origin.
     async fn take(
-        &self,
+        self: &Arc<Self>,
         inbound: Inbound,
         room: Option<Room>,
         origins: &mut Origins,
         batch: &mut Batch,
     ) {
-        let Inbound { event, ack, sent } = inbound;
+        let Inbound {
+            event,
+            ack,
+            sent,
+            held,
+        } = inbound;
         if let Some(seq) = sent.as_ref().and_then(|s| origins.resend_of(s)) {
             self.stats
                 .resends
@@ -336,6 +341,9 @@ impl Pipeline {
         let hooks = self.registry.matching(&event, group.as_ref());
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
+            if let Some(held) = held {
+                held.finish();
+            }
             if let Some(sent) = &sent {
                 origins.reused(&sent.origin, &mut batch.changes);
             }
@@ -346,6 +354,21 @@ impl Pipeline {
             Some(room) => room,
             None => self.queue.reserve(encoded_len(&event)).await,
         };
+        if let Some(held) = held {
+            // Stored in JetStream already: nothing to commit here.
+            let ticket = self.queue.held_ticket(held, hooks.len(), room);
+            let since = Instant::now();
+            self.start(
+                Job {
+                    event,
+                    group,
+                    ticket,
+                    since,
+                },
+                hooks,
+            );
+            return;
+        }
         let seq = self.queue.next_seq();
         batch.changes.push(Change::Put(seq, encode(&event)));
         if let Some(sent) = &sent {

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::nats::held::Held;
 use journal::Journal;
 pub use journal::{Change, JournalError, Pending, encode, encoded_len};
 pub use origins::{MAX_ORIGINS, Origins};
@@ -146,6 +147,20 @@ impl Queue {
         Arc::new(Ticket {
             queue: self.clone(),
             seq,
+            held: None,
+            remaining: AtomicUsize::new(hooks),
+            _room: room,
+        })
+    }
+
+    /// The ticket of an event stored in JetStream, not here: the last
+    /// webhook done with it acknowledges it there.
+    pub fn held_ticket(self: &Arc<Self>, held: Held, hooks: usize, room: Room) -> Arc<Ticket> {
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Ticket {
+            queue: self.clone(),
+            seq: 0,
+            held: Some(held),
             remaining: AtomicUsize::new(hooks),
             _room: room,
         })
@@ -154,12 +169,14 @@ impl Queue {
 
 /// One stored event's claim on the queue, shared by its deliveries. Each
 /// delivery calls [`Ticket::finish`] once it is done for good; the last one
-/// removes the event. A delivery that never finishes (the host stopped
-/// first) leaves the event in the queue for the next start.
+/// removes the event (or acknowledges it to JetStream, which holds it). A
+/// delivery that never finishes (the host stopped first) leaves the event
+/// in the queue for the next start (or hands it back to JetStream).
 #[derive(Debug)]
 pub struct Ticket {
     queue: Arc<Queue>,
     seq: u64,
+    held: Option<Held>,
     remaining: AtomicUsize,
     _room: Room,
 }
@@ -167,8 +184,19 @@ pub struct Ticket {
 impl Ticket {
     /// Webhook `hook` is done with the event.
     pub fn finish(&self, hook: &Arc<str>) {
-        let change = if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let last = self.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
+        if last {
             self.queue.depth.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(held) = &self.held {
+            // JetStream keeps no record of single webhooks: an event taken
+            // over by another host goes to all of its webhooks again.
+            if last {
+                held.finish();
+            }
+            return;
+        }
+        let change = if last {
             Change::Remove(self.seq)
         } else {
             Change::Done(self.seq, hook.clone())

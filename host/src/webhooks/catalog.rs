@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use serde_json::{Map, Value};
 
 use super::builtin::Builtin;
 use super::log::DeliveryLog;
 use super::masked;
-use super::store::{Store, Stored};
+use super::store::{Remote, Store, Stored};
 use crate::delivery::SendOptions;
 use crate::plugins::{Filter, Hook, HostPattern, Registry};
 use crate::streak::Streak;
@@ -112,10 +114,7 @@ impl Catalog {
     /// Puts every webhook of the store in force. One that no longer
     /// validates is reported and left in the store.
     pub async fn load_stored(&self) -> std::io::Result<usize> {
-        let store = self.store.clone();
-        let all = tokio::task::spawn_blocking(move || store.load_all())
-            .await
-            .map_err(std::io::Error::other)??;
+        let all = self.store.load_all().await?;
         let _writer = self.writer.lock().await;
         let mut loaded = 0;
         for stored in all {
@@ -168,12 +167,9 @@ impl Catalog {
     pub async fn delete(&self, id: &str) -> Result<(), WebhookError> {
         let _writer = self.writer.lock().await;
         self.api_entry(id, |_| ())?;
-        let store = self.store.clone();
-        let owned = id.to_owned();
-        tokio::task::spawn_blocking(move || store.delete(&owned))
+        self.store
+            .delete(id)
             .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
             .map_err(|source| WebhookError::Store {
                 id: id.to_owned(),
                 source,
@@ -244,6 +240,38 @@ impl Catalog {
             .await
     }
 
+    /// Puts the changes of the shared store in force, as other hosts (and
+    /// this one) make them, until the store's watch ends; a change already
+    /// in force (this host's own) changes nothing.
+    pub async fn follow(&self, mut changes: BoxStream<'static, Remote>) {
+        while let Some(Remote { id, stored }) = changes.next().await {
+            let _writer = self.writer.lock().await;
+            let current = self
+                .entries()
+                .get(&id)
+                .map(|e| (e.source.clone(), e.stored.clone(), e.log.clone()));
+            match (stored, current) {
+                (_, Some((Source::File(_), _, _))) => {}
+                (Some(stored), Some((_, now, _))) if stored == now => {}
+                (Some(stored), current) => {
+                    let log = current.map(|(_, _, log)| log).unwrap_or_default();
+                    let activated = match check(&stored.definition) {
+                        Ok(checked) => self.activate(stored, checked, Source::Api, log).await,
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = activated {
+                        tracing::error!(webhook = %id, "shared webhook not loaded: {err}");
+                    }
+                }
+                (None, Some(_)) => {
+                    self.registry.take(&hook_name(&id));
+                    self.entries().remove(&id);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
     /// Takes the webhook of a removed file out of service.
     pub fn remove_file(&self, id: &str) {
         let mut entries = self.entries();
@@ -264,12 +292,9 @@ impl Catalog {
             .get(&stored.id)
             .map(|e| e.log.clone())
             .unwrap_or_default();
-        let store = self.store.clone();
-        let to_save = stored.clone();
-        tokio::task::spawn_blocking(move || store.save(&to_save))
+        self.store
+            .save(&stored)
             .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
             .map_err(|source| WebhookError::Store {
                 id: stored.id.clone(),
                 source,

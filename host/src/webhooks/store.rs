@@ -3,10 +3,16 @@
 //! dialects: `data/iottly/`, `data/mainflux/`), one file per webhook,
 //! written to a temporary file, flushed and renamed into place so that a
 //! crash leaves either the old or the new version, never half of one.
+//! With `--nats-url` they live in the bucket every host shares instead
+//! ([`crate::nats::shared`]).
 
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use serde_json::{Map, Value};
+
+use crate::nats::shared::Shared;
 
 /// The directory under the data directory.
 const DIR: &str = "webhooks";
@@ -53,28 +59,138 @@ impl Stored {
     }
 }
 
-/// The webhooks directory of the data directory.
+/// Where the webhooks of one dialect are kept: files in the data directory
+/// of this host, or the definitions bucket every host shares (`--nats-url`).
 #[derive(Debug, Clone)]
-pub struct Store {
-    dir: PathBuf,
+pub enum Store {
+    /// `data/{name}/{id}.json`.
+    Files(Files),
+    /// The shared bucket.
+    Shared(Shared),
 }
 
 impl Store {
     /// Opens (creating) `data_dir/webhooks`.
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
-        Self::open_named(data_dir, DIR)
+        Files::open(data_dir, DIR).map(Self::Files)
     }
 
     /// Opens (creating) `data_dir/{name}`.
     pub fn open_named(data_dir: &Path, name: &str) -> std::io::Result<Self> {
+        Files::open(data_dir, name).map(Self::Files)
+    }
+
+    /// Every stored webhook, oldest first. One that cannot be read is
+    /// reported and left in place, untouched, for the operator to look at.
+    pub async fn load_all(&self) -> std::io::Result<Vec<Stored>> {
+        let mut out = match self {
+            Self::Files(files) => {
+                let files = files.clone();
+                tokio::task::spawn_blocking(move || files.load_all())
+                    .await
+                    .map_err(std::io::Error::other)??
+            }
+            Self::Shared(shared) => shared
+                .load_all()
+                .await?
+                .into_iter()
+                .filter_map(|(id, value)| match parse(&value) {
+                    Ok(stored) => Some(stored),
+                    Err(err) => {
+                        tracing::error!(webhook = %id, "shared webhook not loaded: {err}");
+                        None
+                    }
+                })
+                .collect(),
+        };
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Writes `stored` durably.
+    pub async fn save(&self, stored: &Stored) -> std::io::Result<()> {
+        match self {
+            Self::Files(files) => {
+                let (files, stored) = (files.clone(), stored.clone());
+                tokio::task::spawn_blocking(move || files.save(&stored))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+            Self::Shared(shared) => {
+                let bytes = serde_json::to_vec(&stored.view())?;
+                shared.put(&stored.id, bytes.into()).await
+            }
+        }
+    }
+
+    /// Deletes the webhook `id`; deleting one that is not there is no error.
+    pub async fn delete(&self, id: &str) -> std::io::Result<()> {
+        match self {
+            Self::Files(files) => {
+                let (files, id) = (files.clone(), id.to_owned());
+                tokio::task::spawn_blocking(move || files.delete(&id))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+            Self::Shared(shared) => shared.delete(id).await,
+        }
+    }
+
+    /// The changes other hosts make (and this one's, seen again), when the
+    /// store is shared; `None` for files, which only this host changes.
+    pub async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, Remote>>> {
+        let Self::Shared(shared) = self else {
+            return None;
+        };
+        Some(shared.changes().await.map(|changes| {
+            changes
+                .filter_map(|(id, value)| {
+                    std::future::ready(match value.as_deref().map(parse).transpose() {
+                        Ok(stored) => Some(Remote { id, stored }),
+                        Err(err) => {
+                            tracing::error!(webhook = %id, "shared webhook not loaded: {err}");
+                            None
+                        }
+                    })
+                })
+                .boxed()
+        }))
+    }
+}
+
+/// A change of a shared webhook.
+#[derive(Debug)]
+pub struct Remote {
+    /// The webhook's id.
+    pub id: String,
+    /// Its definition now; `None` once deleted.
+    pub stored: Option<Stored>,
+}
+
+/// A stored webhook from the JSON of its view.
+fn parse(bytes: &[u8]) -> Result<Stored, String> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|view| {
+            Stored::from_view(view).ok_or_else(|| "not a stored webhook with an id".into())
+        })
+}
+
+/// The webhooks directory of the data directory.
+#[derive(Debug, Clone)]
+pub struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    /// Opens (creating) `data_dir/{name}`.
+    fn open(data_dir: &Path, name: &str) -> std::io::Result<Self> {
         let dir = data_dir.join(name);
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir })
     }
 
-    /// Every stored webhook. A file that cannot be read is reported and
-    /// left in place, untouched, for the operator to look at.
-    pub fn load_all(&self) -> std::io::Result<Vec<Stored>> {
+    fn load_all(&self) -> std::io::Result<Vec<Stored>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
             let path = entry?.path();
@@ -83,10 +199,7 @@ impl Store {
             }
             let parsed = std::fs::read(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
-                .and_then(|view| {
-                    Stored::from_view(view).ok_or_else(|| "not a stored webhook with an id".into())
-                });
+                .and_then(|bytes| parse(&bytes));
             match parsed {
                 Ok(stored) => out.push(stored),
                 Err(err) => {
@@ -94,12 +207,10 @@ impl Store {
                 }
             }
         }
-        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(out)
     }
 
-    /// Writes `stored` durably.
-    pub fn save(&self, stored: &Stored) -> std::io::Result<()> {
+    fn save(&self, stored: &Stored) -> std::io::Result<()> {
         use std::io::Write as _;
         let path = self.path(&stored.id);
         let tmp = path.with_extension("json.tmp");
@@ -111,8 +222,7 @@ impl Store {
         std::fs::File::open(&self.dir)?.sync_all()
     }
 
-    /// Deletes the webhook `id`; deleting one that is not there is no error.
-    pub fn delete(&self, id: &str) -> std::io::Result<()> {
+    fn delete(&self, id: &str) -> std::io::Result<()> {
         match std::fs::remove_file(self.path(id)) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),
@@ -128,8 +238,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn saved_webhooks_come_back_and_deleted_ones_do_not() {
+    #[tokio::test]
+    async fn saved_webhooks_come_back_and_deleted_ones_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let stored = |id: &str, at: &str| Stored {
@@ -142,14 +252,16 @@ mod tests {
         };
         store
             .save(&stored("b", "2026-01-02T00:00:00.000Z"))
+            .await
             .unwrap();
         store
             .save(&stored("a", "2026-01-01T00:00:00.000Z"))
+            .await
             .unwrap();
         std::fs::write(dir.path().join("webhooks/broken.json"), "{not json").unwrap();
 
         let again = Store::open(dir.path()).unwrap();
-        let all = again.load_all().unwrap();
+        let all = again.load_all().await.unwrap();
         assert_eq!(
             all,
             [
@@ -162,8 +274,8 @@ mod tests {
             "a broken file is left alone"
         );
 
-        again.delete("a").unwrap();
-        again.delete("a").unwrap();
-        assert_eq!(again.load_all().unwrap().len(), 1);
+        again.delete("a").await.unwrap();
+        again.delete("a").await.unwrap();
+        assert_eq!(again.load_all().await.unwrap().len(), 1);
     }
 }

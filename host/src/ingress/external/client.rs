@@ -15,6 +15,8 @@ pub struct Connect {
     pub port: u16,
     /// Stable client id, so the persistent session survives restarts.
     pub client_id: String,
+    /// A session that ends with the connection (nothing is owed to it).
+    pub clean_session: bool,
     /// User name and password from the URL.
     pub credentials: Option<(String, String)>,
     /// TCP, or TLS with the host's rustls configuration.
@@ -145,6 +147,14 @@ impl EventLoop {
         match self {
             Self::V5(eventloop, client) => super::v5::poll(eventloop, client).await,
             Self::V311(eventloop, client) => super::v311::poll(eventloop, client).await,
+        }
+    }
+
+    /// Makes the next reconnection go to the broker `c`.
+    pub fn retarget(&mut self, c: &Connect) {
+        match self {
+            Self::V5(eventloop, _) => eventloop.options = super::v5::options(c),
+            Self::V311(eventloop, _) => eventloop.mqtt_options = super::v311::options(c),
         }
     }
 }

@@ -27,10 +27,20 @@ const MAX_PACKET_BYTES: usize = 268_435_455;
 
 /// A client and its event loop, not connected yet.
 pub fn connect(c: &Connect, capacity: usize) -> (client::Client, client::EventLoop) {
+    let (client, mut eventloop) = AsyncClient::new(options(c), capacity);
+    eventloop.set_network_options(super::nodelay());
+    (
+        client::Client::V311(client.clone()),
+        client::EventLoop::V311(eventloop, client),
+    )
+}
+
+/// The client's settings for the broker `c`.
+pub fn options(c: &Connect) -> MqttOptions {
     let mut options = MqttOptions::new(c.client_id.clone(), c.host.clone(), c.port);
     options
         .set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(false)
+        .set_clean_session(c.clean_session)
         .set_manual_acks(true)
         .set_inflight(RECEIVE_MAXIMUM)
         .set_transport(c.transport.clone())
@@ -38,12 +48,7 @@ pub fn connect(c: &Connect, capacity: usize) -> (client::Client, client::EventLo
     if let Some((user, password)) = &c.credentials {
         options.set_credentials(user.clone(), password.clone());
     }
-    let (client, mut eventloop) = AsyncClient::new(options, capacity);
-    eventloop.set_network_options(super::nodelay());
-    (
-        client::Client::V311(client.clone()),
-        client::EventLoop::V311(eventloop, client),
-    )
+    options
 }
 
 /// The next event of the loop, in the version-neutral shape.

@@ -16,11 +16,20 @@ const SESSION_EXPIRY_SECS: u32 = 24 * 60 * 60;
 
 /// A client and its event loop, not connected yet.
 pub fn connect(c: &Connect, capacity: usize) -> (client::Client, client::EventLoop) {
+    let (client, eventloop) = AsyncClient::new(options(c), capacity);
+    (
+        client::Client::V5(client.clone()),
+        client::EventLoop::V5(eventloop, client),
+    )
+}
+
+/// The client's settings for the broker `c`.
+pub fn options(c: &Connect) -> MqttOptions {
     let mut options = MqttOptions::new(c.client_id.clone(), c.host.clone(), c.port);
     options
         .set_keep_alive(Duration::from_secs(30))
-        .set_clean_start(false)
-        .set_session_expiry_interval(Some(SESSION_EXPIRY_SECS))
+        .set_clean_start(c.clean_session)
+        .set_session_expiry_interval((!c.clean_session).then_some(SESSION_EXPIRY_SECS))
         .set_manual_acks(true)
         .set_receive_maximum(Some(RECEIVE_MAXIMUM))
         .set_network_options(super::nodelay())
@@ -29,18 +38,17 @@ pub fn connect(c: &Connect, capacity: usize) -> (client::Client, client::EventLo
     if let Some((user, password)) = &c.credentials {
         options.set_credentials(user.clone(), password.clone());
     }
-    let (client, eventloop) = AsyncClient::new(options, capacity);
-    (
-        client::Client::V5(client.clone()),
-        client::EventLoop::V5(eventloop, client),
-    )
+    options
 }
 
-/// Subscribes with No Local: the host never gets its own publishes back,
-/// whatever the filter.
+/// Subscribes with No Local, so that the host never gets its own publishes
+/// back, except through a shared subscription (`$share/…`), where MQTT 5
+/// forbids it (MQTT-3.8.3-4) and a strict broker refuses the SUBSCRIBE:
+/// there the host relies on what 3.1.1 relies on (see [`super::v311`]):
+/// it never publishes on the events it subscribes to.
 pub fn subscribe(client: &AsyncClient, filter: &str) -> Result<(), String> {
     let mut subscription = Filter::new(filter.to_owned(), QoS::AtLeastOnce);
-    subscription.nolocal = true;
+    subscription.nolocal = !filter.starts_with("$share/");
     client
         .try_subscribe_many([subscription])
         .map_err(|e| e.to_string())

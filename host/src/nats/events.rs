@@ -1,0 +1,143 @@
+//! The JetStream side of the ingress: pulls device events from the shared
+//! durable consumer and hands them to the pipeline as [`Inbound`] events
+//! that are already stored (the stream holds them), each with its
+//! [`Held`] acknowledgement.
+//!
+//! NATS names an MQTT topic's levels with `.` between them, and a `.`
+//! inside a level with `//` (`devices/d1/events/a.b` is
+//! `devices.d1.events.a//b`); [`topic_of`] turns a subject back.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Nats;
+use super::held::Held;
+use crate::event::Event;
+use crate::ingress::{Ack, Inbound};
+use crate::topic::parse_event_topic;
+
+/// Events asked for at once: about one commit's worth.
+const BATCH: usize = 256;
+
+/// The MQTT topic of a NATS subject.
+pub fn topic_of(subject: &str) -> String {
+    subject
+        .split('.')
+        .map(|level| level.replace("//", "."))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// What the puller needs.
+#[derive(Debug)]
+pub struct Puller {
+    /// The connection.
+    pub nats: Nats,
+    /// The consumer's ack wait: progress acks come every half of it.
+    pub ack_wait: Duration,
+    /// Largest event payload taken.
+    pub max_event_bytes: usize,
+}
+
+impl Puller {
+    /// Pulls events into `inbound` until `shutdown`; reconnects (and
+    /// creates the stream and consumer again if they went away) on errors.
+    pub async fn run(self, inbound: mpsc::Sender<Inbound>, shutdown: CancellationToken) {
+        let mut failing = false;
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let pulled = tokio::select! {
+                () = shutdown.cancelled() => return,
+                pulled = self.pull(&inbound, &mut failing) => pulled,
+            };
+            match pulled {
+                Ok(()) => return,
+                Err(err) => {
+                    if !failing {
+                        tracing::warn!("JetStream: {err}; trying again");
+                        failing = true;
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Pulls until the pipeline goes away (`Ok`) or JetStream fails.
+    async fn pull(
+        &self,
+        inbound: &mpsc::Sender<Inbound>,
+        failing: &mut bool,
+    ) -> Result<(), String> {
+        let consumer = self
+            .nats
+            .events_consumer(self.ack_wait)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(BATCH)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| e.to_string())?;
+        if *failing {
+            tracing::info!("JetStream: pulling events again");
+            *failing = false;
+        }
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| e.to_string())?;
+            let (message, acker) = message.split();
+            let held = Held::new(acker, self.ack_wait);
+            let topic = topic_of(message.subject.as_str());
+            let refused = match parse_event_topic(&topic) {
+                Err(err) => err.to_string(),
+                Ok(_)
+                    if let Some(why) =
+                        crate::ingress::oversized(&message.payload, self.max_event_bytes) =>
+                {
+                    why
+                }
+                Ok((device, name)) => {
+                    let event = Event::received(device, name, message.payload);
+                    let taken = Inbound {
+                        event,
+                        ack: Ack::none(),
+                        sent: None,
+                        held: Some(held),
+                    };
+                    if inbound.send(taken).await.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            tracing::warn!(topic, "event refused: {refused}");
+            held.refuse();
+        }
+        Err("the consumer's message stream ended".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_of;
+
+    #[test]
+    fn subjects_turn_back_into_topics() {
+        assert_eq!(topic_of("devices.d1.events.temp"), "devices/d1/events/temp");
+        assert_eq!(
+            topic_of("devices.d1.events.room.temp"),
+            "devices/d1/events/room/temp"
+        );
+        assert_eq!(topic_of("devices.d1.events.a//b"), "devices/d1/events/a.b");
+    }
+}

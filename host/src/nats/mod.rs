@@ -1,0 +1,261 @@
+//! Several hosts on NATS JetStream (CONTRACT section 11): the connection,
+//! and what the hosts share through it.
+//!
+//! - [`events`]: device events, captured from the NATS MQTT listener's
+//!   subjects by the replicated stream [`EVENTS_STREAM`] and pulled by
+//!   every host from one shared durable consumer; each is acknowledged to
+//!   JetStream only when every matching webhook is done with it
+//!   ([`held::Held`]), so a dead host's events go to the others.
+//! - [`shared`]: webhook definitions of every dialect, in the key-value
+//!   bucket [`DEFINITIONS_BUCKET`], watched by every host.
+//! - [`plugins`]: plugin files in the object store [`PLUGINS_BUCKET`],
+//!   copied into each host's plugins directory, where the directory's own
+//!   hot reload takes them.
+//!
+//! The stream, the consumer and the buckets are created by the first host
+//! that finds them missing, with `min(3, nodes)` replicas.
+
+pub mod events;
+pub mod held;
+pub mod plugins;
+pub mod shared;
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+
+/// The stream of device events.
+pub const EVENTS_STREAM: &str = "EDGEHOOK_EVENTS";
+/// The subjects NATS gives device events (`devices/+/events/#`).
+pub const EVENTS_SUBJECTS: &str = "devices.*.events.>";
+/// The durable consumer every host pulls from.
+pub const EVENTS_CONSUMER: &str = "edgehook";
+/// Webhook definitions of every dialect.
+pub const DEFINITIONS_BUCKET: &str = "EDGEHOOK_DEFINITIONS";
+/// Plugin files.
+pub const PLUGINS_BUCKET: &str = "EDGEHOOK_PLUGINS";
+
+/// Events handed out and not yet acknowledged, over every host: beyond
+/// this JetStream hands out no more until some are done.
+const MAX_ACK_PENDING: i64 = 20_000;
+
+/// How long start-up waits for the first connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the NATS side cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// No server of the list could be reached.
+    #[error("NATS {urls}: {reason}")]
+    Connect {
+        /// The URLs as given (passwords masked).
+        urls: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// JetStream refused to create or open something.
+    #[error("JetStream {what}: {reason}")]
+    JetStream {
+        /// The stream, consumer or bucket.
+        what: String,
+        /// What the server said.
+        reason: String,
+    },
+}
+
+impl NatsError {
+    fn jetstream(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Self::JetStream {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The shared consumer's numbers, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    /// Events in the stream not yet handed to any host.
+    pub pending: u64,
+    /// Events handed to a host and not yet acknowledged.
+    pub ack_pending: u64,
+    /// Events handed out more than once and not yet acknowledged.
+    pub redelivered: u64,
+}
+
+/// A connection to the NATS cluster, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Nats {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    replicas: usize,
+}
+
+impl Nats {
+    /// Connects to any server of `urls`; the client moves to another one
+    /// when its server goes away.
+    pub async fn connect(urls: &[String]) -> Result<Self, NatsError> {
+        let shown = urls
+            .iter()
+            .map(|u| crate::secrets::url(u).into_owned())
+            .collect::<Vec<_>>()
+            .join(",");
+        let fail = |reason: String| NatsError::Connect {
+            urls: shown.clone(),
+            reason,
+        };
+        let addrs = urls
+            .iter()
+            .map(|u| u.parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(e.to_string()))?;
+        let client = async_nats::ConnectOptions::new()
+            .name("edgehook")
+            .retry_on_initial_connect()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Disconnected => tracing::warn!("NATS: disconnected"),
+                    async_nats::Event::Connected => tracing::info!("NATS: connected"),
+                    other => tracing::debug!("NATS: {other}"),
+                }
+            })
+            .connect(addrs)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        while client.connection_state() != async_nats::connection::State::Connected {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(fail(format!(
+                    "no server answered within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The servers of the cluster each advertise their client URL.
+        let nodes = client.server_info().connect_urls.len().max(1);
+        let js = jetstream::new(client.clone());
+        Ok(Self {
+            client,
+            js,
+            replicas: nodes.min(3),
+        })
+    }
+
+    /// Whether the connection to a server is up, for `/healthz`.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// The JetStream context.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// The replicas of what this host creates.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    /// The events stream, created when missing.
+    pub async fn events_stream(&self) -> Result<jetstream::stream::Stream, NatsError> {
+        self.js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: EVENTS_STREAM.to_owned(),
+                subjects: vec![EVENTS_SUBJECTS.to_owned()],
+                // An event is gone once acknowledged: by then every webhook
+                // is done with it.
+                retention: jetstream::stream::RetentionPolicy::WorkQueue,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: self.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| NatsError::jetstream(format!("stream {EVENTS_STREAM}"), e))
+    }
+
+    /// The shared durable consumer of the events stream, created when
+    /// missing; an event a host took and did not acknowledge within
+    /// `ack_wait` (nor kept with a progress ack) goes to another host.
+    pub async fn events_consumer(
+        &self,
+        ack_wait: Duration,
+    ) -> Result<jetstream::consumer::PullConsumer, NatsError> {
+        let stream = self.events_stream().await?;
+        stream
+            .get_or_create_consumer(
+                EVENTS_CONSUMER,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(EVENTS_CONSUMER.to_owned()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_ack_pending: MAX_ACK_PENDING,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| NatsError::jetstream(format!("consumer {EVENTS_CONSUMER}"), e))
+    }
+
+    /// The shared consumer's numbers: events not yet handed to any host,
+    /// handed out and not acknowledged, and handed out again; `None` when
+    /// JetStream does not answer.
+    pub async fn backlog(&self) -> Option<Backlog> {
+        let ask = async {
+            let mut consumer: jetstream::consumer::PullConsumer = self
+                .js
+                .get_consumer_from_stream(EVENTS_CONSUMER, EVENTS_STREAM)
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            Some(Backlog {
+                pending: info.num_pending,
+                ack_pending: info.num_ack_pending as u64,
+                redelivered: info.num_redelivered as u64,
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(2), ask)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The key-value bucket `name`, created when missing.
+    pub async fn bucket(&self, name: &str) -> Result<jetstream::kv::Store, NatsError> {
+        match self.js.get_key_value(name).await {
+            Ok(kv) => Ok(kv),
+            Err(_) => self
+                .js
+                .create_key_value(jetstream::kv::Config {
+                    bucket: name.to_owned(),
+                    history: 1,
+                    num_replicas: self.replicas,
+                    storage: jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| NatsError::jetstream(format!("bucket {name}"), e)),
+        }
+    }
+
+    /// The object store `name`, created when missing.
+    pub async fn objects(
+        &self,
+        name: &str,
+    ) -> Result<jetstream::object_store::ObjectStore, NatsError> {
+        match self.js.get_object_store(name).await {
+            Ok(store) => Ok(store),
+            Err(_) => self
+                .js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: name.to_owned(),
+                    num_replicas: self.replicas,
+                    storage: jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| NatsError::jetstream(format!("object store {name}"), e)),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Definitions shared by every host: one key-value bucket,
+//! [`super::DEFINITIONS_BUCKET`], a key `{kind}.{id}` per definition
+//! (`webhooks.…`, `iottly.…`, `mainflux.…`), its value the JSON the local
+//! store would keep in its file. Every host writes its API's changes there
+//! and follows everyone's through a watch, so a change made on any host is
+//! in force on all of them within moments.
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+
+use super::{DEFINITIONS_BUCKET, Nats, NatsError};
+
+/// One change seen on the bucket: the id, and the new value (`None`: deleted).
+pub type Change = (String, Option<Bytes>);
+
+/// The definitions of one kind in the shared bucket.
+#[derive(Clone)]
+pub struct Shared {
+    kv: async_nats::jetstream::kv::Store,
+    kind: &'static str,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("kind", &self.kind).finish()
+    }
+}
+
+fn io(err: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("{DEFINITIONS_BUCKET}: {err}"))
+}
+
+impl Shared {
+    /// The definitions of `kind` (a key prefix without dots).
+    pub async fn open(nats: &Nats, kind: &'static str) -> Result<Self, NatsError> {
+        Ok(Self {
+            kv: nats.bucket(DEFINITIONS_BUCKET).await?,
+            kind,
+        })
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!("{}.{id}", self.kind)
+    }
+
+    /// Every definition of the kind, with its id.
+    pub async fn load_all(&self) -> std::io::Result<Vec<(String, Bytes)>> {
+        let prefix = format!("{}.", self.kind);
+        let mut keys = self.kv.keys().await.map_err(io)?;
+        let mut out = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(io)?;
+            let Some(id) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Some(value) = self.kv.get(key.as_str()).await.map_err(io)? {
+                out.push((id.to_owned(), value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the definition `id`.
+    pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<()> {
+        self.kv.put(self.key(id), value).await.map_err(io)?;
+        Ok(())
+    }
+
+    /// Deletes the definition `id`.
+    pub async fn delete(&self, id: &str) -> std::io::Result<()> {
+        self.kv.delete(self.key(id)).await.map_err(io)
+    }
+
+    /// Every definition of the kind as it is now (deleted ones as
+    /// deletions), then each change as any host (this one included) makes
+    /// it. The stream ends when the watch fails; watching again misses
+    /// nothing, since it starts with the state of every key.
+    pub async fn changes(&self) -> std::io::Result<BoxStream<'static, Change>> {
+        let prefix = format!("{}.", self.kind);
+        let watch = self
+            .kv
+            .watch_with_history(format!("{}.>", self.kind))
+            .await
+            .map_err(io)?;
+        Ok(watch
+            .take_while(|entry| {
+                if let Err(err) = entry {
+                    tracing::warn!("{DEFINITIONS_BUCKET}: watch failed: {err}");
+                }
+                std::future::ready(entry.is_ok())
+            })
+            .filter_map(move |entry| {
+                let change = entry.ok().and_then(|entry| {
+                    let id = entry.key.strip_prefix(&prefix)?.to_owned();
+                    Some(match entry.operation {
+                        async_nats::jetstream::kv::Operation::Put => (id, Some(entry.value)),
+                        _ => (id, None),
+                    })
+                });
+                std::future::ready(change)
+            })
+            .boxed())
+    }
+}
