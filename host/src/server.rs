@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,7 @@ use crate::commands::Commands;
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::dialects::{Book, Iottly, Mainflux};
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Half};
 use crate::ingress::external::MqttVersion;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
@@ -34,7 +35,7 @@ use crate::runtime::{EngineOptions, WasmEngine};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
-use crate::webhooks::store::Remote;
+use crate::webhooks::builtin::Kind;
 use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline: about one commit's
@@ -92,7 +93,7 @@ impl Host {
         let api_token = api::auth::load_or_create(cfg.api_token.as_deref(), &cfg.data_dir)
             .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))?;
 
-        let fleet = Arc::new(Fleet::open(&cfg.data_dir).context("opening the device registry")?);
+        let fleet = Fleet::open(&cfg.data_dir).context("opening the device registry")?;
         let nats = match &cfg.broker {
             Broker::Nats { nats, .. } => Some(
                 Nats::connect(nats)
@@ -101,6 +102,17 @@ impl Host {
             ),
             _ => None,
         };
+        let fleet = Arc::new(match &nats {
+            Some(nats) => {
+                let groups = Shared::registry(nats, "groups").await?;
+                let devices = Shared::registry(nats, "devices").await?;
+                fleet
+                    .shared(groups, devices)
+                    .await
+                    .context("reading the shared device registry")?
+            }
+            None => fleet,
+        });
         if let Some(nats) = &nats {
             // Devices' events are kept from now on, whatever else fails.
             nats.events_stream().await?;
@@ -272,19 +284,38 @@ impl Host {
                 cfg.plugins_dir.clone(),
                 shutdown.clone(),
             ));
-            let (c, i, m) = (catalog.clone(), iottly.clone(), mainflux.clone());
-            tasks.spawn(follow(stores.webhooks, shutdown.clone(), move |changes| {
-                let c = c.clone();
-                async move { c.follow(changes).await }
-            }));
-            tasks.spawn(follow(stores.iottly, shutdown.clone(), move |changes| {
-                let i = i.clone();
-                async move { i.follow(changes).await }
-            }));
-            tasks.spawn(follow(stores.mainflux, shutdown.clone(), move |changes| {
-                let m = m.clone();
-                async move { m.follow(changes).await }
-            }));
+            for half in [Half::Groups, Half::Devices] {
+                let (fleet, stop) = (fleet.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    let Some(bucket) = fleet.bucket(half) else {
+                        return;
+                    };
+                    let watch = || async { Some(bucket.changes().await) };
+                    follow(watch, stop, |changes| fleet.follow(half, changes)).await;
+                });
+            }
+            for (store, kind) in [
+                (stores.webhooks, None),
+                (stores.iottly, Some(Kind::Iottly)),
+                (stores.mainflux, Some(Kind::Mainflux)),
+            ] {
+                let (catalog, iottly, mainflux) = (catalog.clone(), iottly.clone(), mainflux.clone());
+                let stop = shutdown.clone();
+                tasks.spawn(async move {
+                    let watch = || store.changes();
+                    follow(watch, stop, |changes| {
+                        let (catalog, iottly, mainflux) = (&catalog, &iottly, &mainflux);
+                        async move {
+                            match kind {
+                                Some(Kind::Iottly) => iottly.follow(changes).await,
+                                Some(_) => mainflux.follow(changes).await,
+                                None => catalog.follow(changes).await,
+                            }
+                        }
+                    })
+                    .await;
+                });
+            }
         }
 
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
@@ -382,25 +413,28 @@ impl Stores {
         };
         Ok(Self {
             webhooks: open("webhooks").await?,
-            iottly: open(crate::webhooks::builtin::Kind::Iottly.name()).await?,
-            mainflux: open(crate::webhooks::builtin::Kind::Mainflux.name()).await?,
+            iottly: open(Kind::Iottly.name()).await?,
+            mainflux: open(Kind::Mainflux.name()).await?,
         })
     }
 }
 
 /// Applies the changes of a shared store with `apply` until `shutdown`,
-/// watching again when a watch ends.
-async fn follow<F, Fut>(store: Store, shutdown: CancellationToken, apply: F)
+/// watching again (`watch`) when a watch ends; `watch` gives `None` for a
+/// store that is not shared.
+async fn follow<T, W, WF, A, AF>(watch: W, shutdown: CancellationToken, apply: A)
 where
-    F: Fn(futures::stream::BoxStream<'static, Remote>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    W: Fn() -> WF,
+    WF: std::future::Future<Output = Option<std::io::Result<BoxStream<'static, T>>>>,
+    A: Fn(BoxStream<'static, T>) -> AF,
+    AF: std::future::Future<Output = ()>,
 {
     loop {
-        let changes = match store.changes().await {
+        let changes = match watch().await {
             None => return,
             Some(Ok(changes)) => changes,
             Some(Err(err)) => {
-                tracing::warn!("shared webhooks: {err}; watching again");
+                tracing::warn!("shared definitions: {err}; watching again");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,

@@ -12,4 +12,4 @@ mod store;
 
 pub use key::{DeviceKey, KeyHash};
 pub use model::{Device, DeviceInput, FleetError, Group, GroupId, GroupInput, parse};
-pub use store::{Fleet, Snapshot};
+pub use store::{Fleet, Half, Snapshot};

@@ -137,7 +137,7 @@ pub struct DeviceInput {
 }
 
 /// A group of devices.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     /// Its id.
     pub id: GroupId,
@@ -150,7 +150,7 @@ pub struct Group {
 }
 
 /// A registered device. Its key is kept only as a hash and never shown.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     /// Its id.
     pub id: DeviceId,

@@ -2,12 +2,20 @@
 //! it: every change is one redb transaction (durable when it returns, so a
 //! kill -9 keeps it), and readers (the API, broker logins, the pipeline)
 //! see an immutable [`Snapshot`] swapped in after each commit.
+//!
+//! With `--nats-url` the registry bucket every host shares is the truth
+//! ([`Fleet::shared`]): a change is written there first, and the file is
+//! this host's copy, kept up to date with everyone's changes
+//! ([`Fleet::follow`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -16,6 +24,7 @@ use super::key::{DeviceKey, KeyHash};
 use super::model::{
     self, Device, DeviceInput, FleetError, Group, GroupId, GroupInput, device_id, group_id,
 };
+use crate::nats::shared::{self, Shared};
 use crate::topic::DeviceId;
 
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
@@ -55,6 +64,7 @@ struct StoredDevice {
 }
 
 /// One change written in one transaction.
+#[derive(Clone)]
 enum Write {
     Group(Group),
     RemoveGroup(String),
@@ -73,6 +83,24 @@ pub struct Fleet {
     /// Devices whose key stopped working (rotated or removed): the broker
     /// closes their sessions.
     revoked: tokio::sync::broadcast::Sender<String>,
+    /// The buckets every host shares, with `--nats-url`.
+    shared: Option<Buckets>,
+}
+
+/// The registry's groups and devices in the shared bucket.
+#[derive(Debug)]
+struct Buckets {
+    groups: Shared,
+    devices: Shared,
+}
+
+/// Which half of the registry a shared change is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// Groups.
+    Groups,
+    /// Devices.
+    Devices,
 }
 
 impl Fleet {
@@ -121,7 +149,93 @@ impl Fleet {
             snapshot: ArcSwap::from_pointee(snapshot),
             writer: tokio::sync::Mutex::new(()),
             revoked: tokio::sync::broadcast::channel(REVOKED_BACKLOG).0,
+            shared: None,
         })
+    }
+
+    /// Makes the shared buckets the truth: this host's file takes what
+    /// they hold now (what they lack is dropped), and every change goes to
+    /// them first.
+    pub async fn shared(
+        mut self,
+        groups: Shared,
+        devices: Shared,
+    ) -> Result<Self, FleetError> {
+        let store = |e: &dyn std::fmt::Display| FleetError::Store {
+            path: "the shared registry".to_owned(),
+            reason: e.to_string(),
+        };
+        for (half, bucket) in [(Half::Groups, &groups), (Half::Devices, &devices)] {
+            let all = bucket.load_all().await.map_err(|e| store(&e))?;
+            let ids: std::collections::BTreeSet<&str> = all.iter().map(|(id, _)| id.as_str()).collect();
+            let snapshot = self.snapshot();
+            let local: Vec<String> = match half {
+                Half::Groups => snapshot.groups.keys().cloned().collect(),
+                Half::Devices => snapshot.devices.keys().cloned().collect(),
+            };
+            for gone in local.iter().filter(|id| !ids.contains(id.as_str())) {
+                self.apply(half, gone.clone(), None).await;
+            }
+            for (id, value) in all {
+                self.apply(half, id, Some(value)).await;
+            }
+        }
+        self.shared = Some(Buckets { groups, devices });
+        Ok(self)
+    }
+
+    /// The shared bucket of `half`, when the registry is shared.
+    pub fn bucket(&self, half: Half) -> Option<&Shared> {
+        self.shared.as_ref().map(|b| match half {
+            Half::Groups => &b.groups,
+            Half::Devices => &b.devices,
+        })
+    }
+
+    /// Applies the shared changes of `half` as any host makes them, until
+    /// the watch ends.
+    pub async fn follow(&self, half: Half, mut changes: BoxStream<'static, shared::Change>) {
+        while let Some((id, value)) = changes.next().await {
+            self.apply(half, id, value).await;
+        }
+    }
+
+    /// Puts one shared change in this host's file and snapshot, unless it
+    /// is there already; a device whose key changed or that is gone has
+    /// its sessions closed.
+    async fn apply(&self, half: Half, id: String, value: Option<Bytes>) {
+        let _writer = self.writer.lock().await;
+        let snapshot = self.snapshot();
+        let change = match (half, value) {
+            (Half::Groups, Some(json)) => match serde_json::from_slice::<Group>(&json) {
+                Ok(g) if snapshot.groups.get(&id) == Some(&g) => return,
+                Ok(g) => Write::Group(g),
+                Err(err) => return tracing::error!(group = %id, "shared group not loaded: {err}"),
+            },
+            (Half::Devices, Some(json)) => match decode_device(&json) {
+                Ok(d) if snapshot.devices.get(&id) == Some(&d) => return,
+                Ok(d) => Write::Device(d),
+                Err(err) => return tracing::error!(device = %id, "shared device not loaded: {err}"),
+            },
+            (Half::Groups, None) if snapshot.groups.contains_key(&id) => Write::RemoveGroup(id),
+            (Half::Devices, None) if snapshot.devices.contains_key(&id) => Write::RemoveDevice(id),
+            (_, None) => return,
+        };
+        let revoked = match &change {
+            Write::Device(d) => snapshot
+                .devices
+                .get(d.id.as_str())
+                .is_some_and(|old| old.key != d.key)
+                .then(|| d.id.to_string()),
+            Write::RemoveDevice(id) => Some(id.clone()),
+            _ => None,
+        };
+        if let Err(err) = self.keep(change).await {
+            return tracing::error!("shared registry change not kept: {err}");
+        }
+        if let Some(id) = revoked {
+            let _ = self.revoked.send(id);
+        }
     }
 
     /// The ids of devices whose key stops working from now on.
@@ -253,8 +367,29 @@ impl Fleet {
         Ok(key)
     }
 
-    /// Writes `change` durably, then shows it to readers.
+    /// Writes `change` to the shared buckets (when shared), then to this
+    /// host's file, then shows it to readers.
     async fn commit(&self, change: Write) -> Result<(), FleetError> {
+        if let Some(buckets) = &self.shared {
+            let written = match &change {
+                Write::Group(g) => {
+                    let json = serde_json::to_vec(g).expect("a group serializes");
+                    buckets.groups.put(g.id.as_str(), json.into()).await
+                }
+                Write::RemoveGroup(id) => buckets.groups.delete(id).await,
+                Write::Device(d) => buckets.devices.put(d.id.as_str(), encode_device(d).into()).await,
+                Write::RemoveDevice(id) => buckets.devices.delete(id).await,
+            };
+            written.map_err(|e| FleetError::Store {
+                path: "the shared registry".to_owned(),
+                reason: e.to_string(),
+            })?;
+        }
+        self.keep(change).await
+    }
+
+    /// Writes `change` to this host's file, then shows it to readers.
+    async fn keep(&self, change: Write) -> Result<(), FleetError> {
         let db = self.db.clone();
         let row = match &change {
             Write::Group(g) => Some(serde_json::to_vec(g).expect("a group serializes")),

@@ -6,8 +6,9 @@
 //!   every host from one shared durable consumer; each is acknowledged to
 //!   JetStream only when every matching webhook is done with it
 //!   ([`held::Held`]), so a dead host's events go to the others.
-//! - [`shared`]: webhook definitions of every dialect, in the key-value
-//!   bucket [`DEFINITIONS_BUCKET`], watched by every host.
+//! - [`shared`]: webhook definitions of every dialect and the device
+//!   registry, in the key-value buckets [`DEFINITIONS_BUCKET`] and
+//!   [`REGISTRY_BUCKET`], watched by every host.
 //! - [`plugins`]: plugin files in the object store [`PLUGINS_BUCKET`],
 //!   copied into each host's plugins directory, where the directory's own
 //!   hot reload takes them.
@@ -32,6 +33,8 @@ pub const EVENTS_SUBJECTS: &str = "devices.*.events.>";
 pub const EVENTS_CONSUMER: &str = "edgehook";
 /// Webhook definitions of every dialect.
 pub const DEFINITIONS_BUCKET: &str = "EDGEHOOK_DEFINITIONS";
+/// The device registry: groups and devices.
+pub const REGISTRY_BUCKET: &str = "EDGEHOOK_REGISTRY";
 /// Plugin files.
 pub const PLUGINS_BUCKET: &str = "EDGEHOOK_PLUGINS";
 

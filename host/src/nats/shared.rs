@@ -1,15 +1,16 @@
-//! Definitions shared by every host: one key-value bucket,
-//! [`super::DEFINITIONS_BUCKET`], a key `{kind}.{id}` per definition
-//! (`webhooks.…`, `iottly.…`, `mainflux.…`), its value the JSON the local
-//! store would keep in its file. Every host writes its API's changes there
-//! and follows everyone's through a watch, so a change made on any host is
-//! in force on all of them within moments.
+//! Definitions shared by every host: a key-value bucket per family,
+//! [`super::DEFINITIONS_BUCKET`] for webhooks and [`super::REGISTRY_BUCKET`]
+//! for the device registry, a key `{kind}.{id}` per definition
+//! (`webhooks.…`, `iottly.…`, `mainflux.…`, `groups.…`, `devices.…`), its
+//! value the JSON the local store would keep. Every host writes its API's
+//! changes there and follows everyone's through a watch, so a change made
+//! on any host is in force on all of them within moments.
 
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
-use super::{DEFINITIONS_BUCKET, Nats, NatsError};
+use super::{DEFINITIONS_BUCKET, Nats, NatsError, REGISTRY_BUCKET};
 
 /// One change seen on the bucket: the id, and the new value (`None`: deleted).
 pub type Change = (String, Option<Bytes>);
@@ -27,17 +28,25 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-fn io(err: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(format!("{DEFINITIONS_BUCKET}: {err}"))
-}
-
 impl Shared {
-    /// The definitions of `kind` (a key prefix without dots).
+    /// The webhook definitions of `kind` (a key prefix without dots).
     pub async fn open(nats: &Nats, kind: &'static str) -> Result<Self, NatsError> {
         Ok(Self {
             kv: nats.bucket(DEFINITIONS_BUCKET).await?,
             kind,
         })
+    }
+
+    /// The registry entries of `kind` (`groups` or `devices`).
+    pub async fn registry(nats: &Nats, kind: &'static str) -> Result<Self, NatsError> {
+        Ok(Self {
+            kv: nats.bucket(REGISTRY_BUCKET).await?,
+            kind,
+        })
+    }
+
+    fn io(&self, err: impl std::fmt::Display) -> std::io::Error {
+        std::io::Error::other(format!("{} {}: {err}", self.kv.name, self.kind))
     }
 
     fn key(&self, id: &str) -> String {
@@ -47,14 +56,14 @@ impl Shared {
     /// Every definition of the kind, with its id.
     pub async fn load_all(&self) -> std::io::Result<Vec<(String, Bytes)>> {
         let prefix = format!("{}.", self.kind);
-        let mut keys = self.kv.keys().await.map_err(io)?;
+        let mut keys = self.kv.keys().await.map_err(|e| self.io(e))?;
         let mut out = Vec::new();
         while let Some(key) = keys.next().await {
-            let key = key.map_err(io)?;
+            let key = key.map_err(|e| self.io(e))?;
             let Some(id) = key.strip_prefix(&prefix) else {
                 continue;
             };
-            if let Some(value) = self.kv.get(key.as_str()).await.map_err(io)? {
+            if let Some(value) = self.kv.get(key.as_str()).await.map_err(|e| self.io(e))? {
                 out.push((id.to_owned(), value));
             }
         }
@@ -63,13 +72,13 @@ impl Shared {
 
     /// Writes the definition `id`.
     pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<()> {
-        self.kv.put(self.key(id), value).await.map_err(io)?;
+        self.kv.put(self.key(id), value).await.map_err(|e| self.io(e))?;
         Ok(())
     }
 
     /// Deletes the definition `id`.
     pub async fn delete(&self, id: &str) -> std::io::Result<()> {
-        self.kv.delete(self.key(id)).await.map_err(io)
+        self.kv.delete(self.key(id)).await.map_err(|e| self.io(e))
     }
 
     /// Every definition of the kind as it is now (deleted ones as
@@ -82,11 +91,11 @@ impl Shared {
             .kv
             .watch_with_history(format!("{}.>", self.kind))
             .await
-            .map_err(io)?;
+            .map_err(|e| self.io(e))?;
         Ok(watch
             .take_while(|entry| {
                 if let Err(err) = entry {
-                    tracing::warn!("{DEFINITIONS_BUCKET}: watch failed: {err}");
+                    tracing::warn!("shared definitions: watch failed: {err}");
                 }
                 std::future::ready(entry.is_ok())
             })
