@@ -26,6 +26,7 @@ use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
 use crate::nats::events::Puller;
 use crate::nats::shared::Shared;
+use crate::nats::trips::Trips;
 use crate::nats::{self, Nats};
 use crate::pipeline::{DeliveryStats, Parts, Pipeline};
 use crate::plugins::{PluginDir, Registry};
@@ -254,6 +255,10 @@ impl Host {
             allow_private: cfg.allow_private_networks,
         })
         .context("setting up the HTTP client")?;
+        let trips = match &nats {
+            Some(nats) => Some(Trips::open(nats).await?),
+            None => None,
+        };
         let stream = EventStream::default();
         let responder = Responder::new(publisher.clone(), stream.clone(), cfg.chunk_size);
         let stats = Arc::new(DeliveryStats::default());
@@ -270,6 +275,7 @@ impl Host {
                 policy: cfg.delivery.clone(),
                 stats: stats.clone(),
                 max_in_flight: cfg.max_in_flight,
+                trips: trips.clone(),
             },
             shutdown.clone(),
         );
@@ -284,6 +290,9 @@ impl Host {
                 cfg.plugins_dir.clone(),
                 shutdown.clone(),
             ));
+            if let Some(trips) = trips {
+                tasks.spawn(trips.follow(registry.clone(), shutdown.clone()));
+            }
             for half in [Half::Groups, Half::Devices] {
                 let (fleet, stop) = (fleet.clone(), shutdown.clone());
                 tasks.spawn(async move {
@@ -299,7 +308,8 @@ impl Host {
                 (stores.iottly, Some(Kind::Iottly)),
                 (stores.mainflux, Some(Kind::Mainflux)),
             ] {
-                let (catalog, iottly, mainflux) = (catalog.clone(), iottly.clone(), mainflux.clone());
+                let (catalog, iottly, mainflux) =
+                    (catalog.clone(), iottly.clone(), mainflux.clone());
                 let stop = shutdown.clone();
                 tasks.spawn(async move {
                     let watch = || store.changes();

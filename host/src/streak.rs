@@ -49,6 +49,12 @@ impl Streak {
         self.tripped.set(reason.clone()).ok().map(|()| reason)
     }
 
+    /// Trips it for `reason` (found elsewhere: another host); false when
+    /// it had tripped already.
+    pub fn trip(&self, reason: &str) -> bool {
+        self.tripped.set(reason.to_owned()).is_ok()
+    }
+
     /// Why it tripped, if it has.
     pub fn tripped(&self) -> Option<&str> {
         self.tripped.get().map(String::as_str)

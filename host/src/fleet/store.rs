@@ -156,18 +156,15 @@ impl Fleet {
     /// Makes the shared buckets the truth: this host's file takes what
     /// they hold now (what they lack is dropped), and every change goes to
     /// them first.
-    pub async fn shared(
-        mut self,
-        groups: Shared,
-        devices: Shared,
-    ) -> Result<Self, FleetError> {
+    pub async fn shared(mut self, groups: Shared, devices: Shared) -> Result<Self, FleetError> {
         let store = |e: &dyn std::fmt::Display| FleetError::Store {
             path: "the shared registry".to_owned(),
             reason: e.to_string(),
         };
         for (half, bucket) in [(Half::Groups, &groups), (Half::Devices, &devices)] {
             let all = bucket.load_all().await.map_err(|e| store(&e))?;
-            let ids: std::collections::BTreeSet<&str> = all.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: std::collections::BTreeSet<&str> =
+                all.iter().map(|(id, _)| id.as_str()).collect();
             let snapshot = self.snapshot();
             let local: Vec<String> = match half {
                 Half::Groups => snapshot.groups.keys().cloned().collect(),
@@ -377,7 +374,12 @@ impl Fleet {
                     buckets.groups.put(g.id.as_str(), json.into()).await
                 }
                 Write::RemoveGroup(id) => buckets.groups.delete(id).await,
-                Write::Device(d) => buckets.devices.put(d.id.as_str(), encode_device(d).into()).await,
+                Write::Device(d) => {
+                    buckets
+                        .devices
+                        .put(d.id.as_str(), encode_device(d).into())
+                        .await
+                }
                 Write::RemoveDevice(id) => buckets.devices.delete(id).await,
             };
             written.map_err(|e| FleetError::Store {

@@ -9,6 +9,8 @@
 //! - [`shared`]: webhook definitions of every dialect and the device
 //!   registry, in the key-value buckets [`DEFINITIONS_BUCKET`] and
 //!   [`REGISTRY_BUCKET`], watched by every host.
+//! - [`trips`]: webhooks disabled after failures in a row, disabled on
+//!   every host.
 //! - [`plugins`]: plugin files in the object store [`PLUGINS_BUCKET`],
 //!   copied into each host's plugins directory, where the directory's own
 //!   hot reload takes them.
@@ -20,6 +22,7 @@ pub mod events;
 pub mod held;
 pub mod plugins;
 pub mod shared;
+pub mod trips;
 
 use std::time::Duration;
 

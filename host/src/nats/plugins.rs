@@ -95,6 +95,12 @@ pub async fn push(nats: &Nats, wasm: &Path, manifest: &Path) -> Result<String, P
             .await
             .map_err(|e| store_error(&object, e))?;
     }
+    // A new version starts a new run of failures on every host.
+    let trips = nats.bucket(super::DEFINITIONS_BUCKET).await?;
+    trips
+        .delete(super::trips::key(&name))
+        .await
+        .map_err(|e| store_error(&name, e))?;
     Ok(name)
 }
 

@@ -70,9 +70,17 @@ impl Shared {
         Ok(out)
     }
 
-    /// Writes the definition `id`.
+    /// Writes the definition `id`. A webhook's new definition starts a
+    /// new run of failures: its shared auto-disable goes.
     pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<()> {
-        self.kv.put(self.key(id), value).await.map_err(|e| self.io(e))?;
+        self.kv
+            .put(self.key(id), value)
+            .await
+            .map_err(|e| self.io(e))?;
+        if self.kv.name == DEFINITIONS_BUCKET {
+            let trip = super::trips::key(&crate::webhooks::catalog::hook_name(id));
+            self.kv.delete(trip).await.map_err(|e| self.io(e))?;
+        }
         Ok(())
     }
 

@@ -80,6 +80,9 @@ impl Pipeline {
         };
         if let Some(reason) = hook.record_delivery(failure.as_deref(), self.policy.disable_after) {
             tracing::warn!("{reason}");
+            if let Some(trips) = &self.trips {
+                trips.record(&hook.name, &reason);
+            }
         }
         let replies = self.answer(hook, job, request.answer, &outcome).await?;
         hook.log.record(event, Some(request), outcome);

@@ -37,6 +37,7 @@ use crate::event::Event;
 use crate::exchange::Reply;
 use crate::fleet::{Fleet, GroupId};
 use crate::ingress::{Ack, Inbound};
+use crate::nats::trips::Trips;
 use crate::origin::Sent;
 use crate::plugins::{Hook, Registry};
 use crate::queue::{Change, Origins, Pending, Queue, Room, Ticket, encode, encoded_len};
@@ -89,6 +90,7 @@ pub struct Pipeline {
     stats: Arc<DeliveryStats>,
     in_flight: Arc<Semaphore>,
     max_in_flight: u32,
+    trips: Option<Trips>,
     shutdown: CancellationToken,
     /// Debug builds only: the event name of `EDGEHOOK_TEST_CRASH_AFTER_COMMIT`,
     /// after whose commit the process aborts before any ack, as a crash
@@ -120,6 +122,8 @@ pub struct Parts {
     pub stats: Arc<DeliveryStats>,
     /// Plugin calls and requests at once.
     pub max_in_flight: usize,
+    /// Where auto-disable is shared with other hosts (`--nats-url`).
+    pub trips: Option<Trips>,
 }
 
 /// One stored event on its way through its webhooks.
@@ -176,6 +180,7 @@ impl Pipeline {
             stats: parts.stats,
             in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
             max_in_flight,
+            trips: parts.trips,
             shutdown,
             #[cfg(debug_assertions)]
             crash_after_commit: std::env::var("EDGEHOOK_TEST_CRASH_AFTER_COMMIT").ok(),
