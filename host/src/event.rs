@@ -36,6 +36,30 @@ impl Event {
     }
 }
 
+impl Event {
+    /// An event a broker stored at `at` under `serial` (a stream's
+    /// sequence number): its id is the same for whoever takes it, so that
+    /// an event taken over by another host carries the same `webhook-id`.
+    pub fn stored(
+        device: DeviceId,
+        name: EventName,
+        data: Bytes,
+        serial: u64,
+        at: std::time::SystemTime,
+    ) -> Self {
+        let nanos = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self {
+            id: format!("{nanos:016x}{serial:016x}"),
+            device,
+            name,
+            data,
+            published_at: humantime::format_rfc3339_millis(at).to_string(),
+        }
+    }
+}
+
 /// What a device published about a command it was sent: a chunk of output
 /// or its end. Not an event: never queued, never given to a webhook.
 #[derive(Debug, Clone)]

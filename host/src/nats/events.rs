@@ -95,6 +95,10 @@ impl Puller {
         }
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| e.to_string())?;
+            let stored = message
+                .info()
+                .map(|i| (i.stream_sequence, std::time::SystemTime::from(i.published)))
+                .ok();
             let (message, acker) = message.split();
             let held = Held::new(acker, self.ack_wait);
             let topic = topic_of(message.subject.as_str());
@@ -107,7 +111,12 @@ impl Puller {
                     why
                 }
                 Ok((device, name)) => {
-                    let event = Event::received(device, name, message.payload);
+                    let event = match stored {
+                        Some((serial, at)) => {
+                            Event::stored(device, name, message.payload, serial, at)
+                        }
+                        None => Event::received(device, name, message.payload),
+                    };
                     let taken = Inbound {
                         event,
                         ack: Ack::none(),
