@@ -8,71 +8,16 @@
 //! before the kill may come again (at least once); those duplicates are
 //! counted and may not exceed the requests in flight at the kill.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-
-use crate::support::{Device, Endpoint, HostProcess, Mosquitto, WAIT};
+use crate::support::{Device, Endpoint, HostProcess, Mosquitto, WAIT, publish_under_load};
 
 const DEVICES: usize = 8;
 const EVENTS_PER_DEVICE: usize = 400;
 /// The host is killed once this many events were acknowledged.
 const KILL_AFTER: usize = 600;
-
-/// Which events the broker acknowledged, per device.
-type Acked = Arc<Mutex<BTreeSet<(usize, usize)>>>;
-
-/// Starts `DEVICES` devices publishing `EVENTS_PER_DEVICE` events each on
-/// `broker`, recording every PUBACK. Returns the record and the clients.
-async fn publish_under_load(broker: SocketAddr) -> (Acked, Vec<AsyncClient>) {
-    let acked: Acked = Arc::default();
-    let mut clients = Vec::new();
-    for d in 0..DEVICES {
-        let mut opts =
-            MqttOptions::new(format!("crash-{d}"), broker.ip().to_string(), broker.port());
-        opts.set_keep_alive(Duration::from_secs(30));
-        opts.set_inflight(64);
-        let (client, mut eventloop) = AsyncClient::new(opts, EVENTS_PER_DEVICE + 8);
-        let acked = acked.clone();
-        tokio::spawn(async move {
-            // rumqttc hands out packet ids in publish order: the n-th
-            // outgoing publish is event n.
-            let (mut sent, mut by_pkid) = (0, HashMap::new());
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                        by_pkid.insert(pkid, sent);
-                        sent += 1;
-                    }
-                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                        if let Some(n) = by_pkid.remove(&ack.pkid) {
-                            acked.lock().unwrap().insert((d, n));
-                        }
-                    }
-                    Ok(_) => {}
-                    // The broker went away with the host: stop.
-                    Err(_) => return,
-                }
-            }
-        });
-        for n in 0..EVENTS_PER_DEVICE {
-            client
-                .publish(
-                    format!("devices/crash-{d}/events/crash"),
-                    QoS::AtLeastOnce,
-                    false,
-                    format!(r#"{{"seq":"{d}-{n}"}}"#),
-                )
-                .await
-                .unwrap();
-        }
-        clients.push(client);
-    }
-    (acked, clients)
-}
 
 /// A directory with one Particle-style webhook file sending `crash` events
 /// to `endpoint`.
@@ -142,7 +87,7 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
     let broker = broker
         .or(host.mqtt_addr)
         .expect("an external or an embedded broker");
-    let (acked, clients) = publish_under_load(broker).await;
+    let (acked, clients) = publish_under_load(&[broker], "crash", DEVICES, EVENTS_PER_DEVICE).await;
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < KILL_AFTER {

@@ -634,7 +634,7 @@ mod tests {
     fn device_logins_are_required_off_loopback() {
         let auth = |text: &str| match from_toml(text).unwrap().broker {
             Broker::Embedded { auth, .. } => auth,
-            Broker::External { .. } => unreachable!(),
+            Broker::External { .. } | Broker::Nats { .. } => unreachable!(),
         };
         assert_eq!(auth(""), MqttAuth::Open);
         assert_eq!(auth("mqtt_listen = \"0.0.0.0:1883\""), MqttAuth::Devices);
@@ -647,10 +647,50 @@ mod tests {
     }
 
     #[test]
+    fn nats_takes_lists_of_urls_and_gives_each_host_its_own_client_id() {
+        let nats = |text: &str| match from_toml(text).unwrap().broker {
+            Broker::Nats {
+                nats,
+                mqtt,
+                client_id,
+                ack_wait,
+                ..
+            } => (nats, mqtt, client_id, ack_wait),
+            _ => unreachable!("nats_url was given"),
+        };
+        let text = "nats_url = \"nats://a:4222, nats://b:4222\"\nmqtt_url = \"mqtt://a:1883,mqtt://b:1883\"";
+        let (urls, mqtt, id, wait) = nats(text);
+        assert_eq!(urls, ["nats://a:4222", "nats://b:4222"]);
+        assert_eq!(mqtt, ["mqtt://a:1883", "mqtt://b:1883"]);
+        assert_eq!(wait, Duration::from_secs(30));
+        assert_ne!(id, nats(text).2, "two hosts never share a client id");
+        let kept = format!("{text}\nmqtt_client_id = \"h1\"\nnats_ack_wait = \"5s\"");
+        let (_, _, id, wait) = nats(&kept);
+        assert_eq!((id.as_str(), wait), ("h1", Duration::from_secs(5)));
+        for (text, key) in [
+            ("nats_url = \"nats://a\"", "nats_url"),
+            ("nats_url = \"nats://a\"\nmqtt_url = \" , \"", "mqtt_url"),
+            (
+                "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"\nmqtt_version = 5",
+                "mqtt_version",
+            ),
+            (
+                "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"\nnats_ack_wait = \"0s\"",
+                "nats_ack_wait",
+            ),
+        ] {
+            let err = from_toml(text).unwrap_err();
+            assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn the_mqtt_version_is_3_or_5_and_5_by_default() {
         let version = |text: &str| match from_toml(text).unwrap().broker {
             Broker::External { version, .. } => version,
-            Broker::Embedded { .. } => unreachable!("an external broker was configured"),
+            Broker::Embedded { .. } | Broker::Nats { .. } => {
+                unreachable!("an external broker was configured")
+            }
         };
         assert_eq!(version("mqtt_url = \"mqtt://x\""), MqttVersion::V5);
         assert_eq!(

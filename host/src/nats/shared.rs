@@ -18,7 +18,7 @@ pub type Change = (String, Option<Bytes>);
 /// The definitions of one kind in the shared bucket.
 #[derive(Clone)]
 pub struct Shared {
-    kv: async_nats::jetstream::kv::Store,
+    kv: std::sync::Arc<async_nats::jetstream::kv::Store>,
     kind: &'static str,
 }
 
@@ -32,7 +32,7 @@ impl Shared {
     /// The webhook definitions of `kind` (a key prefix without dots).
     pub async fn open(nats: &Nats, kind: &'static str) -> Result<Self, NatsError> {
         Ok(Self {
-            kv: nats.bucket(DEFINITIONS_BUCKET).await?,
+            kv: nats.bucket(DEFINITIONS_BUCKET).await?.into(),
             kind,
         })
     }
@@ -40,7 +40,7 @@ impl Shared {
     /// The registry entries of `kind` (`groups` or `devices`).
     pub async fn registry(nats: &Nats, kind: &'static str) -> Result<Self, NatsError> {
         Ok(Self {
-            kv: nats.bucket(REGISTRY_BUCKET).await?,
+            kv: nats.bucket(REGISTRY_BUCKET).await?.into(),
             kind,
         })
     }

@@ -1,12 +1,15 @@
 //! What the black-box tests share: a host on loopback ports in a temporary
 //! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
 //! MQTT device ([`device`]), one that writes its packets by hand
-//! ([`raw_device`]), a real mosquitto ([`mosquitto`]), the host as its
-//! own process ([`process`]) and a WebSocket API client ([`ws`]).
+//! ([`raw_device`]), devices publishing under load ([`load`]), a real mosquitto ([`mosquitto`]), a real NATS
+//! JetStream cluster ([`nats`]), the host as its own process ([`process`])
+//! and a WebSocket API client ([`ws`]).
 
 mod device;
 mod endpoint;
+mod load;
 mod mosquitto;
+mod nats;
 mod process;
 mod raw_device;
 mod ws;
@@ -20,8 +23,10 @@ use edgehook::server::Host;
 
 pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
+pub use load::publish_under_load;
 pub use mosquitto::Mosquitto;
-pub use process::HostProcess;
+pub use nats::NatsCluster;
+pub use process::{HostProcess, TOKEN, edgehook_binary};
 pub use raw_device::RawDevice;
 pub use ws::Ws;
 

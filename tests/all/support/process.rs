@@ -15,7 +15,7 @@ use super::{WAIT, http_get};
 pub const TOKEN: &str = "crash-test-token-0123456789";
 
 /// The `edgehook` binary of this workspace, built first.
-fn edgehook_binary() -> PathBuf {
+pub fn edgehook_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/debug/deps/all-… → target/debug
     let profile_dir = exe
