@@ -16,7 +16,7 @@
 //!   hot reload takes them.
 //!
 //! The stream, the consumer and the buckets are created by the first host
-//! that finds them missing, with `min(3, nodes)` replicas.
+//! that finds them missing, with `min(3, nodes)` replicas ([`made`]).
 
 pub mod events;
 pub mod held;
@@ -44,6 +44,9 @@ pub const PLUGINS_BUCKET: &str = "EDGEHOOK_PLUGINS";
 /// Events handed out and not yet acknowledged, over every host: beyond
 /// this JetStream hands out no more until some are done.
 const MAX_ACK_PENDING: i64 = 20_000;
+
+/// Replicas of what the hosts create: any one node may die.
+const MAX_REPLICAS: usize = 3;
 
 /// How long start-up waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,7 +97,6 @@ pub struct Backlog {
 pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
-    replicas: usize,
 }
 
 impl Nats {
@@ -139,14 +141,8 @@ impl Nats {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // The servers of the cluster each advertise their client URL.
-        let nodes = client.server_info().connect_urls.len().max(1);
         let js = jetstream::new(client.clone());
-        Ok(Self {
-            client,
-            js,
-            replicas: nodes.min(3),
-        })
+        Ok(Self { client, js })
     }
 
     /// Whether the connection to a server is up, for `/healthz`.
@@ -154,31 +150,25 @@ impl Nats {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// The JetStream context.
-    pub fn jetstream(&self) -> &jetstream::Context {
-        &self.js
-    }
-
-    /// The replicas of what this host creates.
-    pub fn replicas(&self) -> usize {
-        self.replicas
-    }
-
     /// The events stream, created when missing.
     pub async fn events_stream(&self) -> Result<jetstream::stream::Stream, NatsError> {
-        self.js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: EVENTS_STREAM.to_owned(),
-                subjects: vec![EVENTS_SUBJECTS.to_owned()],
-                // An event is gone once acknowledged: by then every webhook
-                // is done with it.
-                retention: jetstream::stream::RetentionPolicy::WorkQueue,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: self.replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| NatsError::jetstream(format!("stream {EVENTS_STREAM}"), e))
+        made(
+            &format!("stream {EVENTS_STREAM}"),
+            || self.js.get_stream(EVENTS_STREAM),
+            |replicas| {
+                self.js.create_stream(jetstream::stream::Config {
+                    name: EVENTS_STREAM.to_owned(),
+                    subjects: vec![EVENTS_SUBJECTS.to_owned()],
+                    // An event is gone once acknowledged: by then every
+                    // webhook is done with it.
+                    retention: jetstream::stream::RetentionPolicy::WorkQueue,
+                    storage: jetstream::stream::StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+            },
+        )
+        .await
     }
 
     /// The shared durable consumer of the events stream, created when
@@ -229,20 +219,20 @@ impl Nats {
 
     /// The key-value bucket `name`, created when missing.
     pub async fn bucket(&self, name: &str) -> Result<jetstream::kv::Store, NatsError> {
-        match self.js.get_key_value(name).await {
-            Ok(kv) => Ok(kv),
-            Err(_) => self
-                .js
-                .create_key_value(jetstream::kv::Config {
+        made(
+            &format!("bucket {name}"),
+            || self.js.get_key_value(name),
+            |replicas| {
+                self.js.create_key_value(jetstream::kv::Config {
                     bucket: name.to_owned(),
                     history: 1,
-                    num_replicas: self.replicas,
+                    num_replicas: replicas,
                     storage: jetstream::stream::StorageType::File,
                     ..Default::default()
                 })
-                .await
-                .map_err(|e| NatsError::jetstream(format!("bucket {name}"), e)),
-        }
+            },
+        )
+        .await
     }
 
     /// The object store `name`, created when missing.
@@ -250,18 +240,56 @@ impl Nats {
         &self,
         name: &str,
     ) -> Result<jetstream::object_store::ObjectStore, NatsError> {
-        match self.js.get_object_store(name).await {
-            Ok(store) => Ok(store),
-            Err(_) => self
-                .js
-                .create_object_store(jetstream::object_store::Config {
-                    bucket: name.to_owned(),
-                    num_replicas: self.replicas,
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| NatsError::jetstream(format!("object store {name}"), e)),
+        made(
+            &format!("object store {name}"),
+            || self.js.get_object_store(name),
+            |replicas| {
+                self.js
+                    .create_object_store(jetstream::object_store::Config {
+                        bucket: name.to_owned(),
+                        num_replicas: replicas,
+                        storage: jetstream::stream::StorageType::File,
+                        ..Default::default()
+                    })
+            },
+        )
+        .await
+    }
+}
+
+/// What `get` finds, or else what `create` makes with as many replicas as
+/// the cluster takes, 3 at most (a 3-node cluster with a node down, or a
+/// smaller one, takes fewer). Several hosts starting at once race to
+/// create it: whoever loses finds the winner's.
+async fn made<T, E1, E2, G, C>(
+    what: &str,
+    get: impl Fn() -> G,
+    create: impl Fn(usize) -> C,
+) -> Result<T, NatsError>
+where
+    G: Future<Output = Result<T, E1>>,
+    C: Future<Output = Result<T, E2>>,
+    E2: std::fmt::Display,
+{
+    if let Ok(found) = get().await {
+        return Ok(found);
+    }
+    let mut refused = String::new();
+    for replicas in (1..=MAX_REPLICAS).rev() {
+        match create(replicas).await {
+            Ok(created) => {
+                if replicas < MAX_REPLICAS {
+                    tracing::warn!(
+                        "JetStream {what}: created with {replicas} replica(s): the cluster took no more ({refused})"
+                    );
+                }
+                return Ok(created);
+            }
+            Err(err) => refused = err.to_string(),
+        }
+        if let Ok(found) = get().await {
+            return Ok(found);
         }
     }
+    Err(NatsError::jetstream(what, refused))
 }
