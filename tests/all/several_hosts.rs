@@ -33,6 +33,16 @@ fn host_dir() -> tempfile::TempDir {
 /// Starts a host on `dir` that talks to node `node` first, the others
 /// after it.
 async fn start_host(cluster: &NatsCluster, node: usize, dir: &Path) -> HostProcess {
+    start_host_with(cluster, node, dir, &[]).await
+}
+
+/// [`start_host`] with more flags.
+async fn start_host_with(
+    cluster: &NatsCluster,
+    node: usize,
+    dir: &Path,
+    more: &[&str],
+) -> HostProcess {
     let first = |mut all: Vec<String>| {
         all.rotate_left(node);
         all.join(",")
@@ -45,18 +55,16 @@ async fn start_host(cluster: &NatsCluster, node: usize, dir: &Path) -> HostProce
             .map(|a| format!("mqtt://{a}"))
             .collect(),
     );
-    HostProcess::start(
-        dir,
-        &[
-            "--nats-url",
-            &nats,
-            "--mqtt-url",
-            &mqtt,
-            "--nats-ack-wait",
-            "2s",
-        ],
-    )
-    .await
+    let mut args = vec![
+        "--nats-url",
+        &nats,
+        "--mqtt-url",
+        &mqtt,
+        "--nats-ack-wait",
+        "2s",
+    ];
+    args.extend_from_slice(more);
+    HostProcess::start(dir, &args).await
 }
 
 async fn api(host: &HostProcess, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
@@ -397,6 +405,56 @@ async fn a_device_away_when_its_answer_is_published_gets_it_on_return() {
             assert_eq!(p.topic, "devices/away-1/hook-response/hello/0");
             assert_eq!(&p.payload[..], b"welcome back");
             return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_disabled_on_one_host_is_disabled_on_all_until_replaced() {
+    let cluster = NatsCluster::start(3).await;
+    let endpoint = Endpoint::start(500, "down").await;
+    let (dir_a, dir_b) = (host_dir(), host_dir());
+    let more = ["--disable-after", "3"];
+    let a = start_host_with(&cluster, 0, dir_a.path(), &more).await;
+    let b = start_host_with(&cluster, 1, dir_b.path(), &more).await;
+    let definition = serde_json::json!({ "event": "fail", "url": endpoint.url("/hook") });
+    let (status, body) = api(&a, "POST", "/v1/webhooks", &definition.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    until(&b, "/v1/webhooks", |l| ids(l).contains(&id.as_str())).await;
+    let disabled = async |host: &HostProcess| host.metric("edgehook_webhooks_disabled").await == 1;
+    assert!(!disabled(&a).await && !disabled(&b).await);
+
+    // Failures in a row on whichever host takes the events.
+    let device = crate::support::Device::connect(cluster.mqtt_addrs()[2], "flaky").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !disabled(&a).await && !disabled(&b).await {
+        assert!(Instant::now() < deadline, "no host disabled the webhook");
+        device.publish("fail", "x").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both hosts have it disabled.
+    for host in [&a, &b] {
+        let start = Instant::now();
+        while !disabled(host).await {
+            assert!(start.elapsed() < SPREAD, "disabled on one host only");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Replacing it on one host enables it on both.
+    let (status, body) = api(
+        &b,
+        "PUT",
+        &format!("/v1/webhooks/{id}"),
+        &definition.to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for host in [&a, &b] {
+        let start = Instant::now();
+        while disabled(host).await {
+            assert!(start.elapsed() < SPREAD, "still disabled after the replace");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -76,6 +76,8 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
 struct Entry<D: Dialect> {
     definition: D::Definition,
     created_at: String,
+    /// The shared store's revision it came from (0 in files).
+    revision: u64,
     log: Arc<DeliveryLog>,
 }
 
@@ -119,8 +121,8 @@ impl<D: Dialect> Book<D> {
             .map_err(|e| DialectError::Internal(e.to_string()));
         let activated = match parsed {
             Ok(definition) => {
-                self.activate(id.clone(), definition, stored.created_at, log)
-                    .await
+                let at = (stored.created_at, stored.revision);
+                self.activate(id.clone(), definition, at, log).await
             }
             Err(err) => Err(err),
         };
@@ -130,20 +132,22 @@ impl<D: Dialect> Book<D> {
     }
 
     /// Puts the changes of the shared store in force as any host makes
-    /// them, until the store's watch ends.
+    /// them, until the store's watch ends; one already in force (by its
+    /// revision: this host's own) changes nothing.
     pub async fn follow(&self, mut changes: BoxStream<'static, Remote>) {
-        while let Some(Remote { id, stored }) = changes.next().await {
+        while let Some(Remote {
+            id,
+            stored,
+            revision,
+        }) = changes.next().await
+        {
             let _writer = self.writer.lock().await;
-            let log = self.entries().get(&id).map(|e| e.log.clone());
-            match (stored, log) {
-                (Some(stored), log) => {
-                    let same = self.entries().get(&id).is_some_and(|e| {
-                        serde_json::to_value(&e.definition).ok()
-                            == Some(Value::Object(stored.definition.clone()))
-                    });
-                    if !same {
-                        self.load(stored, log.unwrap_or_default()).await;
-                    }
+            let current = self.entries().get(&id).map(|e| (e.revision, e.log.clone()));
+            match (stored, current) {
+                (_, Some((now, _))) if now >= revision => {}
+                (Some(stored), current) => {
+                    let log = current.map(|(_, log)| log).unwrap_or_default();
+                    self.load(stored, log).await;
                 }
                 (None, Some(_)) => {
                     self.registry.take(&hook_name(&id));
@@ -240,16 +244,20 @@ impl<D: Dialect> Book<D> {
             id: id.clone(),
             created_at: created_at.clone(),
             definition: map,
+            revision: 0,
         };
-        self.store.save(&stored).await.map_err(internal)?;
-        self.activate(id, definition, created_at, log).await
+        let revision = self.store.save(&stored).await.map_err(internal)?;
+        self.activate(id, definition, (created_at, revision), log)
+            .await
     }
 
+    /// Puts a webhook in force; `(created_at, revision)` say when it was
+    /// made and which revision of the shared store it is.
     async fn activate(
         &self,
         id: String,
         definition: D::Definition,
-        created_at: String,
+        (created_at, revision): (String, u64),
         log: Arc<DeliveryLog>,
     ) -> Result<(), DialectError> {
         let name = hook_name(&id);
@@ -275,6 +283,7 @@ impl<D: Dialect> Book<D> {
             Entry {
                 definition,
                 created_at,
+                revision,
                 log,
             },
         );

@@ -164,7 +164,7 @@ impl Fleet {
         for (half, bucket) in [(Half::Groups, &groups), (Half::Devices, &devices)] {
             let all = bucket.load_all().await.map_err(|e| store(&e))?;
             let ids: std::collections::BTreeSet<&str> =
-                all.iter().map(|(id, _)| id.as_str()).collect();
+                all.iter().map(|(id, _, _)| id.as_str()).collect();
             let snapshot = self.snapshot();
             let local: Vec<String> = match half {
                 Half::Groups => snapshot.groups.keys().cloned().collect(),
@@ -173,7 +173,7 @@ impl Fleet {
             for gone in local.iter().filter(|id| !ids.contains(id.as_str())) {
                 self.apply(half, gone.clone(), None).await;
             }
-            for (id, value) in all {
+            for (id, value, _) in all {
                 self.apply(half, id, Some(value)).await;
             }
         }
@@ -192,7 +192,7 @@ impl Fleet {
     /// Applies the shared changes of `half` as any host makes them, until
     /// the watch ends.
     pub async fn follow(&self, half: Half, mut changes: BoxStream<'static, shared::Change>) {
-        while let Some((id, value)) = changes.next().await {
+        while let Some((id, value, _)) = changes.next().await {
             self.apply(half, id, value).await;
         }
     }
@@ -371,15 +371,18 @@ impl Fleet {
             let written = match &change {
                 Write::Group(g) => {
                     let json = serde_json::to_vec(g).expect("a group serializes");
-                    buckets.groups.put(g.id.as_str(), json.into()).await
+                    buckets
+                        .groups
+                        .put(g.id.as_str(), json.into())
+                        .await
+                        .map(drop)
                 }
                 Write::RemoveGroup(id) => buckets.groups.delete(id).await,
-                Write::Device(d) => {
-                    buckets
-                        .devices
-                        .put(d.id.as_str(), encode_device(d).into())
-                        .await
-                }
+                Write::Device(d) => buckets
+                    .devices
+                    .put(d.id.as_str(), encode_device(d).into())
+                    .await
+                    .map(drop),
                 Write::RemoveDevice(id) => buckets.devices.delete(id).await,
             };
             written.map_err(|e| FleetError::Store {

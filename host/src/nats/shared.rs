@@ -12,8 +12,9 @@ use futures::stream::BoxStream;
 
 use super::{DEFINITIONS_BUCKET, Nats, NatsError, REGISTRY_BUCKET};
 
-/// One change seen on the bucket: the id, and the new value (`None`: deleted).
-pub type Change = (String, Option<Bytes>);
+/// One change seen on the bucket: the id, the new value (`None`: deleted)
+/// and the bucket's revision of it.
+pub type Change = (String, Option<Bytes>, u64);
 
 /// The definitions of one kind in the shared bucket.
 #[derive(Clone)]
@@ -53,8 +54,8 @@ impl Shared {
         format!("{}.{id}", self.kind)
     }
 
-    /// Every definition of the kind, with its id.
-    pub async fn load_all(&self) -> std::io::Result<Vec<(String, Bytes)>> {
+    /// Every definition of the kind, with its id and revision.
+    pub async fn load_all(&self) -> std::io::Result<Vec<(String, Bytes, u64)>> {
         let prefix = format!("{}.", self.kind);
         let mut keys = self.kv.keys().await.map_err(|e| self.io(e))?;
         let mut out = Vec::new();
@@ -63,17 +64,20 @@ impl Shared {
             let Some(id) = key.strip_prefix(&prefix) else {
                 continue;
             };
-            if let Some(value) = self.kv.get(key.as_str()).await.map_err(|e| self.io(e))? {
-                out.push((id.to_owned(), value));
+            if let Some(entry) = self.kv.entry(key.as_str()).await.map_err(|e| self.io(e))?
+                && entry.operation == async_nats::jetstream::kv::Operation::Put
+            {
+                out.push((id.to_owned(), entry.value, entry.revision));
             }
         }
         Ok(out)
     }
 
-    /// Writes the definition `id`. A webhook's new definition starts a
-    /// new run of failures: its shared auto-disable goes.
-    pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<()> {
-        self.kv
+    /// Writes the definition `id`; its revision. A webhook's new
+    /// definition starts a new run of failures: its shared auto-disable goes.
+    pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<u64> {
+        let revision = self
+            .kv
             .put(self.key(id), value)
             .await
             .map_err(|e| self.io(e))?;
@@ -81,7 +85,7 @@ impl Shared {
             let trip = super::trips::key(&crate::webhooks::catalog::hook_name(id));
             self.kv.delete(trip).await.map_err(|e| self.io(e))?;
         }
-        Ok(())
+        Ok(revision)
     }
 
     /// Deletes the definition `id`.
@@ -111,8 +115,10 @@ impl Shared {
                 let change = entry.ok().and_then(|entry| {
                     let id = entry.key.strip_prefix(&prefix)?.to_owned();
                     Some(match entry.operation {
-                        async_nats::jetstream::kv::Operation::Put => (id, Some(entry.value)),
-                        _ => (id, None),
+                        async_nats::jetstream::kv::Operation::Put => {
+                            (id, Some(entry.value), entry.revision)
+                        }
+                        _ => (id, None, entry.revision),
                     })
                 });
                 std::future::ready(change)

@@ -141,6 +141,7 @@ impl Catalog {
             id: new_id(),
             created_at: now(),
             definition,
+            revision: 0,
         };
         self.save_and_activate(stored).await
     }
@@ -159,6 +160,7 @@ impl Catalog {
             id: id.to_owned(),
             created_at,
             definition,
+            revision: 0,
         };
         self.save_and_activate(stored).await
     }
@@ -234,6 +236,7 @@ impl Catalog {
             id: id.to_owned(),
             created_at,
             definition,
+            revision: 0,
         };
         let checked = check(&stored.definition)?;
         self.activate(stored, checked, Source::File(path.to_owned()), log)
@@ -242,9 +245,16 @@ impl Catalog {
 
     /// Puts the changes of the shared store in force, as other hosts (and
     /// this one) make them, until the store's watch ends; a change already
-    /// in force (this host's own) changes nothing.
+    /// in force (this host's own, by its revision) changes nothing, and
+    /// any later one takes effect even when it reads the same (a replace
+    /// enables a disabled webhook again).
     pub async fn follow(&self, mut changes: BoxStream<'static, Remote>) {
-        while let Some(Remote { id, stored }) = changes.next().await {
+        while let Some(Remote {
+            id,
+            stored,
+            revision,
+        }) = changes.next().await
+        {
             let _writer = self.writer.lock().await;
             let current = self
                 .entries()
@@ -252,7 +262,7 @@ impl Catalog {
                 .map(|e| (e.source.clone(), e.stored.clone(), e.log.clone()));
             match (stored, current) {
                 (_, Some((Source::File(_), _, _))) => {}
-                (Some(stored), Some((_, now, _))) if stored == now => {}
+                (_, Some((_, now, _))) if now.revision >= revision => {}
                 (Some(stored), current) => {
                     let log = current.map(|(_, _, log)| log).unwrap_or_default();
                     let activated = match check(&stored.definition) {
@@ -292,13 +302,15 @@ impl Catalog {
             .get(&stored.id)
             .map(|e| e.log.clone())
             .unwrap_or_default();
-        self.store
+        let revision = self
+            .store
             .save(&stored)
             .await
             .map_err(|source| WebhookError::Store {
                 id: stored.id.clone(),
                 source,
             })?;
+        let stored = Stored { revision, ..stored };
         let view = masked::view(&stored);
         self.activate(stored, checked, Source::Api, log).await?;
         Ok(view)

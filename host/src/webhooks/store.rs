@@ -27,6 +27,10 @@ pub struct Stored {
     pub created_at: String,
     /// The Particle-style definition, without `id` and `created_at`.
     pub definition: Map<String, Value>,
+    /// The shared store's revision of it (0 in files): a change seen with
+    /// a later revision is someone's new version, even when it reads the
+    /// same.
+    pub revision: u64,
 }
 
 impl Stored {
@@ -55,6 +59,7 @@ impl Stored {
             id,
             created_at,
             definition,
+            revision: 0,
         })
     }
 }
@@ -94,8 +99,8 @@ impl Store {
                 .load_all()
                 .await?
                 .into_iter()
-                .filter_map(|(id, value)| match parse(&value) {
-                    Ok(stored) => Some(stored),
+                .filter_map(|(id, value, revision)| match parse(&value) {
+                    Ok(stored) => Some(Stored { revision, ..stored }),
                     Err(err) => {
                         tracing::error!(webhook = %id, "shared webhook not loaded: {err}");
                         None
@@ -107,14 +112,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Writes `stored` durably.
-    pub async fn save(&self, stored: &Stored) -> std::io::Result<()> {
+    /// Writes `stored` durably; the shared store's revision of it (0 in
+    /// files).
+    pub async fn save(&self, stored: &Stored) -> std::io::Result<u64> {
         match self {
             Self::Files(files) => {
                 let (files, stored) = (files.clone(), stored.clone());
                 tokio::task::spawn_blocking(move || files.save(&stored))
                     .await
-                    .map_err(std::io::Error::other)?
+                    .map_err(std::io::Error::other)??;
+                Ok(0)
             }
             Self::Shared(shared) => {
                 let bytes = serde_json::to_vec(&stored.view())?;
@@ -144,9 +151,14 @@ impl Store {
         };
         Some(shared.changes().await.map(|changes| {
             changes
-                .filter_map(|(id, value)| {
-                    std::future::ready(match value.as_deref().map(parse).transpose() {
-                        Ok(stored) => Some(Remote { id, stored }),
+                .filter_map(|(id, value, revision)| {
+                    let parsed = value.as_deref().map(parse).transpose();
+                    std::future::ready(match parsed {
+                        Ok(stored) => Some(Remote {
+                            id,
+                            stored: stored.map(|s| Stored { revision, ..s }),
+                            revision,
+                        }),
                         Err(err) => {
                             tracing::error!(webhook = %id, "shared webhook not loaded: {err}");
                             None
@@ -165,6 +177,8 @@ pub struct Remote {
     pub id: String,
     /// Its definition now; `None` once deleted.
     pub stored: Option<Stored>,
+    /// The shared store's revision of the change.
+    pub revision: u64,
 }
 
 /// A stored webhook from the JSON of its view.
