@@ -263,6 +263,7 @@ mod tests {
                 .as_object()
                 .unwrap()
                 .clone(),
+            revision: 0,
         };
         store
             .save(&stored("b", "2026-01-02T00:00:00.000Z"))
