@@ -16,6 +16,7 @@
 //! hidden behind [`client`]; the loop here is the same for both.
 
 mod client;
+mod confirm;
 mod v311;
 mod v5;
 
@@ -31,6 +32,7 @@ use tokio::task::JoinHandle;
 
 pub use self::client::PendingAck;
 use self::client::{Client, Connect, EventLoop, Incoming, Message};
+use self::confirm::Confirmations;
 use super::{Ack, Inbound, IngressError};
 use crate::event::{CommandReply, Event};
 use crate::origin::{Origin, Sent};
@@ -46,6 +48,10 @@ use crate::topic::{
 /// events to the pipeline) nor the pipeline (handing acknowledgements to
 /// the event loop) can wait on the other.
 pub const RECEIVE_MAXIMUM: u16 = 1000;
+
+/// Longest a delivery waits for the broker to acknowledge its answers
+/// before it lets its event go anyway (the connection is down).
+const CONFIRM_WAIT: Duration = Duration::from_secs(10);
 
 /// How long start-up waits for the broker's first CONNACK.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,6 +116,8 @@ pub struct Handle {
     task: Arc<JoinHandle<()>>,
     /// Whether the broker connection is up, for `/healthz`.
     connected: Arc<AtomicBool>,
+    /// The broker's acknowledgements of the host's publishes.
+    confirmations: Arc<Confirmations>,
 }
 
 /// Connects, subscribes, and returns once the broker has accepted the
@@ -136,6 +144,7 @@ pub async fn start(
     };
     let (ready_tx, ready) = oneshot::channel();
     let connected = Arc::new(AtomicBool::new(false));
+    let confirmations = Arc::new(Confirmations::default());
     let link = Link {
         client: client.clone(),
         session: Origin::broker_session(&opts.client_id),
@@ -144,6 +153,7 @@ pub async fn start(
         inbound,
         replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
+        confirmations: confirmations.clone(),
     };
     let task = tokio::spawn(run(eventloop, link, connected.clone(), ready_tx));
     match tokio::time::timeout(CONNECT_TIMEOUT, ready).await {
@@ -151,6 +161,7 @@ pub async fn start(
             client,
             task: Arc::new(task),
             connected,
+            confirmations,
         }),
         Ok(Err(_)) | Err(_) => {
             task.abort();
@@ -168,10 +179,22 @@ pub async fn start(
 impl Handle {
     /// Publishes with QoS 1.
     pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
+        self.confirmations.ask();
         self.client
             .publish(topic.clone(), payload)
             .await
             .map_err(|reason| IngressError::Publish { topic, reason })
+    }
+
+    /// Waits until the broker has acknowledged every publish made so far
+    /// (at most [`CONFIRM_WAIT`]; past it, says so and returns).
+    pub async fn confirmed(&self) {
+        if !self.confirmations.settled(CONFIRM_WAIT).await {
+            tracing::warn!(
+                "the MQTT broker acknowledged no answers for {} s; going on without",
+                CONFIRM_WAIT.as_secs()
+            );
+        }
     }
 
     /// Whether the broker connection is up.
@@ -252,6 +275,7 @@ struct Link {
     inbound: mpsc::Sender<Inbound>,
     replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
+    confirmations: Arc<Confirmations>,
 }
 
 /// The client's event loop: connects (and reconnects), subscribes when the
@@ -270,6 +294,7 @@ async fn run(
         inbound,
         replies,
         max_event_bytes,
+        confirmations,
     } = link;
     let mut broker = 0;
     let mut ready = Some(ready);
@@ -283,6 +308,14 @@ async fn run(
                 }
                 failing = false;
                 connected.store(true, Ordering::Relaxed);
+                if !session_present {
+                    let lost = confirmations.lost();
+                    if lost > 0 {
+                        tracing::warn!(
+                            "the MQTT broker started a new session: {lost} message(s) to devices it had not acknowledged are lost"
+                        );
+                    }
+                }
                 backoff = Duration::from_millis(100);
                 if !session_present
                     && let Some(filter) = &filter
@@ -309,6 +342,7 @@ async fn run(
                     return;
                 }
             }
+            Ok(Incoming::PubAck) => confirmations.acked(),
             Ok(Incoming::Other) => {}
             Err(err) => {
                 connected.store(false, Ordering::Relaxed);

@@ -96,6 +96,15 @@ impl Publisher {
         }
     }
 
+    /// Waits until the broker has every message published so far: at once
+    /// for the embedded broker (a publish is in it when it returns), after
+    /// the PUBACKs for an external one.
+    pub async fn confirmed(&self) {
+        if let Self::External(h) = self {
+            h.confirmed().await;
+        }
+    }
+
     /// Publishes `payload` on `topic` with QoS 1.
     pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
         match self {

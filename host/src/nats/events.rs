@@ -76,11 +76,17 @@ impl Puller {
         inbound: &mpsc::Sender<Inbound>,
         failing: &mut bool,
     ) -> Result<(), String> {
-        let consumer = self
+        let mut consumer = self
             .nats
             .events_consumer(self.ack_wait)
             .await
             .map_err(|e| e.to_string())?;
+        // Another host may have set another one since: the consumer's
+        // own is what counts.
+        let ack_wait = consumer
+            .info()
+            .await
+            .map_or(self.ack_wait, |info| info.config.ack_wait);
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(BATCH)
@@ -100,7 +106,7 @@ impl Puller {
                 .map(|i| (i.stream_sequence, std::time::SystemTime::from(i.published)))
                 .ok();
             let (message, acker) = message.split();
-            let held = Held::new(acker, self.ack_wait);
+            let held = Held::new(acker, ack_wait);
             let topic = topic_of(message.subject.as_str());
             let refused = match parse_event_topic(&topic) {
                 Err(err) => err.to_string(),

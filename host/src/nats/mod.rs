@@ -174,24 +174,40 @@ impl Nats {
     /// The shared durable consumer of the events stream, created when
     /// missing; an event a host took and did not acknowledge within
     /// `ack_wait` (nor kept with a progress ack) goes to another host.
+    /// The ack wait is the consumer's, shared by every host: one that asks
+    /// for another sets it for all (the last to start wins) and says so.
     pub async fn events_consumer(
         &self,
         ack_wait: Duration,
     ) -> Result<jetstream::consumer::PullConsumer, NatsError> {
         let stream = self.events_stream().await?;
-        stream
-            .get_or_create_consumer(
-                EVENTS_CONSUMER,
-                jetstream::consumer::pull::Config {
-                    durable_name: Some(EVENTS_CONSUMER.to_owned()),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_ack_pending: MAX_ACK_PENDING,
-                    ..Default::default()
-                },
-            )
+        let config = jetstream::consumer::pull::Config {
+            durable_name: Some(EVENTS_CONSUMER.to_owned()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending: MAX_ACK_PENDING,
+            ..Default::default()
+        };
+        let refused = |e: &dyn std::fmt::Display| {
+            NatsError::jetstream(format!("consumer {EVENTS_CONSUMER}"), e)
+        };
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(EVENTS_CONSUMER, config.clone())
             .await
-            .map_err(|e| NatsError::jetstream(format!("consumer {EVENTS_CONSUMER}"), e))
+            .map_err(|e| refused(&e))?;
+        let was = consumer.cached_info().config.ack_wait;
+        if was == ack_wait {
+            return Ok(consumer);
+        }
+        tracing::info!(
+            "JetStream consumer {EVENTS_CONSUMER}: ack wait {} (was {}), for every host",
+            humantime::format_duration(ack_wait),
+            humantime::format_duration(was)
+        );
+        stream
+            .update_consumer(config)
+            .await
+            .map_err(|e| refused(&e))
     }
 
     /// The shared consumer's numbers: events not yet handed to any host,

@@ -32,6 +32,12 @@ impl Pipeline {
         };
         if !hook.one_way {
             self.responder.replies(&job.event, &replies).await;
+            if job.ticket.is_held() {
+                // The answers are part of the delivery: the event stays in
+                // JetStream until the broker has them, so that a host
+                // killed in between leaves them to another host.
+                self.responder.confirmed().await;
+            }
         }
         self.stats.latency(job.since.elapsed());
         job.ticket.finish(&hook.name);

@@ -182,6 +182,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Whether JetStream holds the event (and this host only a claim).
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
     /// Webhook `hook` is done with the event.
     pub fn finish(&self, hook: &Arc<str>) {
         let last = self.remaining.fetch_sub(1, Ordering::AcqRel) == 1;

@@ -70,6 +70,11 @@ impl Responder {
         }
     }
 
+    /// Waits until the broker has every message sent so far.
+    pub async fn confirmed(&self) {
+        self.publisher.confirmed().await;
+    }
+
     async fn send(&self, event: &Event, topic: String, payload: Bytes) {
         // `devices/{id}/` is the device's; the rest is the event's name.
         let name = &topic["devices/".len() + event.device.as_str().len() + 1..];

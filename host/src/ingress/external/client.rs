@@ -57,6 +57,8 @@ pub enum Incoming {
     },
     /// A message on a subscribed topic.
     Publish(Message),
+    /// The broker acknowledged one of the host's publishes.
+    PubAck,
     /// Anything else (acks of our own packets, pings).
     Other,
 }

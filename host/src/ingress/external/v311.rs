@@ -64,6 +64,7 @@ pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Inc
                 .then_some((publish.pkid, publish.dup)),
             ack: PendingAck::V311(client.clone(), Box::new(publish)),
         })),
+        Event::Incoming(Packet::PubAck(_)) => Ok(Incoming::PubAck),
         _ => Ok(Incoming::Other),
     }
 }

@@ -66,6 +66,7 @@ pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Inc
             packet: (publish.qos != QoS::AtMostOnce).then_some((publish.pkid, publish.dup)),
             ack: PendingAck::V5(client.clone(), Box::new(publish)),
         })),
+        Event::Incoming(Packet::PubAck(_)) => Ok(Incoming::PubAck),
         _ => Ok(Incoming::Other),
     }
 }
