@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -20,11 +19,12 @@ use crate::commands::Commands;
 use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::dialects::{Book, Iottly, Mainflux};
-use crate::fleet::{Fleet, Half};
+use crate::fleet::Fleet;
 use crate::ingress::external::MqttVersion;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
 use crate::nats::events::Puller;
+use crate::nats::followers::{Followers, Stores};
 use crate::nats::shared::Shared;
 use crate::nats::trips::Trips;
 use crate::nats::{self, Nats};
@@ -36,8 +36,7 @@ use crate::runtime::{EngineOptions, WasmEngine};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
-use crate::webhooks::builtin::Kind;
-use crate::webhooks::{Builtin, Catalog, Store, WebhookDir};
+use crate::webhooks::{Builtin, Catalog, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline: about one commit's
 /// worth, so that a batch can fill while the previous one is written. When
@@ -285,47 +284,21 @@ impl Host {
         tasks.spawn(watch::poll(plugin_dir, shutdown.clone().cancelled_owned()));
         tasks.spawn(watch::poll(webhook_dir, shutdown.clone().cancelled_owned()));
         if let Some(nats) = &nats {
-            tasks.spawn(nats::plugins::follow(
-                nats.clone(),
-                cfg.plugins_dir.clone(),
-                shutdown.clone(),
-            ));
-            if let Some(trips) = trips {
-                tasks.spawn(trips.follow(registry.clone(), shutdown.clone()));
-            }
-            for half in [Half::Groups, Half::Devices] {
-                let (fleet, stop) = (fleet.clone(), shutdown.clone());
-                tasks.spawn(async move {
-                    let Some(bucket) = fleet.bucket(half) else {
-                        return;
-                    };
-                    let watch = || async { Some(bucket.changes().await) };
-                    follow(watch, stop, |changes| fleet.follow(half, changes)).await;
-                });
-            }
-            for (store, kind) in [
-                (stores.webhooks, None),
-                (stores.iottly, Some(Kind::Iottly)),
-                (stores.mainflux, Some(Kind::Mainflux)),
-            ] {
-                let (catalog, iottly, mainflux) =
-                    (catalog.clone(), iottly.clone(), mainflux.clone());
-                let stop = shutdown.clone();
-                tasks.spawn(async move {
-                    let watch = || store.changes();
-                    follow(watch, stop, |changes| {
-                        let (catalog, iottly, mainflux) = (&catalog, &iottly, &mainflux);
-                        async move {
-                            match kind {
-                                Some(Kind::Iottly) => iottly.follow(changes).await,
-                                Some(_) => mainflux.follow(changes).await,
-                                None => catalog.follow(changes).await,
-                            }
-                        }
-                    })
-                    .await;
-                });
-            }
+            nats::followers::spawn(
+                &mut tasks,
+                Followers {
+                    nats: nats.clone(),
+                    plugins_dir: cfg.plugins_dir.clone(),
+                    trips,
+                    registry: registry.clone(),
+                    fleet: fleet.clone(),
+                    stores,
+                    catalog: catalog.clone(),
+                    iottly: iottly.clone(),
+                    mainflux: mainflux.clone(),
+                },
+                &shutdown,
+            );
         }
 
         let listener = tokio::net::TcpListener::bind(cfg.api_listen)
@@ -398,62 +371,6 @@ impl Host {
         match &self.publisher {
             Publisher::Embedded(h) => h.shutdown().await,
             Publisher::External(h) => h.shutdown().await,
-        }
-    }
-}
-
-/// Where the webhooks of each dialect are kept: files in the data
-/// directory, or the bucket every host shares.
-struct Stores {
-    webhooks: Store,
-    iottly: Store,
-    mainflux: Store,
-}
-
-impl Stores {
-    async fn open(data_dir: &std::path::Path, nats: Option<&Nats>) -> anyhow::Result<Self> {
-        let open = |kind: &'static str| async move {
-            let store = match nats {
-                Some(nats) => Store::Shared(Shared::open(nats, kind).await?),
-                None => Store::open_named(data_dir, kind).with_context(|| {
-                    format!("opening the {kind} store in {}", data_dir.display())
-                })?,
-            };
-            anyhow::Ok(store)
-        };
-        Ok(Self {
-            webhooks: open("webhooks").await?,
-            iottly: open(Kind::Iottly.name()).await?,
-            mainflux: open(Kind::Mainflux.name()).await?,
-        })
-    }
-}
-
-/// Applies the changes of a shared store with `apply` until `shutdown`,
-/// watching again (`watch`) when a watch ends; `watch` gives `None` for a
-/// store that is not shared.
-async fn follow<T, W, WF, A, AF>(watch: W, shutdown: CancellationToken, apply: A)
-where
-    W: Fn() -> WF,
-    WF: std::future::Future<Output = Option<std::io::Result<BoxStream<'static, T>>>>,
-    A: Fn(BoxStream<'static, T>) -> AF,
-    AF: std::future::Future<Output = ()>,
-{
-    loop {
-        let changes = match watch().await {
-            None => return,
-            Some(Ok(changes)) => changes,
-            Some(Err(err)) => {
-                tracing::warn!("shared definitions: {err}; watching again");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = apply(changes) => {}
         }
     }
 }

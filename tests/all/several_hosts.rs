@@ -61,7 +61,7 @@ async fn start_host_with(
         "--mqtt-url",
         &mqtt,
         "--nats-ack-wait",
-        "2s",
+        "5s",
     ];
     args.extend_from_slice(more);
     HostProcess::start(dir, &args).await
@@ -271,8 +271,8 @@ async fn a_dead_host_and_a_dead_node_lose_no_acknowledged_event() {
     let held_by_a = a.queue_depth().await;
     a.kill().await;
     let killed_host = Instant::now();
-    // The dead host's events go to the survivor after the ack wait.
-    collect(&mut endpoint, &mut seen, Duration::from_secs(3), |_| false).await;
+    // The dead host's events go to the survivor after the ack wait (5 s).
+    collect(&mut endpoint, &mut seen, Duration::from_secs(6), |_| false).await;
     // Then a NATS node (not the survivor's) dies under load too.
     cluster.kill(2);
     let total = acked.lock().unwrap().len();

@@ -19,8 +19,11 @@ use crate::event::Event;
 use crate::ingress::{Ack, Inbound};
 use crate::topic::parse_event_topic;
 
-/// Events asked for at once: about one commit's worth.
-const BATCH: usize = 256;
+/// Events asked for at once. The client keeps what it was handed and not
+/// yet taken in a buffer, where no progress ack keeps them: small, so that
+/// a busy pipeline never leaves an event there for an ack wait (and to
+/// another host).
+const BATCH: usize = 64;
 
 /// The MQTT topic of a NATS subject.
 pub fn topic_of(subject: &str) -> String {

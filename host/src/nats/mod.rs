@@ -15,10 +15,13 @@
 //!   copied into each host's plugins directory, where the directory's own
 //!   hot reload takes them.
 //!
+//! - [`followers`]: the tasks that apply every host's changes here.
+//!
 //! The stream, the consumer and the buckets are created by the first host
 //! that finds them missing, with `min(3, nodes)` replicas ([`made`]).
 
 pub mod events;
+pub mod followers;
 pub mod held;
 pub mod plugins;
 pub mod shared;

@@ -1,0 +1,164 @@
+//! What keeps a host in step with the others: one task per shared store
+//! (the webhooks of each dialect, the registry's groups and devices, the
+//! plugins, the auto-disabled webhooks), each applying every host's
+//! changes to this host's copy as they come, and watching again when a
+//! watch ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::stream::BoxStream;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Nats;
+use super::shared::Shared;
+use super::trips::Trips;
+use crate::dialects::{Book, Dialect, Iottly, Mainflux};
+use crate::fleet::{Fleet, Half};
+use crate::plugins::Registry;
+use crate::webhooks::builtin::Kind;
+use crate::webhooks::store::Remote;
+use crate::webhooks::{Catalog, Store};
+
+/// Where the webhooks of each dialect are kept: files in the data
+/// directory, or the bucket every host shares.
+#[derive(Debug)]
+pub struct Stores {
+    /// Particle-style webhooks.
+    pub webhooks: Store,
+    /// Iottly-style webhooks.
+    pub iottly: Store,
+    /// Mainflux-style webhooks.
+    pub mainflux: Store,
+}
+
+impl Stores {
+    /// The shared stores when `nats` is given, else the files of `data_dir`.
+    pub async fn open(data_dir: &Path, nats: Option<&Nats>) -> anyhow::Result<Self> {
+        let open = |kind: &'static str| async move {
+            let store = match nats {
+                Some(nats) => Store::Shared(Shared::open(nats, kind).await?),
+                None => Store::open_named(data_dir, kind).with_context(|| {
+                    format!("opening the {kind} store in {}", data_dir.display())
+                })?,
+            };
+            anyhow::Ok(store)
+        };
+        Ok(Self {
+            webhooks: open("webhooks").await?,
+            iottly: open(Kind::Iottly.name()).await?,
+            mainflux: open(Kind::Mainflux.name()).await?,
+        })
+    }
+}
+
+/// Everything that follows the shared stores.
+#[derive(Debug)]
+pub struct Followers {
+    /// The connection.
+    pub nats: Nats,
+    /// Where shared plugins are copied.
+    pub plugins_dir: PathBuf,
+    /// Auto-disable, shared.
+    pub trips: Option<Trips>,
+    /// The webhooks in force.
+    pub registry: Arc<Registry>,
+    /// The device registry.
+    pub fleet: Arc<Fleet>,
+    /// The webhook stores.
+    pub stores: Stores,
+    /// Particle-style webhooks.
+    pub catalog: Arc<Catalog>,
+    /// Iottly-style webhooks.
+    pub iottly: Arc<Book<Iottly>>,
+    /// Mainflux-style webhooks.
+    pub mainflux: Arc<Book<Mainflux>>,
+}
+
+/// Starts one task per shared store in `tasks`, each until `shutdown`.
+pub fn spawn(tasks: &mut JoinSet<()>, f: Followers, shutdown: &CancellationToken) {
+    tasks.spawn(super::plugins::follow(
+        f.nats,
+        f.plugins_dir,
+        shutdown.clone(),
+    ));
+    if let Some(trips) = f.trips {
+        tasks.spawn(trips.follow(f.registry, shutdown.clone()));
+    }
+    for half in [Half::Groups, Half::Devices] {
+        let (fleet, stop) = (f.fleet.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            let Some(bucket) = fleet.bucket(half) else {
+                return;
+            };
+            let watch = || async { Some(bucket.changes().await) };
+            follow(watch, stop, |changes| fleet.follow(half, changes)).await;
+        });
+    }
+    spawn_webhooks(tasks, f.stores.webhooks, f.catalog, shutdown);
+    spawn_webhooks(tasks, f.stores.iottly, f.iottly, shutdown);
+    spawn_webhooks(tasks, f.stores.mainflux, f.mainflux, shutdown);
+}
+
+/// Webhooks kept somewhere that may change under them.
+trait Follows: Send + Sync + 'static {
+    /// Applies `changes` until they end.
+    fn follow(&self, changes: BoxStream<'static, Remote>) -> impl Future<Output = ()> + Send;
+}
+
+impl Follows for Catalog {
+    fn follow(&self, changes: BoxStream<'static, Remote>) -> impl Future<Output = ()> + Send {
+        Catalog::follow(self, changes)
+    }
+}
+
+impl<D: Dialect> Follows for Book<D> {
+    fn follow(&self, changes: BoxStream<'static, Remote>) -> impl Future<Output = ()> + Send {
+        Book::follow(self, changes)
+    }
+}
+
+fn spawn_webhooks(
+    tasks: &mut JoinSet<()>,
+    store: Store,
+    webhooks: Arc<impl Follows>,
+    shutdown: &CancellationToken,
+) {
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        let watch = || store.changes();
+        follow(watch, stop, |changes| webhooks.follow(changes)).await;
+    });
+}
+
+/// Applies the changes of a shared store with `apply` until `shutdown`,
+/// watching again (`watch`) when a watch ends; `watch` gives `None` for a
+/// store that is not shared.
+async fn follow<T, W, WF, A, AF>(watch: W, shutdown: CancellationToken, apply: A)
+where
+    W: Fn() -> WF,
+    WF: Future<Output = Option<std::io::Result<BoxStream<'static, T>>>>,
+    A: Fn(BoxStream<'static, T>) -> AF,
+    AF: Future<Output = ()>,
+{
+    loop {
+        let changes = match watch().await {
+            None => return,
+            Some(Ok(changes)) => changes,
+            Some(Err(err)) => {
+                tracing::warn!("shared definitions: {err}; watching again");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = apply(changes) => {}
+        }
+    }
+}
