@@ -339,11 +339,26 @@ async fn a_dead_host_and_a_dead_node_lose_no_acknowledged_event() {
     );
     let (status, body) = http_get(b.api_addr, "/healthz", None).await;
     assert_eq!(status, 200, "the survivor is unhealthy: {body}");
+    // The consumer answers again once its new leader is elected (NATS
+    // takes seconds), and nothing is left in it.
+    let deadline = Instant::now() + 3 * WAIT;
+    loop {
+        let (_, body) = http_get(b.api_addr, "/metrics", Some(TOKEN)).await;
+        let text = body.as_str().expect("metrics are text");
+        let value = |name| crate::support::metric_in(text, name);
+        if value("edgehook_jetstream_up") == 1
+            && value("edgehook_jetstream_pending") + value("edgehook_jetstream_ack_pending") == 0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_away_when_its_answer_is_published_gets_it_on_return() {
-    let cluster = NatsCluster::start(3).await;
+    let mut cluster = NatsCluster::start(3).await;
     let endpoint = Endpoint::start(200, "welcome back").await;
     let dir = host_dir();
     let host = start_host(&cluster, 0, dir.path()).await;
@@ -404,8 +419,29 @@ async fn a_device_away_when_its_answer_is_published_gets_it_on_return() {
         if let Event::Incoming(Packet::Publish(p)) = event {
             assert_eq!(p.topic, "devices/away-1/hook-response/hello/0");
             assert_eq!(&p.payload[..], b"welcome back");
-            return;
+            break;
         }
+    }
+
+    // Without NATS the host says it is unhealthy, and why.
+    for node in 0..3 {
+        cluster.kill(node);
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = http_get(host.api_addr, "/healthz", None).await;
+        if status == 503 {
+            assert!(
+                body.to_string().contains("NATS") || body.to_string().contains("MQTT"),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still healthy without NATS: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
