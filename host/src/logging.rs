@@ -18,9 +18,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// The filter when `EDGEHOOK_LOG` is unset: the broker's own chatter is
-/// kept to warnings.
-const DEFAULT_FILTER: &str = "info,rmqtt=warn,rmqtt_net=warn";
+/// The filter when `EDGEHOOK_LOG` is unset: the broker's own chatter, and
+/// the NATS client's (a line per reconnect attempt; the host says once
+/// when NATS goes and comes back), are kept to warnings.
+const DEFAULT_FILTER: &str = "info,rmqtt=warn,rmqtt_net=warn,async_nats=warn";
 
 /// Installs the process-wide subscriber.
 pub fn init(format: LogFormat) {
