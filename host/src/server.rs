@@ -67,8 +67,6 @@ pub struct Host {
     pub registry: Arc<Registry>,
     /// The Particle-style webhooks.
     pub catalog: Arc<Catalog>,
-    /// Whether the host shares its work through NATS.
-    pub shared: bool,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     publisher: Publisher,
@@ -347,7 +345,6 @@ impl Host {
             api_token,
             registry,
             catalog,
-            shared: matches!(cfg.broker, Broker::Nats { .. }),
             shutdown,
             tasks,
             publisher,
@@ -382,13 +379,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let plugins_dir = cfg.plugins_dir.clone();
     let webhooks_dir = cfg.webhooks_dir.clone();
+    let shared = matches!(cfg.broker, Broker::Nats { .. });
     let host = Host::start(cfg).await?;
     let mqtt = match host.mqtt_addr {
         Some(addr) => match host.mqtt_tls_addr {
             Some(tls) => format!("MQTT on {addr} and TLS on {tls} (embedded broker)"),
             None => format!("MQTT on {addr} (embedded broker)"),
         },
-        None if host.shared => "MQTT via the NATS cluster, events from JetStream".to_owned(),
+        None if shared => "MQTT via the NATS cluster, events from JetStream".to_owned(),
         None => "MQTT via the external broker".to_owned(),
     };
     println!("API token: {}", host.api_token);

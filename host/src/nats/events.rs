@@ -25,13 +25,21 @@ use crate::topic::parse_event_topic;
 /// another host).
 const BATCH: usize = 64;
 
-/// The MQTT topic of a NATS subject.
+/// The MQTT topic of a NATS subject, in one allocation (once per event).
 pub fn topic_of(subject: &str) -> String {
-    subject
-        .split('.')
-        .map(|level| level.replace("//", "."))
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut topic = String::with_capacity(subject.len());
+    for (i, level) in subject.split('.').enumerate() {
+        if i > 0 {
+            topic.push('/');
+        }
+        for (j, part) in level.split("//").enumerate() {
+            if j > 0 {
+                topic.push('.');
+            }
+            topic.push_str(part);
+        }
+    }
+    topic
 }
 
 /// What the puller needs.
@@ -79,17 +87,13 @@ impl Puller {
         inbound: &mpsc::Sender<Inbound>,
         failing: &mut bool,
     ) -> Result<(), String> {
-        let mut consumer = self
+        // Sets the consumer's ack wait to this host's, which the progress
+        // acks below follow.
+        let consumer = self
             .nats
             .events_consumer(self.ack_wait)
             .await
             .map_err(|e| e.to_string())?;
-        // Another host may have set another one since: the consumer's
-        // own is what counts.
-        let ack_wait = consumer
-            .info()
-            .await
-            .map_or(self.ack_wait, |info| info.config.ack_wait);
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(BATCH)
@@ -109,7 +113,7 @@ impl Puller {
                 .map(|i| (i.stream_sequence, std::time::SystemTime::from(i.published)))
                 .ok();
             let (message, acker) = message.split();
-            let held = Held::new(acker, ack_wait);
+            let held = Held::new(acker, self.ack_wait);
             let topic = topic_of(message.subject.as_str());
             let refused = match parse_event_topic(&topic) {
                 Err(err) => err.to_string(),

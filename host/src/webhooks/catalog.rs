@@ -259,10 +259,11 @@ impl Catalog {
             let current = self
                 .entries()
                 .get(&id)
-                .map(|e| (e.source.clone(), e.stored.clone(), e.log.clone()));
+                .map(|e| (&e.source, e.stored.revision, e.log.clone()))
+                .map(|(source, now, log)| (matches!(source, Source::File(_)), now, log));
             match (stored, current) {
-                (_, Some((Source::File(_), _, _))) => {}
-                (_, Some((_, now, _))) if now.revision >= revision => {}
+                (_, Some((true, _, _))) => {}
+                (_, Some((_, now, _))) if now >= revision => {}
                 (Some(stored), current) => {
                     let log = current.map(|(_, _, log)| log).unwrap_or_default();
                     let activated = match check(&stored.definition) {
