@@ -6,8 +6,11 @@
 //! the plugin answers with the [`Reply`] messages for the device, which the
 //! host splits into 512-byte chunks and publishes. A request may leave that
 //! answer to the host ([`Request::answer`]), and the plugin is then called
-//! once per event. Every call runs in a fresh sandboxed instance: no files,
-//! no network, no state kept between calls.
+//! once per event. Every event gets a fresh sandboxed instance: no files,
+//! no network, no state kept from one event to the next. An event's
+//! `on-response` runs in the instance of its `on-event` when the host has
+//! room, else in a fresh one: a plugin may keep what `on-event` worked out
+//! (in a `OnceLock`), but must not count on finding it.
 //!
 //! Implement [`Webhook`] and export it with [`export!`]:
 //!

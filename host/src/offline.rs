@@ -98,7 +98,9 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
     );
     let mut out = String::new();
     let group = t.group.as_deref();
-    let Some(request) = plugin.on_event(&event, group).await? else {
+    // One instance for both calls, as the host runs them.
+    let (request, kept) = plugin.on_event_keeping(&event, group).await;
+    let Some(request) = request? else {
         out.push_str("the plugin skips this event: no request\n");
         return Ok(out);
     };
@@ -119,7 +121,7 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
         body: body.into(),
     });
     let replies = plugin
-        .answer(&event, group, request.answer, &outcome)
+        .answer(&event, group, request.answer, &outcome, kept)
         .await?;
     writeln!(out, "device events:")?;
     writeln!(

@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod device_logins;
 mod external_broker;
+mod instances;
 mod iottly;
 mod logging;
 mod mainflux;

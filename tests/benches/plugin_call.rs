@@ -1,7 +1,8 @@
 //! Per-event cost of the sandbox: a fresh store and instance of a plugin
 //! plus one call — the ThingSpeak example's `on-event` and `on-response`,
 //! and the built-in `particle` plugin rendering a typical JSON template
-//! with four variables, and the built-in `iottly` and `mainflux` plugins
+//! with four variables (and a whole event of it: both calls, in two
+//! instances or in one), and the built-in `iottly` and `mainflux` plugins
 //! (their only call per event: they leave the answer to nobody). Run with
 //! `cargo bench -p edgehook-tests`.
 
@@ -60,7 +61,7 @@ fn plugin_call(c: &mut Criterion) {
     c.bench_function("thingspeak on-response (fresh instance)", |b| {
         b.iter(|| {
             runtime
-                .block_on(plugin.on_response(black_box(&event), None, black_box(&outcome)))
+                .block_on(plugin.on_response(black_box(&event), None, black_box(&outcome), None))
                 .unwrap()
         });
     });
@@ -95,6 +96,38 @@ fn particle_call(c: &mut Criterion) {
             runtime
                 .block_on(plugin.on_event(black_box(&event), None))
                 .unwrap()
+        });
+    });
+
+    // A whole event: what the host paid per event before it kept the
+    // instance of on-event for on-response, and what it pays now.
+    let outcome = Outcome::Response(HookResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: Bytes::from_static(br#"{"ok":true}"#),
+    });
+    c.bench_function("particle event, a fresh instance per call", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                plugin.on_event(black_box(&event), None).await.unwrap();
+                plugin
+                    .on_response(black_box(&event), None, &outcome, None)
+                    .await
+                    .unwrap()
+            })
+        });
+    });
+    c.bench_function("particle event, one instance for both calls", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let (request, kept) = plugin.on_event_keeping(black_box(&event), None).await;
+                request.unwrap();
+                assert!(kept.is_some(), "the pool has room");
+                plugin
+                    .on_response(black_box(&event), None, &outcome, kept)
+                    .await
+                    .unwrap()
+            })
         });
     });
 }

@@ -19,6 +19,7 @@ use crate::event::Event;
 use crate::exchange::{Answer, HookRequest, HookResponse, Outcome, Reply};
 use crate::fleet::GroupId;
 use crate::plugins::Hook;
+use crate::runtime::Kept;
 use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
 
 /// Waiting this long for the throttle counts as throttled.
@@ -49,20 +50,20 @@ impl Pipeline {
         if let Some(reason) = hook.disabled() {
             // Through the plugin, so that its error topic applies.
             let outcome = Outcome::Failed(reason);
-            let replies = self.answer(hook, job, Answer::Plugin, &outcome).await?;
+            let replies = self
+                .answer(hook, job, Answer::Plugin, &outcome, None)
+                .await?;
             hook.log.record(event, None, outcome);
             return Some(replies);
         }
-        let called = match hook.plugin.suspended() {
+        let (called, mut kept) = match hook.plugin.suspended() {
             // A plugin in a crash loop is not called; the device is told why.
-            Some(reason) => Err(reason),
+            Some(reason) => (Err(reason), None),
             None => {
                 let _slot = self.slot().await?;
                 let group = job.group.as_ref().map(GroupId::as_str);
-                hook.plugin
-                    .on_event(event, group)
-                    .await
-                    .map_err(|e| e.to_string())
+                let (called, kept) = hook.plugin.on_event_keeping(event, group).await;
+                (called.map_err(|e| e.to_string()), kept)
             }
         };
         let request = match called {
@@ -75,7 +76,7 @@ impl Pipeline {
                 return Some(vec![reply]);
             }
         };
-        let outcome = Box::pin(self.send_with_retries(hook, job, &request)).await?;
+        let outcome = Box::pin(self.send_with_retries(hook, job, &request, &mut kept)).await?;
         let failure = match &outcome {
             Outcome::Response(r) if r.status < 400 => None,
             Outcome::Response(r) => Some(format!("status {}", r.status)),
@@ -90,20 +91,24 @@ impl Pipeline {
                 trips.record(&hook.name, &reason);
             }
         }
-        let replies = self.answer(hook, job, request.answer, &outcome).await?;
+        let replies = self
+            .answer(hook, job, request.answer, &outcome, kept)
+            .await?;
         hook.log.record(event, Some(request), outcome);
         Some(replies)
     }
 
     /// The replies to `outcome` that `answer` asks for, or a hook-error
     /// when the plugin fails; `None` at shutdown. A plugin that leaves the
-    /// answer to the host is not called, and takes no slot.
+    /// answer to the host is not called, and takes no slot. `kept` is the
+    /// instance of the event's `on-event`, if it was kept.
     async fn answer(
         &self,
         hook: &Hook,
         job: &Job,
         answer: Answer,
         outcome: &Outcome,
+        kept: Option<Kept>,
     ) -> Option<Vec<Reply>> {
         let event = &job.event;
         let group = job.group.as_ref().map(GroupId::as_str);
@@ -112,7 +117,11 @@ impl Pipeline {
             Answer::Default | Answer::None => None,
         };
         Some(
-            match hook.plugin.answer(event, group, answer, outcome).await {
+            match hook
+                .plugin
+                .answer(event, group, answer, outcome, kept)
+                .await
+            {
                 Ok(replies) => replies,
                 Err(err) => {
                     tracing::warn!(device = %event.device, event = %event.name, "{err}");
@@ -123,12 +132,15 @@ impl Pipeline {
     }
 
     /// Sends `request` until it is answered, fails for good, or is dropped
-    /// by policy; `None` when shutdown cut it short.
+    /// by policy; `None` when shutdown cut it short. An instance `kept` for
+    /// the answer is dropped before any wait for a retry: it would hold a
+    /// pool slot through the wait.
     async fn send_with_retries(
         &self,
         hook: &Hook,
         job: &Job,
         request: &HookRequest,
+        kept: &mut Option<Kept>,
     ) -> Option<Outcome> {
         let event = &job.event;
         let host = request.url.host_str().unwrap_or_default();
@@ -158,7 +170,9 @@ impl Pipeline {
                     return Some(expired);
                 }
                 let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
-                let replies = self.answer(hook, job, request.answer, &skipped).await?;
+                let replies = self
+                    .answer(hook, job, request.answer, &skipped, kept.take())
+                    .await?;
                 if !hook.one_way {
                     self.responder.replies(event, &replies).await;
                 }
@@ -208,6 +222,7 @@ impl Pipeline {
                 return Some(expired);
             }
             retries += 1;
+            *kept = None;
             self.stats.retried.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
                 "attempt {retries} to {host} failed; trying again in {wait:?}");

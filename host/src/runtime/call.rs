@@ -1,4 +1,5 @@
-//! Running one plugin on one event: a fresh store and instance per call, a
+//! Running one plugin on one event: a fresh store and instance per event
+//! (kept from `on-event` for `on-response` when the pool has room), a
 //! time budget (the guest yields to the executor at every epoch tick and is
 //! stopped once it has run its limit), a memory cap, the conversion of what
 //! the guest returns into checked host values, and the counting of results
@@ -14,8 +15,9 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::v0_2::edgehook::webhook::types as wit;
 use super::compat;
-use super::engine::EPOCH_TICK;
-use super::plugin::{Instance, Plugin};
+use super::engine::{EPOCH_TICK, Slot};
+use super::output::GuestLog;
+use super::plugin::{Instance, Plugin, Pre};
 use super::state::HostState;
 use crate::event::Event;
 use crate::exchange::{Answer, HookRequest, Outcome, Reply, ReplyKind};
@@ -113,6 +115,25 @@ impl CallError {
     }
 }
 
+/// A plugin's instance kept from an event's `on-event` for the same
+/// event's `on-response`: one instance per event instead of one per call,
+/// which saves an instantiation (and lets the guest keep what it worked out
+/// in `on-event`). Kept only when the call succeeded and half the pool is
+/// free; dropping it frees its pool slot. Never used for another event.
+pub struct Kept {
+    // Declared before the slot: the instance is gone before the slot is
+    // free for another.
+    store: Store<HostState>,
+    instance: Instance,
+    _slot: Slot,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept").finish_non_exhaustive()
+    }
+}
+
 impl Plugin {
     /// Runs `on-event`: the request to send for `event` of a device in
     /// `group`, or `None` to skip it.
@@ -121,49 +142,67 @@ impl Plugin {
         event: &Event,
         group: Option<&str>,
     ) -> Result<Option<HookRequest>, CallError> {
-        let result = self
-            .call(async |store, instance| match instance {
+        self.on_event_keeping(event, group).await.0
+    }
+
+    /// [`Self::on_event`], and the instance for the event's `on-response`
+    /// when the request asks for one and the pool has room to keep it.
+    pub async fn on_event_keeping(
+        &self,
+        event: &Event,
+        group: Option<&str>,
+    ) -> (Result<Option<HookRequest>, CallError>, Option<Kept>) {
+        let (result, kept) = self
+            .call(None, async |store, instance| match instance {
                 Instance::V0_2(i) => i.call_on_event(store, &to_wit_event(event, group)).await,
                 Instance::V0_1(i) => i
                     .call_on_event(store, &compat::event(event))
                     .await
                     .map(|r| r.map(|request| request.map(compat::request))),
             })
-            .await
-            .and_then(|result| {
-                result
-                    .map_err(|message| self.plugin_error(message))
-                    .and_then(|request| request.map(|r| self.check_request(r)).transpose())
-            });
-        self.counted(result)
+            .await;
+        let result = result.and_then(|result| {
+            result
+                .map_err(|message| self.plugin_error(message))
+                .and_then(|request| request.map(|r| self.check_request(r)).transpose())
+        });
+        // Plugins of 0.1.0 were promised a fresh instance for every call.
+        let keep = matches!(&result, Ok(Some(r)) if r.answer == Answer::Plugin)
+            && matches!(self.pre, Pre::V0_2(_))
+            && self.engine.is_roomy();
+        (self.counted(result), kept.filter(|_| keep))
     }
 
     /// The messages for the device once the request for `event` is done, as
-    /// its `answer` asks: by the plugin's `on-response`, by the host, or
-    /// none.
+    /// its `answer` asks: by the plugin's `on-response` (in the instance
+    /// `kept` from its `on-event`, if any), by the host, or none.
     pub async fn answer(
         &self,
         event: &Event,
         group: Option<&str>,
         answer: Answer,
         outcome: &Outcome,
+        kept: Option<Kept>,
     ) -> Result<Vec<Reply>, CallError> {
         match answer {
-            Answer::Plugin => self.on_response(event, group, outcome).await,
+            Answer::Plugin => self.on_response(event, group, outcome, kept).await,
             Answer::Default => Ok(outcome.default_replies()),
             Answer::None => Ok(Vec::new()),
         }
     }
 
-    /// Runs `on-response`: the messages for the device.
+    /// Runs `on-response`: the messages for the device. In the instance
+    /// `kept` from the event's `on-event` if there is one, else in a fresh
+    /// one.
     pub async fn on_response(
         &self,
         event: &Event,
         group: Option<&str>,
         outcome: &Outcome,
+        kept: Option<Kept>,
     ) -> Result<Vec<Reply>, CallError> {
-        let result = self
-            .call(async |store, instance| match instance {
+        let (result, _) = self
+            .call(kept, async |store, instance| match instance {
                 Instance::V0_2(i) => {
                     i.call_on_response(store, &to_wit_event(event, group), &to_wit_outcome(outcome))
                         .await
@@ -173,12 +212,12 @@ impl Plugin {
                     .await
                     .map(|r| r.map(|replies| replies.into_iter().map(compat::reply).collect())),
             })
-            .await
-            .and_then(|result| {
-                result
-                    .map_err(|message| self.plugin_error(message))
-                    .and_then(|replies| self.check_replies(replies))
-            });
+            .await;
+        let result = result.and_then(|result| {
+            result
+                .map_err(|message| self.plugin_error(message))
+                .and_then(|replies| self.check_replies(replies))
+        });
         self.counted(result)
     }
 
@@ -198,17 +237,28 @@ impl Plugin {
         result
     }
 
+    /// Runs `f` in the instance `kept` from an earlier call of the same
+    /// event, or in a fresh one; returns the instance with the result when
+    /// the call succeeded, for a later call of the same event.
     async fn call<R>(
         &self,
-        f: impl AsyncFnOnce(&mut Store<HostState>, Instance) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
-        let _slot = self.engine.slot().await;
+        kept: Option<Kept>,
+        f: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
+    ) -> (Result<R, CallError>, Option<Kept>) {
         let limits = &self.limits;
-        let mut store = Store::new(
-            self.engine.engine(),
-            HostState::new(self.config.clone(), limits.memory, limits.log_bytes),
-        );
-        store.limiter(|s| &mut s.limits);
+        let (mut store, instance, slot) = match kept {
+            Some(kept) => (kept.store, Some(kept.instance), kept._slot),
+            None => {
+                let slot = self.engine.slot().await;
+                let mut store = Store::new(
+                    self.engine.engine(),
+                    HostState::new(self.config.clone(), limits.memory, limits.log_bytes),
+                );
+                store.limiter(|s| &mut s.limits);
+                (store, None, slot)
+            }
+        };
+        let _running = self.engine.running();
         // The guest yields to the executor at every epoch tick, so a loop
         // holds no worker thread; the callback runs only while the guest
         // runs, so the ticks it counts are the guest's own time. One tick
@@ -232,17 +282,21 @@ impl Plugin {
 
         let mut ran = Duration::ZERO;
         let run = async {
-            match self.pre.instantiate_async(&mut store).await {
-                Ok(instance) => f(&mut store, instance)
-                    .await
-                    .map_err(|e| self.classify(&store, e)),
-                Err(e) => Err(match self.classify(&store, e) {
-                    CallError::Trap { plugin, message } => {
-                        CallError::Instantiate { plugin, message }
+            let instance = match instance {
+                Some(instance) => instance,
+                None => self.pre.instantiate_async(&mut store).await.map_err(|e| {
+                    match self.classify(&store, e) {
+                        CallError::Trap { plugin, message } => {
+                            CallError::Instantiate { plugin, message }
+                        }
+                        other => other,
                     }
-                    other => other,
-                }),
-            }
+                })?,
+            };
+            let result = f(&mut store, &instance)
+                .await
+                .map_err(|e| self.classify(&store, e))?;
+            Ok((result, instance))
         };
         // A guest blocked in a host call (a sleep) spends no ticks: a
         // wall-clock limit, far above the CPU budget, ends it too.
@@ -257,7 +311,17 @@ impl Plugin {
             });
         self.drain_log(&store);
         self.stats.record_call(ran, store.data().limits.high_water);
-        result
+        match result {
+            Ok((result, instance)) => (
+                Ok(result),
+                Some(Kept {
+                    store,
+                    instance,
+                    _slot: slot,
+                }),
+            ),
+            Err(err) => (Err(err), None),
+        }
     }
 
     fn classify(&self, store: &Store<HostState>, err: wasmtime::Error) -> CallError {
@@ -291,12 +355,16 @@ impl Plugin {
     }
 
     fn drain_log(&self, store: &Store<HostState>) {
-        let mut log = store
-            .data()
-            .log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (stream, text) in log.take() {
+        // A kept instance's next call gets a budget of its own.
+        let log = std::mem::replace(
+            &mut *store
+                .data()
+                .log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            GuestLog::new(self.limits.log_bytes),
+        );
+        for (stream, text) in log.lines() {
             for line in text.lines().filter(|l| !l.is_empty()) {
                 tracing::info!(target: "plugin", plugin = %self.name, stream, "{line}");
             }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasData, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::WasiView;
@@ -123,6 +123,8 @@ pub struct WasmEngine {
     /// One permit per pool slot: a call waits here rather than failing when
     /// every slot is in use.
     slots: Arc<Semaphore>,
+    /// The number of pool slots.
+    instances: usize,
     ticker: Arc<Ticker>,
 }
 
@@ -169,6 +171,7 @@ impl WasmEngine {
             linker: Arc::new(linker),
             cache_dir: opts.cache_dir.clone(),
             slots: Arc::new(Semaphore::new(opts.instances as usize)),
+            instances: opts.instances as usize,
             ticker: Arc::new(ticker),
         })
     }
@@ -178,16 +181,29 @@ impl WasmEngine {
         &self.engine
     }
 
-    /// Waits for a free instance slot; the epoch advances while it is held.
-    pub async fn slot(&self) -> Slot<'_> {
+    /// Waits for a free instance slot.
+    pub async fn slot(&self) -> Slot {
         let permit = self
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .expect("the slot semaphore is never closed");
+        Slot { _permit: permit }
+    }
+
+    /// Whether at least half of the slots are free: only then may an
+    /// instance outlive its call (see [`crate::runtime::Kept`]), so that
+    /// instances kept across requests never take more than half the pool
+    /// from the calls that need one now.
+    pub fn is_roomy(&self) -> bool {
+        self.slots.available_permits() * 2 >= self.instances
+    }
+
+    /// A call runs: the epoch advances while the guard lives.
+    pub fn running(&self) -> Running<'_> {
         self.ticker.enter();
-        Slot {
-            _permit: permit,
+        Running {
             ticker: &self.ticker,
         }
     }
@@ -471,7 +487,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own OS thread, so
 /// deadlines fire even when every async worker is busy running guests.
-/// It sleeps while no call has held a [`Slot`] for a whole tick: an idle
+/// It sleeps while no call has run for a whole tick: an idle
 /// host has no thread waking a hundred times a second, and a busy one does
 /// not wake it for every call. Deadlines count ticks from the start of each
 /// call, so ticks nobody waits for are not needed.
@@ -485,9 +501,9 @@ struct Ticker {
 #[derive(Debug, Default)]
 struct Activity {
     stop: AtomicBool,
-    /// Calls holding a slot.
+    /// Calls running.
     active: AtomicUsize,
-    /// Calls that took a slot, ever: a call that started and ended within
+    /// Calls that started, ever: a call that started and ended within
     /// one tick still keeps the ticker awake.
     entered: AtomicUsize,
     /// The thread is asleep (or about to be), waiting for a call.
@@ -539,7 +555,7 @@ impl Ticker {
 }
 
 impl Activity {
-    /// On the ticker's thread: parks while no call holds a slot. A call
+    /// On the ticker's thread: parks while no call runs. A call
     /// that starts after `asleep` is set sees it and unparks the thread;
     /// one that started before is seen in `active`.
     fn sleep_until_a_call(&self) {
@@ -561,14 +577,19 @@ impl Drop for Ticker {
     }
 }
 
-/// A pool slot held by a call; the epoch advances while one is held.
+/// A pool slot, held by an instance from its creation to its drop.
 #[derive(Debug)]
-pub struct Slot<'a> {
-    _permit: SemaphorePermit<'a>,
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// A call in progress: the epoch advances while one is.
+#[derive(Debug)]
+pub struct Running<'a> {
     ticker: &'a Ticker,
 }
 
-impl Drop for Slot<'_> {
+impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.ticker.leave();
     }

@@ -56,9 +56,11 @@ impl GuestLog {
             })
     }
 
-    /// Takes the recorded lines, leaving the log empty.
-    pub fn take(&mut self) -> Vec<(&'static str, String)> {
-        std::mem::take(&mut self.lines)
+    /// The recorded lines: `(stream, text)`, in the order written.
+    pub fn lines(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.lines
+            .iter()
+            .map(|(stream, text)| (*stream, text.as_str()))
     }
 }
 
@@ -125,12 +127,11 @@ mod tests {
         log.push("stdout", b"hello ");
         log.push("stderr", b"world and more");
         assert_eq!(log.dropped, 10);
-        let lines = log.take();
-        assert_eq!(
-            lines,
-            vec![("stdout", "hello ".into()), ("stderr", "worl".into())]
-        );
         log.push("stdout", b"x");
-        assert!(log.take().is_empty());
+        assert_eq!(log.dropped, 11);
+        assert_eq!(
+            log.lines().collect::<Vec<_>>(),
+            [("stdout", "hello "), ("stderr", "worl")]
+        );
     }
 }

@@ -1,8 +1,8 @@
-//! What one plugin call owns: its WASI context (empty: no files, no
+//! What one plugin instance owns: its WASI context (empty: no files, no
 //! environment, no sockets), its memory cap and its log.
 //!
-//! A [`HostState`] lives in exactly one `Store`, which lives for exactly one
-//! call, so nothing here is shared between devices.
+//! A [`HostState`] lives in exactly one `Store`, which lives for the calls
+//! of exactly one event, so nothing here is shared between devices.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,13 +17,13 @@ use super::output::{GuestLog, GuestOutput};
 /// hundred at most.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
-/// The store data of one call.
+/// The store data of one event's instance.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// The plugin's configuration as a JSON object, rendered once at load.
     config: Arc<str>,
-    /// Everything the guest logged or printed during this call.
+    /// Everything the guest logged or printed during the current call.
     pub log: Arc<Mutex<GuestLog>>,
     /// Enforces the plugin's memory cap and remembers whether it was hit.
     pub limits: MemoryCap,
@@ -38,7 +38,7 @@ impl std::fmt::Debug for HostState {
 }
 
 impl HostState {
-    /// Fresh state for one call.
+    /// Fresh state for one event's instance.
     pub fn new(config: Arc<str>, memory_cap: usize, log_budget: usize) -> Self {
         let log = Arc::new(Mutex::new(GuestLog::new(log_budget)));
         let wasi = WasiCtx::builder()

@@ -12,6 +12,7 @@ use edgehook_guest::{
     Answer, Error, Event, Method, Outcome, Reply, Request, Response, Result, Webhook,
 };
 use edgehook_particle as hook;
+use std::sync::OnceLock;
 
 /// The plugin.
 #[derive(Debug)]
@@ -58,10 +59,17 @@ impl Webhook for Particle {
     }
 }
 
-/// The webhook definition the host passed as configuration.
-fn definition() -> Result<hook::Webhook> {
-    hook::Webhook::from_slice(edgehook_guest::config_json().as_bytes())
-        .map_err(|e| Error::new(format!("webhook definition: {e}")))
+/// The webhook definition the host passed as configuration, read once per
+/// instance: the host runs an event's `on-response` in the instance of its
+/// `on-event` when it can, and then it is not read again.
+fn definition() -> Result<&'static hook::Webhook> {
+    static DEFINITION: OnceLock<hook::Webhook> = OnceLock::new();
+    if let Some(webhook) = DEFINITION.get() {
+        return Ok(webhook);
+    }
+    let webhook = hook::Webhook::from_slice(edgehook_guest::config_json().as_bytes())
+        .map_err(|e| Error::new(format!("webhook definition: {e}")))?;
+    Ok(DEFINITION.get_or_init(|| webhook))
 }
 
 fn borrow(event: &Event) -> hook::Event<'_> {
