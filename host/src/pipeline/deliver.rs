@@ -6,6 +6,11 @@
 //! answered, failed for good, or dropped by policy (retries or skips
 //! exhausted, TTL), each of which tells the device with a hook-error.
 //! A delivery cut short by shutdown leaves its event queued.
+//!
+//! The plugin calls, the request and the publishing are boxed where they
+//! are awaited: a delivery waiting for a slot or the throttle (a flood
+//! queues thousands) then takes a few hundred bytes, not the kilobytes of
+//! its largest step.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -32,7 +37,7 @@ impl Pipeline {
             return;
         };
         if !hook.one_way {
-            self.responder.replies(&job.event, &replies).await;
+            Box::pin(self.responder.replies(&job.event, &replies)).await;
             if job.ticket.is_held() {
                 // The answers are part of the delivery: the event stays in
                 // JetStream until the broker has them, so that a host
@@ -62,7 +67,7 @@ impl Pipeline {
             None => {
                 let _slot = self.slot().await?;
                 let group = job.group.as_ref().map(GroupId::as_str);
-                let (called, kept) = hook.plugin.on_event_keeping(event, group).await;
+                let (called, kept) = Box::pin(hook.plugin.on_event_keeping(event, group)).await;
                 (called.map_err(|e| e.to_string()), kept)
             }
         };
@@ -76,7 +81,9 @@ impl Pipeline {
                 return Some(vec![reply]);
             }
         };
-        let outcome = Box::pin(self.send_with_retries(hook, job, &request, &mut kept)).await?;
+        let outcome = self
+            .send_with_retries(hook, job, &request, &mut kept)
+            .await?;
         let failure = match &outcome {
             Outcome::Response(r) if r.status < 400 => None,
             Outcome::Response(r) => Some(format!("status {}", r.status)),
@@ -117,11 +124,7 @@ impl Pipeline {
             Answer::Default | Answer::None => None,
         };
         Some(
-            match hook
-                .plugin
-                .answer(event, group, answer, outcome, kept)
-                .await
-            {
+            match Box::pin(hook.plugin.answer(event, group, answer, outcome, kept)).await {
                 Ok(replies) => replies,
                 Err(err) => {
                     tracing::warn!(device = %event.device, event = %event.name, "{err}");
@@ -174,7 +177,7 @@ impl Pipeline {
                     .answer(hook, job, request.answer, &skipped, kept.take())
                     .await?;
                 if !hook.one_way {
-                    self.responder.replies(event, &replies).await;
+                    Box::pin(self.responder.replies(event, &replies)).await;
                 }
                 skips += 1;
                 self.wait(wait).await?;
@@ -185,7 +188,7 @@ impl Pipeline {
             }
             let result = {
                 let _slot = self.slot().await?;
-                self.sender.send(request, &event.id, &hook.send).await
+                Box::pin(self.sender.send(request, &event.id, &hook.send)).await
             };
             let attempt = attempt_of(&result);
             let verdict = classify(&attempt, SystemTime::now());
@@ -201,7 +204,7 @@ impl Pipeline {
             if !sent && !matches!(result, Err(DeliveryError::Refused(_))) {
                 sent = true;
                 if !hook.one_way {
-                    self.responder.hook_sent(event).await;
+                    Box::pin(self.responder.hook_sent(event)).await;
                 }
             }
             drop(host_slot);
