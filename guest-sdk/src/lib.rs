@@ -10,7 +10,7 @@
 //! no network, no state kept from one event to the next. An event's
 //! `on-response` runs in the instance of its `on-event` when the host has
 //! room, else in a fresh one: a plugin may keep what `on-event` worked out
-//! (in a `OnceLock`), but must not count on finding it.
+//! (in a `static`), but must not count on finding it.
 //!
 //! Implement [`Webhook`] and export it with [`export!`]:
 //!

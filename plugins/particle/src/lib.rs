@@ -12,7 +12,8 @@ use edgehook_guest::{
     Answer, Error, Event, Method, Outcome, Reply, Request, Response, Result, Webhook,
 };
 use edgehook_particle as hook;
-use std::sync::OnceLock;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// The plugin.
 #[derive(Debug)]
@@ -61,15 +62,27 @@ impl Webhook for Particle {
 
 /// The webhook definition the host passed as configuration, read once per
 /// instance: the host runs an event's `on-response` in the instance of its
-/// `on-event` when it can, and then it is not read again.
-fn definition() -> Result<&'static hook::Webhook> {
-    static DEFINITION: OnceLock<hook::Webhook> = OnceLock::new();
-    if let Some(webhook) = DEFINITION.get() {
-        return Ok(webhook);
+/// `on-event` when it can, and then it is not read again. Kept with the
+/// text it was read from, so that another configuration (as the native
+/// tests give each test) is read afresh.
+fn definition() -> Result<Rc<hook::Webhook>> {
+    thread_local! {
+        static DEFINITION: RefCell<Option<(String, Rc<hook::Webhook>)>> = const { RefCell::new(None) };
     }
-    let webhook = hook::Webhook::from_slice(edgehook_guest::config_json().as_bytes())
-        .map_err(|e| Error::new(format!("webhook definition: {e}")))?;
-    Ok(DEFINITION.get_or_init(|| webhook))
+    let json = edgehook_guest::config_json();
+    DEFINITION.with_borrow_mut(|cached| {
+        if let Some((text, webhook)) = cached
+            && *text == json
+        {
+            return Ok(webhook.clone());
+        }
+        let webhook = Rc::new(
+            hook::Webhook::from_slice(json.as_bytes())
+                .map_err(|e| Error::new(format!("webhook definition: {e}")))?,
+        );
+        *cached = Some((json, webhook.clone()));
+        Ok(webhook)
+    })
 }
 
 fn borrow(event: &Event) -> hook::Event<'_> {
