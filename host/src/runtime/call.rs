@@ -125,7 +125,7 @@ pub struct Kept {
     // free for another.
     store: Store<HostState>,
     instance: Instance,
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl std::fmt::Debug for Kept {
@@ -247,7 +247,7 @@ impl Plugin {
     ) -> (Result<R, CallError>, Option<Kept>) {
         let limits = &self.limits;
         let (mut store, instance, slot) = match kept {
-            Some(kept) => (kept.store, Some(kept.instance), kept._slot),
+            Some(kept) => (kept.store, Some(kept.instance), kept.slot),
             None => {
                 let slot = self.engine.slot().await;
                 let mut store = Store::new(
@@ -317,7 +317,7 @@ impl Plugin {
                 Some(Kept {
                     store,
                     instance,
-                    _slot: slot,
+                    slot,
                 }),
             ),
             Err(err) => (Err(err), None),
