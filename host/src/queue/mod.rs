@@ -8,7 +8,9 @@
 //! pipeline stops taking messages, and the broker holds them
 //! (backpressure) instead of anything being dropped.
 
+mod frame;
 mod journal;
+mod legacy;
 pub mod origins;
 
 use std::path::Path;
@@ -66,11 +68,11 @@ pub struct Opened {
 }
 
 impl Queue {
-    /// Opens the queue file `queue.redb` in `data_dir`.
+    /// Opens the queue in `data_dir/queue/`.
     pub fn open(data_dir: &Path, limits: QueueLimits) -> Result<Opened, JournalError> {
-        let journal = Journal::open(&data_dir.join("queue.redb"))?;
-        let pending = journal.pending()?;
-        let origins = Origins::new(MAX_ORIGINS, journal.origins(MAX_ORIGINS)?);
+        let (journal, recovered) = Journal::open(data_dir, MAX_ORIGINS)?;
+        let pending = recovered.pending;
+        let origins = Origins::new(MAX_ORIGINS, recovered.origins);
         let next_seq = pending.last().map_or(1, |p| p.seq + 1);
         let (finished, changes) = mpsc::unbounded_channel();
         let queue = Arc::new(Self {
