@@ -89,7 +89,14 @@ impl Spawned {
             .args(["--api-listen", &api_addr.to_string()]);
         match mqtt_url {
             Some(url) => command.args(["--mqtt-url", url, "--mqtt-client-id", CLIENT_ID]),
-            None => command.args(["--mqtt-listen", &mqtt_addr.to_string()]),
+            // The load publishes far faster per device than a device may by
+            // default: lift the limit (it is still checked on every event).
+            None => command.args([
+                "--mqtt-listen",
+                &mqtt_addr.to_string(),
+                "--device-publish-rate",
+                "1000000/s",
+            ]),
         };
         if device_logins {
             command.args(["--mqtt-auth", "devices"]);

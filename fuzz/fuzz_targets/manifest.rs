@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 const MAX_MEMORY: usize = 256 << 20;
 
 fuzz_target!(|text: &str| {
-    let env = |var: &str| (var == "KEY").then(|| "s3cret".to_owned());
+    let env = |var: &str| (var == "EDGEHOOK_PLUGIN_KEY").then(|| "s3cret".to_owned());
     let Ok(manifest) = Manifest::parse(text, &Limits::default(), MAX_MEMORY, env) else {
         return;
     };

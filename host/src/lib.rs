@@ -28,6 +28,7 @@
 //! - [`commands`]: commands to devices and the routing of their answers.
 //! - [`tls`]: the rustls client configurations (verifying, and the opt-out
 //!   for `rejectUnauthorized: false`).
+//! - [`files`]: the data directory and its files, the host user's alone.
 //! - [`queue`]: the durable queue of acknowledged events (redb, group commit),
 //!   and the origins of stored events that make a resend recognised.
 //! - [`streak`]: failures in a row that suspend a plugin or disable a webhook.
@@ -48,6 +49,7 @@ pub mod delivery;
 pub mod dialects;
 pub mod event;
 pub mod exchange;
+pub mod files;
 pub mod fleet;
 pub mod ingress;
 pub mod logging;

@@ -10,6 +10,8 @@
 //! Particle templates (`https://u:{{{PW}}}@host/?token={{T}}`) without
 //! parsing them.
 
+pub mod destination;
+
 use std::borrow::Cow;
 
 use serde_json::Value;
@@ -133,27 +135,14 @@ fn shows_credential(url: &url::Url) -> bool {
     }
 }
 
-/// [`url`] on text that may be a template: the authority starts after
-/// `scheme://`, or after `scheme:` and any slashes or backslashes for the
-/// schemes the URL parser treats so (`http`, `https`, `ws`, `wss`, `ftp`).
+/// [`url`] on text that may be a template, its authority found by
+/// [`authority_span`].
 fn text_url(text: &str) -> Cow<'_, str> {
-    let (authority_start, special) = match text.split_once(':') {
-        Some((scheme, after)) if is_special_scheme(scheme) => (
-            text.len() - after.trim_start_matches(['/', '\\']).len(),
-            true,
-        ),
-        _ => (text.find("://").map_or(0, |i| i + 3), false),
-    };
-    let rest = &text[authority_start..];
-    // A backslash ends the authority of a special URL, as a slash does.
-    let authority_len = match special {
-        true => rest.find(['/', '\\', '?', '#']),
-        false => rest.find(['/', '?', '#']),
-    }
-    .unwrap_or(rest.len());
+    let span = authority_span(text);
+    let authority_start = span.start;
     let mut out = String::with_capacity(text.len());
     out.push_str(&text[..authority_start]);
-    let authority = &rest[..authority_len];
+    let authority = &text[span.clone()];
     let mut changed = false;
     match authority.rfind('@') {
         Some(at) if authority_start > 0 => {
@@ -175,7 +164,7 @@ fn text_url(text: &str) -> Cow<'_, str> {
         }
         _ => out.push_str(authority),
     }
-    let after = &rest[authority_len..];
+    let after = &text[span.end..];
     let (before_fragment, fragment) = after.split_at(after.find('#').unwrap_or(after.len()));
     match before_fragment.split_once('?') {
         Some((path, query)) => {
@@ -193,6 +182,29 @@ fn text_url(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// Where the authority (`user:pass@host:port`) of a URL or URL template
+/// lies in `text`: it starts after `scheme://`, or after `scheme:` and any
+/// slashes or backslashes for the schemes the URL parser treats so (`http`,
+/// `https`, `ws`, `wss`, `ftp`), and ends at the next `/`, `?` or `#` (or
+/// backslash, for those schemes). Without a scheme it starts at 0.
+fn authority_span(text: &str) -> std::ops::Range<usize> {
+    let (start, special) = match text.split_once(':') {
+        Some((scheme, after)) if is_special_scheme(scheme) => (
+            text.len() - after.trim_start_matches(['/', '\\']).len(),
+            true,
+        ),
+        _ => (text.find("://").map_or(0, |i| i + 3), false),
+    };
+    let rest = &text[start..];
+    // A backslash ends the authority of a special URL, as a slash does.
+    let len = match special {
+        true => rest.find(['/', '\\', '?', '#']),
+        false => rest.find(['/', '?', '#']),
+    }
+    .unwrap_or(rest.len());
+    start..start + len
 }
 
 fn is_special_scheme(scheme: &str) -> bool {
@@ -245,27 +257,59 @@ pub fn json_text(text: &str) -> Cow<'_, str> {
 /// `incoming` holds exactly what the view showed in place of a secret
 /// (`***`, `Basic ***`, `https://u:***@host`), the stored value is kept. A
 /// client can so send back what it read, changed elsewhere, without
-/// knowing the secrets.
-pub fn restore(incoming: &mut Value, view: &Value, stored: &Value) {
-    if incoming == view && view != stored {
-        *incoming = stored.clone();
-        return;
-    }
+/// knowing the secrets. Returns where secrets were kept (`auth.password`,
+/// `headers.X-Api-Key`), for [`destination::kept_for`].
+pub fn restore(incoming: &mut Value, view: &Value, stored: &Value) -> Vec<String> {
+    let mut kept = Vec::new();
+    restore_at(incoming, view, stored, &mut String::new(), &mut kept);
+    kept
+}
+
+/// [`restore`] at `path`, member by member, so that `kept` names the
+/// secrets themselves rather than the objects holding them.
+fn restore_at(
+    incoming: &mut Value,
+    view: &Value,
+    stored: &Value,
+    path: &mut String,
+    kept: &mut Vec<String>,
+) {
     match (incoming, view, stored) {
         (Value::Object(incoming), Value::Object(view), Value::Object(stored)) => {
             for (key, value) in incoming.iter_mut() {
                 if let (Some(v), Some(s)) = (view.get(key), stored.get(key)) {
-                    restore(value, v, s);
+                    let len = descend(path, key);
+                    restore_at(value, v, s, path, kept);
+                    path.truncate(len);
                 }
             }
         }
-        (Value::Array(incoming), Value::Array(view), Value::Array(stored)) => {
-            for ((value, v), s) in incoming.iter_mut().zip(view).zip(stored) {
-                restore(value, v, s);
+        (Value::Array(incoming), Value::Array(view), Value::Array(stored))
+            if incoming.len() == view.len() && view.len() == stored.len() =>
+        {
+            for (i, ((value, v), s)) in incoming.iter_mut().zip(view).zip(stored).enumerate() {
+                let len = descend(path, &i.to_string());
+                restore_at(value, v, s, path, kept);
+                path.truncate(len);
             }
         }
-        _ => {}
+        (incoming, view, stored) => {
+            if incoming == view && view != stored {
+                stored.clone_into(incoming);
+                kept.push(path.clone());
+            }
+        }
     }
+}
+
+/// Appends `step` to the dotted `path`; the length to truncate back to.
+fn descend(path: &mut String, step: &str) -> usize {
+    let len = path.len();
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(step);
+    len
 }
 
 #[cfg(test)]
@@ -396,7 +440,10 @@ mod tests {
             "headers": {"X-Api-Key": "K2", "Accept": "b"},
             "event": "new",
         });
-        restore(&mut incoming, &view, &stored);
+        assert_eq!(
+            restore(&mut incoming, &view, &stored),
+            ["auth.password", "url"]
+        );
         assert_eq!(
             incoming,
             json!({

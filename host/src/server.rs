@@ -77,7 +77,7 @@ pub struct Host {
 impl Host {
     /// Starts every stage; returns once the host takes events.
     pub async fn start(cfg: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&cfg.data_dir)
+        crate::files::open_data_dir(&cfg.data_dir)
             .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
         for (what, dir) in [
             ("plugins", &cfg.plugins_dir),
@@ -171,7 +171,12 @@ impl Host {
         let (replies, replies_rx) = mpsc::channel(REPLY_QUEUE);
         let mut tls_front = None;
         let (publisher, mqtt_addr) = match &cfg.broker {
-            Broker::Embedded { listen, auth, tls } => {
+            Broker::Embedded {
+                listen,
+                auth,
+                tls,
+                limits,
+            } => {
                 let opts = embedded::EmbeddedOptions {
                     listen: *listen,
                     max_event_bytes: cfg.max_event_bytes,
@@ -179,6 +184,7 @@ impl Host {
                     fleet: fleet.clone(),
                     operator_token: api_token.as_str().into(),
                     replies,
+                    limits: *limits,
                 };
                 let handle = embedded::start(opts, tx).await?;
                 let addr = handle.local_addr();
@@ -329,13 +335,12 @@ impl Host {
             api_token.as_str().into(),
             hub.clone(),
         );
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
-            if let Err(err) = serve.await {
-                tracing::error!("API server failed: {err}");
-            }
-        });
+        tasks.spawn(api::serve::serve(
+            listener,
+            app,
+            cfg.api_limits,
+            shutdown.clone(),
+        ));
 
         Ok(Self {
             mqtt_addr,

@@ -32,11 +32,13 @@ pub enum TopicError {
     #[error("topic {0:?} is not of the form devices/{{device_id}}/events/{{event_name}}")]
     NotAnEvent(String),
     /// The device id is empty, too long or has a character MQTT reserves.
-    #[error("device id {0:?} is invalid: 1 to {MAX_DEVICE_ID_LEN} bytes, no '+', '#' or NUL")]
+    #[error(
+        "device id {0:?} is invalid: 1 to {MAX_DEVICE_ID_LEN} bytes, no '+', '#' or control character"
+    )]
     BadDeviceId(String),
     /// The event name is empty, too long or has a character MQTT reserves.
     #[error(
-        "event name {0:?} is invalid: 1 to {MAX_EVENT_NAME_LEN} bytes, no '+', '#', NUL or empty level"
+        "event name {0:?} is invalid: 1 to {MAX_EVENT_NAME_LEN} bytes, no '+', '#', control character or empty level"
     )]
     BadEventName(String),
     /// The topic is not `devices/{id}/command-output|command-done/{request_id}`.
@@ -46,15 +48,22 @@ pub enum TopicError {
     NotACommandReply(String),
     /// The request id is empty, too long or not a single topic level.
     #[error(
-        "request id {0:?} is invalid: 1 to {MAX_REQUEST_ID_LEN} bytes, no '/', '+', '#' or NUL"
+        "request id {0:?} is invalid: 1 to {MAX_REQUEST_ID_LEN} bytes, no '/', '+', '#' or control character"
     )]
     BadRequestId(String),
 }
 
 /// One MQTT topic level of at most `max` bytes: not empty, no separator,
-/// wildcard or NUL.
+/// wildcard or control character (NUL included: what a device names
+/// reaches log lines and terminals, where control characters could forge
+/// lines or escape sequences).
 fn is_level(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && !s.contains(['/', '+', '#', '\0'])
+    !s.is_empty() && s.len() <= max && !s.contains(['/', '+', '#']) && !has_control(s)
+}
+
+/// Whether `s` holds a control character (NUL, newline, escape, …).
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
 }
 
 /// A device id taken from a topic: non-empty, no `/`, no wildcard.
@@ -115,7 +124,8 @@ impl TryFrom<&str> for EventName {
     fn try_from(s: &str) -> Result<Self, Self::Error> {
         if s.is_empty()
             || s.len() > MAX_EVENT_NAME_LEN
-            || s.contains(['+', '#', '\0'])
+            || s.contains(['+', '#'])
+            || has_control(s)
             || s.split('/').any(str::is_empty)
         {
             return Err(TopicError::BadEventName(s.to_owned()));
@@ -288,9 +298,18 @@ mod tests {
             "devices/dev/events/a//b",
             "devices/dev/events/a/",
             "/devices/dev/events/a",
+            "devices/dev/events/a\0b",
+            "devices/d\nINFO forged line/events/a",
+            "devices/dev/events/\u{1b}[2Jclear",
+            "devices/dev/events/a\u{85}",
         ] {
-            assert!(parse_event_topic(t).is_err(), "{t} should be rejected");
+            assert!(parse_event_topic(t).is_err(), "{t:?} should be rejected");
         }
+        let err = parse_event_topic("devices/d\nx/events/a").unwrap_err();
+        assert!(
+            err.to_string().contains(r#""d\nx""#),
+            "the error shows it escaped: {err}"
+        );
     }
 
     #[test]

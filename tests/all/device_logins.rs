@@ -124,21 +124,13 @@ async fn devices_host(endpoint: &Endpoint) -> TestHost {
     host
 }
 
-async fn register(host: &TestHost, id: &str) -> String {
-    let (status, device) = host
-        .api("POST", "/v1/devices", &format!(r#"{{"id": "{id}"}}"#))
-        .await;
-    assert_eq!(status, 201, "{device}");
-    device["key"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
     let mut endpoint = Endpoint::start(200, "noted").await;
     let host = devices_host(&endpoint).await;
     let addr = host.mqtt_addr();
-    let key = register(&host, "d1").await;
-    register(&host, "d2").await;
+    let key = host.register_device("d1").await;
+    host.register_device("d2").await;
 
     for (user, password, why) in [
         ("d1", "wrong", "a wrong key"),
@@ -153,7 +145,7 @@ async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
     let mut anonymous = Client::connect(addr, "anon", None).await;
     assert!(anonymous.login().await.is_err(), "an anonymous login");
 
-    let mut d1 = Client::connect(addr, "d1-client", Some(("d1", &key))).await;
+    let mut d1 = Client::connect(addr, "d1", Some(("d1", &key))).await;
     d1.login().await.unwrap();
     assert!(!d1.subscribe("devices/#").await, "d1 read every device");
     assert!(!d1.subscribe("devices/d2/#").await, "d1 read d2's answers");
@@ -227,8 +219,8 @@ async fn a_rotated_key_closes_the_session_and_stops_working() {
     let endpoint = Endpoint::start(200, "ok").await;
     let host = devices_host(&endpoint).await;
     let addr = host.mqtt_addr();
-    let old = register(&host, "d3").await;
-    let mut d3 = Client::connect(addr, "d3-client", Some(("d3", &old))).await;
+    let old = host.register_device("d3").await;
+    let mut d3 = Client::connect(addr, "d3", Some(("d3", &old))).await;
     d3.login().await.unwrap();
     assert!(d3.subscribe("devices/d3/#").await);
 
@@ -245,12 +237,12 @@ async fn a_rotated_key_closes_the_session_and_stops_working() {
     .expect("the session with the old key is closed");
     assert!(!closed.is_empty());
 
-    let refused = login_settled(addr, "d3-client", ("d3", &old))
+    let refused = login_settled(addr, "d3", ("d3", &old))
         .await
         .expect_err("the old key still works");
     assert!(!refused.contains("ServiceUnavailable"), "{refused}");
     let new = rotated["key"].as_str().unwrap();
-    login_settled(addr, "d3-client", ("d3", new))
+    login_settled(addr, "d3", ("d3", new))
         .await
         .expect("the new key works");
     host.host.stop().await;
@@ -300,10 +292,10 @@ async fn an_mqtt5_device_logs_in_with_its_key() {
 
     let mut endpoint = Endpoint::start(200, "five").await;
     let host = devices_host(&endpoint).await;
-    let key = register(&host, "d5").await;
+    let key = host.register_device("d5").await;
     let addr = host.mqtt_addr();
     let connect = |password: String| {
-        let mut opts = Options5::new("d5-client", addr.ip().to_string(), addr.port());
+        let mut opts = Options5::new("d5", addr.ip().to_string(), addr.port());
         opts.set_credentials("d5", password);
         Client5::new(opts, 16)
     };
@@ -361,14 +353,14 @@ async fn a_device_logs_in_over_the_tls_listener() {
     .await;
     host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
         .await;
-    let device_key = register(&host, "t1").await;
+    let device_key = host.register_device("t1").await;
     let tls_addr = host.host.mqtt_tls_addr.expect("a TLS listener");
 
     // Plain MQTT on the TLS port gets no CONNACK.
     let mut plain = Client::connect(tls_addr, "plain", Some(("t1", &device_key))).await;
     assert!(plain.login().await.is_err());
 
-    let mut opts = MqttOptions::new("t1-tls", "127.0.0.1", tls_addr.port());
+    let mut opts = MqttOptions::new("t1", "127.0.0.1", tls_addr.port());
     opts.set_credentials("t1", device_key);
     let trusting = edgehook::tls::client_config(Some(&cert)).unwrap();
     opts.set_transport(rumqttc::Transport::tls_with_config(

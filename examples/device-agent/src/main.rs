@@ -81,7 +81,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let allowed = allow_list(&args.allow)?;
     let (host, port) = args.mqtt.rsplit_once(':').context("--mqtt is host:port")?;
-    let mut opts = MqttOptions::new(format!("agent-{}", args.id), host, port.parse()?);
+    // The client id is the device id: in `--mqtt-auth devices` mode the broker
+    // refuses any other.
+    let mut opts = MqttOptions::new(args.id.clone(), host, port.parse()?);
     opts.set_keep_alive(Duration::from_secs(30));
     if let Some(key) = &args.key {
         opts.set_credentials(&args.id, key);

@@ -26,12 +26,7 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> std::io::Res
         Err(err) => return Err(err),
     }
     let token = format!("{:032x}", rand::random::<u128>());
-    std::fs::write(&path, &token)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    crate::files::write_private(&path, token.as_bytes())?;
     Ok(token)
 }
 

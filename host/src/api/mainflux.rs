@@ -92,7 +92,7 @@ async fn replace(State(state): State<ApiState>, Path(id): Path<String>, body: By
             .mainflux
             .replace(&id, |old| {
                 Ok(input
-                    .keeping_secrets_of(old)
+                    .keeping_secrets_of(old)?
                     .definition(old.thing_id.clone(), old.group_id.clone()))
             })
             .await

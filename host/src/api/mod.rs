@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod iottly;
 pub mod mainflux;
 pub mod metrics;
+pub mod serve;
 pub mod stream_ws;
 pub mod webhooks;
 
@@ -34,8 +35,9 @@ use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::webhooks::Catalog;
 
-/// Largest webhook definition taken, in bytes.
-const MAX_BODY: usize = 256 << 10;
+/// Largest JSON body taken (a webhook definition, a device), in bytes;
+/// beyond it `413`.
+const MAX_BODY: usize = 1 << 20;
 
 /// What the API reads.
 #[derive(Debug, Clone)]
@@ -135,7 +137,9 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
 fn dialect_refusal(err: &DialectError) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let status = match err {
-        DialectError::Body(_) | DialectError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        DialectError::Body(_) | DialectError::Invalid { .. } | DialectError::Moved(_) => {
+            StatusCode::BAD_REQUEST
+        }
         DialectError::ProjectNotFound(_)
         | DialectError::ThingNotFound(_)
         | DialectError::GroupNotFound(_)

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 pub use settings::Settings;
 
+use crate::api::serve::ApiLimits;
 use crate::api::stream_ws::StreamLimits;
 use crate::ingress::acl::MqttAuth;
+use crate::ingress::device_limits::DeviceLimits;
 use crate::ingress::external::MqttVersion;
 use crate::pipeline::DeliveryPolicy;
 use crate::queue::QueueLimits;
@@ -61,6 +63,8 @@ pub enum Broker {
         auth: MqttAuth,
         /// Its TLS listener, if any.
         tls: Option<EmbeddedTls>,
+        /// What each device may hold and send.
+        limits: DeviceLimits,
     },
     /// An external broker.
     External {
@@ -109,6 +113,8 @@ pub struct Config {
     pub broker: Broker,
     /// HTTP API address.
     pub api_listen: SocketAddr,
+    /// Limits of the HTTP API's connections.
+    pub api_limits: ApiLimits,
     /// Plugins directory.
     pub plugins_dir: PathBuf,
     /// Particle-style webhook files directory.
@@ -307,6 +313,19 @@ impl Config {
             100_000,
             "1..=100000",
         )?;
+        let api_limits = ApiLimits {
+            max_connections: s
+                .api_max_connections
+                .unwrap_or(ApiLimits::default().max_connections),
+            ..ApiLimits::default()
+        };
+        check(
+            "api_max_connections",
+            api_limits.max_connections,
+            1,
+            100_000,
+            "1..=100000",
+        )?;
         let command_timeout = within(
             "command_timeout",
             s.command_timeout,
@@ -424,7 +443,28 @@ impl Config {
                 } else {
                     MqttAuth::Devices
                 });
-                Broker::Embedded { listen, auth, tls }
+                let defaults = DeviceLimits::default();
+                let max_subscriptions = s
+                    .device_max_subscriptions
+                    .unwrap_or(defaults.max_subscriptions);
+                check(
+                    "device_max_subscriptions",
+                    max_subscriptions,
+                    1,
+                    100_000,
+                    "1..=100000",
+                )?;
+                let limits = DeviceLimits {
+                    max_subscriptions,
+                    publish_rate: rate("device_publish_rate", s.device_publish_rate.as_deref())?
+                        .unwrap_or(defaults.publish_rate),
+                };
+                Broker::Embedded {
+                    listen,
+                    auth,
+                    tls,
+                    limits,
+                }
             }
         };
         if let Some(token) = &s.api_token
@@ -440,6 +480,7 @@ impl Config {
             api_listen: s
                 .api_listen
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            api_limits,
             plugins_dir: s.plugins.unwrap_or_else(|| "plugins".into()),
             webhooks_dir: s.webhooks.unwrap_or_else(|| "webhooks".into()),
             data_dir: s.data.unwrap_or_else(|| "data".into()),
@@ -573,9 +614,12 @@ mod tests {
     fn defaults_are_the_contracts() {
         let c = from_toml("").unwrap();
         assert!(
-            matches!(c.broker, Broker::Embedded { listen, auth: MqttAuth::Open, tls: None } if listen.to_string() == "127.0.0.1:1883")
+            matches!(c.broker, Broker::Embedded { listen, auth: MqttAuth::Open, tls: None, .. } if listen.to_string() == "127.0.0.1:1883")
         );
         assert_eq!(c.api_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.api_limits.max_connections, 1024);
+        assert_eq!(c.api_limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.api_limits.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.plugins_dir, PathBuf::from("plugins"));
         assert_eq!(c.data_dir, PathBuf::from("data"));
         assert_eq!(c.chunk_size, 512);
@@ -748,6 +792,11 @@ mod tests {
             ("ws_pong_timeout = \"1ms\"", "`ws_pong_timeout`"),
             ("ws_pong_timeout = \"soon\"", "ws_pong_timeout"),
             ("ws_max_connections = 0", "`ws_max_connections`"),
+            (
+                "api_max_connections = 0",
+                "`api_max_connections`: 0 is outside",
+            ),
+            ("api_max_connections = 100001", "`api_max_connections`"),
             ("command_timeout = \"2d\"", "`command_timeout`"),
         ] {
             let err = from_toml(text).unwrap_err();

@@ -63,6 +63,9 @@ pub struct Settings {
     /// HTTP API address [default: 127.0.0.1:8080]
     #[arg(long, env = "EDGEHOOK_API_LISTEN", value_name = "ADDR")]
     pub api_listen: Option<SocketAddr>,
+    /// HTTP API connections served at once; further ones wait in the listen backlog [default: 1024]
+    #[arg(long, env = "EDGEHOOK_API_MAX_CONNECTIONS", value_name = "N")]
+    pub api_max_connections: Option<usize>,
     /// Plugins directory (NAME.wasm + NAME.toml) [default: ./plugins]
     #[arg(long, env = "EDGEHOOK_PLUGINS", value_name = "DIR")]
     pub plugins: Option<PathBuf>,
@@ -128,6 +131,12 @@ pub struct Settings {
     /// Most requests to one destination host, e.g. 100/s, 600/min [default: no limit]
     #[arg(long, env = "EDGEHOOK_HOST_RATE", value_name = "RATE")]
     pub host_rate: Option<String>,
+    /// Topic filters one device's session may hold on the embedded broker [default: 32]
+    #[arg(long, env = "EDGEHOOK_DEVICE_MAX_SUBSCRIPTIONS", value_name = "N")]
+    pub device_max_subscriptions: Option<usize>,
+    /// Most events one device may publish to the embedded broker, e.g. 100/s burst 200; beyond it they are refused [default: 100/s burst 200]
+    #[arg(long, env = "EDGEHOOK_DEVICE_PUBLISH_RATE", value_name = "RATE")]
+    pub device_publish_rate: Option<String>,
     /// Most deliveries for one device, e.g. 1/s [default: no limit]
     #[arg(long, env = "EDGEHOOK_DEVICE_RATE", value_name = "RATE")]
     pub device_rate: Option<String>,
@@ -175,6 +184,7 @@ impl Settings {
             nats_url: self.nats_url.or(other.nats_url),
             nats_ack_wait: self.nats_ack_wait.or(other.nats_ack_wait),
             api_listen: self.api_listen.or(other.api_listen),
+            api_max_connections: self.api_max_connections.or(other.api_max_connections),
             plugins: self.plugins.or(other.plugins),
             webhooks: self.webhooks.or(other.webhooks),
             data: self.data.or(other.data),
@@ -196,6 +206,10 @@ impl Settings {
             skip_retry_delays: self.skip_retry_delays.or(other.skip_retry_delays),
             host_concurrency: self.host_concurrency.or(other.host_concurrency),
             host_rate: self.host_rate.or(other.host_rate),
+            device_max_subscriptions: self
+                .device_max_subscriptions
+                .or(other.device_max_subscriptions),
+            device_publish_rate: self.device_publish_rate.or(other.device_publish_rate),
             device_rate: self.device_rate.or(other.device_rate),
             disable_after: self.disable_after.or(other.disable_after),
             ws_ping_interval: self.ws_ping_interval.or(other.ws_ping_interval),

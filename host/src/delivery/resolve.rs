@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::connect::dns::Name;
 
-use super::guard::non_public_reason;
+use super::guard::{NonPublic, non_public_reason};
 
 /// A destination the host refuses to connect to.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,7 +22,7 @@ pub struct Refused {
     /// The offending address.
     pub ip: std::net::IpAddr,
     /// Which range it is in.
-    pub kind: &'static str,
+    pub kind: NonPublic,
 }
 
 /// A name that did not resolve to any address.

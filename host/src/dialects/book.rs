@@ -27,6 +27,9 @@ pub enum DialectError {
     /// The body is not what the route takes.
     #[error("{0}")]
     Body(String),
+    /// A secret sent back masked for a new destination.
+    #[error(transparent)]
+    Moved(#[from] Box<crate::secrets::destination::Moved>),
     /// A field is not usable.
     #[error("`{field}`: {reason}")]
     Invalid {
@@ -308,9 +311,12 @@ pub fn http_url(url: &str) -> Result<(), DialectError> {
     if url.len() > MAX_URL_LEN {
         return Err(invalid(format!("longer than {MAX_URL_LEN} bytes")));
     }
-    let parsed = url::Url::parse(url).map_err(|e| invalid(format!("{url:?} is not a URL: {e}")))?;
+    // Shown as the views show it: it may hold credentials.
+    let shown = || crate::secrets::url(url);
+    let parsed =
+        url::Url::parse(url).map_err(|e| invalid(format!("{:?} is not a URL: {e}", shown())))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(invalid(format!("{url:?} is not an http(s) URL")));
+        return Err(invalid(format!("{:?} is not an http(s) URL", shown())));
     }
     Ok(())
 }

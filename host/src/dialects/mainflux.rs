@@ -104,10 +104,11 @@ impl Input {
     }
 
     /// This input, with the secrets of `old` kept where it sends them back
-    /// as a read showed them.
-    pub fn keeping_secrets_of(mut self, old: &Definition) -> Self {
-        super::keep_secrets(&mut self.headers, &mut self.url, &old.headers, &old.url);
-        self
+    /// as a read showed them; refused when its URL goes to another
+    /// destination than `old`'s, where such a secret must be sent again.
+    pub fn keeping_secrets_of(mut self, old: &Definition) -> Result<Self, DialectError> {
+        super::keep_secrets(&mut self.headers, &mut self.url, &old.headers, &old.url)?;
+        Ok(self)
     }
 
     /// The webhook of `thing` (in `group`) this makes.

@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
+use redb::backends::FileBackend;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -112,7 +113,15 @@ impl Fleet {
             path: path.clone(),
             reason: e.to_string(),
         };
-        let db = Database::create(&file).map_err(|e| store(&e))?;
+        // As `Database::create` opens it, but a new file is the host's alone.
+        let db = crate::files::private_options()
+            .open(&file)
+            .map_err(|e| store(&e))
+            .and_then(|f| {
+                FileBackend::new(f)
+                    .and_then(|backend| Database::builder().create_with_backend(backend))
+                    .map_err(|e| store(&e))
+            })?;
         let mut snapshot = Snapshot::default();
         {
             let tx = db.begin_write().map_err(|e| store(&e))?;

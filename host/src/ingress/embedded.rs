@@ -21,25 +21,42 @@
 //! Logins and topics are checked in the broker's own hooks (authenticate,
 //! publish ACL, subscribe ACL) by the rules of [`super::acl`]: a refused
 //! message is never routed. With `--mqtt-auth devices` a device logs in
-//! with its registry key, and rotating or removing its key closes its
-//! sessions.
+//! with its registry key under a client id equal to its id, never takes
+//! over a session of another login, and rotating or removing its key
+//! closes its sessions.
+//!
+//! A Will is a publish the broker makes for the client later, past the
+//! publish ACL: its topic is checked at CONNECT by the same rules, in
+//! every mode, and a connection whose Will the client could not publish is
+//! refused. An allowed Will on the device's own events is taken as an event
+//! when the broker publishes it.
+//!
+//! Each device is held to [`DeviceLimits`]: filters per session and a
+//! publish rate, refused with MQTT 5's reason code quota exceeded (3.1.1:
+//! acknowledged and dropped) and logged at most once a minute per device.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use std::time::Instant;
+
 use rmqtt::codec::types::{Publish as CodecPublish, QoS};
-use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::codec::v5::{PublishAckReason, SubscribeAckReason};
 use rmqtt::context::{ServerContext, ServerContextBuilder};
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
 use rmqtt::net::Builder;
 use rmqtt::server::MqttServer;
 use rmqtt::session::SessionState;
-use rmqtt::types::{AuthResult, From, Id, Publish, PublishAclResult, SubscribeAclResult};
+use rmqtt::types::{
+    AuthResult, ConnectInfo, From, FromType, Id, LastWill, Publish, PublishAclResult,
+    PublishResult, SubscribeAclResult,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::acl::{self, MqttAuth, Who};
+use super::device_limits::{DeviceLimits, Pacer};
 use super::{Ack, Inbound, IngressError};
 use crate::event::{CommandReply, Event};
 use crate::fleet::{Fleet, KeyHash};
@@ -78,12 +95,19 @@ pub struct EmbeddedOptions {
     pub operator_token: Arc<str>,
     /// Where devices' answers to commands go.
     pub replies: mpsc::Sender<CommandReply>,
+    /// What each device may hold and send.
+    pub limits: DeviceLimits,
 }
 
 /// A running embedded broker.
 #[derive(Clone)]
 pub struct Handle {
     scx: ServerContext,
+    /// What the login hook reads, cleared at shutdown: the hook lives in
+    /// the broker, which outlives the host (its tasks hold it), and holding
+    /// the registry for good would keep its file locked after the host
+    /// stops.
+    running: Running,
     addr: SocketAddr,
     /// The id the host's own messages are sent under.
     from: Id,
@@ -114,29 +138,46 @@ pub async fn start(
         .build()
         .await;
     let register = scx.extends.hook_mgr().register();
+    let running = Running::default();
+    running.store(Some(Arc::new(Live {
+        scx: scx.clone(),
+        fleet: opts.fleet.clone(),
+    })));
+    let intake = Arc::new(Intake {
+        inbound,
+        replies: opts.replies.clone(),
+        max_event_bytes: opts.max_event_bytes,
+        pacer: Pacer::new(opts.limits.publish_rate),
+    });
     register
         .add(
             Type::MessagePublishCheckAcl,
             Box::new(EventHook {
-                inbound,
-                replies: opts.replies.clone(),
-                max_event_bytes: opts.max_event_bytes,
+                intake: intake.clone(),
                 auth: opts.auth,
             }),
         )
         .await;
-    if opts.auth == MqttAuth::Devices {
-        let logins = Logins {
-            fleet: opts.fleet.clone(),
-            operator: KeyHash::of(opts.operator_token.as_bytes()),
-        };
-        register
-            .add(Type::ClientAuthenticate, Box::new(logins))
-            .await;
-        register
-            .add(Type::ClientSubscribeCheckAcl, Box::new(SubscribeHook))
-            .await;
-    }
+    register
+        .add(Type::MessagePublish, Box::new(WillHook { intake }))
+        .await;
+    let logins = Logins {
+        auth: opts.auth,
+        operator: KeyHash::of(opts.operator_token.as_bytes()),
+        running: running.clone(),
+    };
+    register
+        .add(Type::ClientAuthenticate, Box::new(logins))
+        .await;
+    register
+        .add(
+            Type::ClientSubscribeCheckAcl,
+            Box::new(SubscribeHook {
+                auth: opts.auth,
+                max_subscriptions: opts.limits.max_subscriptions,
+            }),
+        )
+        .await;
     register.start().await;
 
     // Room for the MQTT header and topic beside the largest payload, so an
@@ -153,7 +194,12 @@ pub async fn start(
         // after another: with Nagle each waits for the device's delayed
         // ACK (40 ms), which was the whole latency at light load.
         .nodelay(true)
-        .allow_anonymous(opts.auth == MqttAuth::Open)
+        // Every login goes through the hook, anonymous ones too: it checks
+        // Wills in open mode as well.
+        .allow_anonymous(false)
+        // A restarted host binds again while its last connections are in
+        // TIME_WAIT.
+        .reuseaddr(Some(true))
         .bind()
         .and_then(|l| l.tcp())
         .map_err(|e| listen_error(e.to_string()))?;
@@ -182,6 +228,7 @@ pub async fn start(
     );
     Ok(Handle {
         scx,
+        running,
         addr,
         from,
         server: Arc::new(task),
@@ -230,6 +277,7 @@ impl Handle {
     pub async fn shutdown(&self) {
         self.server.abort();
         self.revoker.abort();
+        self.running.store(None);
     }
 }
 
@@ -257,21 +305,105 @@ async fn close_revoked_sessions(
         for id in ids {
             match shared.entry(id.clone()).kick(true, true, true).await {
                 Ok(_) => {
-                    tracing::info!(client = %id.client_id, device, "session closed: its key no longer works")
+                    tracing::info!(client = ?id.client_id, device, "session closed: its key no longer works")
                 }
                 Err(err) => {
-                    tracing::warn!(client = %id.client_id, device, "cannot close a revoked session: {err}")
+                    tracing::warn!(client = ?id.client_id, device, "cannot close a revoked session: {err}")
                 }
             }
         }
     }
 }
 
-/// The login hook of `--mqtt-auth devices`: a registered device with its
-/// key, or the operator with the API token.
+/// The login hook, in every mode: who the client is (`devices`: a
+/// registered device with its key under its own id as client id, or the
+/// operator with the API token; `open`: anyone), and whether its Will is
+/// one it could publish.
 struct Logins {
-    fleet: Arc<Fleet>,
+    auth: MqttAuth,
     operator: KeyHash,
+    running: Running,
+}
+
+/// The broker's sessions and the registry, while the host runs.
+type Running = Arc<arc_swap::ArcSwapOption<Live>>;
+
+/// What logins are checked against.
+struct Live {
+    scx: ServerContext,
+    fleet: Arc<Fleet>,
+}
+
+/// Why a login is refused, and with which CONNACK.
+enum LoginRefusal {
+    /// Not who it says it is: bad username or password.
+    Credentials(&'static str),
+    /// Who it says it is, but not allowed this: not authorized.
+    Forbidden(String),
+}
+
+impl Logins {
+    fn who<'c>(&self, live: &Live, connect: &'c ConnectInfo) -> Result<Who<'c>, LoginRefusal> {
+        if self.auth == MqttAuth::Open {
+            return Ok(Who::Anyone);
+        }
+        let username = connect.username().map_or("", |u| &**u);
+        let password = connect.password().map_or(&[][..], |p| &p[..]);
+        if username == acl::OPERATOR {
+            return match self.operator.matches(password) {
+                true => Ok(Who::Operator),
+                false => Err(LoginRefusal::Credentials("wrong API token")),
+            };
+        }
+        match live.fleet.snapshot().devices.get(username) {
+            Some(device) if device.key.matches(password) => Ok(Who::Device(username)),
+            Some(_) => Err(LoginRefusal::Credentials("wrong key")),
+            None if username.is_empty() => Err(LoginRefusal::Credentials("no username")),
+            None => Err(LoginRefusal::Credentials("not a registered device")),
+        }
+    }
+
+    /// The client id rules of `devices` mode: a device's is its id; the
+    /// operator's is no registered device's; no login takes over the
+    /// session of another username.
+    async fn check_client_id(
+        live: &Live,
+        who: Who<'_>,
+        connect: &ConnectInfo,
+    ) -> Result<(), String> {
+        let id = connect.id();
+        let client_id: &str = &id.client_id;
+        match who {
+            Who::Anyone => return Ok(()),
+            Who::Device(device) if client_id != device => {
+                return Err(format!(
+                    "a device's client id must be its device id {:?}",
+                    device.escape_debug().to_string()
+                ));
+            }
+            Who::Operator if live.fleet.snapshot().devices.contains_key(client_id) => {
+                return Err(
+                    "the operator may not use a registered device's id as client id".into(),
+                );
+            }
+            Who::Device(_) | Who::Operator => {}
+        }
+        let holder = live.scx.extends.shared().await.entry(id.clone()).session();
+        match holder {
+            Some(session) if session.id.username != id.username => {
+                Err("the client id's session belongs to another login".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The topic of a Will.
+fn will_topic<'a>(will: &'a LastWill<'_>) -> &'a str {
+    match will {
+        LastWill::V3(will) => &will.topic,
+        LastWill::V5(will) => &will.topic,
+    }
 }
 
 #[async_trait::async_trait]
@@ -280,38 +412,41 @@ impl Handler for Logins {
         let Parameter::ClientAuthenticate(connect) = param else {
             return (true, acc);
         };
-        let username = connect.username().map_or("", |u| &**u);
-        let password = connect.password().map_or(&[][..], |p| &p[..]);
-        let verdict = if username == acl::OPERATOR {
-            self.operator
-                .matches(password)
-                .then_some(())
-                .ok_or("wrong API token")
-        } else {
-            match self.fleet.snapshot().devices.get(username) {
-                Some(device) if device.key.matches(password) => Ok(()),
-                Some(_) => Err("wrong key"),
-                None if username.is_empty() => Err("no username"),
-                None => Err("not a registered device"),
-            }
+        let Some(live) = self.running.load_full() else {
+            let refused = AuthResult::NotAuthorized;
+            return (false, Some(HookResult::AuthResult(refused)));
         };
-        match verdict {
-            Ok(()) => (
-                false,
-                Some(HookResult::AuthResult(AuthResult::Allow(false, None))),
-            ),
-            Err(reason) => {
-                tracing::warn!(
-                    client = %connect.id().client_id,
-                    username,
-                    "login refused: {reason}"
-                );
-                (
-                    false,
-                    Some(HookResult::AuthResult(AuthResult::BadUsernameOrPassword)),
-                )
+        let mut refusal = self.who(&live, connect);
+        if let Ok(who) = refusal {
+            refusal = Self::check_client_id(&live, who, connect)
+                .await
+                .map_err(LoginRefusal::Forbidden)
+                .map(|()| who);
+        }
+        if let (Ok(who), Some(will)) = (&refusal, connect.last_will()) {
+            let topic = will_topic(&will);
+            if let Err(why) = acl::may_publish(*who, topic) {
+                refusal = Err(LoginRefusal::Forbidden(format!(
+                    "Will on {}: {why}",
+                    topic.escape_debug()
+                )));
             }
         }
+        let id = connect.id();
+        let client = id.client_id.escape_debug();
+        let username = connect.username().map_or("", |u| &**u).escape_debug();
+        let result = match refusal {
+            Ok(_) => AuthResult::Allow(false, None),
+            Err(LoginRefusal::Credentials(why)) => {
+                tracing::warn!("login refused: {why} (client {client}, username {username})");
+                AuthResult::BadUsernameOrPassword
+            }
+            Err(LoginRefusal::Forbidden(why)) => {
+                tracing::warn!("login refused: {why} (client {client}, username {username})");
+                AuthResult::NotAuthorized
+            }
+        };
+        (false, Some(HookResult::AuthResult(result)))
     }
 }
 
@@ -324,8 +459,16 @@ fn who(auth: MqttAuth, username: Option<&str>) -> Who<'_> {
     }
 }
 
-/// The subscribe-ACL hook of `--mqtt-auth devices`.
-struct SubscribeHook;
+/// The subscribe-ACL hook: which filters a client may hold, and how many.
+struct SubscribeHook {
+    auth: MqttAuth,
+    max_subscriptions: usize,
+}
+
+fn subscribe_refusal(reason: SubscribeAckReason) -> ReturnType {
+    let failure = SubscribeAclResult::new_failure(reason);
+    (false, Some(HookResult::SubscribeAclResult(failure)))
+}
 
 #[async_trait::async_trait]
 impl Handler for SubscribeHook {
@@ -334,24 +477,136 @@ impl Handler for SubscribeHook {
             return (true, acc);
         };
         let filter: &str = &subscribe.topic_filter;
-        let who = who(MqttAuth::Devices, session.id.username.as_deref());
-        match acl::may_subscribe(who, filter) {
-            Ok(()) => (true, acc),
-            Err(refusal) => {
-                tracing::warn!(client = %session.id.client_id, filter, "subscription refused: {refusal}");
-                let failure = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
-                (false, Some(HookResult::SubscribeAclResult(failure)))
+        let client = session.id.client_id.escape_debug();
+        let who = who(self.auth, session.id.username.as_deref());
+        if let Err(refusal) = acl::may_subscribe(who, filter) {
+            tracing::warn!(
+                "subscription refused: {refusal} (client {client}, filter {})",
+                filter.escape_debug()
+            );
+            return subscribe_refusal(SubscribeAckReason::NotAuthorized);
+        }
+        if who != Who::Operator {
+            let held = match session.subscriptions().await {
+                Ok(subs) => {
+                    let subs = subs.read().await;
+                    (!subs.contains_key(filter)).then_some(subs.len())
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "subscription refused: cannot count the session's: {err} (client {client})"
+                    );
+                    return subscribe_refusal(SubscribeAckReason::UnspecifiedError);
+                }
+            };
+            if held.is_some_and(|n| n >= self.max_subscriptions) {
+                tracing::warn!(
+                    "subscription refused: the session holds {} filters already, the most a device may (client {client}, filter {})",
+                    self.max_subscriptions,
+                    filter.escape_debug()
+                );
+                return subscribe_refusal(SubscribeAckReason::QuotaExceeded);
             }
+        }
+        (true, acc)
+    }
+}
+
+/// What a device's message on one of its device → host topics is.
+enum Message {
+    /// An event, for the pipeline.
+    Event(Event),
+    /// An answer to a command, for the command router.
+    Reply(CommandReply),
+}
+
+/// Why a device's message is not taken.
+enum NotTaken {
+    /// Malformed or oversized: dropped (a resend would be refused again).
+    Refused(String),
+    /// Over the device's publish rate: dropped.
+    TooFast { log: bool },
+}
+
+/// Takes devices' messages, published or from their Wills.
+struct Intake {
+    inbound: mpsc::Sender<Inbound>,
+    replies: mpsc::Sender<CommandReply>,
+    max_event_bytes: usize,
+    pacer: Pacer,
+}
+
+impl Intake {
+    /// What `payload` on `topic` is for the host, if anything: `None` for
+    /// a topic that is neither an event nor an answer (routed to
+    /// subscribers only).
+    fn read(&self, topic: &str, payload: &Bytes) -> Option<Result<Message, NotTaken>> {
+        let message = if is_command_reply_topic(topic) {
+            parse_command_reply_topic(topic).map(|(device, kind, request_id)| {
+                Message::Reply(CommandReply {
+                    device,
+                    request_id,
+                    kind,
+                    payload: payload.clone(),
+                })
+            })
+        } else if is_event_topic(topic) {
+            parse_event_topic(topic).map(|(device, name)| {
+                Message::Event(Event::received(device, name, payload.clone()))
+            })
+        } else {
+            return None;
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => return Some(Err(NotTaken::Refused(err.to_string()))),
+        };
+        if let Some(why) = super::oversized(payload, self.max_event_bytes) {
+            return Some(Err(NotTaken::Refused(why)));
+        }
+        let device = match &message {
+            Message::Event(event) => event.device.as_str(),
+            Message::Reply(reply) => reply.device.as_str(),
+        };
+        if let Err(too_fast) = self.pacer.take(device, Instant::now()) {
+            return Some(Err(NotTaken::TooFast { log: too_fast.log }));
+        }
+        Some(Ok(message))
+    }
+
+    /// Hands an answer to the command router.
+    async fn reply(&self, reply: CommandReply) {
+        // The router never waits on a reader, so this waits only while a
+        // burst of answers is being routed: the device feels it.
+        if self.replies.send(reply).await.is_err() {
+            tracing::debug!("the host is stopping; answer dropped");
+        }
+    }
+
+    /// Logs a message not taken.
+    fn log(client: &str, topic: &str, not_taken: &NotTaken) {
+        let (client, topic) = (client.escape_debug(), topic.escape_debug());
+        match not_taken {
+            NotTaken::Refused(why) => {
+                tracing::warn!(
+                    "event refused: {} (client {client}, topic {topic})",
+                    why.escape_debug()
+                );
+            }
+            NotTaken::TooFast { log: true } => {
+                tracing::warn!(
+                    "events refused: over the device's publish rate; said once a minute (client {client}, topic {topic})"
+                );
+            }
+            NotTaken::TooFast { log: false } => {}
         }
     }
 }
 
 /// The publish-ACL hook: checks who may publish where, and takes device
-/// events.
+/// events and answers.
 struct EventHook {
-    inbound: mpsc::Sender<Inbound>,
-    replies: mpsc::Sender<CommandReply>,
-    max_event_bytes: usize,
+    intake: Arc<Intake>,
     auth: MqttAuth,
 }
 
@@ -366,48 +621,38 @@ impl Handler for EventHook {
             return (true, acc);
         };
         let topic: &str = &publish.topic;
-        let client = &session.id.client_id;
-        let refuse = |reason: String| {
-            tracing::warn!(client = %client, topic, "event refused: {reason}");
-            verdict(PublishAclResult::rejected(false, Some(reason.into())))
-        };
+        let client: &str = &session.id.client_id;
         let who = who(self.auth, session.id.username.as_deref());
         if let Err(refusal) = acl::may_publish(who, topic) {
-            return refuse(refusal.to_string());
+            Intake::log(client, topic, &NotTaken::Refused(refusal.to_string()));
+            return verdict(PublishAclResult::rejected(
+                false,
+                Some(refusal.to_string().into()),
+            ));
         }
-        if is_command_reply_topic(topic) {
-            let (device, kind, request_id) = match parse_command_reply_topic(topic) {
-                Ok(parsed) => parsed,
-                Err(err) => return refuse(err.to_string()),
-            };
-            if let Some(why) = super::oversized(&publish.payload, self.max_event_bytes) {
-                return refuse(why);
+        let event = match self.intake.read(topic, &publish.payload) {
+            None => return (true, acc),
+            Some(Ok(Message::Reply(reply))) => {
+                self.intake.reply(reply).await;
+                return (true, acc);
             }
-            let reply = CommandReply {
-                device,
-                request_id,
-                kind,
-                payload: publish.payload.clone(),
-            };
-            // The router never waits on a reader, so this waits only while
-            // a burst of answers is being routed: the device feels it.
-            if self.replies.send(reply).await.is_err() {
-                tracing::debug!(topic, "the host is stopping; answer dropped");
+            Some(Ok(Message::Event(event))) => event,
+            Some(Err(not_taken)) => {
+                Intake::log(client, topic, &not_taken);
+                let (code, reason) = match not_taken {
+                    NotTaken::Refused(why) => (PublishAckReason::NotAuthorized, why),
+                    // MQTT 5 has no "message rate too high" for PUBACK
+                    // (0x96 is a DISCONNECT reason): quota exceeded is.
+                    NotTaken::TooFast { .. } => (
+                        PublishAckReason::QuotaExceeded,
+                        "over the device's publish rate".into(),
+                    ),
+                };
+                let result = PublishResult::reason_code(code, Some(reason.into()), false);
+                return verdict(PublishAclResult(result));
             }
-            return (true, acc);
-        }
-        if !is_event_topic(topic) {
-            return (true, acc);
-        }
-        let (device, name) = match parse_event_topic(topic) {
-            Ok(parsed) => parsed,
-            Err(err) => return refuse(err.to_string()),
         };
-        if let Some(why) = super::oversized(&publish.payload, self.max_event_bytes) {
-            return refuse(why);
-        }
         let (tx, rx) = oneshot::channel();
-        let event = Event::received(device, name, publish.payload.clone());
         let sent = publish
             .packet_id
             .filter(|_| publish.qos != QoS::AtMostOnce)
@@ -419,6 +664,7 @@ impl Handler for EventHook {
             ))
         };
         if self
+            .intake
             .inbound
             .send(Inbound {
                 event,
@@ -435,6 +681,43 @@ impl Handler for EventHook {
             Ok(()) => verdict(PublishAclResult::allow()),
             Err(_) => not_taken(),
         }
+    }
+}
+
+/// Takes a Will the broker publishes for a gone client: its topic was
+/// allowed at CONNECT, so on the device's own events it is an event like
+/// any other (nobody is left to acknowledge it).
+struct WillHook {
+    intake: Arc<Intake>,
+}
+
+#[async_trait::async_trait]
+impl Handler for WillHook {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        let Parameter::MessagePublish(_, from, publish) = param else {
+            return (true, acc);
+        };
+        if !matches!(from.typ(), FromType::LastWill) {
+            return (true, acc);
+        }
+        let topic: &str = &publish.topic;
+        match self.intake.read(topic, &publish.payload) {
+            None => {}
+            Some(Ok(Message::Reply(reply))) => self.intake.reply(reply).await,
+            Some(Ok(Message::Event(event))) => {
+                let inbound = Inbound {
+                    event,
+                    ack: Ack::none(),
+                    sent: None,
+                    held: None,
+                };
+                if self.intake.inbound.send(inbound).await.is_err() {
+                    tracing::debug!("the host is stopping; a Will dropped");
+                }
+            }
+            Some(Err(not_taken)) => Intake::log(&from.id.client_id, topic, &not_taken),
+        }
+        (true, acc)
     }
 }
 
@@ -504,6 +787,7 @@ mod tests {
                 fleet: Arc::new(Fleet::open(tempfile::tempdir().unwrap().path()).unwrap()),
                 operator_token: "not used in open mode".into(),
                 replies: mpsc::channel(8).0,
+                limits: DeviceLimits::default(),
             },
             tx,
         )

@@ -9,6 +9,7 @@
 //! once stored).
 
 pub mod acl;
+pub mod device_limits;
 pub mod embedded;
 pub mod external;
 pub mod tls_front;

@@ -2,7 +2,9 @@
 //! plugin, which hosts it may call, its configuration and its limits.
 //!
 //! Parsed once at load into a [`Manifest`]; unknown keys are errors that
-//! name them, and `{ env = "NAME" }` values are read from the environment.
+//! name them, and `{ env = "NAME" }` values are read from the environment,
+//! from variables named `EDGEHOOK_PLUGIN_…` only: a manifest is not trusted
+//! with the host's own secrets (its API token, cloud credentials).
 
 use std::time::Duration;
 
@@ -27,6 +29,18 @@ pub enum ManifestError {
         /// What is wrong.
         reason: String,
     },
+    /// A `{ env = "NAME" }` value names a variable outside
+    /// [`PLUGIN_ENV_PREFIX`].
+    #[error(
+        "`{key}`: environment variable {var} may not be read by a plugin \
+         (only names starting with {PLUGIN_ENV_PREFIX})"
+    )]
+    ForbiddenEnv {
+        /// The configuration key.
+        key: String,
+        /// The variable.
+        var: String,
+    },
     /// A `{ env = "NAME" }` value names a variable that is not set.
     #[error("`{key}`: environment variable {var} is not set")]
     MissingEnv {
@@ -36,6 +50,12 @@ pub enum ManifestError {
         var: String,
     },
 }
+
+/// The prefix of every environment variable a manifest may read: the
+/// operator sets these for plugins on purpose, while the rest of the host's
+/// environment (`EDGEHOOK_API_TOKEN`, `AWS_SECRET_ACCESS_KEY`, …) stays out
+/// of reach of whoever wrote the manifest.
+pub const PLUGIN_ENV_PREFIX: &str = "EDGEHOOK_PLUGIN_";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -239,7 +259,7 @@ impl HostPattern {
 }
 
 /// Converts TOML to JSON, replacing `{ env = "NAME" }` tables with the
-/// variable's value.
+/// variable's value; `NAME` must start with [`PLUGIN_ENV_PREFIX`].
 fn resolve_env(
     value: toml::Value,
     key: &str,
@@ -249,6 +269,12 @@ fn resolve_env(
     Ok(match value {
         toml::Value::Table(table) => {
             if let (1, Some(toml::Value::String(var))) = (table.len(), table.get("env")) {
+                if !var.starts_with(PLUGIN_ENV_PREFIX) {
+                    return Err(ManifestError::ForbiddenEnv {
+                        key: key.to_owned(),
+                        var: var.clone(),
+                    });
+                }
                 let value = env(var).ok_or_else(|| ManifestError::MissingEnv {
                     key: key.to_owned(),
                     var: var.clone(),
@@ -285,7 +311,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
         Manifest::parse(text, &Limits::default(), MAX, |var| {
-            (var == "KEY").then(|| "s3cret".to_owned())
+            (var == "EDGEHOOK_PLUGIN_KEY").then(|| "s3cret".to_owned())
         })
     }
 
@@ -298,7 +324,7 @@ mod tests {
             allowed_hosts = ["api.thingspeak.com", "*.example.com"]
             [config]
             url = "https://api.thingspeak.com/update"
-            api_key = { env = "KEY" }
+            api_key = { env = "EDGEHOOK_PLUGIN_KEY" }
             fields = { temp = "field1" }
             [limits]
             memory = "16 MiB"
@@ -339,6 +365,47 @@ mod tests {
         assert!(!pattern.matches(".b.com"));
         assert!(!pattern.matches("b.com"));
         assert!(!pattern.matches("xb.com"));
+    }
+
+    #[test]
+    fn only_plugin_variables_are_read() {
+        // Every lookup is recorded: a refused name must not even be read.
+        let looked_up = std::cell::RefCell::new(Vec::new());
+        let parse = |var: &str| {
+            let text = format!(
+                "event = \"x\"\nallowed_hosts = []\n[config]\nnested = [{{ k = {{ env = \"{var}\" }} }}]"
+            );
+            Manifest::parse(&text, &Limits::default(), MAX, |name| {
+                looked_up.borrow_mut().push(name.to_owned());
+                Some("value".to_owned())
+            })
+        };
+        for var in [
+            "EDGEHOOK_API_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "EDGEHOOK_PLUGIN",
+            "edgehook_plugin_key",
+            "X_EDGEHOOK_PLUGIN_KEY",
+            "",
+        ] {
+            let err = parse(var).unwrap_err();
+            assert!(
+                matches!(err, ManifestError::ForbiddenEnv { .. }),
+                "{var}: {err}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "`config.nested[0].k`: environment variable {var} may not be read by a \
+                     plugin (only names starting with EDGEHOOK_PLUGIN_)"
+                )
+            );
+        }
+        assert!(looked_up.borrow().is_empty(), "{:?}", looked_up.borrow());
+        for var in ["EDGEHOOK_PLUGIN_", "EDGEHOOK_PLUGIN_THINGSPEAK_KEY"] {
+            let m = parse(var).unwrap();
+            assert_eq!(m.config["nested"][0]["k"], "value", "{var}");
+        }
     }
 
     #[test]
@@ -383,8 +450,8 @@ mod tests {
                 "suspend_after",
             ),
             (
-                "event = \"x\"\nallowed_hosts = []\n[config]\nk = { env = \"NOPE\" }",
-                "NOPE",
+                "event = \"x\"\nallowed_hosts = []\n[config]\nk = { env = \"EDGEHOOK_PLUGIN_NOPE\" }",
+                "`config.k`: environment variable EDGEHOOK_PLUGIN_NOPE is not set",
             ),
             ("allowed_hosts = []", "event"),
         ];

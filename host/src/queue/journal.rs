@@ -18,7 +18,7 @@
 //! checkpoint, which the next start ignores.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -302,10 +302,7 @@ fn write_segment(dir: &Path, number: u64, state: &State<'_>) -> Result<(File, u6
             reason,
         }
     })?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
+    let file = crate::files::private_options()
         .truncate(true)
         .open(&path)
         .and_then(|file| {
@@ -326,7 +323,7 @@ impl Journal {
     /// earlier version in `data_dir/queue.redb` are taken over.
     pub fn open(data_dir: &Path, max_origins: usize) -> Result<(Self, Recovered), JournalError> {
         let dir = data_dir.join("queue");
-        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        crate::files::create_private_dir(&dir).map_err(io_error(&dir))?;
         let numbers = segments(&dir).map_err(io_error(&dir))?;
         // The newest segment with a whole checkpoint; newer ones are
         // rotations cut short.
@@ -607,6 +604,7 @@ fn decode(bytes: &[u8]) -> Result<Event, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn event(name: &str, data: &'static [u8]) -> Event {
         Event::received(

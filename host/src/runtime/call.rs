@@ -400,12 +400,17 @@ impl Plugin {
                 self.limits.request_body
             )));
         }
-        let url = url::Url::parse(&r.url)
-            .map_err(|e| self.invalid(format!("request URL {:?}: {e}", r.url)))?;
+        // The URL is shown as the views show it: it may hold credentials.
+        let url = url::Url::parse(&r.url).map_err(|e| {
+            self.invalid(format!(
+                "request URL {:?}: {e}",
+                crate::secrets::url(&r.url)
+            ))
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(self.invalid(format!(
                 "request URL {:?} is not an http(s) URL with a host",
-                r.url
+                crate::secrets::url(&r.url)
             )));
         }
         for (name, value) in &r.headers {

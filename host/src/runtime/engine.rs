@@ -3,8 +3,7 @@
 //!
 //! One configuration for every plugin: async calls, epoch interruption, the
 //! pooling allocator, the component model. Compiled components are kept in
-//! the data directory, keyed by the wasm's digest and the engine's
-//! compatibility hash, so a restart does not recompile.
+//! the data directory ([`CodeCache`]), so a restart does not recompile.
 //!
 //! The linker gives a plugin the `edgehook:webhook` host interface (of
 //! 0.2.0, the current world, and of 0.1.0, the first release) and
@@ -13,8 +12,7 @@
 //! imports anything else fails to load, with a [`LoadError`] that names the
 //! interface.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -29,6 +27,7 @@ use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
 use super::bindings::{v0_1, v0_2};
+use super::cache::CodeCache;
 use super::plugin::Pre;
 use super::state::HostState;
 
@@ -119,7 +118,7 @@ impl From<wasmtime::Error> for EngineError {
 pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
-    cache_dir: Option<PathBuf>,
+    cache: Option<CodeCache>,
     /// One permit per pool slot: a call waits here rather than failing when
     /// every slot is in use.
     slots: Arc<Semaphore>,
@@ -131,7 +130,7 @@ pub struct WasmEngine {
 impl std::fmt::Debug for WasmEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmEngine")
-            .field("cache_dir", &self.cache_dir)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -163,13 +162,15 @@ impl WasmEngine {
         v0_2::Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         v0_1::Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let ticker = Ticker::start(engine.clone())?;
-        if let Some(dir) = &opts.cache_dir {
-            std::fs::create_dir_all(dir)?;
-        }
+        let cache = opts
+            .cache_dir
+            .as_deref()
+            .map(|dir| CodeCache::open(dir, &engine))
+            .transpose()?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
-            cache_dir: opts.cache_dir.clone(),
+            cache,
             slots: Arc::new(Semaphore::new(opts.instances as usize)),
             instances: opts.instances as usize,
             ticker: Arc::new(ticker),
@@ -234,38 +235,19 @@ impl WasmEngine {
         if is_core_module(wasm) {
             return Err(LoadError::CoreModule);
         }
-        let Some(path) = self.cache_path(digest) else {
+        let Some(cache) = &self.cache else {
             return Component::new(&self.engine, wasm).map_err(LoadError::Compile);
         };
-        if path.exists() {
-            match load_cached(&self.engine, &path) {
-                Ok(component) => return Ok(component),
-                Err(err) => {
-                    tracing::warn!(path = %path.display(), "ignoring unusable cached code: {err:#}")
-                }
-            }
+        if let Some(component) = cache.load(&self.engine, digest) {
+            return Ok(component);
         }
         let compiled = self
             .engine
             .precompile_component(wasm)
             .map_err(LoadError::Compile)?;
-        if let Err(err) = write_atomically(&path, &compiled) {
-            tracing::warn!(path = %path.display(), "cannot cache compiled code: {err}");
-        }
-        load_cached(&self.engine, &path)
-            .or_else(|_| Component::new(&self.engine, wasm))
+        cache
+            .store(&self.engine, digest, &compiled)
             .map_err(LoadError::Compile)
-    }
-
-    fn cache_path(&self, digest: &str) -> Option<PathBuf> {
-        let mut hasher = DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        let engine_hash = hasher.finish();
-        self.cache_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{digest}-{engine_hash:016x}.cwasm")))
     }
 }
 
@@ -466,23 +448,6 @@ fn and_more(others: usize) -> String {
         0 => String::new(),
         n => format!(" (and {n} more it does not give)"),
     }
-}
-
-#[expect(
-    unsafe_code,
-    reason = "the file is compiled code this host wrote into its own data directory \
-              for this engine's configuration; wasmtime checks its header and version"
-)]
-fn load_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: see the reason above: only this host writes these files, named
-    // by the engine's compatibility hash, and wasmtime validates the header.
-    unsafe { Component::deserialize_file(engine, path) }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own OS thread, so

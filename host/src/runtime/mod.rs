@@ -6,6 +6,7 @@
 //! sees [`Plugin`], [`CallError`] and the types of [`crate::exchange`].
 
 mod bindings;
+mod cache;
 mod call;
 mod compat;
 mod engine;

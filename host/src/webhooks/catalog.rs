@@ -149,13 +149,15 @@ impl Catalog {
     /// Replaces the definition of webhook `id`; its new view. A value sent
     /// exactly as the view showed it in place of a secret (`***`,
     /// `Bearer ***`, `https://u:***@host/`) keeps the stored secret, so a
-    /// client can send back what it read.
+    /// client can send back what it read — unless the URL now goes to
+    /// another scheme, host or port: then the secret must be sent again.
     pub async fn replace(&self, id: &str, definition: Value) -> Result<Value, WebhookError> {
         let mut definition = object(definition)?;
         let (created_at, old) = self.api_entry(id, |e| {
             (e.stored.created_at.clone(), e.stored.definition.clone())
         })?;
-        masked::restore(&mut definition, &old);
+        masked::restore(&mut definition, &old)
+            .map_err(|moved| WebhookError::Invalid(moved.to_string()))?;
         let stored = Stored {
             id: id.to_owned(),
             created_at,

@@ -1,7 +1,8 @@
 //! What the API shows of a Particle-style webhook: its definition with
 //! every secret replaced by `***` (CONTRACT section 5), and the way back —
 //! a definition sent to `PUT` that holds a masked value exactly as it was
-//! read keeps the stored secret there.
+//! read keeps the stored secret there, while its URL goes to the same
+//! destination (section 12).
 //!
 //! Which field holds which shape of secret is decided here; what is a
 //! secret within each shape, in [`crate::secrets`].
@@ -9,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use super::store::Stored;
+use crate::secrets::destination::{self, Moved};
 use crate::secrets::{self, MASK};
 
 /// What the API shows of `stored`: its view, secrets masked.
@@ -53,12 +55,17 @@ pub fn mask(definition: &mut Map<String, Value>) {
 
 /// The definition a `PUT` stores: `incoming`, where each value equal to
 /// what the read view of `stored` showed in place of a secret is the
-/// stored value again.
-pub fn restore(incoming: &mut Map<String, Value>, stored: &Map<String, Value>) {
+/// stored value again — refused when such a secret would now go to
+/// another destination (CONTRACT section 12). A definition without a
+/// textual `url` is left to the validation, which names that problem.
+pub fn restore(
+    incoming: &mut Map<String, Value>,
+    stored: &Map<String, Value>,
+) -> Result<(), Box<Moved>> {
     let mut view = stored.clone();
     mask(&mut view);
     let mut value = Value::Object(std::mem::take(incoming));
-    secrets::restore(
+    let kept = secrets::restore(
         &mut value,
         &Value::Object(view),
         &Value::Object(stored.clone()),
@@ -66,6 +73,14 @@ pub fn restore(incoming: &mut Map<String, Value>, stored: &Map<String, Value>) {
     if let Value::Object(map) = value {
         *incoming = map;
     }
+    match (url_of(stored), url_of(incoming)) {
+        (Some(old), Some(new)) => destination::kept_for(kept, old, new),
+        _ => Ok(()),
+    }
+}
+
+fn url_of(definition: &Map<String, Value>) -> Option<&str> {
+    definition.get("url").and_then(Value::as_str)
 }
 
 fn mask_value(value: &mut Value) {
@@ -137,19 +152,53 @@ mod tests {
     fn the_view_sent_back_is_the_stored_definition() {
         let mut view = stored();
         mask(&mut view);
-        restore(&mut view, &stored());
+        restore(&mut view, &stored()).unwrap();
         assert_eq!(view, stored());
 
         let mut changed = stored();
         mask(&mut changed);
         changed["secret"] = json!("whsec_bmV3");
         changed["event"] = json!("u");
-        restore(&mut changed, &stored());
+        restore(&mut changed, &stored()).unwrap();
         assert_eq!(
             changed["secret"], "whsec_bmV3",
             "a new secret replaces the old"
         );
         assert_eq!(changed["auth"]["password"], "hunter2");
         assert_eq!(changed["event"], "u");
+    }
+
+    #[test]
+    fn a_secret_sent_back_masked_stays_only_with_its_destination() {
+        let mut moved = stored();
+        mask(&mut moved);
+        moved["url"] = json!("https://u:pw@example.com/other");
+        restore(&mut moved, &stored()).unwrap();
+        assert_eq!(
+            moved["auth"]["password"], "hunter2",
+            "another path, same host"
+        );
+
+        let mut moved = stored();
+        mask(&mut moved);
+        moved["url"] = json!("https://example.org/in");
+        let err = restore(&mut moved, &stored()).unwrap_err();
+        for field in [
+            "auth.password",
+            "secret",
+            "headers.X-Api-Key",
+            "query.token",
+        ] {
+            assert!(err.fields.iter().any(|f| f == field), "{field}: {err}");
+        }
+        assert!(err.to_string().contains("send the secret again"), "{err}");
+
+        let mut resent = stored();
+        resent["url"] = json!("https://example.org/in");
+        restore(&mut resent, &stored()).unwrap();
+        assert_eq!(
+            resent["auth"]["password"], "hunter2",
+            "sent again, not kept"
+        );
     }
 }

@@ -200,7 +200,7 @@ impl Files {
     /// Opens (creating) `data_dir/{name}`.
     fn open(data_dir: &Path, name: &str) -> std::io::Result<Self> {
         let dir = data_dir.join(name);
-        std::fs::create_dir_all(&dir)?;
+        crate::files::create_private_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -228,7 +228,7 @@ impl Files {
         use std::io::Write as _;
         let path = self.path(&stored.id);
         let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = crate::files::private_options().truncate(true).open(&tmp)?;
         serde_json::to_writer_pretty(&mut file, &stored.view())?;
         file.write_all(b"\n")?;
         file.sync_all()?;

@@ -30,6 +30,11 @@ pub use process::{HostProcess, TOKEN, edgehook_binary};
 pub use raw_device::RawDevice;
 pub use ws::Ws;
 
+/// The publish rate of the tests' devices: the load tests publish as fast
+/// as they can, far over a device's default rate; the tests of that limit
+/// set their own.
+pub const UNPACED: &str = "1000000/s";
+
 /// How long a test waits for something that should happen.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -62,6 +67,7 @@ impl TestHost {
             // The tests of other behaviour want the first failure's
             // hook-error at once; tests of retries set their own.
             retry_delays: Some(String::new()),
+            device_publish_rate: Some(UNPACED.into()),
             ..Settings::default()
         };
         let settings = if settings.mqtt_url.is_some() {
@@ -91,6 +97,7 @@ impl TestHost {
             data: Some(dir.path().join("data")),
             allow_private_networks: Some(true),
             retry_delays: Some(String::new()),
+            device_publish_rate: Some(UNPACED.into()),
             ..Settings::default()
         })
         .expect("valid test configuration");
@@ -152,6 +159,14 @@ impl TestHost {
             let (status, body) = self.api("POST", "/v1/devices", &device.to_string()).await;
             assert_eq!(status, 201, "{body}");
         }
+    }
+
+    /// Registers device `id` in no group; its key.
+    pub async fn register_device(&self, id: &str) -> String {
+        let device = serde_json::json!({ "id": id });
+        let (status, device) = self.api("POST", "/v1/devices", &device.to_string()).await;
+        assert_eq!(status, 201, "{device}");
+        device["key"].as_str().unwrap().to_owned()
     }
 
     /// Waits until the delivery log of webhook `id` satisfies `pred`

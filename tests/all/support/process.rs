@@ -1,5 +1,6 @@
-//! `edgehook serve` as its own process, for tests that kill it: the
-//! binary of this workspace, its ready line read for the bound addresses.
+//! `edgehook serve` as its own process, for tests that kill it or read its
+//! log: the binary of this workspace, its ready line read for the bound
+//! addresses.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
 
 use super::{WAIT, http_get};
 
@@ -52,11 +54,35 @@ impl HostProcess {
 
     /// [`HostProcess::start`] with extra environment variables.
     pub async fn start_with_env(dir: &Path, mqtt: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(dir, mqtt, env, Stdio::inherit()).await
+    }
+
+    /// [`HostProcess::start`] logging at `info`, with its log lines
+    /// (standard error), as they come.
+    pub async fn start_logged(
+        dir: &Path,
+        mqtt: &[&str],
+    ) -> (Self, mpsc::UnboundedReceiver<String>) {
+        let mut host = Self::launch(dir, mqtt, &[("EDGEHOOK_LOG", "info")], Stdio::piped()).await;
+        let mut lines = BufReader::new(host.child.stderr.take().unwrap()).lines();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                // Read to the end even when the test stopped listening, so
+                // that the host never blocks on a full pipe.
+                let _ = tx.send(line);
+            }
+        });
+        (host, rx)
+    }
+
+    async fn launch(dir: &Path, mqtt: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = Command::new(edgehook_binary())
             .arg("serve")
             .args(mqtt)
             .args(["--api-listen", "127.0.0.1:0", "--allow-private-networks"])
             .args(["--retry-delays", "", "--api-token", TOKEN])
+            .args(["--device-publish-rate", super::UNPACED])
             .arg("--data")
             .arg(dir.join("data"))
             .arg("--plugins")
@@ -66,7 +92,7 @@ impl HostProcess {
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("edgehook starts");

@@ -424,15 +424,13 @@ fn parse_url(source: &str) -> Result<Template, DefinitionError> {
         if !url::is_absolute_http(source) {
             return Err(DefinitionError::new(
                 "url",
-                format!("`{source}` is not an absolute http:// or https:// URL"),
+                "not an absolute http:// or https:// URL",
             ));
         }
     } else if !url::has_http_scheme(url.literal_prefix()) {
         return Err(DefinitionError::new(
             "url",
-            format!(
-                "`{source}` must start with http:// or https:// (templates may fill in the rest)"
-            ),
+            "must start with http:// or https:// (templates may fill in the rest)",
         ));
     }
     Ok(url)
