@@ -12,7 +12,8 @@
 //!   recognise a resend), the values exchanged with plugins.
 //! - [`config`]: settings from flags, environment and file, checked once.
 //! - [`fleet`]: the device registry — groups, devices, their keys.
-//! - [`ingress`]: MQTT in and out — the embedded broker or an external one.
+//! - [`ingress`]: MQTT in and out — the embedded broker (its logins, topic
+//!   rules and per-device limits) or an external one.
 //! - [`runtime`]: the wasm sandbox (engine, plugins, limits, the one `bindgen!`).
 //! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
 //! - [`webhooks`]: Particle-style webhooks — the catalog, its store, the
@@ -29,15 +30,18 @@
 //! - [`tls`]: the rustls client configurations (verifying, and the opt-out
 //!   for `rejectUnauthorized: false`).
 //! - [`files`]: the data directory and its files, the host user's alone.
-//! - [`queue`]: the durable queue of acknowledged events (redb, group commit),
-//!   and the origins of stored events that make a resend recognised.
+//! - [`queue`]: the durable queue of acknowledged events (an append-only log,
+//!   group commit), and the origins of stored events that make a resend
+//!   recognised.
 //! - [`streak`]: failures in a row that suspend a plugin or disable a webhook.
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API, and the web console at `GET /` that calls it.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
-//! - [`logging`]: log lines as text or JSON, colours only on a terminal.
+//! - [`logging`]: log lines as text (control characters escaped) or JSON,
+//!   colours only on a terminal.
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
-//! - [`remote`]: the API client behind `edgehook webhook …` and `subscribe`.
+//! - [`remote`]: the API client behind `edgehook webhook …`, `plugin push`
+//!   and `subscribe`.
 //! - [`secrets`]: what a secret is, and how each shape of it is masked on
 //!   read (views, the delivery log, error messages).
 #![deny(missing_docs)]

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use edgehook::config::{Config, Settings};
 use edgehook::remote::fleet::{self, DeviceCommand, GroupCommand};
+use edgehook::remote::plugins;
 use edgehook::remote::{ApiArgs, ApiClient};
 
 #[derive(Debug, Parser)]
@@ -29,7 +30,7 @@ enum Command {
         #[command(flatten)]
         settings: Box<Settings>,
     },
-    /// Write and try plugins
+    /// Write, try, install and remove plugins
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
@@ -95,15 +96,21 @@ enum PluginCommand {
     },
     /// Run a plugin on one event, offline, and print what it would do
     Test(edgehook::offline::TestRun),
-    /// Put a plugin in the NATS cluster's object store: every host sharing it loads the plugin
+    /// Install or replace a plugin on a running host (on a cluster, on every host)
     Push {
-        /// The plugin module, NAME.wasm
+        /// The plugin module, NAME.wasm: the plugin is named NAME
         wasm: PathBuf,
         /// Its manifest
         manifest: PathBuf,
-        /// The NATS cluster (nats://host:port, a comma list)
-        #[arg(long, env = "EDGEHOOK_NATS_URL", value_name = "URL[,URL…]")]
-        nats_url: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Remove a plugin from a running host (on a cluster, from every host)
+    Remove {
+        /// The plugin's name
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
     },
 }
 
@@ -164,13 +171,17 @@ fn main() -> anyhow::Result<()> {
                     PluginCommand::Push {
                         wasm,
                         manifest,
-                        nats_url,
+                        api,
                     },
             } => {
-                let urls: Vec<String> = nats_url.split(',').map(|u| u.trim().to_owned()).collect();
-                let nats = edgehook::nats::Nats::connect(&urls).await?;
-                let name = edgehook::nats::plugins::push(&nats, &wasm, &manifest).await?;
-                println!("Pushed plugin {name}: every host on the cluster loads it");
+                let client = ApiClient::new(&api)?;
+                print!("{}", plugins::push(&client, &wasm, &manifest).await?);
+                Ok(())
+            }
+            Command::Plugin {
+                command: PluginCommand::Remove { name, api },
+            } => {
+                print!("{}", plugins::remove(&ApiClient::new(&api)?, &name).await?);
                 Ok(())
             }
             Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,

@@ -1,8 +1,9 @@
 //! The API client of the command line: `edgehook webhook create|list|delete`,
-//! `device …`, `group …` and `subscribe` talk to a running host through its
-//! HTTP API.
+//! `device …`, `group …`, `plugin push|remove` and `subscribe` talk to a
+//! running host through its HTTP API.
 
 pub mod fleet;
+pub mod plugins;
 
 use std::path::{Path, PathBuf};
 
@@ -94,6 +95,18 @@ impl ApiClient {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Value, RemoteError> {
+        let body = body.map(|b| (b, "application/json"));
+        self.call_with(method, path, body).await
+    }
+
+    /// Calls `method path` with an optional body and its content type; the
+    /// JSON answer.
+    pub async fn call_with(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<(Bytes, &str)>,
+    ) -> Result<Value, RemoteError> {
         let response = self.send(method, path, body).await?;
         let status = response.status().as_u16();
         let bytes = response
@@ -159,18 +172,22 @@ impl ApiClient {
         &self,
         method: http::Method,
         path: &str,
-        body: Option<Bytes>,
+        body: Option<(Bytes, &str)>,
     ) -> Result<http::Response<hyper::body::Incoming>, RemoteError> {
         let url = format!("{}{path}", self.base);
         let mut request = http::Request::builder().method(method).uri(&url).header(
             http::header::AUTHORIZATION,
             format!("Bearer {}", self.token),
         );
-        if body.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
-        }
+        let body = match body {
+            Some((bytes, content_type)) => {
+                request = request.header(http::header::CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
         let request = request
-            .body(Full::new(body.unwrap_or_default()))
+            .body(Full::new(body))
             .map_err(|_| RemoteError::BadUrl(self.base.clone()))?;
         self.client
             .request(request)

@@ -20,6 +20,7 @@ use crate::config::{Broker, Config};
 use crate::delivery::{ClientOptions, HttpSender};
 use crate::dialects::{Book, Iottly, Mainflux};
 use crate::fleet::Fleet;
+use crate::ingress::acl::MqttAuth;
 use crate::ingress::external::MqttVersion;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
@@ -29,7 +30,8 @@ use crate::nats::shared::Shared;
 use crate::nats::trips::Trips;
 use crate::nats::{self, Nats};
 use crate::pipeline::{DeliveryStats, Parts, Pipeline};
-use crate::plugins::{PluginDir, Registry};
+use crate::plugins::install::Place;
+use crate::plugins::{Installer, PluginDir, Registry};
 use crate::queue::{Opened, Queue};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
@@ -67,6 +69,9 @@ pub struct Host {
     pub registry: Arc<Registry>,
     /// The Particle-style webhooks.
     pub catalog: Arc<Catalog>,
+    /// Makes the queue's commits fail, as a full or failing disk does.
+    #[cfg(feature = "fault-injection")]
+    pub disk_faults: crate::queue::DiskFaults,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     publisher: Publisher,
@@ -93,8 +98,8 @@ impl Host {
 
         let fleet = Fleet::open(&cfg.data_dir).context("opening the device registry")?;
         let nats = match &cfg.broker {
-            Broker::Nats { nats, .. } => Some(
-                Nats::connect(nats)
+            Broker::Nats { nats, auth, .. } => Some(
+                Nats::connect(nats, auth)
                     .await
                     .context("connecting to the NATS cluster")?,
             ),
@@ -134,6 +139,14 @@ impl Host {
             registry.clone(),
         );
         plugin_dir.scan(false).await;
+        let place = match &nats {
+            Some(nats) => Place::Shared(Box::new(nats.clone())),
+            None => {
+                let (dir, lock) = plugin_dir.lock();
+                Place::Dir(dir, lock)
+            }
+        };
+        let installer = Installer::new(engine.clone(), cfg.limits, cfg.max_plugin_memory, place);
         let stores = Stores::open(&cfg.data_dir, nats.as_ref()).await?;
         let builtin = Arc::new(Builtin::new(engine, cfg.limits));
         let catalog = Arc::new(Catalog::new(
@@ -164,6 +177,8 @@ impl Host {
             pending,
             origins,
         } = Queue::open(&cfg.data_dir, cfg.queue).context("opening the event queue")?;
+        #[cfg(feature = "fault-injection")]
+        let disk_faults = queue.faults();
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -230,8 +245,8 @@ impl Host {
                     unreachable!("connected above")
                 };
                 let opts = external::ExternalOptions {
-                    url: mqtt[0].clone(),
-                    fallback_urls: mqtt[1..].to_vec(),
+                    url: nats.mqtt_url(&mqtt[0]),
+                    fallback_urls: mqtt[1..].iter().map(|u| nats.mqtt_url(u)).collect(),
                     // The MQTT listener of NATS speaks 3.1.1 only.
                     version: MqttVersion::V311,
                     client_id: client_id.clone(),
@@ -331,6 +346,7 @@ impl Host {
                 iottly_max_webhooks: cfg.iottly_max_webhooks,
                 commands,
                 nats,
+                installer,
             },
             api_token.as_str().into(),
             hub.clone(),
@@ -350,6 +366,8 @@ impl Host {
             api_token,
             registry,
             catalog,
+            #[cfg(feature = "fault-injection")]
+            disk_faults,
             shutdown,
             tasks,
             publisher,
@@ -385,11 +403,18 @@ pub async fn run(
     let plugins_dir = cfg.plugins_dir.clone();
     let webhooks_dir = cfg.webhooks_dir.clone();
     let shared = matches!(cfg.broker, Broker::Nats { .. });
+    let logins = match cfg.broker {
+        Broker::Embedded {
+            auth: MqttAuth::Devices,
+            ..
+        } => "device logins",
+        _ => "open to any client",
+    };
     let host = Host::start(cfg).await?;
     let mqtt = match host.mqtt_addr {
         Some(addr) => match host.mqtt_tls_addr {
-            Some(tls) => format!("MQTT on {addr} and TLS on {tls} (embedded broker)"),
-            None => format!("MQTT on {addr} (embedded broker)"),
+            Some(tls) => format!("MQTT on {addr} and TLS on {tls} (embedded broker, {logins})"),
+            None => format!("MQTT on {addr} (embedded broker, {logins})"),
         },
         None if shared => "MQTT via the NATS cluster, events from JetStream".to_owned(),
         None => "MQTT via the external broker".to_owned(),

@@ -151,7 +151,8 @@ async fn definitions_registry_and_plugins_reach_every_host() {
     assert_eq!(status, 200, "{body}");
     until(&a, "/v1/webhooks", |l| !ids(l).contains(&id.as_str())).await;
 
-    // A plugin pushed once runs on both, and on a host that joins later.
+    // A plugin pushed through one host's API runs on both, and on a host
+    // that joins later.
     let manifest = dir_a.path().join("pushed.toml");
     std::fs::write(
         &manifest,
@@ -160,17 +161,27 @@ async fn definitions_registry_and_plugins_reach_every_host() {
     .unwrap();
     let wasm = dir_a.path().join("pushed.wasm");
     std::fs::copy(edgehook_tests::BEHAVE, &wasm).unwrap();
-    let out = std::process::Command::new(edgehook_binary())
-        .args(["plugin", "push"])
-        .arg(&wasm)
-        .arg(&manifest)
-        .args(["--nats-url", &cluster.nats_url_arg()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let plugin = |host: &HostProcess, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(edgehook_binary())
+            .arg("plugin")
+            .args(args)
+            .args([
+                "--api",
+                &format!("http://{}", host.api_addr),
+                "--token",
+                TOKEN,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    plugin(
+        &a,
+        &["push".as_ref(), wasm.as_os_str(), manifest.as_os_str()],
     );
     let running = |l: &serde_json::Value| {
         l.as_array().is_some_and(|a| {
@@ -185,6 +196,11 @@ async fn definitions_registry_and_plugins_reach_every_host() {
     let dir_c = host_dir();
     let c = start_host(&cluster, 2, dir_c.path()).await;
     wait_for(&c, "/v1/plugins", running).await;
+    // Removed through another host's API: gone from every host.
+    plugin(&b, &["remove".as_ref(), "pushed".as_ref()]);
+    for host in [&a, &b, &c] {
+        wait_for(host, "/v1/plugins", |l| !running(l)).await;
+    }
     let (_, list) = http_get(c.api_addr, "/v1/projects/line-1/webhooks", Some(TOKEN)).await;
     assert!(ids(&list).contains(&iottly.as_str()), "{list}");
 }

@@ -1,10 +1,12 @@
 //! The embedded broker's trust boundary as an attacker on the network
 //! tries it (CONTRACT section 12), over real sockets with MQTT 3.1.1 and 5:
 //! Wills on topics the client may not publish, client ids that name
-//! another device or another login's session, and a device over its
-//! subscription and publish limits while the others go on.
+//! another device or another login's session, a device over its
+//! subscription, publish and queue limits while the others go on, and
+//! client-chosen text in the log.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
 use edgehook::config::Settings;
@@ -726,4 +728,64 @@ async fn what_a_client_chose_reaches_the_log_escaped() {
             .all(|l| !l.starts_with("WARN edgehook") && !l.contains('\u{1b}')),
         "a forged log line: {lines:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_over_its_share_of_the_queue_is_refused_while_others_go_on() {
+    let mut endpoint = Endpoint::start(200, "noted").await;
+    // Each request is answered after a while: its event stays queued.
+    endpoint.answer(200, "noted", Duration::from_secs(5));
+    let host = host_with(
+        MqttAuth::Devices,
+        Settings {
+            device_max_queued: Some(2),
+            ..Settings::default()
+        },
+    )
+    .await;
+    forward(&host, &endpoint, "temp").await;
+    let key_a = host.register_device("a").await;
+    let key_b = host.register_device("b").await;
+    let key_c = host.register_device("c").await;
+
+    // MQTT 5: two stored, the third refused with quota exceeded.
+    let mut a = RawV5::connect(host.mqtt_addr(), "a", &key_a).await;
+    for pkid in 1..=3 {
+        a.publish("devices/a/events/temp", &pkid.to_string(), pkid)
+            .await;
+        let expected = if pkid < 3 { 0 } else { 0x97 };
+        assert_eq!(a.puback().await, (pkid, expected));
+    }
+    // MQTT 3.1.1: the third is not acknowledged; the connection closes so
+    // that the device sends it again.
+    let mut c = Client::connect(host.mqtt_addr(), Login::new("c").key("c", &key_c)).await;
+    assert_eq!(c.connack().await, 0);
+    for i in 1..=3 {
+        c.publish("devices/c/events/temp", &i.to_string()).await;
+    }
+    // (The PUBACKs before the close may be lost with the connection.)
+    while !matches!(c.next().await, Seen::Closed(_)) {}
+
+    // Another device's event goes through meanwhile.
+    let mut b = Client::connect(host.mqtt_addr(), Login::new("b").key("b", &key_b)).await;
+    assert_eq!(b.connack().await, 0);
+    b.publish("devices/b/events/temp", "marker").await;
+    let mut taken = Vec::new();
+    while !taken.contains(&("b".to_owned(), "marker".to_owned())) {
+        taken.push(next_request(&mut endpoint).await);
+    }
+    // Two of a's, two of c's and b's were taken, nothing else.
+    assert_eq!(host.metric("edgehook_events_total").await, 5);
+
+    // Once its events are delivered, the device has its share back.
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    while host.metric("edgehook_queue_depth").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queue never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.publish("devices/a/events/temp", "4", 4).await;
+    assert_eq!(a.puback().await, (4, 0));
 }

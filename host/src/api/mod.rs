@@ -1,4 +1,5 @@
-//! The HTTP API: health, and behind the bearer token the loaded plugins,
+//! The HTTP API: health, and behind the bearer token the plugins (listed,
+//! installed, removed),
 //! the webhooks with their logs, the device registry, the live event
 //! stream, the WebSocket API, commands to devices and the metrics; and,
 //! open like health, the web console that calls them.
@@ -11,32 +12,31 @@ pub mod fleet;
 pub mod iottly;
 pub mod mainflux;
 pub mod metrics;
+pub mod plugins;
 pub mod serve;
 pub mod stream_ws;
 pub mod webhooks;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
-use serde::Serialize;
 
 use crate::commands::Commands;
 use crate::dialects::{Book, DialectError, Iottly, Mainflux};
 use crate::fleet::Fleet;
 use crate::ingress::Publisher;
 use crate::pipeline::DeliveryStats;
-use crate::plugins::{PluginStatus, Registry};
+use crate::plugins::{Installer, Registry};
 use crate::queue::Queue;
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::webhooks::Catalog;
 
 /// Largest JSON body taken (a webhook definition, a device), in bytes;
-/// beyond it `413`.
+/// beyond it `413`. Plugin uploads have their own, [`plugins::MAX_UPLOAD`].
 const MAX_BODY: usize = 1 << 20;
 
 /// What the API reads.
@@ -68,13 +68,15 @@ pub struct ApiState {
     pub commands: Arc<Commands>,
     /// The NATS cluster, when the host shares its work through it.
     pub nats: Option<crate::nats::Nats>,
+    /// Checks and installs plugins sent over the API.
+    pub installer: Installer,
 }
 
 /// The API's routes; `/v1/stream` checks its key itself (it also takes
 /// `?api_key=`).
 pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Router {
     let protected = Router::new()
-        .route("/v1/plugins", get(plugins))
+        .merge(plugins::routes())
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",
@@ -165,50 +167,19 @@ async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json:
     } else {
         None
     };
-    match down {
-        None => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
-        Some(error) => {
+    match (down, state.queue.write_fault()) {
+        (None, None) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
+        (Some(error), _) => {
             let body = serde_json::json!({ "status": "unavailable", "error": error });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
+        (None, Some(fault)) => {
+            let body = serde_json::json!({
+                "status": "unavailable",
+                "error": format!("the event queue cannot write: {fault}"),
+                "queue": format!("cannot write: {fault}"),
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        }
     }
-}
-
-/// One entry of `GET /v1/plugins`.
-#[derive(Debug, Serialize)]
-struct PluginView {
-    #[serde(flatten)]
-    status: PluginStatus,
-    calls: u64,
-    errors: std::collections::BTreeMap<&'static str, u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_call_error: Option<String>,
-    memory_high_water: u64,
-    log_bytes_dropped: u64,
-}
-
-async fn plugins(State(state): State<ApiState>) -> Json<Vec<PluginView>> {
-    let views = state
-        .registry
-        .statuses()
-        .into_iter()
-        .map(|status| {
-            let stats = state.registry.stats(&status.name);
-            PluginView {
-                calls: stats
-                    .as_ref()
-                    .map_or(0, |s| s.calls.load(Ordering::Relaxed)),
-                errors: stats.as_ref().map(|s| s.errors()).unwrap_or_default(),
-                last_call_error: stats.as_ref().and_then(|s| s.last_error()),
-                memory_high_water: stats
-                    .as_ref()
-                    .map_or(0, |s| s.memory_high_water.load(Ordering::Relaxed)),
-                log_bytes_dropped: stats
-                    .as_ref()
-                    .map_or(0, |s| s.log_bytes_dropped.load(Ordering::Relaxed)),
-                status,
-            }
-        })
-        .collect();
-    Json(views)
 }

@@ -15,6 +15,7 @@ use crate::api::stream_ws::StreamLimits;
 use crate::ingress::acl::MqttAuth;
 use crate::ingress::device_limits::DeviceLimits;
 use crate::ingress::external::MqttVersion;
+use crate::nats::auth::{ClientCert, Login, NatsAuth};
 use crate::pipeline::DeliveryPolicy;
 use crate::queue::QueueLimits;
 use crate::runtime::Limits;
@@ -92,6 +93,8 @@ pub enum Broker {
         ack_wait: Duration,
         /// Extra CA certificate for TLS.
         ca_file: Option<PathBuf>,
+        /// The hosts' login to NATS and the servers' CA.
+        auth: NatsAuth,
     },
 }
 
@@ -170,6 +173,11 @@ impl Config {
 
     /// Checks `s` and fills in the defaults.
     pub fn build(s: Settings) -> Result<Self, ConfigError> {
+        let nats_auth = nats_auth(&s)?;
+        let nats_auth_key = nats_auth_key(&s);
+        if s.nats_url.is_none() && nats_auth != NatsAuth::default() {
+            return Err(invalid(nats_auth_key, "applies only with nats_url".into()));
+        }
         let bytes = |v: Option<bytesize::ByteSize>, default: u64| {
             usize::try_from(v.map_or(default, |b| b.as_u64())).unwrap_or(usize::MAX)
         };
@@ -370,15 +378,31 @@ impl Config {
                     Duration::from_secs(1)..=Duration::from_secs(3600),
                     "1s..=1h",
                 )?;
+                let nats = list("nats_url", &nats)?;
+                if nats_auth.login.is_some()
+                    && nats
+                        .iter()
+                        .any(|u| crate::nats::auth::split_userinfo(u).1.is_some())
+                {
+                    return Err(invalid(
+                        "nats_url",
+                        format!(
+                            "carries a login (user:password@) and `{}` gives another: keep one",
+                            nats_auth_key
+                        ),
+                    ));
+                }
                 Broker::Nats {
-                    nats: list("nats_url", &nats)?,
+                    nats,
                     mqtt: list("mqtt_url", &mqtt)?,
                     client_id: s.mqtt_client_id.unwrap_or_else(|| {
                         // Two hosts with one id would evict each other.
                         format!("{}-{:08x}", default_client_id(), rand::random::<u32>())
                     }),
                     ack_wait,
-                    ca_file: s.mqtt_ca_file,
+                    // The nodes' MQTT listeners have the same certificates.
+                    ca_file: s.mqtt_ca_file.or_else(|| nats_auth.ca_file.clone()),
+                    auth: nats_auth,
                 }
             }
             (None, Some(url)) => {
@@ -454,10 +478,21 @@ impl Config {
                     100_000,
                     "1..=100000",
                 )?;
+                let max_queued = s
+                    .device_max_queued
+                    .unwrap_or((queue.max_events / 10).max(1));
+                check(
+                    "device_max_queued",
+                    max_queued,
+                    1,
+                    queue.max_events,
+                    &format!("1..=queue_max_events ({})", queue.max_events),
+                )?;
                 let limits = DeviceLimits {
                     max_subscriptions,
                     publish_rate: rate("device_publish_rate", s.device_publish_rate.as_deref())?
                         .unwrap_or(defaults.publish_rate),
+                    max_queued,
                 };
                 Broker::Embedded {
                     listen,
@@ -575,6 +610,77 @@ fn check(
     } else {
         Err(invalid(key, format!("{value} is outside {range}")))
     }
+}
+
+/// The hosts' login to NATS and TLS from the `nats_*` keys: at most one
+/// way to log in, and every file with its partner.
+fn nats_auth(s: &Settings) -> Result<NatsAuth, ConfigError> {
+    let ways: Vec<&str> = [
+        ("nats_creds", s.nats_creds.is_some()),
+        ("nats_nkey", s.nats_nkey.is_some()),
+        (
+            "nats_user",
+            s.nats_user.is_some() || s.nats_password_file.is_some(),
+        ),
+        ("nats_token_file", s.nats_token_file.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(key, given)| given.then_some(key))
+    .collect();
+    if let [_, second, ..] = ways.as_slice() {
+        return Err(invalid(
+            second,
+            format!(
+                "{} are each a way to log in to NATS: give at most one of nats_creds, nats_nkey, nats_user + nats_password_file, nats_token_file",
+                ways.join(" and ")
+            ),
+        ));
+    }
+    let login = match (&s.nats_user, &s.nats_password_file) {
+        (Some(user), Some(file)) => Some(Login::Password {
+            user: user.clone(),
+            file: file.clone(),
+        }),
+        (Some(_), None) => return Err(invalid("nats_user", "needs nats_password_file".into())),
+        (None, Some(_)) => return Err(invalid("nats_password_file", "needs nats_user".into())),
+        (None, None) => s
+            .nats_creds
+            .clone()
+            .map(Login::Creds)
+            .or_else(|| s.nats_nkey.clone().map(Login::Nkey))
+            .or_else(|| s.nats_token_file.clone().map(Login::Token)),
+    };
+    let client_cert = match (&s.nats_tls_cert, &s.nats_tls_key) {
+        (Some(cert), Some(key)) => Some(ClientCert {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (Some(_), None) => return Err(invalid("nats_tls_cert", "needs nats_tls_key".into())),
+        (None, Some(_)) => return Err(invalid("nats_tls_key", "needs nats_tls_cert".into())),
+        (None, None) => None,
+    };
+    Ok(NatsAuth {
+        login,
+        ca_file: s.nats_ca_file.clone(),
+        client_cert,
+    })
+}
+
+/// The first `nats_*` key of the login or TLS that is given, for messages.
+fn nats_auth_key(s: &Settings) -> &'static str {
+    [
+        ("nats_creds", s.nats_creds.is_some()),
+        ("nats_nkey", s.nats_nkey.is_some()),
+        ("nats_user", s.nats_user.is_some()),
+        ("nats_password_file", s.nats_password_file.is_some()),
+        ("nats_token_file", s.nats_token_file.is_some()),
+        ("nats_ca_file", s.nats_ca_file.is_some()),
+        ("nats_tls_cert", s.nats_tls_cert.is_some()),
+        ("nats_tls_key", s.nats_tls_key.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(key, given)| given.then_some(key))
+    .unwrap_or("nats_url")
 }
 
 /// The items of a comma list, which must have one.
@@ -726,6 +832,70 @@ mod tests {
             let err = from_toml(text).unwrap_err();
             assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn nats_logins_are_one_at_most_and_files_come_with_their_partners() {
+        let base = "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"\n";
+        let auth = |more: &str| match from_toml(&format!("{base}{more}")).unwrap().broker {
+            Broker::Nats { auth, ca_file, .. } => (auth, ca_file),
+            _ => unreachable!("nats_url was given"),
+        };
+        let (given, ca) =
+            auth("nats_user = \"hosts\"\nnats_password_file = \"pw\"\nnats_ca_file = \"ca.pem\"");
+        assert_eq!(
+            given.login,
+            Some(Login::Password {
+                user: "hosts".into(),
+                file: "pw".into()
+            })
+        );
+        assert_eq!(
+            ca,
+            Some(PathBuf::from("ca.pem")),
+            "the MQTT listeners' CA too"
+        );
+        assert_eq!(
+            auth("nats_nkey = \"seed\"").0.login,
+            Some(Login::Nkey("seed".into()))
+        );
+        for (more, expected) in [
+            (
+                "nats_creds = \"c\"\nnats_token_file = \"t\"",
+                "`nats_token_file`: nats_creds and nats_token_file are each a way to log in",
+            ),
+            (
+                "nats_nkey = \"k\"\nnats_password_file = \"p\"",
+                "`nats_user`: nats_nkey and nats_user",
+            ),
+            ("nats_user = \"u\"", "`nats_user`: needs nats_password_file"),
+            (
+                "nats_password_file = \"p\"",
+                "`nats_password_file`: needs nats_user",
+            ),
+            (
+                "nats_tls_key = \"k\"",
+                "`nats_tls_key`: needs nats_tls_cert",
+            ),
+            (
+                "nats_tls_cert = \"c\"",
+                "`nats_tls_cert`: needs nats_tls_key",
+            ),
+        ] {
+            let err = from_toml(&format!("{base}{more}")).unwrap_err();
+            assert!(err.contains(expected), "{more}: {err}");
+        }
+        let twice = "nats_url = \"nats://u:p@a\"\nmqtt_url = \"mqtt://a\"\nnats_token_file = \"t\"";
+        assert!(
+            from_toml(twice)
+                .unwrap_err()
+                .contains("`nats_url`: carries a login")
+        );
+        let alone = from_toml("nats_ca_file = \"ca.pem\"").unwrap_err();
+        assert!(
+            alone.contains("`nats_ca_file`: applies only with nats_url"),
+            "{alone}"
+        );
     }
 
     #[test]

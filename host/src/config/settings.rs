@@ -57,6 +57,30 @@ pub struct Settings {
     #[arg(long, env = "EDGEHOOK_NATS_ACK_WAIT", value_name = "DURATION", value_parser = duration)]
     #[serde(default, with = "humantime_serde")]
     pub nats_ack_wait: Option<Duration>,
+    /// With --nats-url: log in to NATS with this credentials file (a user JWT and its nkey seed)
+    #[arg(long, env = "EDGEHOOK_NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// With --nats-url: log in to NATS with the user nkey seed in this file
+    #[arg(long, env = "EDGEHOOK_NATS_NKEY", value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// With --nats-url: log in to NATS as this user, with --nats-password-file (also the login of the host's MQTT connections to the nodes)
+    #[arg(long, env = "EDGEHOOK_NATS_USER", value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// The file holding the password of --nats-user (its first line)
+    #[arg(long, env = "EDGEHOOK_NATS_PASSWORD_FILE", value_name = "FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// With --nats-url: log in to NATS with the token in this file (its first line)
+    #[arg(long, env = "EDGEHOOK_NATS_TOKEN_FILE", value_name = "FILE")]
+    pub nats_token_file: Option<PathBuf>,
+    /// With --nats-url: require TLS and verify the NATS servers with this CA (PEM)
+    #[arg(long, env = "EDGEHOOK_NATS_CA_FILE", value_name = "FILE")]
+    pub nats_ca_file: Option<PathBuf>,
+    /// With --nats-url: the host's certificate chain (PEM) for servers that verify clients
+    #[arg(long, env = "EDGEHOOK_NATS_TLS_CERT", value_name = "FILE")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --nats-tls-cert
+    #[arg(long, env = "EDGEHOOK_NATS_TLS_KEY", value_name = "FILE")]
+    pub nats_tls_key: Option<PathBuf>,
     /// Extra CA certificate (PEM) for mqtts:// brokers
     #[arg(long, env = "EDGEHOOK_MQTT_CA_FILE", value_name = "FILE")]
     pub mqtt_ca_file: Option<PathBuf>,
@@ -137,6 +161,9 @@ pub struct Settings {
     /// Most events one device may publish to the embedded broker, e.g. 100/s burst 200; beyond it they are refused [default: 100/s burst 200]
     #[arg(long, env = "EDGEHOOK_DEVICE_PUBLISH_RATE", value_name = "RATE")]
     pub device_publish_rate: Option<String>,
+    /// Events of one device the durable queue may hold at once; beyond it the device's events are refused until some are delivered [default: a tenth of queue_max_events]
+    #[arg(long, env = "EDGEHOOK_DEVICE_MAX_QUEUED", value_name = "N")]
+    pub device_max_queued: Option<usize>,
     /// Most deliveries for one device, e.g. 1/s [default: no limit]
     #[arg(long, env = "EDGEHOOK_DEVICE_RATE", value_name = "RATE")]
     pub device_rate: Option<String>,
@@ -183,6 +210,14 @@ impl Settings {
             mqtt_ca_file: self.mqtt_ca_file.or(other.mqtt_ca_file),
             nats_url: self.nats_url.or(other.nats_url),
             nats_ack_wait: self.nats_ack_wait.or(other.nats_ack_wait),
+            nats_creds: self.nats_creds.or(other.nats_creds),
+            nats_nkey: self.nats_nkey.or(other.nats_nkey),
+            nats_user: self.nats_user.or(other.nats_user),
+            nats_password_file: self.nats_password_file.or(other.nats_password_file),
+            nats_token_file: self.nats_token_file.or(other.nats_token_file),
+            nats_ca_file: self.nats_ca_file.or(other.nats_ca_file),
+            nats_tls_cert: self.nats_tls_cert.or(other.nats_tls_cert),
+            nats_tls_key: self.nats_tls_key.or(other.nats_tls_key),
             api_listen: self.api_listen.or(other.api_listen),
             api_max_connections: self.api_max_connections.or(other.api_max_connections),
             plugins: self.plugins.or(other.plugins),
@@ -210,6 +245,7 @@ impl Settings {
                 .device_max_subscriptions
                 .or(other.device_max_subscriptions),
             device_publish_rate: self.device_publish_rate.or(other.device_publish_rate),
+            device_max_queued: self.device_max_queued.or(other.device_max_queued),
             device_rate: self.device_rate.or(other.device_rate),
             disable_after: self.disable_after.or(other.disable_after),
             ws_ping_interval: self.ws_ping_interval.or(other.ws_ping_interval),

@@ -1,6 +1,7 @@
 //! Per-device limits on the embedded broker (CONTRACT section 12), so that
 //! one device can never stall the others: how many filters its session may
-//! hold, and how fast it may publish.
+//! hold, how fast it may publish, and how many of its events the durable
+//! queue may hold at once.
 //!
 //! The publish rate is paced per device id (the one its topics name) with
 //! the same GCRA bucket as the delivery throttle. A device that has been
@@ -8,10 +9,12 @@
 //! fresh bucket is the same as a full one, so the table holds only the
 //! devices that published lately, however many ids open mode sees.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::throttle::rate::{Bucket, Rate};
+use crate::topic::DeviceId;
 
 /// The limits every device gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +23,14 @@ pub struct DeviceLimits {
     pub max_subscriptions: usize,
     /// Events (and answers to commands) one device may publish.
     pub publish_rate: Rate,
+    /// Events of one device the queue may hold at once.
+    pub max_queued: usize,
 }
 
 impl Default for DeviceLimits {
     fn default() -> Self {
         Self {
+            max_queued: 10_000,
             max_subscriptions: 32,
             publish_rate: Rate {
                 events: 100,
@@ -77,27 +83,125 @@ impl Pacer {
 
     /// Takes one publish of `device` at `now`.
     pub fn take(&self, device: &str, now: Instant) -> Result<(), TooFast> {
-        let pace = match self.devices.get(device) {
-            Some(pace) => pace,
-            None => self.devices.get_with(device.into(), Default::default),
-        };
-        let mut pace = pace.lock().unwrap_or_else(|p| p.into_inner());
+        let pace = self.pace(device);
+        let mut pace = pace.lock().unwrap_or_else(PoisonError::into_inner);
         if pace.bucket.take(&self.rate, now).is_ok() {
             return Ok(());
         }
-        let log = pace
+        Err(TooFast {
+            log: pace.may_warn(now),
+        })
+    }
+
+    /// Whether a refusal of `device`'s publish at `now` is to be logged:
+    /// the first, then at most one a minute.
+    pub fn may_warn(&self, device: &str, now: Instant) -> bool {
+        let pace = self.pace(device);
+        let mut pace = pace.lock().unwrap_or_else(PoisonError::into_inner);
+        pace.may_warn(now)
+    }
+
+    fn pace(&self, device: &str) -> Arc<Mutex<Pace>> {
+        match self.devices.get(device) {
+            Some(pace) => pace,
+            None => self.devices.get_with(device.into(), Default::default),
+        }
+    }
+}
+
+impl Pace {
+    fn may_warn(&mut self, now: Instant) -> bool {
+        let warn = self
             .warned
             .is_none_or(|at| now.duration_since(at) >= WARN_EVERY);
-        if log {
-            pace.warned = Some(now);
+        if warn {
+            self.warned = Some(now);
         }
-        Err(TooFast { log })
+        warn
+    }
+}
+
+/// The events each device has in the queue (taken since the host started
+/// and not yet done with), and the most it may have.
+#[derive(Debug)]
+pub struct Shares {
+    max: usize,
+    held: Mutex<HashMap<DeviceId, usize>>,
+}
+
+/// One event's place in its device's share of the queue, given back when
+/// it is dropped: when the event needs no storing, is not stored, or every
+/// webhook is done with it.
+#[derive(Debug)]
+pub struct Share(Option<(Arc<Shares>, DeviceId)>);
+
+impl Shares {
+    /// At most `max` events of one device at once.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            held: Mutex::default(),
+        })
+    }
+
+    /// A place for one more event of `device`, unless it holds its whole
+    /// share already.
+    pub fn admit(self: &Arc<Self>, device: &DeviceId) -> Option<Share> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(device.clone()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Share(Some((self.clone(), device.clone()))))
+    }
+}
+
+impl Share {
+    /// No share: an event that no device's limit applies to (an external
+    /// broker's or JetStream's, one found in the queue at start).
+    pub fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Some((shares, device)) = self.0.take() else {
+            return;
+        };
+        let mut held = shares.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&device) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&device);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_holds_at_most_its_share_and_gets_it_back() {
+        let shares = Shares::new(2);
+        let d1 = DeviceId::try_from("d1").unwrap();
+        let d2 = DeviceId::try_from("d2").unwrap();
+        let first = shares.admit(&d1).unwrap();
+        let second = shares.admit(&d1).unwrap();
+        assert!(shares.admit(&d1).is_none(), "a third is over the share");
+        let other = shares.admit(&d2).expect("d2 has its own share");
+        drop(first);
+        let third = shares.admit(&d1).expect("a place given back");
+        assert_eq!(shares.held.lock().unwrap()[&d1], 2);
+        drop((second, third, other));
+        assert!(
+            shares.held.lock().unwrap().is_empty(),
+            "devices with nothing held are forgotten"
+        );
+    }
 
     #[test]
     fn a_device_gets_its_burst_then_its_rate_and_others_are_not_touched() {

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use std::time::Instant;
 
-use rmqtt::codec::types::{Publish as CodecPublish, QoS};
+use rmqtt::codec::types::{MQTT_LEVEL_5, Publish as CodecPublish, QoS};
 use rmqtt::codec::v5::{PublishAckReason, SubscribeAckReason};
 use rmqtt::context::{ServerContext, ServerContextBuilder};
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType, Type};
@@ -56,7 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::acl::{self, MqttAuth, Who};
-use super::device_limits::{DeviceLimits, Pacer};
+use super::device_limits::{DeviceLimits, Pacer, Shares};
 use super::{Ack, Inbound, IngressError};
 use crate::event::{CommandReply, Event};
 use crate::fleet::{Fleet, KeyHash};
@@ -148,6 +148,7 @@ pub async fn start(
         replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
         pacer: Pacer::new(opts.limits.publish_rate),
+        shares: Shares::new(opts.limits.max_queued),
     });
     register
         .add(
@@ -534,6 +535,7 @@ struct Intake {
     replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
     pacer: Pacer,
+    shares: Arc<Shares>,
 }
 
 impl Intake {
@@ -652,6 +654,36 @@ impl Handler for EventHook {
                 return verdict(PublishAclResult(result));
             }
         };
+        let Some(share) = self.intake.shares.admit(&event.device) else {
+            if self
+                .intake
+                .pacer
+                .may_warn(event.device.as_str(), Instant::now())
+            {
+                tracing::warn!(
+                    "events refused: the device holds its share of the queue; said once a minute (client {}, topic {})",
+                    client.escape_debug(),
+                    topic.escape_debug()
+                );
+            }
+            // MQTT 5 says why; a 3.1.1 device gets no PUBACK and sends the
+            // event again once its connection is back.
+            let v5 = session
+                .connect_info()
+                .await
+                .is_ok_and(|c| c.proto_ver() == MQTT_LEVEL_5);
+            let reason = "the device holds its share of the queue; send it again later";
+            let result = if v5 {
+                PublishResult::reason_code(
+                    PublishAckReason::QuotaExceeded,
+                    Some(reason.into()),
+                    false,
+                )
+            } else {
+                PublishAclResult::rejected(true, Some(reason.into())).pub_res()
+            };
+            return verdict(PublishAclResult(result));
+        };
         let (tx, rx) = oneshot::channel();
         let sent = publish
             .packet_id
@@ -671,6 +703,7 @@ impl Handler for EventHook {
                 ack: Ack::embedded(tx),
                 sent,
                 held: None,
+                share,
             })
             .await
             .is_err()
@@ -705,11 +738,20 @@ impl Handler for WillHook {
             None => {}
             Some(Ok(Message::Reply(reply))) => self.intake.reply(reply).await,
             Some(Ok(Message::Event(event))) => {
+                let Some(share) = self.intake.shares.admit(&event.device) else {
+                    tracing::warn!(
+                        "a Will dropped: the device holds its share of the queue (client {}, topic {})",
+                        from.id.client_id.escape_debug(),
+                        topic.escape_debug()
+                    );
+                    return (true, acc);
+                };
                 let inbound = Inbound {
                     event,
                     ack: Ack::none(),
                     sent: None,
                     held: None,
+                    share,
                 };
                 if self.intake.inbound.send(inbound).await.is_err() {
                     tracing::debug!("the host is stopping; a Will dropped");

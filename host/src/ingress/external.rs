@@ -10,13 +10,16 @@
 //! again. A device's own resend reaches the host as a new message with a
 //! new packet id: that one cannot be told from a second identical event.
 //! With a share group it subscribes through `$share/{group}/…`, so several
-//! hosts split the events of a clustered broker. Devices' answers to
-//! commands come through their own subscriptions, never shared: each host
-//! waits for the answers to its own commands. Which version is spoken is
+//! hosts split the events of a clustered broker. An event the host could
+//! not store (its queue cannot write) is not acknowledged, and re-opens
+//! the session so that the broker sends it again ([`reopen`]). Devices'
+//! answers to commands come through their own subscriptions, never
+//! shared: each host waits for the answers to its own commands. Which version is spoken is
 //! hidden behind [`client`]; the loop here is the same for both.
 
 mod client;
 mod confirm;
+mod reopen;
 mod v311;
 mod v5;
 
@@ -30,9 +33,10 @@ use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-pub use self::client::PendingAck;
 use self::client::{Client, Connect, EventLoop, Incoming, Message};
 use self::confirm::Confirmations;
+pub use self::reopen::Owed;
+use self::reopen::Refusals;
 use super::{Ack, Inbound, IngressError};
 use crate::event::{CommandReply, Event};
 use crate::origin::{Origin, Sent};
@@ -154,6 +158,7 @@ pub async fn start(
         replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
         confirmations: confirmations.clone(),
+        refusals: Arc::default(),
     };
     let task = tokio::spawn(run(eventloop, link, connected.clone(), ready_tx));
     match tokio::time::timeout(CONNECT_TIMEOUT, ready).await {
@@ -276,6 +281,8 @@ struct Link {
     replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
     confirmations: Arc<Confirmations>,
+    /// Events the pipeline refused, which re-open the session.
+    refusals: Arc<Refusals>,
 }
 
 /// The client's event loop: connects (and reconnects), subscribes when the
@@ -295,13 +302,34 @@ async fn run(
         replies,
         max_event_bytes,
         confirmations,
+        refusals,
     } = link;
     let mut broker = 0;
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
+    // Kept across polls: its wait for a refusal is registered once.
+    let mut reopen = std::pin::pin!(refusals.due());
     loop {
-        match eventloop.poll().await {
+        let polled = tokio::select! {
+            polled = eventloop.poll() => polled,
+            () = &mut reopen => {
+                if refusals.reopening() {
+                    tracing::warn!(
+                        "re-opening the MQTT session, so that the broker sends again the events the host could not store (again while they are refused, at most every {} s)",
+                        reopen::MAX.as_secs()
+                    );
+                } else {
+                    tracing::debug!("re-opening the MQTT session again");
+                }
+                // The poll cut short is made good by dropping the
+                // connection: what it was sending goes out again.
+                eventloop.reopen();
+                reopen.set(refusals.due());
+                continue;
+            }
+        };
+        match polled {
             Ok(Incoming::ConnAck { session_present }) => {
                 if failing {
                     tracing::info!("connected to the MQTT broker again");
@@ -338,13 +366,14 @@ async fn run(
                 take_reply(message, &replies, max_event_bytes);
             }
             Ok(Incoming::Publish(message)) => {
-                if !take(message, &session, &inbound, max_event_bytes) {
+                if !take(message, &session, &refusals, &inbound, max_event_bytes) {
                     return;
                 }
             }
             Ok(Incoming::PubAck) => confirmations.acked(),
             Ok(Incoming::Other) => {}
             Err(err) => {
+                refusals.disconnected();
                 connected.store(false, Ordering::Relaxed);
                 if !failing {
                     tracing::warn!("MQTT broker connection: {err}; reconnecting");
@@ -362,7 +391,13 @@ async fn run(
 }
 
 /// Hands one message to the pipeline; false when the host is shutting down.
-fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, max: usize) -> bool {
+fn take(
+    message: Message,
+    session: &Arc<str>,
+    refusals: &Arc<Refusals>,
+    inbound: &mpsc::Sender<Inbound>,
+    max: usize,
+) -> bool {
     let Message {
         topic,
         payload,
@@ -376,7 +411,7 @@ fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, m
             let event = Event::received(device, name, payload);
             let sent =
                 packet.map(|(id, dup)| Sent::new(Origin::broker(session.clone(), id), dup, &event));
-            let ack = Ack::external(ack);
+            let ack = Ack::external(refusals.owe(ack));
             return hand_over(
                 inbound,
                 Inbound {
@@ -384,6 +419,7 @@ fn take(message: Message, session: &Arc<str>, inbound: &mpsc::Sender<Inbound>, m
                     ack,
                     sent,
                     held: None,
+                    share: crate::ingress::device_limits::Share::none(),
                 },
             );
         }

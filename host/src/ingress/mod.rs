@@ -35,6 +35,9 @@ pub struct Inbound {
     /// Stored already, in JetStream: acknowledged to it when every webhook
     /// is done with it, never written to the local queue.
     pub held: Option<Held>,
+    /// Its place in its device's share of the queue, kept while the event
+    /// is.
+    pub share: device_limits::Share,
 }
 
 /// Acknowledges one MQTT message to the broker it came from.
@@ -45,8 +48,9 @@ pub struct Ack(AckInner);
 enum AckInner {
     /// The embedded broker holds the PUBACK until this fires.
     Embedded(oneshot::Sender<()>),
-    /// The external broker gets a PUBACK through the client.
-    External(Box<external::PendingAck>),
+    /// The external broker gets a PUBACK through the client; dropped, it
+    /// re-opens the client's session so the broker sends the message again.
+    External(Box<external::Owed>),
     /// QoS 0: nothing to acknowledge.
     None,
 }
@@ -56,7 +60,7 @@ impl Ack {
         Self(AckInner::Embedded(tx))
     }
 
-    fn external(pending: external::PendingAck) -> Self {
+    fn external(pending: external::Owed) -> Self {
         Self(AckInner::External(Box::new(pending)))
     }
 

@@ -135,6 +135,7 @@ impl Puller {
                         ack: Ack::none(),
                         sent: None,
                         held: Some(held),
+                        share: crate::ingress::device_limits::Share::none(),
                     };
                     if inbound.send(taken).await.is_err() {
                         return Ok(());

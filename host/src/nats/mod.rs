@@ -16,10 +16,12 @@
 //!   hot reload takes them.
 //!
 //! - [`followers`]: the tasks that apply every host's changes here.
+//! - [`auth`]: the hosts' login to NATS and the servers' certificates.
 //!
 //! The stream, the consumer and the buckets are created by the first host
 //! that finds them missing, with `min(3, nodes)` replicas ([`made`]).
 
+pub mod auth;
 pub mod events;
 pub mod followers;
 pub mod held;
@@ -30,6 +32,8 @@ pub mod trips;
 use std::time::Duration;
 
 use async_nats::jetstream;
+
+use auth::{NatsAuth, Secret};
 
 /// The stream of device events.
 pub const EVENTS_STREAM: &str = "EDGEHOOK_EVENTS";
@@ -63,6 +67,18 @@ pub enum NatsError {
         /// The URLs as given (passwords masked).
         urls: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// A file of the login or of TLS cannot be used.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// A server refused the login or its certificate was not trusted:
+    /// trying again will not help.
+    #[error("NATS {urls}: {reason}")]
+    Refused {
+        /// The URLs as given (passwords masked).
+        urls: String,
+        /// What the server or the TLS check said, and what to look at.
         reason: String,
     },
     /// JetStream refused to create or open something.
@@ -100,52 +116,89 @@ pub struct Backlog {
 pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
+    /// The user and password the host's MQTT connections log in with.
+    mqtt_login: Option<(String, Secret)>,
 }
 
 impl Nats {
-    /// Connects to any server of `urls`; the client moves to another one
-    /// when its server goes away.
-    pub async fn connect(urls: &[String]) -> Result<Self, NatsError> {
+    /// Connects to any server of `urls` as `auth` says; the client moves
+    /// to another one when its server goes away. Servers that cannot be
+    /// reached are tried again for [`CONNECT_TIMEOUT`]; a refused login or
+    /// an untrusted certificate fails at once.
+    pub async fn connect(urls: &[String], auth: &NatsAuth) -> Result<Self, NatsError> {
+        let mut userinfo = None;
+        let bare: Vec<String> = urls
+            .iter()
+            .map(|u| {
+                let (bare, info) = auth::split_userinfo(u);
+                userinfo = userinfo.take().or(info);
+                bare
+            })
+            .collect();
         let shown = urls
             .iter()
             .map(|u| crate::secrets::url(u).into_owned())
             .collect::<Vec<_>>()
             .join(",");
+        let loaded = auth.load(userinfo)?;
         let fail = |reason: String| NatsError::Connect {
             urls: shown.clone(),
             reason,
         };
-        let addrs = urls
+        let addrs = bare
             .iter()
             .map(|u| u.parse::<async_nats::ServerAddr>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| fail(e.to_string()))?;
-        let client = async_nats::ConnectOptions::new()
-            .name("edgehook")
-            .retry_on_initial_connect()
-            .connection_timeout(CONNECT_TIMEOUT)
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Disconnected => tracing::warn!("NATS: disconnected"),
-                    async_nats::Event::Connected => tracing::info!("NATS: connected"),
-                    other => tracing::debug!("NATS: {other}"),
-                }
-            })
-            .connect(addrs)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
-        while client.connection_state() != async_nats::connection::State::Connected {
+        let client = loop {
+            let options = async_nats::ConnectOptions::new()
+                .name("edgehook")
+                .connection_timeout(CONNECT_TIMEOUT)
+                .event_callback(|event| async move {
+                    match event {
+                        async_nats::Event::Disconnected => tracing::warn!("NATS: disconnected"),
+                        async_nats::Event::Connected => tracing::info!("NATS: connected"),
+                        other => tracing::debug!("NATS: {other}"),
+                    }
+                });
+            let options = loaded.apply(options).map_err(|e| fail(e.to_string()))?;
+            let err = match options.connect(addrs.clone()).await {
+                Ok(client) => break client,
+                Err(err) => err,
+            };
+            if let Some(reason) = refusal(&err) {
+                return Err(NatsError::Refused {
+                    urls: shown,
+                    reason,
+                });
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Err(fail(format!(
-                    "no server answered within {} s",
+                    "no server answered within {} s ({err})",
                     CONNECT_TIMEOUT.as_secs()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         let js = jetstream::new(client.clone());
-        Ok(Self { client, js })
+        let mqtt_login = loaded
+            .mqtt_login()
+            .map(|(user, password)| (user.to_owned(), password.clone()));
+        Ok(Self {
+            client,
+            js,
+            mqtt_login,
+        })
+    }
+
+    /// `url`, an MQTT listener of a node, with the host's NATS user and
+    /// password as its login unless it names its own.
+    pub fn mqtt_url(&self, url: &str) -> String {
+        match &self.mqtt_login {
+            Some((user, password)) => auth::with_login(url, user, password),
+            None => url.to_owned(),
+        }
     }
 
     /// Whether the connection to a server is up, for `/healthz`.
@@ -274,6 +327,37 @@ impl Nats {
         )
         .await
     }
+}
+
+/// What to say when `err` will not go away by trying again: the login was
+/// refused, or TLS failed (the server's certificate not trusted, TLS
+/// required by one side only); `None` for a server that could not be
+/// reached.
+fn refusal(err: &async_nats::ConnectError) -> Option<String> {
+    use async_nats::ConnectErrorKind as Kind;
+    let hint = match err.kind() {
+        Kind::AuthorizationViolation => {
+            "the server refused the login: check the user and password of nats_url, or nats_user and nats_password_file, nats_token_file, nats_nkey, nats_creds"
+        }
+        Kind::Authentication => "the nkey or credentials could not sign the server's challenge",
+        Kind::Tls => {
+            "TLS failed: nats_ca_file must be the CA that signed the servers' certificates"
+        }
+        Kind::Io if tls_refused(err) => {
+            "TLS failed: nats_ca_file must be the CA that signed the servers' certificates"
+        }
+        _ => return None,
+    };
+    Some(format!("{err}: {hint}"))
+}
+
+/// Whether the I/O error under `err` is one of rustls (a handshake that
+/// failed, e.g. an unknown issuer).
+fn tls_refused(err: &async_nats::ConnectError) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::get_ref)
+        .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
 }
 
 /// What `get` finds, or else what `create` makes with as many replicas as

@@ -1,6 +1,7 @@
 //! Plugin files shared through the object store [`super::PLUGINS_BUCKET`]:
-//! `edgehook plugin push FILE.wasm FILE.toml` puts the pair there under the
-//! plugin's name, and every host copies each pair into its own plugins
+//! a host's API (`PUT /v1/plugins/{name}`, which `edgehook plugin push`
+//! calls) puts the checked pair there under the plugin's name, and every
+//! host copies each pair into its own plugins
 //! directory, where the directory's hot reload loads it, with the same
 //! rules as a file copied there by hand. A host that joins later gets
 //! every pair at start.
@@ -11,24 +12,23 @@
 
 use std::path::{Path, PathBuf};
 
+use async_nats::jetstream::object_store;
 use futures::StreamExt as _;
 use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::{Nats, NatsError, PLUGINS_BUCKET};
+use crate::plugins::PluginName;
 
 /// The largest plugin module taken from the store.
 const MAX_OBJECT_BYTES: usize = 64 << 20;
 
-/// Why a push or a copy failed.
+/// Why a put, a removal or a copy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginsError {
     /// The NATS side.
     #[error(transparent)]
     Nats(#[from] NatsError),
-    /// A file named is not a plugin file.
-    #[error("{0}")]
-    Invalid(String),
     /// Reading or writing a file.
     #[error("{path}: {source}")]
     Io {
@@ -54,41 +54,20 @@ fn store_error(name: &str, err: impl std::fmt::Display) -> PluginsError {
     }
 }
 
-/// Puts the plugin of `wasm` and its manifest `manifest` in the store, as
-/// `NAME.wasm` and `NAME.toml` (`NAME`: the module's file name); its name.
-pub async fn push(nats: &Nats, wasm: &Path, manifest: &Path) -> Result<String, PluginsError> {
-    let name = match (wasm.extension(), wasm.file_stem()) {
-        (Some(ext), Some(stem)) if ext == "wasm" => stem.to_string_lossy().into_owned(),
-        _ => {
-            return Err(PluginsError::Invalid(format!(
-                "{} is not a .wasm file",
-                wasm.display()
-            )));
-        }
-    };
-    if manifest.extension().is_none_or(|e| e != "toml") {
-        return Err(PluginsError::Invalid(format!(
-            "{} is not a .toml manifest",
-            manifest.display()
-        )));
-    }
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| PluginsError::Io {
-            path: path.display().to_string(),
-            source,
-        })
-    };
-    let (module, text) = (read(wasm)?, read(manifest)?);
-    // Checked here, where the pusher sees the error; each host checks the
-    // rest against its own limits, as for a file copied by hand.
-    std::str::from_utf8(&text)
-        .map_err(|e| e.to_string())
-        .and_then(|t| t.parse::<toml::Table>().map_err(|e| e.to_string()))
-        .map_err(|e| PluginsError::Invalid(format!("{}: {e}", manifest.display())))?;
+/// Puts plugin `name` in the store, checked by the API's installer, as
+/// `NAME.wasm` then `NAME.toml` (a host copies a manifest after its
+/// module); whether the store had a file of that name.
+pub async fn put(
+    nats: &Nats,
+    name: &PluginName,
+    wasm: Vec<u8>,
+    manifest: Vec<u8>,
+) -> Result<bool, PluginsError> {
     let store = nats.objects(PLUGINS_BUCKET).await?;
+    let replaced = holds_pair(&store, name).await?;
     for (object, bytes) in [
-        (format!("{name}.wasm"), module),
-        (format!("{name}.toml"), text),
+        (format!("{name}.wasm"), wasm),
+        (format!("{name}.toml"), manifest),
     ] {
         store
             .put(object.as_str(), &mut bytes.as_slice())
@@ -98,10 +77,46 @@ pub async fn push(nats: &Nats, wasm: &Path, manifest: &Path) -> Result<String, P
     // A new version starts a new run of failures on every host.
     let trips = nats.bucket(super::DEFINITIONS_BUCKET).await?;
     trips
-        .delete(super::trips::key(&name))
+        .delete(super::trips::key(name.as_str()))
         .await
-        .map_err(|e| store_error(&name, e))?;
-    Ok(name)
+        .map_err(|e| store_error(name.as_str(), e))?;
+    Ok(replaced)
+}
+
+/// Takes plugin `name` out of the store (every host removes its copy);
+/// whether the store had a file of that name.
+pub async fn remove_pair(nats: &Nats, name: &PluginName) -> Result<bool, PluginsError> {
+    let store = nats.objects(PLUGINS_BUCKET).await?;
+    let mut existed = false;
+    // The manifest first: a module without one is not loaded.
+    for object in [format!("{name}.toml"), format!("{name}.wasm")] {
+        if holds(&store, &object).await? {
+            existed = true;
+            store
+                .delete(object.as_str())
+                .await
+                .map_err(|e| store_error(&object, e))?;
+        }
+    }
+    Ok(existed)
+}
+
+/// Whether the store holds `NAME.wasm` or `NAME.toml`.
+async fn holds_pair(
+    store: &object_store::ObjectStore,
+    name: &PluginName,
+) -> Result<bool, PluginsError> {
+    Ok(holds(store, &format!("{name}.wasm")).await?
+        || holds(store, &format!("{name}.toml")).await?)
+}
+
+/// Whether the store holds `object`, not deleted.
+async fn holds(store: &object_store::ObjectStore, object: &str) -> Result<bool, PluginsError> {
+    match store.info(object).await {
+        Ok(info) => Ok(!info.deleted),
+        Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(false),
+        Err(e) => Err(store_error(object, e)),
+    }
 }
 
 /// Copies every plugin of the store into `dir`, then keeps copying what is
@@ -168,7 +183,7 @@ fn file_name(name: &str) -> Option<&str> {
 }
 
 async fn copy(
-    store: &async_nats::jetstream::object_store::ObjectStore,
+    store: &object_store::ObjectStore,
     dir: &Path,
     name: &str,
 ) -> Result<(), PluginsError> {

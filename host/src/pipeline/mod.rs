@@ -36,11 +36,12 @@ use crate::delivery::HttpSender;
 use crate::event::Event;
 use crate::exchange::Reply;
 use crate::fleet::{Fleet, GroupId};
+use crate::ingress::device_limits::Share;
 use crate::ingress::{Ack, Inbound};
 use crate::nats::trips::Trips;
 use crate::origin::Sent;
 use crate::plugins::{Hook, Registry};
-use crate::queue::{Change, Origins, Pending, Queue, Room, Ticket, encode, encoded_len};
+use crate::queue::{Change, Origins, Pending, Queue, Room, Ticket, Unwritten, encode, encoded_len};
 use crate::respond::Responder;
 use crate::stream::EventStream;
 use crate::throttle::{RetrySchedule, Throttle};
@@ -136,6 +137,9 @@ struct Job {
     ticket: Arc<Ticket>,
     /// When the host took it (or found it in the queue at start).
     since: Instant,
+    /// Its place in its device's share of the queue, until every webhook
+    /// is done with it.
+    _share: Share,
 }
 
 /// An event taken in a batch, before its commit.
@@ -149,6 +153,7 @@ struct Taken {
     hooks: Vec<Arc<Hook>>,
     seq: u64,
     room: Room,
+    share: Share,
 }
 
 /// What one commit writes and then acknowledges.
@@ -230,7 +235,10 @@ impl Pipeline {
                             due = None;
                             let mut batch = Batch { changes: std::mem::take(&mut deferred), ..Batch::default() };
                             drain(&mut finished, &mut batch.changes);
-                            self.commit(batch, &mut origins).await;
+                            deferred = self.commit(batch, &mut origins).await;
+                            if !deferred.is_empty() {
+                                due = Some(tokio::time::Instant::now() + REMOVAL_DELAY);
+                            }
                             continue;
                         }
                     }
@@ -274,15 +282,20 @@ impl Pipeline {
             }
             due = None;
             drain(&mut finished, &mut batch.changes);
-            self.commit(batch, &mut origins).await;
+            deferred = self.commit(batch, &mut origins).await;
+            if !deferred.is_empty() {
+                due = Some(tokio::time::Instant::now() + REMOVAL_DELAY);
+            }
         }
         let mut batch = Batch {
             changes: deferred,
             ..Batch::default()
         };
         drain(&mut finished, &mut batch.changes);
-        if !batch.changes.is_empty() {
-            self.commit(batch, &mut origins).await;
+        if !batch.changes.is_empty() && !self.commit(batch, &mut origins).await.is_empty() {
+            tracing::warn!(
+                "the queue cannot write: events finished since the last commit are delivered again at the next start"
+            );
         }
         // Every permit back means every call and request finished.
         let _all = self.in_flight.acquire_many(self.max_in_flight).await;
@@ -314,6 +327,7 @@ impl Pipeline {
             ack,
             sent,
             held,
+            share,
         } = inbound;
         if let Some(seq) = sent.as_ref().and_then(|s| origins.resend_of(s)) {
             self.stats
@@ -369,6 +383,7 @@ impl Pipeline {
                     group,
                     ticket,
                     since,
+                    _share: share,
                 },
                 hooks,
             );
@@ -387,14 +402,18 @@ impl Pipeline {
             sent,
             hooks,
             room,
+            share,
         });
     }
 
     /// Writes the batch's changes; then acknowledges and delivers its
     /// events and acknowledges their resends. When the write fails nothing
-    /// is acknowledged (the broker sends the events again) and their
-    /// origins are forgotten.
-    async fn commit(self: &Arc<Self>, batch: Batch, origins: &mut Origins) {
+    /// is acknowledged: the acks are dropped, so the broker sends the
+    /// events again (the embedded broker closes the device's connection
+    /// without a PUBACK; the external client re-opens its session), their
+    /// origins are forgotten, and the changes of finished deliveries are
+    /// returned, to be written with a later commit.
+    async fn commit(self: &Arc<Self>, batch: Batch, origins: &mut Origins) -> Vec<Change> {
         let Batch {
             taken: batch,
             changes,
@@ -403,17 +422,21 @@ impl Pipeline {
         self.stats
             .commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Err(err) = self.queue.commit(changes).await {
+        if let Err(unwritten) = self.queue.commit(changes).await {
             for taken in &batch {
                 if let Some(sent) = &taken.sent {
                     origins.forget_stored(&sent.origin, taken.seq);
                 }
             }
-            tracing::error!(
-                "{err}; {} event(s) not acknowledged, the broker will send them again",
-                batch.len()
+            tracing::debug!(
+                "{} event(s) and {} resend(s) not acknowledged: the queue cannot write",
+                batch.len(),
+                resends.len()
             );
-            return;
+            let Unwritten { mut changes, .. } = *unwritten;
+            changes
+                .retain(|c| matches!(c, Change::Done(..) | Change::Remove(_) | Change::Forget(_)));
+            return changes;
         }
         origins.committed();
         #[cfg(debug_assertions)]
@@ -435,10 +458,12 @@ impl Pipeline {
                     group: taken.group,
                     ticket,
                     since,
+                    _share: taken.share,
                 },
                 taken.hooks,
             );
         }
+        Vec::new()
     }
 
     /// Delivers the events a previous run left in the queue, to the
@@ -471,6 +496,7 @@ impl Pipeline {
                     group,
                     ticket,
                     since: Instant::now(),
+                    _share: Share::none(),
                 },
                 hooks,
             );

@@ -3,7 +3,9 @@
 //! takes effect without a restart.
 //!
 //! A file must look the same on two polls in a row before it is loaded, so
-//! a copy in progress is not mistaken for a broken plugin.
+//! a copy in progress is not mistaken for a broken plugin. A look at the
+//! directory holds its [`DirLock`], which the API's installer takes while it
+//! renames a new pair into place: a look sees both files old or both new.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,10 +26,15 @@ struct Files {
     manifest: Stamp,
 }
 
+/// Held by a look at the plugins directory, and by whoever puts a pair of
+/// files in place together.
+pub type DirLock = Arc<tokio::sync::Mutex<()>>;
+
 /// Loads plugins from a directory into a [`Registry`].
 #[derive(Debug)]
 pub struct PluginDir {
     dir: PathBuf,
+    lock: DirLock,
     engine: WasmEngine,
     defaults: Limits,
     max_memory: usize,
@@ -46,12 +53,18 @@ impl PluginDir {
     ) -> Self {
         Self {
             dir,
+            lock: DirLock::default(),
             engine,
             defaults,
             max_memory,
             registry,
             settle: Settle::default(),
         }
+    }
+
+    /// The directory and the lock of its looks, for writing pairs into it.
+    pub fn lock(&self) -> (PathBuf, DirLock) {
+        (self.dir.clone(), self.lock.clone())
     }
 
     async fn act(&self, name: &str, files: Files) {
@@ -125,6 +138,8 @@ impl PluginDir {
 
 impl Scan for PluginDir {
     async fn scan(&mut self, settle: bool) {
+        let lock = self.lock.clone();
+        let _looking = lock.lock().await;
         let now = match read_dir(&self.dir).await {
             Ok(now) => now,
             Err(err) => {

@@ -7,6 +7,11 @@
 //! frame cut short by a crash fails its CRC; the log ends before it (that
 //! commit was never acknowledged).
 //!
+//! A commit whose write or `fdatasync` fails (a full or failing disk) is
+//! not acknowledged either: the segment is cut back to the end of the
+//! last whole commit before the next one is written, so that nothing of
+//! the failed one is ever read back after a later commit.
+//!
 //! Every segment starts with a checkpoint: the whole state of the queue
 //! (the events still held, the webhooks done with each, and the origins of
 //! the last stored events, see [`super::origins`]). Once the active segment
@@ -137,6 +142,9 @@ pub struct Journal {
     max_origins: usize,
     rotate_at: u64,
     active: Mutex<Active>,
+    /// Failures a test makes the commits' writes meet.
+    #[cfg(any(test, feature = "fault-injection"))]
+    faults: super::DiskFaults,
 }
 
 #[derive(Debug)]
@@ -147,6 +155,11 @@ struct Active {
     len: u64,
     /// The size of the segment's checkpoint.
     checkpoint: u64,
+    /// The last commit failed: what lies past `len` is a frame cut short
+    /// or one not known to be durable, and is cut off before the next
+    /// commit, so that nothing of it is ever read back after a later
+    /// frame.
+    torn: bool,
     /// The frame being written, kept for its capacity.
     buf: Vec<u8>,
 }
@@ -406,8 +419,11 @@ impl Journal {
                 number,
                 len,
                 checkpoint: len,
+                torn: false,
                 buf: Vec::new(),
             }),
+            #[cfg(any(test, feature = "fault-injection"))]
+            faults: super::DiskFaults::default(),
         };
         Ok((journal, recovered))
     }
@@ -418,6 +434,14 @@ impl Journal {
         let active = &mut *guard;
         let number = active.number;
         let path = || segment_path(&self.dir, number);
+        let io = |source| JournalError::Io {
+            path: path().display().to_string(),
+            source,
+        };
+        if active.torn {
+            active.file.set_len(active.len).map_err(io)?;
+            active.torn = false;
+        }
         active.buf.clear();
         frame::write(
             &mut active.buf,
@@ -428,14 +452,10 @@ impl Journal {
             path: path().display().to_string(),
             reason,
         })?;
-        active
-            .file
-            .write_all_at(&active.buf, active.len)
-            .and_then(|()| active.file.sync_data())
-            .map_err(|source| JournalError::Io {
-                path: path().display().to_string(),
-                source,
-            })?;
+        if let Err(source) = self.append(&active.file, &active.buf, active.len) {
+            active.torn = true;
+            return Err(io(source));
+        }
         active.len += active.buf.len() as u64;
         if active.buf.capacity() > 1 << 20 {
             active.buf = Vec::new();
@@ -449,6 +469,23 @@ impl Journal {
             active.checkpoint = active.len;
         }
         Ok(())
+    }
+
+    /// Writes one commit's `frame` at `at` and makes it durable: one
+    /// `pwrite` and one `fdatasync`.
+    fn append(&self, file: &File, frame: &[u8], at: u64) -> std::io::Result<()> {
+        #[cfg(any(test, feature = "fault-injection"))]
+        if let Some(struck) = self.faults.strike(file, frame, at) {
+            return struck;
+        }
+        file.write_all_at(frame, at)?;
+        file.sync_data()
+    }
+
+    /// The switch that makes this queue's commits fail (tests).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn faults(&self) -> super::DiskFaults {
+        self.faults.clone()
     }
 
     /// Writes the next segment with a checkpoint of the active one, and
@@ -750,6 +787,44 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(seqs(&open(dir.path()).1), [1, 3]);
+    }
+
+    #[test]
+    fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
+        use crate::queue::DiskFault;
+        for (fault, errno) in [(DiskFault::Full, 28), (DiskFault::SyncFails, 5)] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let (journal, _) = open(dir.path());
+                journal
+                    .apply(&[Change::Put(1, encode(&event("a", b"1")))])
+                    .unwrap();
+                let good = fs::metadata(segment(dir.path())).unwrap().len();
+                journal.faults().inject(Some(fault));
+                // Even half of it is longer than the commit after it.
+                let big = event("b", &[b'x'; 256]);
+                for _ in 0..2 {
+                    let err = journal.apply(&[Change::Put(2, encode(&big))]).unwrap_err();
+                    let JournalError::Io { source, .. } = &err else {
+                        panic!("{err}")
+                    };
+                    assert_eq!(source.raw_os_error(), Some(errno), "{fault:?}: {err}");
+                    // Its bytes are on the file, as far as the disk took them.
+                    assert!(fs::metadata(segment(dir.path())).unwrap().len() > good);
+                }
+                journal.faults().inject(None);
+                journal
+                    .apply(&[Change::Put(3, encode(&event("c", b"3")))])
+                    .unwrap();
+                // Nothing of the failed commits is left after the last one.
+                let bytes = fs::read(segment(dir.path())).unwrap();
+                let Ok(Replay::Whole(_, end)) = replay(&bytes) else {
+                    panic!("{fault:?}: the segment does not replay")
+                };
+                assert_eq!(end, bytes.len(), "{fault:?}");
+            }
+            assert_eq!(seqs(&open(dir.path()).1), [1, 3], "{fault:?}");
+        }
     }
 
     #[test]

@@ -7,8 +7,15 @@
 //! Bounded in events and in bytes; when full, [`Queue::reserve`] waits, the
 //! pipeline stops taking messages, and the broker holds them
 //! (backpressure) instead of anything being dropped.
+//!
+//! A commit that cannot be written (a full or failing disk) acknowledges
+//! nothing, and [`Queue::write_fault`] says why, for `/healthz`, until a
+//! commit succeeds again.
 
+#[cfg(any(test, feature = "fault-injection"))]
+mod faults;
 mod frame;
+mod health;
 mod journal;
 mod legacy;
 pub mod origins;
@@ -20,6 +27,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::nats::held::Held;
+#[cfg(any(test, feature = "fault-injection"))]
+pub use faults::{DiskFault, DiskFaults};
 use journal::Journal;
 pub use journal::{Change, JournalError, Pending, encode, encoded_len};
 pub use origins::{MAX_ORIGINS, Origins};
@@ -44,6 +53,17 @@ pub struct Queue {
     next_seq: AtomicU64,
     depth: AtomicUsize,
     finished: mpsc::UnboundedSender<Change>,
+    writes: health::Writes,
+}
+
+/// A commit that could not be written: why, and its changes, of which the
+/// caller keeps those that must still be written.
+#[derive(Debug)]
+pub struct Unwritten {
+    /// Why.
+    pub error: JournalError,
+    /// The changes of the commit.
+    pub changes: Vec<Change>,
 }
 
 /// Room for one event in the queue, taken before it is stored and given
@@ -83,6 +103,7 @@ impl Queue {
             next_seq: AtomicU64::new(next_seq),
             depth: AtomicUsize::new(0),
             finished,
+            writes: health::Writes::default(),
         });
         Ok(Opened {
             queue,
@@ -130,12 +151,31 @@ impl Queue {
     }
 
     /// Writes `changes` in one transaction, off the async threads; returns
-    /// once they are on disk.
-    pub async fn commit(&self, changes: Vec<Change>) -> Result<(), JournalError> {
+    /// once they are on disk, or with them when they could not be written.
+    pub async fn commit(&self, changes: Vec<Change>) -> Result<(), Box<Unwritten>> {
         let journal = self.journal.clone();
-        tokio::task::spawn_blocking(move || journal.apply(&changes))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        let written = tokio::task::spawn_blocking(move || match journal.apply(&changes) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(Box::new(Unwritten { error, changes })),
+        })
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+        match &written {
+            Ok(()) => self.writes.written(),
+            Err(unwritten) => self.writes.failed(&unwritten.error),
+        }
+        written
+    }
+
+    /// Why the queue cannot write, while its commits fail.
+    pub fn write_fault(&self) -> Option<String> {
+        self.writes.fault()
+    }
+
+    /// The switch that makes this queue's commits fail (tests).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn faults(&self) -> DiskFaults {
+        self.journal.faults()
     }
 
     /// Events held now.

@@ -27,6 +27,10 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every built-in plugin: their names are not free for plugin files
+    /// installed over the API.
+    pub const ALL: [Self; 3] = [Self::Particle, Self::Iottly, Self::Mainflux];
+
     /// The plugin's name.
     pub fn name(self) -> &'static str {
         match self {

@@ -2,7 +2,8 @@
 //! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
 //! MQTT device ([`device`]), one that writes its packets by hand
 //! ([`raw_device`]), devices publishing under load ([`load`]), a real mosquitto ([`mosquitto`]), a real NATS
-//! JetStream cluster ([`nats`]), the host as its own process ([`process`])
+//! JetStream cluster ([`nats`]) and one server with TLS and users
+//! ([`nats_secure`]), the host as its own process ([`process`])
 //! and a WebSocket API client ([`ws`]).
 
 mod device;
@@ -10,6 +11,7 @@ mod endpoint;
 mod load;
 mod mosquitto;
 mod nats;
+mod nats_secure;
 mod process;
 mod raw_device;
 mod ws;
@@ -26,6 +28,7 @@ pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
 pub use load::publish_under_load;
 pub use mosquitto::Mosquitto;
 pub use nats::NatsCluster;
+pub use nats_secure::{DEVICE_PASSWORD, DEVICE_USER, HOSTS_PASSWORD, HOSTS_USER, SecureNats};
 pub use process::{HostProcess, TOKEN, edgehook_binary};
 pub use raw_device::RawDevice;
 pub use ws::Ws;

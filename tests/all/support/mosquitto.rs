@@ -101,6 +101,14 @@ impl Mosquitto {
         let rest = &line[line.find(&marker)? + marker.len()..];
         rest.split(',').next()?.parse().ok()
     }
+
+    /// How many times a client connected as `client_id` so far, as
+    /// mosquitto logged it.
+    pub fn connections_of(&self, client_id: &str) -> usize {
+        let marker = format!(" as {client_id} (p");
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(&marker)).count()
+    }
 }
 
 impl Drop for Mosquitto {

