@@ -144,7 +144,11 @@ pub async fn copy_all(nats: &Nats, dir: &Path) -> Result<(), PluginsError> {
     let mut names = Vec::new();
     while let Some(info) = list.next().await {
         let info = info.map_err(|e| store_error("list", e))?;
-        if !info.deleted {
+        if info.deleted {
+            // Removed while this host was not watching (away, or between a
+            // failed copy and the next watch).
+            remove(dir, &info.name)?;
+        } else {
             names.push(info.name);
         }
     }
@@ -191,7 +195,14 @@ async fn copy(
         tracing::warn!("shared plugins: {name:?} is not a plugin file name; left in the store");
         return Ok(());
     };
-    let mut object = store.get(name).await.map_err(|e| store_error(name, e))?;
+    let mut object = match store.get(name).await {
+        Ok(object) => object,
+        // Removed since it was announced: gone here too.
+        Err(err) if err.kind() == object_store::GetErrorKind::NotFound => {
+            return remove(dir, name);
+        }
+        Err(err) => return Err(store_error(name, err)),
+    };
     let mut bytes = Vec::new();
     (&mut object)
         .take(MAX_OBJECT_BYTES as u64 + 1)
