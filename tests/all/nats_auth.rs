@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::support::{
     DEVICE_PASSWORD, DEVICE_USER, Endpoint, HOSTS_PASSWORD, HOSTS_USER, HostProcess, SecureNats,
-    TOKEN, WAIT, edgehook_binary, http_request,
+    TOKEN, WAIT, http_request, serve_in,
 };
 
 /// A host's data, plugins and webhooks directories.
@@ -132,24 +132,10 @@ async fn serves_end_to_end(nats: &SecureNats, host: &HostProcess, event: &str) {
 /// standard error, and how long it ran.
 async fn refused_start(dir: &Path, args: &[String]) -> (String, Duration) {
     let start = Instant::now();
-    let output = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(edgehook_binary())
-            .arg("serve")
-            .args(args)
-            .args(["--api-listen", "127.0.0.1:0", "--api-token", TOKEN])
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--plugins")
-            .arg(dir.join("plugins"))
-            .arg("--webhooks")
-            .arg(dir.join("webhooks"))
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the host stopped instead of hanging")
-    .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(30), serve_in(dir).args(args).output())
+        .await
+        .expect("the host stopped instead of hanging")
+        .unwrap();
     assert!(!output.status.success(), "the host started");
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("edgehook ready"),

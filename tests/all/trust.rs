@@ -296,6 +296,18 @@ async fn forward(host: &TestHost, endpoint: &Endpoint, event: &str) {
     .await;
 }
 
+/// A host in `devices` mode with `settings`, a webhook on `temp` to
+/// `endpoint`, and devices `a`, `b` and `c`; their keys.
+async fn three_devices(endpoint: &Endpoint, settings: Settings) -> (TestHost, [String; 3]) {
+    let host = host_with(MqttAuth::Devices, settings).await;
+    forward(&host, endpoint, "temp").await;
+    let mut keys = Vec::new();
+    for id in ["a", "b", "c"] {
+        keys.push(host.register_device(id).await);
+    }
+    (host, keys.try_into().expect("three keys"))
+}
+
 /// (device, data) of a request the endpoint received.
 async fn next_request(endpoint: &mut Endpoint) -> (String, String) {
     let seen = endpoint.next().await;
@@ -621,18 +633,11 @@ impl RawV5 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_over_its_publish_rate_is_refused_while_others_go_on() {
     let mut endpoint = Endpoint::start(200, "noted").await;
-    let host = host_with(
-        MqttAuth::Devices,
-        Settings {
-            device_publish_rate: Some("1/min burst 3".into()),
-            ..Settings::default()
-        },
-    )
-    .await;
-    forward(&host, &endpoint, "temp").await;
-    let key_a = host.register_device("a").await;
-    let key_b = host.register_device("b").await;
-    let key_c = host.register_device("c").await;
+    let settings = Settings {
+        device_publish_rate: Some("1/min burst 3".into()),
+        ..Settings::default()
+    };
+    let (host, [key_a, key_b, key_c]) = three_devices(&endpoint, settings).await;
 
     // MQTT 5: three taken, the rest refused with quota exceeded.
     let mut a = RawV5::connect(host.mqtt_addr(), "a", &key_a).await;
@@ -735,18 +740,11 @@ async fn a_device_over_its_share_of_the_queue_is_refused_while_others_go_on() {
     let mut endpoint = Endpoint::start(200, "noted").await;
     // Each request is answered after a while: its event stays queued.
     endpoint.answer(200, "noted", Duration::from_secs(5));
-    let host = host_with(
-        MqttAuth::Devices,
-        Settings {
-            device_max_queued: Some(2),
-            ..Settings::default()
-        },
-    )
-    .await;
-    forward(&host, &endpoint, "temp").await;
-    let key_a = host.register_device("a").await;
-    let key_b = host.register_device("b").await;
-    let key_c = host.register_device("c").await;
+    let settings = Settings {
+        device_max_queued: Some(2),
+        ..Settings::default()
+    };
+    let (host, [key_a, key_b, key_c]) = three_devices(&endpoint, settings).await;
 
     // MQTT 5: two stored, the third refused with quota exceeded.
     let mut a = RawV5::connect(host.mqtt_addr(), "a", &key_a).await;

@@ -29,7 +29,7 @@ pub use load::publish_under_load;
 pub use mosquitto::Mosquitto;
 pub use nats::NatsCluster;
 pub use nats_secure::{DEVICE_PASSWORD, DEVICE_USER, HOSTS_PASSWORD, HOSTS_USER, SecureNats};
-pub use process::{HostProcess, TOKEN, edgehook_binary};
+pub use process::{HostProcess, TOKEN, edgehook_binary, serve_in};
 pub use raw_device::RawDevice;
 pub use ws::Ws;
 

@@ -27,6 +27,23 @@ pub fn edgehook_binary() -> PathBuf {
     edgehook_tests::edgehook_binary(profile_dir)
 }
 
+/// `edgehook serve` with its API on a free loopback port and the token
+/// [`TOKEN`], its plugins, webhooks and data under `dir`; killed on drop.
+pub fn serve_in(dir: &Path) -> Command {
+    let mut command = Command::new(edgehook_binary());
+    command
+        .arg("serve")
+        .args(["--api-listen", "127.0.0.1:0", "--api-token", TOKEN])
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--plugins")
+        .arg(dir.join("plugins"))
+        .arg("--webhooks")
+        .arg(dir.join("webhooks"))
+        .kill_on_drop(true);
+    command
+}
+
 /// An `edgehook serve` process on `dir`, killed on drop.
 pub struct HostProcess {
     child: Child,
@@ -77,23 +94,19 @@ impl HostProcess {
     }
 
     async fn launch(dir: &Path, mqtt: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
-        let mut child = Command::new(edgehook_binary())
-            .arg("serve")
+        let mut child = serve_in(dir)
             .args(mqtt)
-            .args(["--api-listen", "127.0.0.1:0", "--allow-private-networks"])
-            .args(["--retry-delays", "", "--api-token", TOKEN])
-            .args(["--device-publish-rate", super::UNPACED])
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--plugins")
-            .arg(dir.join("plugins"))
-            .arg("--webhooks")
-            .arg(dir.join("webhooks"))
+            .arg("--allow-private-networks")
+            .args([
+                "--retry-delays",
+                "",
+                "--device-publish-rate",
+                super::UNPACED,
+            ])
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
-            .kill_on_drop(true)
             .spawn()
             .expect("edgehook starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
