@@ -101,8 +101,8 @@ impl Spawned {
         if device_logins {
             command.args(["--mqtt-auth", "devices"]);
         }
-        if std::env::var_os("EDGEHOOK_LOG").is_none() {
-            command.env("EDGEHOOK_LOG", "warn");
+        if std::env::var_os("EDGEHOOK_LOG_LEVEL").is_none() {
+            command.env("EDGEHOOK_LOG_LEVEL", "warn");
         }
         let mut child = command
             .current_dir(dir.path())

@@ -56,6 +56,43 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)
 }
 
+/// Writes `bytes` to `staged` (`0600`) and flushes it to disk: half of a
+/// durable replacement, for callers that rename several files together.
+pub fn write_synced(staged: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = private_options().truncate(true).open(staged)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the
+/// new one, never a part: written beside it (`.NAME.tmp`), flushed,
+/// renamed over it, and the directory flushed so that the rename lasts.
+pub fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file in a directory", path.display()),
+        ));
+    };
+    let staged = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    if let Err(err) = write_synced(&staged, bytes) {
+        let _ = std::fs::remove_file(&staged);
+        return Err(err);
+    }
+    std::fs::rename(&staged, path)?;
+    sync_dir(dir)
+}
+
+/// Flushes `dir`'s entries (a rename into it) to disk.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[cfg(unix)]
 fn warn_if_shared(dir: &Path, meta: &std::fs::Metadata) {
     use std::os::unix::fs::PermissionsExt as _;
@@ -72,3 +109,37 @@ fn warn_if_shared(dir: &Path, meta: &std::fs::Metadata) {
 
 #[cfg(not(unix))]
 fn warn_if_shared(_dir: &Path, _meta: &std::fs::Metadata) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_holds_the_new_bytes_alone_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hook.json");
+        std::fs::write(&path, "an older and longer content").unwrap();
+        replace_durably(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing staged is left behind");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, FILE_MODE);
+        }
+    }
+
+    #[test]
+    fn a_replacement_that_cannot_be_written_leaves_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hook.json");
+        std::fs::write(&path, "old").unwrap();
+        // The staged file's place is taken by a directory: nothing can be
+        // written there.
+        std::fs::create_dir(dir.path().join(".hook.json.tmp")).unwrap();
+        assert!(replace_durably(&path, b"new").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    }
+}

@@ -36,7 +36,11 @@
 //! - [`streak`]: failures in a row that suspend a plugin or disable a webhook.
 //! - [`pipeline`]: the path of one event through all of the above.
 //! - [`api`]: the HTTP API, and the web console at `GET /` that calls it.
+//! - [`nats`]: several hosts on a NATS JetStream cluster — the devices'
+//!   events stored there before their PUBACK, shared by every host, what
+//!   hosts send devices relayed to every host's broker, the shared stores.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
+//! - [`service`]: `READY`, `STOPPING` and watchdog pings for systemd.
 //! - [`logging`]: log lines as text (control characters escaped) or JSON,
 //!   colours only on a terminal.
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
@@ -69,6 +73,7 @@ pub mod runtime;
 pub mod scaffold;
 pub mod secrets;
 pub mod server;
+pub mod service;
 pub mod streak;
 pub mod stream;
 pub mod throttle;
@@ -76,3 +81,17 @@ pub mod tls;
 pub mod topic;
 pub mod watch;
 pub mod webhooks;
+
+/// What `edgehook --version` says after the name: the version, then the
+/// commit, its date and the target it was built for (`0.1.0 (abc1234
+/// 2026-12-03 x86_64-unknown-linux-musl)`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("EDGEHOOK_COMMIT"),
+    " ",
+    env!("EDGEHOOK_BUILD_DATE"),
+    " ",
+    env!("EDGEHOOK_TARGET"),
+    ")"
+);

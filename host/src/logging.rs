@@ -1,7 +1,7 @@
-//! How the process logs: the filter of `EDGEHOOK_LOG`, on standard error,
-//! as text (coloured only when standard error is a terminal, so log files
-//! and journald get plain lines) or as one JSON object a line for log
-//! shippers.
+//! How the process logs: what `log_level` lets through, on standard
+//! error, as text (coloured only when standard error is a terminal, so log
+//! files and journald get plain lines) or as one JSON object a line for
+//! log shippers. Both change without a restart ([`apply`], on SIGHUP).
 //!
 //! A log line may quote what a client chose (a client id, a username, a
 //! topic). The host's own lines escape such values where they write them;
@@ -9,10 +9,21 @@
 //! records go out with their control characters escaped, so that no client
 //! can end a line early to forge the next one. On a terminal the escape
 //! character is left alone for the colours; JSON escapes by itself.
+//!
+//! The records of crates that log through `log` (rustls, the broker) reach
+//! the same subscriber. Some are a client's mistake repeated on every
+//! connection it makes: rustls warns "Illegal SNI extension" for each device
+//! that names the embedded broker's TLS listener by IP address (RFC 6066
+//! allows only host names in SNI; rustls ignores the name and the
+//! connection goes on). Those come out at debug level, not as warnings.
 
 use std::io::{IsTerminal as _, Write};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
+use tracing_log::{AsLog as _, LogTracer};
+use tracing_subscriber::layer::{Layered, SubscriberExt as _};
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 /// The shape of log lines.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -25,23 +36,141 @@ pub enum LogFormat {
     Json,
 }
 
-/// The filter when `EDGEHOOK_LOG` is unset: the broker's own chatter, and
-/// the NATS client's (a line per reconnect attempt; the host says once
-/// when NATS goes and comes back), are kept to warnings.
-const DEFAULT_FILTER: &str = "info,rmqtt=warn,rmqtt_net=warn,async_nats=warn";
+impl LogFormat {
+    /// Its name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
 
-/// Installs the process-wide subscriber.
-pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EDGEHOOK_LOG")
-        .unwrap_or_else(|_| DEFAULT_FILTER.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+/// `log_level` when it is not set.
+pub const DEFAULT_LEVEL: &str = "info";
+
+/// Targets kept to warnings unless `log_level` names them: the broker's
+/// own chatter, and the NATS client's (a line per reconnect attempt; the
+/// host says once when NATS goes and comes back).
+const QUIET: [&str; 3] = ["rmqtt", "rmqtt_net", "async_nats"];
+
+/// The filter of `level` (a level or `RUST_LOG`-style directives), with
+/// the [`QUIET`] targets it does not name kept to warnings.
+pub fn filter(level: &str) -> Result<EnvFilter, String> {
+    let mut directives = level.trim().to_owned();
+    for target in QUIET {
+        let named = directives
+            .split(',')
+            .any(|d| d.trim().split(['=', '[']).next() == Some(target));
+        if !named {
+            directives.push_str(&format!(",{target}=warn"));
+        }
+    }
+    EnvFilter::builder()
+        .parse(directives.trim_start_matches(','))
+        .map_err(|e| e.to_string())
+}
+
+type Filtered = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
+type Lines = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// What [`apply`] changes in the installed subscriber.
+struct Handles {
+    filter: reload::Handle<EnvFilter, Registry>,
+    lines: reload::Handle<Lines, Filtered>,
+}
+
+static HANDLES: OnceLock<Handles> = OnceLock::new();
+
+/// Installs the process-wide subscriber logging what `level` lets through
+/// (the default level when it does not parse: the configuration's check
+/// then says why) as `format`, and passes `log` records to it.
+pub fn init(level: &str, format: LogFormat) {
+    let filter = filter(level)
+        .unwrap_or_else(|_| self::filter(DEFAULT_LEVEL).expect("the default level parses"));
+    let (filter, filter_handle) = reload::Layer::new(filter);
+    let (lines, lines_handle) = reload::Layer::new(lines(format));
+    // Not `try_init`: it would install its own `log` bridge in place of
+    // ours ([`Bridge`]).
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        return;
+    }
+    let _ = HANDLES.set(Handles {
+        filter: filter_handle,
+        lines: lines_handle,
+    });
+    let bridge: &'static Bridge = Box::leak(Box::new(Bridge(LogTracer::new())));
+    if log::set_logger(bridge).is_ok() {
+        log::set_max_level(tracing::level_filters::LevelFilter::current().as_log());
+    }
+}
+
+/// Logs from now on what `level` lets through, as `format`.
+pub fn apply(level: &str, format: LogFormat) -> Result<(), String> {
+    let Some(handles) = HANDLES.get() else {
+        return Err("no logger installed".into());
+    };
+    let filter = filter(level)?;
+    handles.filter.reload(filter).map_err(|e| e.to_string())?;
+    handles
+        .lines
+        .reload(lines(format))
+        .map_err(|e| e.to_string())?;
+    log::set_max_level(tracing::level_filters::LevelFilter::current().as_log());
+    Ok(())
+}
+
+/// The layer writing lines as `format`.
+fn lines(format: LogFormat) -> Lines {
+    let layer = tracing_subscriber::fmt::layer();
     match format {
         LogFormat::Text => {
             let ansi = std::io::stderr().is_terminal();
-            builder.with_writer(Escaped { ansi }).with_ansi(ansi).init();
+            layer.with_writer(Escaped { ansi }).with_ansi(ansi).boxed()
         }
-        LogFormat::Json => builder.with_writer(std::io::stderr).json().init(),
+        LogFormat::Json => layer.json().with_writer(std::io::stderr).boxed(),
     }
+}
+
+/// `log` records into the subscriber, with a client's mistakes
+/// ([`is_clients_mistake`]) made debug records.
+#[derive(Debug)]
+struct Bridge(LogTracer);
+
+impl log::Log for Bridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !is_clients_mistake(record) {
+            return self.0.log(record);
+        }
+        self.0.log(
+            &log::Record::builder()
+                .args(*record.args())
+                .level(log::Level::Debug)
+                .target(record.target())
+                .module_path(record.module_path())
+                .file(record.file())
+                .line(record.line())
+                .build(),
+        );
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
+/// Whether `record` is rustls's warning about a client's SNI extension (an
+/// IP address or a malformed name in it, or two names): the client's
+/// mistake, once per connection, and nothing the host can mend.
+fn is_clients_mistake(record: &log::Record<'_>) -> bool {
+    record.level() == log::Level::Warn
+        && record.target() == "rustls::msgs::handshake"
+        && record.args().to_string().starts_with("Illegal SNI")
 }
 
 /// Standard error, one record at a time, control characters escaped.
@@ -112,7 +241,45 @@ fn escape_controls(text: &[u8], ansi: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::{escape_controls, filter, is_clients_mistake};
+
+    #[test]
+    fn a_level_keeps_the_chatty_targets_quiet_unless_it_names_them() {
+        let shown = |level: &str| filter(level).unwrap().to_string();
+        let debug = shown("debug");
+        assert!(debug.contains("debug"), "{debug}");
+        assert!(debug.contains("rmqtt=warn"), "{debug}");
+        assert!(debug.contains("async_nats=warn"), "{debug}");
+        let named = shown("info,rmqtt=debug");
+        assert!(named.contains("rmqtt=debug"), "{named}");
+        assert!(!named.contains("rmqtt=warn"), "{named}");
+        assert!(named.contains("rmqtt_net=warn"), "{named}");
+        assert!(filter("info,edgehook=loud").is_err());
+    }
+
+    #[test]
+    fn only_rustls_sni_warnings_are_a_clients_mistake() {
+        let record = |level, target: &'static str, text: &'static str| {
+            is_clients_mistake(
+                &log::Record::builder()
+                    .level(level)
+                    .target(target)
+                    .args(format_args!("{text}"))
+                    .build(),
+            )
+        };
+        let handshake = "rustls::msgs::handshake";
+        let ip = "Illegal SNI extension: ignoring IP address presented as hostname (3132)";
+        assert!(record(log::Level::Warn, handshake, ip));
+        assert!(record(
+            log::Level::Warn,
+            handshake,
+            "Illegal SNI hostname received \"a_b\""
+        ));
+        assert!(!record(log::Level::Warn, handshake, "something else"));
+        assert!(!record(log::Level::Warn, "rustls::server::hs", ip));
+        assert!(!record(log::Level::Error, handshake, ip));
+    }
 
     #[test]
     fn a_record_cannot_end_its_line_early_or_send_escapes() {

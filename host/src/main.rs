@@ -12,7 +12,7 @@ use edgehook::remote::{ApiArgs, ApiClient};
 #[derive(Debug, Parser)]
 #[command(
     name = "edgehook",
-    version,
+    version = edgehook::VERSION,
     about = "A webhook engine for IoT fleets: MQTT in, sandboxed wasm transform, HTTP out"
 )]
 struct Cli {
@@ -130,15 +130,25 @@ fn main() -> anyhow::Result<()> {
     edgehook::logging::init(
         serve
             .as_ref()
+            .and_then(|s| s.log_level.as_deref())
+            .unwrap_or(edgehook::logging::DEFAULT_LEVEL),
+        serve
+            .as_ref()
             .and_then(|s| s.log_format)
             .unwrap_or_default(),
     );
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve { .. } => {
+            Command::Serve {
+                config: file,
+                settings: given,
+            } => {
                 let settings = serve.expect("read above for serve");
-                edgehook::server::run(Config::build(settings)?, shutdown_signal()).await
+                // Both handlers before the host starts.
+                let stop = shutdown_signal();
+                let reloads = reloads(file, *given);
+                edgehook::server::run(Config::build(settings)?, stop, reloads).await
             }
             Command::Plugin {
                 command: PluginCommand::New { name, dir, sdk },
@@ -242,30 +252,80 @@ async fn webhook(command: WebhookCommand, client: &ApiClient) -> anyhow::Result<
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// On each SIGHUP, the configuration read again: the config `file` (if
+/// any) under the command line and environment's settings, `given`. The
+/// handler is installed when this is called, before the host starts (a
+/// SIGHUP then no longer ends the process).
+#[cfg(unix)]
+fn reloads(
+    file: Option<PathBuf>,
+    given: Settings,
+) -> impl futures::Stream<Item = anyhow::Result<Config>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(err) => {
+            tracing::error!("cannot listen for SIGHUP: {err}");
+            None
+        }
+    };
+    futures::stream::unfold(hangups, move |hangups| {
+        let (file, given) = (file.clone(), given.clone());
+        async move {
+            let mut hangups = hangups?;
+            hangups.recv().await?;
+            tracing::info!("SIGHUP: reading the configuration again");
+            let read = match &file {
+                Some(path) => Config::read_file(path),
+                None => Ok(Settings::default()),
+            };
+            let built = read
+                .and_then(|from_file| Config::build(given.or(from_file)))
+                .map_err(anyhow::Error::from);
+            Some((built, Some(hangups)))
+        }
+    })
+}
+
+/// No SIGHUP: nothing to reload on.
+#[cfg(not(unix))]
+fn reloads(
+    _file: Option<PathBuf>,
+    _given: Settings,
+) -> impl futures::Stream<Item = anyhow::Result<Config>> {
+    futures::stream::pending()
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed
+/// when this is called, before the host starts: a stop asked for right
+/// after the ready line (a service manager's) is a clean stop too.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+            (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::error!("cannot listen for SIGINT and SIGTERM: {err}");
+                return std::future::pending().await;
+            }
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!("cannot listen for Ctrl-C: {err}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(err) => {
-                tracing::error!("cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }

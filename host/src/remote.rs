@@ -227,21 +227,34 @@ pub fn describe_list(hooks: &[Value]) -> String {
     };
     for (i, hook) in hooks.iter().enumerate() {
         let text = |key: &str| hook[key].as_str().unwrap_or_default();
-        let event = hook["event"].as_str().unwrap_or(text("eventName"));
-        let disabled = if hook["disabled"] == Value::Bool(true) {
-            " (disabled)"
-        } else {
-            ""
+        let _ = write!(out, "\n    {}.) Hook #{} ", i + 1, text("id"));
+        let url = crate::secrets::url(text("url"));
+        let _ = match text("dialect") {
+            "iottly" => writeln!(
+                out,
+                "(Iottly) is watching for {} messages of project {}\n        and posting to: {url}",
+                text("type"),
+                text("project_id"),
+            ),
+            "mainflux" => writeln!(
+                out,
+                "(Mainflux) is watching for the events of thing {}\n        and posting to: {url}",
+                text("thing_id"),
+            ),
+            _ => {
+                let event = hook["event"].as_str().unwrap_or(text("eventName"));
+                let disabled = if hook["disabled"] == Value::Bool(true) {
+                    " (disabled)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    out,
+                    "is watching for {event:?}{disabled}\n        and posting to: {url}\n        created at {}",
+                    text("created_at"),
+                )
+            }
         };
-        let _ = write!(
-            out,
-            "\n    {}.) Hook #{} is watching for {:?}{disabled}\n        and posting to: {}\n        created at {}\n",
-            i + 1,
-            text("id"),
-            event,
-            crate::secrets::url(text("url")),
-            text("created_at"),
-        );
     }
     out
 }
@@ -263,5 +276,19 @@ mod tests {
             "Found 1 hook registered\n\n    1.) Hook #0123456789abcdef01234567 is watching for \"Librato_\"\n        and posting to: https://metrics-api.librato.com/v1/metrics\n        created at 2015-02-28T03:32:41.412Z\n"
         );
         assert_eq!(describe_list(&[]), "No webhooks registered\n");
+    }
+
+    #[test]
+    fn the_other_dialects_say_what_they_watch() {
+        let hooks = [
+            serde_json::json!({"dialect": "iottly", "id": "i1", "project_id": "p1",
+                "type": "user", "url": "https://u:pw@h.test/i"}),
+            serde_json::json!({"dialect": "mainflux", "id": "m1", "thing_id": "t1",
+                "url": "https://h.test/m"}),
+        ];
+        assert_eq!(
+            describe_list(&hooks),
+            "Found 2 hooks registered\n\n    1.) Hook #i1 (Iottly) is watching for user messages of project p1\n        and posting to: https://u:***@h.test/i\n\n    2.) Hook #m1 (Mainflux) is watching for the events of thing t1\n        and posting to: https://h.test/m\n"
+        );
     }
 }

@@ -206,6 +206,21 @@ pub fn parse_command_reply_topic(
     Ok((DeviceId::try_from(device)?, kind, RequestId::try_from(id)?))
 }
 
+/// `devices/{device_id}/command-output|command-done/{request_id}`: where
+/// a device answers a command.
+pub fn command_reply_topic(device: &DeviceId, kind: ReplyKind, request_id: &RequestId) -> String {
+    let level = match kind {
+        ReplyKind::Output => "command-output",
+        ReplyKind::Done => "command-done",
+    };
+    format!("devices/{device}/{level}/{request_id}")
+}
+
+/// `devices/{device_id}/events/{event_name}`.
+pub fn event_topic(device: &DeviceId, name: &EventName) -> String {
+    format!("devices/{device}/events/{name}")
+}
+
 /// Whether a topic is one devices answer commands on, valid or not.
 pub fn is_command_reply_topic(topic: &str) -> bool {
     topic
@@ -284,6 +299,7 @@ mod tests {
         assert_eq!((d.as_str(), e.as_str()), ("dev-1", "temp"));
         let (d, e) = parse_event_topic("devices/x/events/a/b/c").unwrap();
         assert_eq!((d.as_str(), e.as_str()), ("x", "a/b/c"));
+        assert_eq!(event_topic(&d, &e), "devices/x/events/a/b/c");
     }
 
     #[test]
@@ -375,6 +391,13 @@ mod tests {
         assert!(is_command_reply_topic("devices/d1/command-done/a/b"));
         assert!(!is_command_reply_topic("devices/d1/events/x"));
         assert!(!is_command_reply_topic("devices/d1/commands"));
+        for topic in [
+            "devices/d1/command-output/r-1",
+            "devices/d1/command-done/r-1",
+        ] {
+            let (d, kind, id) = parse_command_reply_topic(topic).unwrap();
+            assert_eq!(command_reply_topic(&d, kind, &id), topic);
+        }
     }
 
     #[test]

@@ -114,7 +114,11 @@ pub trait Scan: Send {
 }
 
 /// Runs `watcher` every [`POLL_INTERVAL`] until `shutdown` resolves.
-pub async fn poll(mut watcher: impl Scan, shutdown: impl Future<Output = ()>) {
+pub async fn poll(
+    mut watcher: impl Scan,
+    mut rescan: tokio::sync::watch::Receiver<()>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,7 +126,31 @@ pub async fn poll(mut watcher: impl Scan, shutdown: impl Future<Output = ()>) {
         tokio::select! {
             () = &mut shutdown => return,
             _ = tick.tick() => watcher.scan(true).await,
+            Ok(()) = rescan.changed() => watcher.scan(false).await,
         }
+    }
+}
+
+/// Asks every [`poll`] given one of its receivers to scan at once, taking
+/// what it finds without waiting for it to hold still (a reload's).
+#[derive(Debug, Clone)]
+pub struct Rescan(tokio::sync::watch::Sender<()>);
+
+impl Default for Rescan {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(()))
+    }
+}
+
+impl Rescan {
+    /// A receiver for one more [`poll`].
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.0.subscribe()
+    }
+
+    /// Every poll scans at once.
+    pub fn now(&self) {
+        self.0.send_replace(());
     }
 }
 

@@ -12,7 +12,7 @@ use rumqttc::{
 };
 use tokio::sync::mpsc;
 
-use crate::support::{Endpoint, TestHost, WAIT};
+use crate::support::{Endpoint, HostProcess, TestHost, WAIT};
 
 /// What a raw MQTT 3.1.1 client sees.
 #[derive(Debug)]
@@ -388,4 +388,103 @@ async fn a_device_logs_in_over_the_tls_listener() {
     let seen = endpoint.next().await;
     assert!(!seen.body.is_empty());
     host.host.stop().await;
+}
+
+/// A TLS 1.2 ClientHello that names the server `sni` in its server_name
+/// extension as written, as some device TLS stacks do with an IP address
+/// (RFC 6066 allows only host names there).
+fn client_hello(sni: &str) -> Vec<u8> {
+    fn with_len16(body: &[u8]) -> Vec<u8> {
+        let mut out = u16::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+    fn extension(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_be_bytes().to_vec();
+        out.extend(with_len16(data));
+        out
+    }
+    let mut name = vec![0]; // host_name
+    name.extend(with_len16(sni.as_bytes()));
+    let mut extensions = extension(0x0000, &with_len16(&name));
+    // x25519, secp256r1
+    extensions.extend(extension(0x000a, &with_len16(&[0x00, 0x1d, 0x00, 0x17])));
+    extensions.extend(extension(0x000b, &[0x01, 0x00]));
+    // ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256
+    extensions.extend(extension(
+        0x000d,
+        &with_len16(&[0x04, 0x03, 0x08, 0x04, 0x04, 0x01]),
+    ));
+    extensions.extend(extension(0x0017, &[]));
+    extensions.extend(extension(0xff01, &[0x00]));
+    let mut hello = vec![0x03, 0x03];
+    hello.extend([0x5a; 32]); // random
+    hello.push(0); // no session id
+    // ECDHE-ECDSA-AES128-GCM-SHA256, ECDHE-RSA-AES128-GCM-SHA256
+    hello.extend(with_len16(&[0xc0, 0x2b, 0xc0, 0x2f]));
+    hello.extend([0x01, 0x00]); // no compression
+    hello.extend(with_len16(&extensions));
+    let mut handshake = vec![0x01, 0];
+    handshake.extend(with_len16(&hello));
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend(with_len16(&handshake));
+    record
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_naming_the_tls_listener_by_ip_address_is_served_without_a_warning() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (host, mut log) = HostProcess::start_logged(
+        dir.path(),
+        &[
+            "--mqtt-listen",
+            "127.0.0.1:0",
+            "--mqtt-tls-listen",
+            "127.0.0.1:0",
+            "--mqtt-tls-cert",
+            cert.to_str().unwrap(),
+            "--mqtt-tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let tls_addr = host.mqtt_tls_addr.expect("a TLS listener");
+
+    let mut device = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+    device.write_all(&client_hello("127.0.0.1")).await.unwrap();
+    let mut first = [0; 1];
+    tokio::time::timeout(WAIT, device.read_exact(&mut first))
+        .await
+        .expect("the server answers the ClientHello")
+        .unwrap();
+    assert_eq!(
+        first[0], 0x16,
+        "a handshake record (a ServerHello), no alert"
+    );
+    // Leaving mid-handshake makes the host log a line: the marker.
+    drop(device);
+    let mut before = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while let Some(line) = log.recv().await {
+            if line.contains("MQTT TLS handshake failed") {
+                return;
+            }
+            before.push(line);
+        }
+        panic!("the host's log ended");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no handshake line in the log; it had: {before:#?}"));
+    let warned: Vec<&String> = before.iter().filter(|l| l.contains("SNI")).collect();
+    assert!(
+        warned.is_empty(),
+        "an IP address in SNI is the client's mistake, not the host's warning: {warned:#?}"
+    );
+    host.kill().await;
 }

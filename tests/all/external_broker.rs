@@ -102,8 +102,6 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
         client_id: "edgehook-redelivery".into(),
         max_event_bytes: 1024,
         share_group: None,
-        fallback_urls: Vec::new(),
-        take_events: true,
         ca_file: None,
         replies: tokio::sync::mpsc::channel(1).0,
     };
@@ -150,8 +148,6 @@ async fn an_unreachable_broker_is_named_at_start() {
         client_id: "nobody".into(),
         max_event_bytes: 1024,
         share_group: None,
-        fallback_urls: Vec::new(),
-        take_events: true,
         ca_file: None,
         replies: tokio::sync::mpsc::channel(1).0,
     };

@@ -32,7 +32,7 @@ async fn log_of_a_broken_plugin(extra: &[&str]) -> Vec<String> {
         .arg("--webhooks")
         .arg(dir.path().join("webhooks"))
         .args(extra)
-        .env_remove("EDGEHOOK_LOG")
+        .env_remove("EDGEHOOK_LOG_LEVEL")
         .env_remove("EDGEHOOK_LOG_FORMAT")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -213,3 +213,81 @@ async fn the_data_goes_unchanged_to_its_things_webhooks_only_and_nothing_comes_b
     assert_eq!(header(&seen, "x-api-key"), "k", "the stored secret is kept");
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_that_leaves_out_the_headers_keeps_them_while_the_destination_stays() {
+    let host = TestHost::start(&[], Settings::default()).await;
+    host.register(&["g1"], &[("t1", Some("g1"))]).await;
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let elsewhere = Endpoint::start(200, "ok").await;
+    let (status, created) = host
+        .api(
+            "POST",
+            "/svcwebhooks/things/t1/webhooks",
+            &json!([{"name": "Data pipeline", "url": endpoint.url("/mainflux"),
+                "headers": {"X-Api-Key": "KEY", "X-Other": "two"}, "metadata": {"a": 1}}])
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created[0]["id"].as_str().unwrap().to_owned();
+
+    // The README's example: a new name and path, no `headers`.
+    let (status, refused) = host
+        .api(
+            "PUT",
+            &format!("/webhooks/{id}"),
+            &json!({"name": "Data pipeline", "url": elsewhere.url("/mainflux-v2")}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("`headers.X-Api-Key`: send the secret again: the destination changed"),
+        "headers left out do not follow the webhook to another destination: {refused}"
+    );
+    let (status, view) = host
+        .api(
+            "PUT",
+            &format!("/webhooks/{id}"),
+            &json!({"name": "Data pipeline", "url": endpoint.url("/mainflux-v2")}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["headers"],
+        json!({"X-Api-Key": "***", "X-Other": "two"}),
+        "headers left out are kept"
+    );
+    assert_eq!(
+        view["metadata"],
+        json!({"a": 1}),
+        "metadata left out is kept"
+    );
+
+    let t1 = Device::connect(host.mqtt_addr(), "t1").await;
+    t1.publish("temp", "21").await;
+    let seen = endpoint.next().await;
+    assert_eq!(seen.uri.path(), "/mainflux-v2");
+    assert_eq!(header(&seen, "x-api-key"), "KEY", "the key still goes out");
+    assert_eq!(header(&seen, "x-other"), "two");
+
+    // Headers sent are the headers: `{}` removes them all.
+    let (status, view) = host
+        .api(
+            "PUT",
+            &format!("/webhooks/{id}"),
+            &json!({"name": "Data pipeline", "url": endpoint.url("/v3"), "headers": {}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["headers"], json!({}));
+    t1.publish("temp", "22").await;
+    let seen = endpoint.next().await;
+    assert_eq!(seen.uri.path(), "/v3");
+    assert_eq!(header(&seen, "x-api-key"), "");
+    host.host.stop().await;
+}

@@ -1,22 +1,35 @@
 //! The hosts' login to NATS (CONTRACT section 12, "Several hosts"): a real
-//! `nats-server` with TLS, JetStream and users ([`SecureNats`]). A host
-//! with the hosts' password (or nkey) and the CA serves webhooks end to
-//! end; a wrong password, an unreadable file or a missing CA stop start-up
-//! at once with a message that names the problem and shows no secret; a
-//! client without the hosts' login can neither read the shared buckets
-//! nor take the events.
+//! `nats-server` with TLS and JetStream ([`SecureNats`]) that knows the
+//! hosts' logins only (devices log in to the hosts' embedded brokers,
+//! never to NATS).
+//!
+//! - A host logging in with the hosts' password, nkey or token, or with
+//!   its client certificate where the server demands one (`verify:
+//!   true`), verifying the server with the CA, serves webhooks end to end
+//!   for a device on its embedded broker.
+//! - Credentials in `--nats-url` are never logged; a wrong password, an
+//!   unreadable file, a missing CA or a missing client certificate stop
+//!   start-up at once with a message that names the problem and shows no
+//!   secret.
+//! - A client without the hosts' login (none, a wrong password, or the
+//!   login of another account) cannot read the key-value buckets, the
+//!   object store or the streams, take events from the shared consumer,
+//!   or publish into the hosts' subjects (`edgehook.events.…`,
+//!   `edgehook.to-devices.…`, `edgehook.command-replies`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::mpsc;
+use futures::StreamExt as _;
 use tokio::time::Instant;
 
 use crate::support::{
-    DEVICE_PASSWORD, DEVICE_USER, Endpoint, HOSTS_PASSWORD, HOSTS_USER, HostProcess, SecureNats,
-    TOKEN, WAIT, http_request, serve_in,
+    Device, Endpoint, HOSTS_PASSWORD, HOSTS_USER, HostProcess, Logins, OTHER_PASSWORD, OTHER_USER,
+    SecureNats, WAIT, serve_in,
 };
+
+/// How soon a host that cannot log in must give up.
+const AT_ONCE: Duration = Duration::from_secs(10);
 
 /// A host's data, plugins and webhooks directories.
 fn host_dir() -> tempfile::TempDir {
@@ -27,178 +40,178 @@ fn host_dir() -> tempfile::TempDir {
     dir
 }
 
-/// Flags of a host on `nats` logging in with the hosts' password file and
-/// verifying the server with its CA.
-fn password_flags(nats: &SecureNats) -> Vec<String> {
-    vec![
-        "--nats-url".into(),
-        nats.url(),
-        "--mqtt-url".into(),
-        nats.mqtt_url(),
-        "--nats-user".into(),
-        HOSTS_USER.into(),
-        "--nats-password-file".into(),
-        nats.hosts_password_file.display().to_string(),
-        "--nats-ca-file".into(),
-        nats.ca_file.display().to_string(),
-    ]
+/// `flags` with the embedded broker on a free loopback port.
+fn with_broker(mut flags: Vec<String>) -> Vec<String> {
+    flags.extend(["--mqtt-listen".to_owned(), "127.0.0.1:0".to_owned()]);
+    flags
 }
 
-/// A device on the MQTT listener logged in as the device user,
-/// subscribed to its answers; the packets it receives.
-async fn device(nats: &SecureNats, id: &str) -> (AsyncClient, mpsc::UnboundedReceiver<Packet>) {
-    let mut options = MqttOptions::new(id, "127.0.0.1", nats.mqtt_addr.port());
-    options.set_credentials(DEVICE_USER, DEVICE_PASSWORD);
-    let (client, mut eventloop) = AsyncClient::new(options, 16);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(event) = eventloop.poll().await {
-            if let Event::Incoming(packet) = event
-                && tx.send(packet).is_err()
-            {
-                return;
-            }
-        }
-    });
-    client
-        .subscribe(format!("devices/{id}/hook-response/#"), QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(Packet::SubAck(ack))) => {
-                assert_eq!(
-                    ack.return_codes,
-                    [rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)],
-                    "nats-server:\n{}",
-                    nats.log()
-                );
-                return (client, rx);
-            }
-            Ok(Some(_)) => {}
-            other => panic!("no SUBACK for the device: {other:?}"),
-        }
-    }
+/// `flags` with the value of `name` replaced by `value`.
+fn with_value(mut flags: Vec<String>, name: &str, value: &str) -> Vec<String> {
+    let i = flags
+        .iter()
+        .position(|f| f == name)
+        .unwrap_or_else(|| panic!("{name} in {flags:?}"));
+    flags[i + 1] = value.to_owned();
+    flags
 }
 
-/// A webhook for `event` made on `host`; a device's event reaches the
-/// endpoint and the endpoint's answer reaches the device (published by
-/// the host through its own MQTT login).
-async fn serves_end_to_end(nats: &SecureNats, host: &HostProcess, event: &str) {
+/// `flags` without `name` and its value.
+fn without(mut flags: Vec<String>, name: &str) -> Vec<String> {
+    let i = flags
+        .iter()
+        .position(|f| f == name)
+        .unwrap_or_else(|| panic!("{name} in {flags:?}"));
+    flags.drain(i..i + 2);
+    flags
+}
+
+/// Starts a host with `flags` and its embedded broker.
+async fn start_host(dir: &Path, flags: Vec<String>) -> HostProcess {
+    let flags = with_broker(flags);
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    HostProcess::start(dir, &args).await
+}
+
+/// A webhook for `event` made on `host`; a device on the host's embedded
+/// broker publishes it, the event reaches the endpoint (through
+/// JetStream) and the endpoint's answer reaches the device (through
+/// JetStream and the host's broker).
+async fn serves_end_to_end(host: &HostProcess, event: &str) {
     let mut endpoint = Endpoint::start(200, "fine").await;
-    let definition = serde_json::json!({ "event": event, "url": endpoint.url("/hook") });
-    let (status, body) = http_request(
-        host.api_addr,
-        "POST",
-        "/v1/webhooks",
-        Some(TOKEN),
-        &definition.to_string(),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    host.create_webhook(serde_json::json!({ "event": event, "url": endpoint.url("/hook") }))
+        .await;
+    let broker = host.mqtt_addr.expect("the host's embedded broker");
     let id = format!("dev-{event}");
-    let (client, mut packets) = device(nats, &id).await;
-    client
-        .publish(
-            format!("devices/{id}/events/{event}"),
-            QoS::AtLeastOnce,
-            false,
-            "21.5",
-        )
-        .await
-        .unwrap();
+    let mut device = Device::connect(broker, &id).await;
+    device.publish(event, "21.5").await;
     let seen = endpoint.next().await;
     assert!(
         String::from_utf8_lossy(&seen.body).contains("21.5"),
         "{:?}",
         seen.body
     );
-    let deadline = Instant::now() + WAIT;
+    let response = format!("devices/{id}/hook-response/{event}/0");
     loop {
-        match tokio::time::timeout_at(deadline, packets.recv()).await {
-            Ok(Some(Packet::Publish(p))) => {
-                assert_eq!(p.topic, format!("devices/{id}/hook-response/{event}/0"));
-                assert_eq!(&p.payload[..], b"fine");
-                break;
-            }
-            Ok(Some(_)) => {}
-            other => panic!("the answer did not reach the device: {other:?}"),
+        let (topic, text) = device.next_text().await;
+        if topic == response {
+            assert_eq!(text, "fine");
+            break;
         }
+        assert_eq!(topic, format!("devices/{id}/hook-sent/{event}"));
     }
 }
 
-/// Runs `edgehook serve` with `args`, which must stop start-up; its
-/// standard error, and how long it ran.
-async fn refused_start(dir: &Path, args: &[String]) -> (String, Duration) {
+/// Runs `edgehook serve` with `args` and its embedded broker, which must
+/// stop start-up; its standard error, and how long it ran.
+async fn refused_start(dir: &Path, args: Vec<String>) -> (String, Duration) {
+    let args = with_broker(args);
+    // serve_in() builds the host binary first (cargo build, at most once
+    // per test run): outside the time taken to refuse.
+    let mut serve = serve_in(dir);
+    serve.args(&args);
     let start = Instant::now();
-    let output = tokio::time::timeout(Duration::from_secs(30), serve_in(dir).args(args).output())
+    let output = tokio::time::timeout(Duration::from_secs(60), serve.output())
         .await
         .expect("the host stopped instead of hanging")
         .unwrap();
-    assert!(!output.status.success(), "the host started");
+    let took = start.elapsed();
+    assert!(!output.status.success(), "the host started with {args:?}");
+    eprintln!(
+        "refused in {took:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("edgehook ready"),
         "the host was ready"
     );
-    (
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        start.elapsed(),
-    )
+    (String::from_utf8_lossy(&output.stderr).into_owned(), took)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_with_the_hosts_password_and_the_ca_serves_webhooks() {
     let nats = SecureNats::start().await;
     let dir = host_dir();
-    let flags = password_flags(&nats);
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let host = HostProcess::start(dir.path(), &args).await;
-    serves_end_to_end(&nats, &host, "temp").await;
+    let host = start_host(dir.path(), nats.host_flags()).await;
+    serves_end_to_end(&host, "temp").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_host_with_the_hosts_nkey_serves_webhooks() {
     let nats = SecureNats::start().await;
     let dir = host_dir();
-    // NATS's MQTT listener takes no nkey: the host's MQTT login is named
-    // in the MQTT URL.
-    let mqtt = format!("mqtt://{HOSTS_USER}:{HOSTS_PASSWORD}@{}", nats.mqtt_addr);
-    let nkey = nats.hosts_nkey_file.display().to_string();
-    let ca = nats.ca_file.display().to_string();
-    let args = [
-        "--nats-url",
-        &nats.url(),
-        "--mqtt-url",
-        &mqtt,
-        "--nats-nkey",
-        &nkey,
-        "--nats-ca-file",
-        &ca,
+    let flags = vec![
+        "--nats-url".to_owned(),
+        nats.url(),
+        "--nats-nkey".to_owned(),
+        nats.hosts_nkey_file.display().to_string(),
+        "--nats-ca-file".to_owned(),
+        nats.ca_file.display().to_string(),
     ];
-    let host = HostProcess::start(dir.path(), &args).await;
-    serves_end_to_end(&nats, &host, "nkey").await;
+    let host = start_host(dir.path(), flags).await;
+    serves_end_to_end(&host, "nkey").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_with_the_hosts_token_serves_webhooks() {
+    let nats = SecureNats::start_with(Logins::Token).await;
+    let dir = host_dir();
+    let flags = nats.host_flags();
+    assert!(flags.contains(&"--nats-token-file".to_owned()), "{flags:?}");
+    let host = start_host(dir.path(), flags).await;
+    serves_end_to_end(&host, "token").await;
+
+    // A wrong token stops start-up at once, and is not shown.
+    let wrong = nats.file("wrong-token", "not-the-token-77\n");
+    let flags = with_value(
+        nats.host_flags(),
+        "--nats-token-file",
+        &wrong.display().to_string(),
+    );
+    let (stderr, took) = refused_start(host_dir().path(), flags).await;
+    assert!(stderr.contains("authorization violation"), "{stderr}");
+    assert!(!stderr.contains("not-the-token-77"), "{stderr}");
+    assert!(took < AT_ONCE, "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_with_its_client_certificate_serves_webhooks_where_the_server_demands_one() {
+    let nats = SecureNats::start_with(Logins::MutualTls).await;
+    let dir = host_dir();
+    let flags = nats.host_flags();
+    assert!(flags.contains(&"--nats-tls-cert".to_owned()), "{flags:?}");
+    let host = start_host(dir.path(), flags).await;
+    serves_end_to_end(&host, "mtls").await;
+
+    // Without its certificate the server refuses the host: start-up stops
+    // at once, saying it is TLS and naming the setting to look at.
+    let flags = without(
+        without(nats.host_flags(), "--nats-tls-cert"),
+        "--nats-tls-key",
+    );
+    let (stderr, took) = refused_start(host_dir().path(), flags).await;
+    assert!(stderr.contains("TLS failed"), "{stderr}");
+    assert!(stderr.contains("nats_tls_cert"), "{stderr}");
+    assert!(!stderr.contains(HOSTS_PASSWORD), "{stderr}");
+    assert!(took < AT_ONCE, "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn credentials_in_the_urls_are_never_logged() {
     let nats = SecureNats::start().await;
     let dir = host_dir();
-    let with_login =
-        |url: String| url.replacen("://", &format!("://{HOSTS_USER}:{HOSTS_PASSWORD}@"), 1);
-    let nats_url = with_login(nats.url());
-    let mqtt_url = with_login(nats.mqtt_url());
-    let ca = nats.ca_file.display().to_string();
-    let args = [
-        "--nats-url",
-        &nats_url,
-        "--mqtt-url",
-        &mqtt_url,
-        "--nats-ca-file",
-        &ca,
-    ];
+    let nats_url = nats
+        .url()
+        .replacen("://", &format!("://{HOSTS_USER}:{HOSTS_PASSWORD}@"), 1);
+    let flags = with_broker(vec![
+        "--nats-url".to_owned(),
+        nats_url,
+        "--nats-ca-file".to_owned(),
+        nats.ca_file.display().to_string(),
+    ]);
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (host, mut log) = HostProcess::start_logged(dir.path(), &args).await;
-    serves_end_to_end(&nats, &host, "logged").await;
+    serves_end_to_end(&host, "logged").await;
     host.kill().await;
     let mut lines = Vec::new();
     while let Some(line) = log.recv().await {
@@ -214,17 +227,20 @@ async fn credentials_in_the_urls_are_never_logged() {
 
     // A refused login names the URL with its password masked.
     let wrong = nats.url().replacen("://", "://hosts:wrong-secret-42@", 1);
-    let mut args: Vec<String> = password_flags(&nats);
-    args.drain(4..8);
-    args[1] = wrong;
-    let (stderr, took) = refused_start(host_dir().path(), &args).await;
+    let flags = vec![
+        "--nats-url".to_owned(),
+        wrong,
+        "--nats-ca-file".to_owned(),
+        nats.ca_file.display().to_string(),
+    ];
+    let (stderr, took) = refused_start(host_dir().path(), flags).await;
     assert!(stderr.contains("authorization violation"), "{stderr}");
     assert!(
         stderr.contains(&format!("nats://hosts:***@127.0.0.1:{}", nats.client_port)),
         "{stderr}"
     );
     assert!(!stderr.contains("wrong-secret-42"), "{stderr}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(took < AT_ONCE, "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -232,145 +248,186 @@ async fn a_wrong_password_a_missing_file_or_no_ca_stop_start_up_at_once() {
     let nats = SecureNats::start().await;
     let dir = host_dir();
 
-    let mut wrong = password_flags(&nats);
-    wrong[7] = nats
-        .file("wrong-password", "not-the-password-9\n")
-        .display()
-        .to_string();
-    let (stderr, took) = refused_start(dir.path(), &wrong).await;
+    let wrong_file = nats.file("wrong-password", "not-the-password-9\n");
+    let wrong = with_value(
+        nats.host_flags(),
+        "--nats-password-file",
+        &wrong_file.display().to_string(),
+    );
+    let (stderr, took) = refused_start(dir.path(), wrong).await;
     assert!(stderr.contains("authorization violation"), "{stderr}");
     assert!(stderr.contains("nats_password_file"), "{stderr}");
     assert!(!stderr.contains("not-the-password-9"), "{stderr}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(took < AT_ONCE, "a wrong password: took {took:?}");
 
-    let mut missing = password_flags(&nats);
-    missing[7] = "/nonexistent/hosts-password".into();
-    let (stderr, _) = refused_start(dir.path(), &missing).await;
+    let missing = with_value(
+        nats.host_flags(),
+        "--nats-password-file",
+        "/nonexistent/hosts-password",
+    );
+    let (stderr, took) = refused_start(dir.path(), missing).await;
     assert!(
         stderr.contains("`nats_password_file`: cannot read /nonexistent/hosts-password"),
         "{stderr}"
     );
+    assert!(took < AT_ONCE, "a missing file: took {took:?}");
 
-    let mut no_ca = password_flags(&nats);
-    no_ca.truncate(8);
-    let (stderr, took) = refused_start(dir.path(), &no_ca).await;
+    let no_ca = without(nats.host_flags(), "--nats-ca-file");
+    let (stderr, took) = refused_start(dir.path(), no_ca).await;
     assert!(stderr.contains("TLS failed"), "{stderr}");
     assert!(stderr.contains("nats_ca_file"), "{stderr}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(took < AT_ONCE, "no CA: took {took:?}");
 }
 
 /// A NATS client on `nats` (TLS with its CA) logged in as `user`, if
-/// given; the errors the server sends it.
+/// given.
 async fn nats_client(
     nats: &SecureNats,
     user: Option<(&str, &str)>,
-) -> Result<(async_nats::Client, mpsc::UnboundedReceiver<String>), async_nats::ConnectError> {
-    let (tx, rx) = mpsc::unbounded_channel();
+) -> Result<async_nats::Client, async_nats::ConnectError> {
     let mut options = async_nats::ConnectOptions::new()
         .add_root_certificates(nats.ca_file.clone())
-        .require_tls(true)
-        .event_callback(move |event| {
-            let tx = tx.clone();
-            async move {
-                if let async_nats::Event::ServerError(err) = event {
-                    let _ = tx.send(err.to_string());
-                }
-            }
-        });
+        .require_tls(true);
     if let Some((user, password)) = user {
         options = options.user_and_password(user.into(), password.into());
     }
-    options.connect(nats.url()).await.map(|client| (client, rx))
+    options.connect(nats.url()).await
 }
 
-/// The first server error of `errors` that names `subject`.
-async fn violation(errors: &mut mpsc::UnboundedReceiver<String>, subject: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let error = tokio::time::timeout_at(deadline, errors.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no permissions violation for {subject}"))
-            .unwrap();
-        if error.to_lowercase().contains("permissions violation") && error.contains(subject) {
-            return error;
-        }
-    }
-}
+/// The subjects the hosts publish on and listen to: devices' events, what
+/// hosts send devices, devices' answers to commands.
+const HOSTS_SUBJECTS: [&str; 3] = [
+    "edgehook.events.d1",
+    "edgehook.to-devices.d1",
+    "edgehook.command-replies",
+];
 
 #[tokio::test(flavor = "multi_thread")]
-async fn only_the_hosts_user_reads_the_buckets_and_takes_the_events() {
+async fn only_the_hosts_login_reaches_the_stores_the_streams_and_the_subjects() {
     let nats = SecureNats::start().await;
     let dir = host_dir();
-    let flags = password_flags(&nats);
-    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
-    // The host creates the stream, its consumer and the buckets.
-    let host = HostProcess::start(dir.path(), &args).await;
-    serves_end_to_end(&nats, &host, "made").await;
+    // The host creates the streams, the consumer and the buckets.
+    let host = start_host(dir.path(), nats.host_flags()).await;
+    serves_end_to_end(&host, "made").await;
 
-    // The hosts' user reads them.
-    let (hosts, _) = nats_client(&nats, Some((HOSTS_USER, HOSTS_PASSWORD)))
+    // The hosts' login reaches them all: the refusals below are of
+    // things that are there.
+    let hosts = nats_client(&nats, Some((HOSTS_USER, HOSTS_PASSWORD)))
         .await
         .unwrap();
-    let js = async_nats::jetstream::new(hosts);
-    js.get_key_value(edgehook::nats::DEFINITIONS_BUCKET)
-        .await
-        .expect("the hosts' user reads the definitions");
-
-    // Nobody without a login connects.
-    let err = nats_client(&nats, None).await.unwrap_err();
-    assert_eq!(
-        err.kind(),
-        async_nats::ConnectErrorKind::AuthorizationViolation,
-        "{err}"
-    );
-
-    // The device user connects, and is refused everything but its own.
-    let (device, mut errors) = nats_client(&nats, Some((DEVICE_USER, DEVICE_PASSWORD)))
-        .await
-        .unwrap();
-    let mut js = async_nats::jetstream::new(device.clone());
-    js.set_timeout(Duration::from_secs(2));
-    assert!(
-        js.get_key_value(edgehook::nats::DEFINITIONS_BUCKET)
+    let js = async_nats::jetstream::new(hosts.clone());
+    for bucket in ["EDGEHOOK_DEFINITIONS", "EDGEHOOK_REGISTRY"] {
+        js.get_key_value(bucket)
             .await
-            .is_err()
-    );
-    violation(&mut errors, "$JS.API.STREAM.INFO.KV_EDGEHOOK_DEFINITIONS").await;
-    assert!(
-        js.get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
-            edgehook::nats::EVENTS_CONSUMER,
-            edgehook::nats::EVENTS_STREAM,
-        )
+            .unwrap_or_else(|e| panic!("the hosts' login reads {bucket}: {e}"));
+    }
+    js.get_object_store("EDGEHOOK_PLUGINS")
         .await
-        .is_err()
+        .expect("the hosts' login reads the plugins");
+    for stream in ["EDGEHOOK_EVENTS", "EDGEHOOK_TO_DEVICES"] {
+        js.get_stream(stream)
+            .await
+            .unwrap_or_else(|e| panic!("the hosts' login reads {stream}: {e}"));
+    }
+    js.get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+        "edgehook",
+        "EDGEHOOK_EVENTS",
+    )
+    .await
+    .expect("the hosts' login reads the shared consumer");
+
+    // Nobody connects without a login, or with a wrong password.
+    for login in [None, Some((HOSTS_USER, "wrong-password"))] {
+        let err = nats_client(&nats, login).await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            async_nats::ConnectErrorKind::AuthorizationViolation,
+            "{login:?}: {err}"
+        );
+    }
+
+    // The login of another application (another account) connects, and
+    // reaches nothing of the hosts'.
+    let other = nats_client(&nats, Some((OTHER_USER, OTHER_PASSWORD)))
+        .await
+        .unwrap();
+    let mut theirs = async_nats::jetstream::new(other.clone());
+    theirs.set_timeout(Duration::from_secs(2));
+    for bucket in ["EDGEHOOK_DEFINITIONS", "EDGEHOOK_REGISTRY"] {
+        assert!(
+            theirs.get_key_value(bucket).await.is_err(),
+            "another login read {bucket}"
+        );
+    }
+    assert!(
+        theirs.get_object_store("EDGEHOOK_PLUGINS").await.is_err(),
+        "another login read the plugins"
     );
-    violation(&mut errors, "$JS.API.CONSUMER.INFO.EDGEHOOK_EVENTS").await;
-    device
-        .publish(
+    for stream in ["EDGEHOOK_EVENTS", "EDGEHOOK_TO_DEVICES"] {
+        assert!(
+            theirs.get_stream(stream).await.is_err(),
+            "another login read {stream}"
+        );
+    }
+    assert!(
+        theirs
+            .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+                "edgehook",
+                "EDGEHOOK_EVENTS",
+            )
+            .await
+            .is_err(),
+        "another login opened the shared consumer"
+    );
+    // Asking the consumer for an event by hand gets none (an event comes
+    // with the `$JS.ACK.…` subject to acknowledge it on).
+    let next = tokio::time::timeout(
+        WAIT,
+        other.request(
             "$JS.API.CONSUMER.MSG.NEXT.EDGEHOOK_EVENTS.edgehook",
             "1".into(),
-        )
+        ),
+    )
+    .await;
+    if let Ok(Ok(reply)) = next {
+        assert!(
+            reply
+                .reply
+                .as_ref()
+                .is_none_or(|ack| !ack.as_str().starts_with("$JS.ACK")),
+            "another login took an event: {reply:?}"
+        );
+    }
+
+    // Its publishes on the hosts' subjects never reach the hosts: a hosts'
+    // subscriber gets the marker published after them, and nothing before.
+    let mut heard = hosts.subscribe("edgehook.>").await.unwrap();
+    hosts.flush().await.unwrap();
+    for subject in HOSTS_SUBJECTS {
+        other
+            .publish(subject, "forged-by-another-login".into())
+            .await
+            .unwrap();
+    }
+    other.flush().await.unwrap();
+    hosts
+        .publish("edgehook.test-marker", "".into())
         .await
         .unwrap();
-    violation(&mut errors, "$JS.API.CONSUMER.MSG.NEXT").await;
-    // Nor may it speak for the hosts to a device.
-    device
-        .publish("devices.d1.hook-response.made.0", "forged".into())
-        .await
-        .unwrap();
-    violation(&mut errors, "devices.d1.hook-response").await;
-    // Its own events are allowed: of the violations up to the marker's (a
-    // subject it may not publish, sent after them), none is for them.
-    device
-        .publish("devices.d1.events.ok", "1".into())
-        .await
-        .unwrap();
-    device.publish("marker.denied", "".into()).await.unwrap();
+    hosts.flush().await.unwrap();
+    let deadline = Instant::now() + WAIT;
     loop {
-        let error = violation(&mut errors, "").await;
-        assert!(!error.contains("devices.d1.events"), "{error}");
-        if error.contains("marker.denied") {
+        let message = tokio::time::timeout_at(deadline, heard.next())
+            .await
+            .expect("the marker reached the hosts' subscriber")
+            .unwrap();
+        if message.subject.as_str() == "edgehook.test-marker" {
             break;
         }
+        assert!(
+            &message.payload[..] != b"forged-by-another-login",
+            "another login published on {} to the hosts",
+            message.subject
+        );
     }
 }

@@ -154,3 +154,52 @@ async fn a_plugin_that_cannot_load_at_start_is_reported_and_the_rest_run() {
     assert_eq!(got[2].0, "devices/d/hook-sent/r");
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_the_wasm_alone_unloads_the_plugin() {
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let host = TestHost::start(
+        &[("hot", BEHAVE, &forward_manifest("r", &endpoint.url("/hot")))],
+        Settings::default(),
+    )
+    .await;
+    let dir = host.plugins_dir();
+    let mut device = Device::connect(host.mqtt_addr(), "d").await;
+    host.wait_for_plugin("hot", |s| s["state"] == "running")
+        .await;
+    device.publish("r", "one").await;
+    assert_eq!(endpoint.next().await.uri.path(), "/hot");
+    assert_eq!(device.next_text().await.0, "devices/d/hook-sent/r");
+    assert_eq!(device.next_text().await.0, "devices/d/hook-response/r/0");
+
+    // The manifest is left behind: the plugin is gone all the same.
+    std::fs::remove_file(dir.join("hot.wasm")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Some(status) = host.plugin_status("hot").await {
+        assert!(
+            Instant::now() < deadline,
+            "a plugin without its wasm is still listed: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    device.publish("r", "two").await;
+    host.send_marker(&device, endpoint.url("/marker")).await;
+    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
+    assert!(
+        before.is_empty(),
+        "a removed plugin runs no more: {before:?}"
+    );
+    let before = device.before_marker("devices/d/hook-sent/marker").await;
+    assert!(
+        before.is_empty(),
+        "nothing tells the device of a plugin that is gone: {before:?}"
+    );
+
+    // Its wasm back: it runs again.
+    std::fs::copy(BEHAVE, dir.join("hot.wasm")).unwrap();
+    host.wait_for_plugin("hot", |s| s["state"] == "running")
+        .await;
+    device.publish("r", "three").await;
+    assert_eq!(endpoint.next().await.uri.path(), "/hot");
+    host.host.stop().await;
+}

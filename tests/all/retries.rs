@@ -537,3 +537,84 @@ async fn host_concurrency_caps_the_requests_in_progress_to_one_host() {
     );
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_webhook_is_tried_no_more_and_the_device_hears_why() {
+    let mut endpoint = Scripted::start(vec![Step::status(500, "down")]).await;
+    // Long enough that the DELETE comes before the first retry is due.
+    let host = host_retrying("2s, 2s, 2s").await;
+    let id = host
+        .create_webhook(json!({ "event": "temp", "url": endpoint.url("/deleted") }))
+        .await;
+    host.create_webhook(json!({ "event": "later", "url": endpoint.url("/later") }))
+        .await;
+    let mut device = Device::connect(host.mqtt_addr(), "d1").await;
+
+    device.publish("temp", "21.5").await;
+    assert_eq!(endpoint.next().await.seen.uri.path(), "/deleted");
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/temp");
+    let (status, body) = host.api("DELETE", &format!("/v1/webhooks/{id}"), "").await;
+    assert_eq!(status, 200, "{body}");
+
+    // Its event is finished at once, with the reason.
+    assert_eq!(
+        device.next_text().await,
+        (
+            "devices/d1/hook-error/temp/0".into(),
+            format!("not delivered: webhook/{id} was deleted")
+        )
+    );
+    // A webhook failing on the same schedule, started after the DELETE:
+    // its retry comes after any the deleted webhook could have made.
+    device.publish("later", "x").await;
+    let first = endpoint.next().await;
+    let second = endpoint.next().await;
+    assert_eq!(
+        [first.seen.uri.path(), second.seen.uri.path()],
+        ["/later", "/later"],
+        "no attempt of the deleted webhook after its DELETE"
+    );
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_webhook_tries_the_old_definition_no_more() {
+    let mut endpoint = Scripted::start(vec![Step::status(500, "down")]).await;
+    // Long enough that the PUT comes before the first retry is due.
+    let host = host_retrying("2s, 2s, 2s").await;
+    let id = host
+        .create_webhook(json!({ "event": "temp", "url": endpoint.url("/old") }))
+        .await;
+    let mut device = Device::connect(host.mqtt_addr(), "d1").await;
+
+    device.publish("temp", "21.5").await;
+    assert_eq!(endpoint.next().await.seen.uri.path(), "/old");
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/temp");
+    let replacement = json!({ "event": "temp", "url": endpoint.url("/new") }).to_string();
+    let (status, body) = host
+        .api("PUT", &format!("/v1/webhooks/{id}"), &replacement)
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The event that waited for its retry ends at once, saying why.
+    assert_eq!(
+        device.next_text().await,
+        (
+            "devices/d1/hook-error/temp/0".into(),
+            format!(
+                "not delivered: webhook/{id} was replaced; its new definition takes the events that come from now on"
+            )
+        )
+    );
+    // The next event goes to the new destination, and its retry after it:
+    // no attempt of the old definition came in between.
+    device.publish("temp", "22").await;
+    let first = endpoint.next().await;
+    let second = endpoint.next().await;
+    assert_eq!(
+        [first.seen.uri.path(), second.seen.uri.path()],
+        ["/new", "/new"],
+        "no attempt of the old definition after the PUT"
+    );
+    host.host.stop().await;
+}

@@ -352,6 +352,12 @@ async fn a_will_the_client_could_not_publish_is_refused_at_connect_in_both_modes
             assert_eq!(a.connack().await, refused, "a Will on {topic}, v5: {v5}");
         }
     }
+    assert_eq!(
+        host.metric("edgehook_mqtt_refusals_total{reason=\"login_forbidden\"}")
+            .await,
+        12,
+        "every refused login counted"
+    );
 
     // Nothing reached b: the first thing it hears is the answer to its own
     // event, published after every attempt.
@@ -691,6 +697,12 @@ async fn a_device_over_its_publish_rate_is_refused_while_others_go_on() {
     assert_eq!(from("c"), ["marker"]);
     // Every publish was decided before its PUBACK: nothing more was taken.
     assert_eq!(host.metric("edgehook_events_total").await, 7);
+    // Each refusal counted, under its reason.
+    assert_eq!(
+        host.metric("edgehook_mqtt_refusals_total{reason=\"publish_rate\"}")
+            .await,
+        6
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -774,6 +786,11 @@ async fn a_device_over_its_share_of_the_queue_is_refused_while_others_go_on() {
     }
     // Two of a's, two of c's and b's were taken, nothing else.
     assert_eq!(host.metric("edgehook_events_total").await, 5);
+    assert_eq!(
+        host.metric("edgehook_mqtt_refusals_total{reason=\"publish_share\"}")
+            .await,
+        2
+    );
 
     // Once its events are delivered, the device has its share back.
     let deadline = tokio::time::Instant::now() + 2 * WAIT;

@@ -80,6 +80,106 @@ async fn webhooks_are_created_listed_replaced_and_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_list_holds_the_webhooks_of_every_dialect_oldest_first() {
+    let host = host().await;
+    host.register(&["p1"], &[("t1", Some("p1"))]).await;
+    let (status, particle) = host
+        .api(
+            "POST",
+            "/v1/webhooks",
+            &json!({"event": "temp", "url": "http://x.test/p"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{particle}");
+    let (status, iottly) = host
+        .api(
+            "POST",
+            "/v1/projects/p1/webhooks",
+            &json!({"description": "to my service", "url": "http://x.test/i",
+                "type": "user", "headers": {"X-Api-Key": "KEY"}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{iottly}");
+    let (status, mainflux) = host
+        .api(
+            "POST",
+            "/things/t1/webhooks",
+            &json!([{"name": "Data pipeline", "url": "http://x.test/m",
+                "headers": {"X-Api-Key": "KEY"}}])
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{mainflux}");
+    let ids = [&particle["id"], &iottly["id"], &mainflux[0]["id"]];
+
+    let (status, list) = host.api("GET", "/v1/webhooks", "").await;
+    assert_eq!(status, 200, "{list}");
+    let listed: Vec<&Value> = list.as_array().unwrap().iter().map(|w| &w["id"]).collect();
+    assert_eq!(listed, ids, "every dialect, oldest first: {list}");
+    let dialects: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| &w["dialect"])
+        .collect();
+    assert_eq!(dialects, ["particle", "iottly", "mainflux"]);
+    assert_eq!(
+        list[0]["event"], "temp",
+        "a Particle webhook as it is viewed"
+    );
+    assert_eq!(
+        (
+            &list[1]["project_id"],
+            &list[1]["type"],
+            &list[1]["headers"]["X-Api-Key"]
+        ),
+        (&json!("p1"), &json!("user"), &json!("***")),
+        "an Iottly webhook as its project lists it, secrets masked: {list}"
+    );
+    assert_eq!(
+        (
+            &list[2]["thing_id"],
+            &list[2]["group_id"],
+            &list[2]["headers"]["X-Api-Key"]
+        ),
+        (&json!("t1"), &json!("p1"), &json!("***")),
+        "a Mainflux webhook as its thing lists it, secrets masked: {list}"
+    );
+    let cli = edgehook::remote::describe_list(list.as_array().unwrap());
+    assert!(cli.starts_with("Found 3 hooks registered"), "{cli}");
+    assert!(!cli.contains("KEY"), "{cli}");
+
+    // Viewed and deleted by id too, whatever the dialect.
+    for item in list.as_array().unwrap() {
+        let path = format!("/v1/webhooks/{}", item["id"].as_str().unwrap());
+        assert_eq!(host.api("GET", &path, "").await, (200, item.clone()));
+    }
+    let mainflux_id = mainflux[0]["id"].as_str().unwrap();
+    let (status, body) = host
+        .api(
+            "PUT",
+            &format!("/v1/webhooks/{mainflux_id}"),
+            &json!({"event": "temp", "url": "http://x.test/p"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Mainflux-style"),
+        "{body}"
+    );
+    let path = format!("/v1/webhooks/{mainflux_id}");
+    assert_eq!(host.api("DELETE", &path, "").await.0, 200);
+    assert_eq!(
+        host.api("GET", "/things/t1/webhooks", "").await.1,
+        json!([])
+    );
+    let (_, list) = host.api("GET", "/v1/webhooks", "").await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_bad_definition_is_refused_with_the_field_named() {
     let host = host().await;
     let url = "https://example.com/in";

@@ -16,6 +16,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::ApiState;
+use crate::ingress::refusals::Refusals;
 use crate::pipeline::DeliveryStats;
 use crate::pipeline::stats::{DropReason, LATENCY_BUCKETS, RequestOutcome};
 use crate::plugins::Hook;
@@ -81,6 +82,8 @@ pub struct Totals {
     pub skipped: u64,
     /// Events given up on, by reason label.
     pub dropped: Vec<(&'static str, u64)>,
+    /// Packets the embedded broker refused, by reason label.
+    pub refused: Vec<(&'static str, u64)>,
     /// Events in the durable queue.
     pub queue_depth: usize,
     /// Destination hosts sleeping after too many errors.
@@ -95,6 +98,7 @@ impl Totals {
     /// Reads the pipeline's counters.
     pub fn read(
         stats: &DeliveryStats,
+        refusals: &Refusals,
         queue_depth: usize,
         sleeping_hosts: usize,
         hooks: &[Sample],
@@ -114,6 +118,7 @@ impl Totals {
                 .iter()
                 .map(|&r| (r.label(), stats.dropped(r)))
                 .collect(),
+            refused: refusals.read(),
             queue_depth,
             sleeping_hosts,
             disabled_webhooks: hooks.iter().filter(|s| s.disabled).count(),
@@ -132,6 +137,7 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
         .collect();
     let totals = Totals::read(
         &state.stats,
+        &state.refusals,
         state.queue.depth(),
         state.throttle.sleeping_hosts(),
         &samples,
@@ -262,6 +268,12 @@ pub fn render_totals(t: &Totals) -> String {
             "Events given up on by policy, by reason; each one sent the device a hook-error.",
             "reason",
             &t.dropped,
+        ),
+        (
+            "edgehook_mqtt_refusals_total",
+            "Packets the embedded broker refused, by reason: logins, subscriptions and publishes beyond a client's rights or a device's limits.",
+            "reason",
+            &t.refused,
         ),
     ] {
         header(&mut out, name, "counter", help);
@@ -508,7 +520,9 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
             suspended: false,
             disabled: true,
         }];
-        let text = render_totals(&Totals::read(&stats, 3, 1, &hooks));
+        let refusals = Refusals::default();
+        refusals.count(crate::ingress::refusals::Refused::PublishRate);
+        let text = render_totals(&Totals::read(&stats, &refusals, 3, 1, &hooks));
         for line in [
             "edgehook_events_total 7",
             "edgehook_resends_total 2",
@@ -521,6 +535,8 @@ edgehook_webhook_disabled{plugin="webhook/a\"b\\c\nd"} 0
             "edgehook_requests_total{outcome=\"refused\"} 0",
             "edgehook_dropped_total{reason=\"retries\"} 1",
             "edgehook_dropped_total{reason=\"ttl\"} 0",
+            "edgehook_mqtt_refusals_total{reason=\"publish_rate\"} 1",
+            "edgehook_mqtt_refusals_total{reason=\"publish_share\"} 0",
             "edgehook_delivery_seconds_bucket{le=\"0.001\"} 0",
             "edgehook_delivery_seconds_bucket{le=\"0.0025\"} 1",
             "edgehook_delivery_seconds_bucket{le=\"0.05\"} 2",

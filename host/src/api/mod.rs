@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod commands;
+pub mod config;
 pub mod console;
 pub mod events;
 pub mod fleet;
@@ -70,6 +71,10 @@ pub struct ApiState {
     pub nats: Option<crate::nats::Nats>,
     /// Checks and installs plugins sent over the API.
     pub installer: Installer,
+    /// What the embedded broker refused.
+    pub refusals: Arc<crate::ingress::refusals::Refusals>,
+    /// The settings in force, as the last reload left them.
+    pub config: Arc<arc_swap::ArcSwap<crate::config::Config>>,
 }
 
 /// The API's routes; `/v1/stream` checks its key itself (it also takes
@@ -121,6 +126,7 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
         .route("/v1/events", get(events::all))
         .route("/v1/events/{*prefix}", get(events::prefixed))
         .route("/metrics", get(metrics::get))
+        .route("/v1/config", get(config::get))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(token, auth::require_token));
     let stream: Router<ApiState> = Router::new()
@@ -160,10 +166,10 @@ fn dialect_refusal(err: &DialectError) -> axum::response::Response {
 }
 
 async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
-    let down = if !state.publisher.is_connected() {
-        Some("the MQTT broker connection is down")
-    } else if state.nats.as_ref().is_some_and(|n| !n.is_connected()) {
+    let down = if state.nats.as_ref().is_some_and(|n| !n.is_connected()) {
         Some("JetStream cannot be reached: the NATS connection is down")
+    } else if !state.publisher.is_connected() {
+        Some("the MQTT broker connection is down")
     } else {
         None
     };

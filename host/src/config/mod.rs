@@ -2,6 +2,7 @@
 //! the environment and the TOML file, checked once by [`Config::build`]
 //! into the values the host runs with.
 
+pub mod in_force;
 mod settings;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use crate::api::stream_ws::StreamLimits;
 use crate::ingress::acl::MqttAuth;
 use crate::ingress::device_limits::DeviceLimits;
 use crate::ingress::external::MqttVersion;
+use crate::logging::LogFormat;
 use crate::nats::auth::{ClientCert, Login, NatsAuth};
 use crate::pipeline::DeliveryPolicy;
 use crate::queue::QueueLimits;
@@ -80,22 +82,18 @@ pub enum Broker {
         /// Extra CA certificate for TLS.
         ca_file: Option<PathBuf>,
     },
-    /// Several hosts on a NATS cluster with JetStream: events from its
-    /// stream, answers through the MQTT listeners of its nodes.
-    Nats {
-        /// `nats://` URLs of the cluster's servers.
-        nats: Vec<String>,
-        /// `mqtt://` URLs of the nodes' MQTT listeners, tried in turn.
-        mqtt: Vec<String>,
-        /// This host's MQTT client id, its own on the cluster.
-        client_id: String,
-        /// How long an event taken and not finished stays with this host.
-        ack_wait: Duration,
-        /// Extra CA certificate for TLS.
-        ca_file: Option<PathBuf>,
-        /// The hosts' login to NATS and the servers' CA.
-        auth: NatsAuth,
-    },
+}
+
+/// Several hosts on a NATS cluster with JetStream, each with its embedded
+/// broker: events stored in the cluster's stream, shared by the hosts.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// `nats://` URLs of the cluster's servers.
+    pub urls: Vec<String>,
+    /// How long an event taken and not finished stays with this host.
+    pub ack_wait: Duration,
+    /// The hosts' login to NATS and the servers' CA.
+    pub auth: NatsAuth,
 }
 
 /// The embedded broker's TLS listener.
@@ -114,6 +112,8 @@ pub struct EmbeddedTls {
 pub struct Config {
     /// The MQTT side.
     pub broker: Broker,
+    /// The NATS cluster this host shares the work through, if any.
+    pub cluster: Option<Cluster>,
     /// HTTP API address.
     pub api_listen: SocketAddr,
     /// Limits of the HTTP API's connections.
@@ -156,6 +156,12 @@ pub struct Config {
     pub stream: StreamLimits,
     /// How long a command waits for each word from its device.
     pub command_timeout: Duration,
+    /// How long a stop waits for deliveries in progress.
+    pub drain_timeout: Duration,
+    /// What is logged: a level or `RUST_LOG`-style directives.
+    pub log_level: String,
+    /// The shape of log lines.
+    pub log_format: LogFormat,
 }
 
 impl Config {
@@ -341,6 +347,18 @@ impl Config {
             Duration::from_millis(10)..=Duration::from_secs(24 * 3600),
             "10ms..=24h",
         )?;
+        let drain_timeout = within(
+            "drain_timeout",
+            s.drain_timeout,
+            Duration::from_secs(10),
+            Duration::ZERO..=Duration::from_secs(3600),
+            "0s..=1h",
+        )?;
+
+        let log_level = s
+            .log_level
+            .unwrap_or_else(|| crate::logging::DEFAULT_LEVEL.to_owned());
+        crate::logging::filter(&log_level).map_err(|e| invalid("log_level", e))?;
 
         let version = s
             .mqtt_version
@@ -348,28 +366,13 @@ impl Config {
             .transpose()
             .map_err(|e| invalid("mqtt_version", e.to_string()))?
             .unwrap_or_default();
-        let broker = match (s.nats_url, s.mqtt_url) {
-            (Some(nats), mqtt) => {
-                let mqtt = mqtt.ok_or_else(|| {
-                    invalid(
-                        "nats_url",
-                        "needs mqtt_url: the MQTT listeners of the NATS nodes".into(),
-                    )
-                })?;
-                for (key, given) in [
-                    ("mqtt_listen", s.mqtt_listen.is_some()),
-                    ("mqtt_auth", s.mqtt_auth.is_some()),
-                    ("mqtt_tls_cert", s.mqtt_tls_cert.is_some()),
-                    ("mqtt_tls_listen", s.mqtt_tls_listen.is_some()),
-                    ("mqtt_share_group", s.mqtt_share_group.is_some()),
-                    ("mqtt_version", s.mqtt_version.is_some_and(|v| v != 3)),
-                ] {
-                    if given {
-                        return Err(invalid(
-                            key,
-                            "does not apply with nats_url (NATS speaks MQTT 3.1.1 and shares the work through JetStream)".into(),
-                        ));
-                    }
+        let cluster = match s.nats_url {
+            Some(urls) => {
+                if s.mqtt_url.is_some() {
+                    return Err(invalid(
+                        "mqtt_url",
+                        "does not apply with nats_url: devices log in to the hosts' embedded brokers (mqtt_listen), whose events are stored in JetStream".into(),
+                    ));
                 }
                 let ack_wait = within(
                     "nats_ack_wait",
@@ -378,9 +381,9 @@ impl Config {
                     Duration::from_secs(1)..=Duration::from_secs(3600),
                     "1s..=1h",
                 )?;
-                let nats = list("nats_url", &nats)?;
+                let urls = list("nats_url", &urls)?;
                 if nats_auth.login.is_some()
-                    && nats
+                    && urls
                         .iter()
                         .any(|u| crate::nats::auth::split_userinfo(u).1.is_some())
                 {
@@ -392,20 +395,22 @@ impl Config {
                         ),
                     ));
                 }
-                Broker::Nats {
-                    nats,
-                    mqtt: list("mqtt_url", &mqtt)?,
-                    client_id: s.mqtt_client_id.unwrap_or_else(|| {
-                        // Two hosts with one id would evict each other.
-                        format!("{}-{:08x}", default_client_id(), rand::random::<u32>())
-                    }),
+                Some(Cluster {
+                    urls,
                     ack_wait,
-                    // The nodes' MQTT listeners have the same certificates.
-                    ca_file: s.mqtt_ca_file.or_else(|| nats_auth.ca_file.clone()),
                     auth: nats_auth,
-                }
+                })
             }
-            (None, Some(url)) => {
+            None if s.nats_ack_wait.is_some() => {
+                return Err(invalid(
+                    "nats_ack_wait",
+                    "applies only with nats_url".into(),
+                ));
+            }
+            None => None,
+        };
+        let broker = match s.mqtt_url {
+            Some(url) => {
                 if s.mqtt_listen.is_some() {
                     return Err(invalid(
                         "mqtt_url",
@@ -432,7 +437,7 @@ impl Config {
                     ca_file: s.mqtt_ca_file,
                 }
             }
-            (None, None) => {
+            None => {
                 let listen = s
                     .mqtt_listen
                     .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1883)));
@@ -512,6 +517,7 @@ impl Config {
         }
         Ok(Self {
             broker,
+            cluster,
             api_listen: s
                 .api_listen
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -535,6 +541,9 @@ impl Config {
             throttle,
             stream,
             command_timeout,
+            drain_timeout,
+            log_level,
+            log_format: s.log_format.unwrap_or_default(),
         })
     }
 }
@@ -737,6 +746,7 @@ mod tests {
         assert_eq!(c.stream.pong_timeout, Duration::from_secs(10));
         assert_eq!(c.stream.max_connections, 1000);
         assert_eq!(c.command_timeout, Duration::from_secs(60));
+        assert_eq!(c.drain_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -784,7 +794,7 @@ mod tests {
     fn device_logins_are_required_off_loopback() {
         let auth = |text: &str| match from_toml(text).unwrap().broker {
             Broker::Embedded { auth, .. } => auth,
-            Broker::External { .. } | Broker::Nats { .. } => unreachable!(),
+            Broker::External { .. } => unreachable!(),
         };
         assert_eq!(auth(""), MqttAuth::Open);
         assert_eq!(auth("mqtt_listen = \"0.0.0.0:1883\""), MqttAuth::Devices);
@@ -797,37 +807,35 @@ mod tests {
     }
 
     #[test]
-    fn nats_takes_lists_of_urls_and_gives_each_host_its_own_client_id() {
-        let nats = |text: &str| match from_toml(text).unwrap().broker {
-            Broker::Nats {
-                nats,
-                mqtt,
-                client_id,
-                ack_wait,
-                ..
-            } => (nats, mqtt, client_id, ack_wait),
-            _ => unreachable!("nats_url was given"),
-        };
-        let text = "nats_url = \"nats://a:4222, nats://b:4222\"\nmqtt_url = \"mqtt://a:1883,mqtt://b:1883\"";
-        let (urls, mqtt, id, wait) = nats(text);
-        assert_eq!(urls, ["nats://a:4222", "nats://b:4222"]);
-        assert_eq!(mqtt, ["mqtt://a:1883", "mqtt://b:1883"]);
-        assert_eq!(wait, Duration::from_secs(30));
-        assert_ne!(id, nats(text).2, "two hosts never share a client id");
-        let kept = format!("{text}\nmqtt_client_id = \"h1\"\nnats_ack_wait = \"5s\"");
-        let (_, _, id, wait) = nats(&kept);
-        assert_eq!((id.as_str(), wait), ("h1", Duration::from_secs(5)));
+    fn nats_takes_a_list_of_urls_beside_the_embedded_broker() {
+        let text = "nats_url = \"nats://a:4222, nats://b:4222\"\nmqtt_listen = \"0.0.0.0:1883\"";
+        let config = from_toml(text).unwrap();
+        let cluster = config.cluster.expect("nats_url was given");
+        assert_eq!(cluster.urls, ["nats://a:4222", "nats://b:4222"]);
+        assert_eq!(cluster.ack_wait, Duration::from_secs(30));
+        assert!(
+            matches!(
+                config.broker,
+                Broker::Embedded {
+                    auth: MqttAuth::Devices,
+                    ..
+                }
+            ),
+            "devices log in to the host's own broker, with their keys off loopback"
+        );
+        let kept = from_toml(&format!("{text}\nnats_ack_wait = \"5s\"")).unwrap();
+        assert_eq!(kept.cluster.unwrap().ack_wait, Duration::from_secs(5));
         for (text, key) in [
-            ("nats_url = \"nats://a\"", "nats_url"),
-            ("nats_url = \"nats://a\"\nmqtt_url = \" , \"", "mqtt_url"),
+            ("nats_url = \" , \"", "nats_url"),
             (
-                "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"\nmqtt_version = 5",
-                "mqtt_version",
+                "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"",
+                "mqtt_url",
             ),
             (
-                "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"\nnats_ack_wait = \"0s\"",
+                "nats_url = \"nats://a\"\nnats_ack_wait = \"0s\"",
                 "nats_ack_wait",
             ),
+            ("nats_ack_wait = \"5s\"", "nats_ack_wait"),
         ] {
             let err = from_toml(text).unwrap_err();
             assert!(err.contains(&format!("`{key}`")), "{text}: {err}");
@@ -836,10 +844,15 @@ mod tests {
 
     #[test]
     fn nats_logins_are_one_at_most_and_files_come_with_their_partners() {
-        let base = "nats_url = \"nats://a\"\nmqtt_url = \"mqtt://a\"\n";
-        let auth = |more: &str| match from_toml(&format!("{base}{more}")).unwrap().broker {
-            Broker::Nats { auth, ca_file, .. } => (auth, ca_file),
-            _ => unreachable!("nats_url was given"),
+        let base = "nats_url = \"nats://a\"\n";
+        let auth = |more: &str| {
+            let auth = from_toml(&format!("{base}{more}"))
+                .unwrap()
+                .cluster
+                .expect("nats_url was given")
+                .auth;
+            let ca = auth.ca_file.clone();
+            (auth, ca)
         };
         let (given, ca) =
             auth("nats_user = \"hosts\"\nnats_password_file = \"pw\"\nnats_ca_file = \"ca.pem\"");
@@ -850,11 +863,7 @@ mod tests {
                 file: "pw".into()
             })
         );
-        assert_eq!(
-            ca,
-            Some(PathBuf::from("ca.pem")),
-            "the MQTT listeners' CA too"
-        );
+        assert_eq!(ca, Some(PathBuf::from("ca.pem")));
         assert_eq!(
             auth("nats_nkey = \"seed\"").0.login,
             Some(Login::Nkey("seed".into()))
@@ -885,7 +894,7 @@ mod tests {
             let err = from_toml(&format!("{base}{more}")).unwrap_err();
             assert!(err.contains(expected), "{more}: {err}");
         }
-        let twice = "nats_url = \"nats://u:p@a\"\nmqtt_url = \"mqtt://a\"\nnats_token_file = \"t\"";
+        let twice = "nats_url = \"nats://u:p@a\"\nnats_token_file = \"t\"";
         assert!(
             from_toml(twice)
                 .unwrap_err()
@@ -902,9 +911,7 @@ mod tests {
     fn the_mqtt_version_is_3_or_5_and_5_by_default() {
         let version = |text: &str| match from_toml(text).unwrap().broker {
             Broker::External { version, .. } => version,
-            Broker::Embedded { .. } | Broker::Nats { .. } => {
-                unreachable!("an external broker was configured")
-            }
+            Broker::Embedded { .. } => unreachable!("an external broker was configured"),
         };
         assert_eq!(version("mqtt_url = \"mqtt://x\""), MqttVersion::V5);
         assert_eq!(
@@ -968,6 +975,7 @@ mod tests {
             ),
             ("api_max_connections = 100001", "`api_max_connections`"),
             ("command_timeout = \"2d\"", "`command_timeout`"),
+            ("drain_timeout = \"2h\"", "`drain_timeout`"),
         ] {
             let err = from_toml(text).unwrap_err();
             assert!(err.contains(key), "{text:?}: {err}");

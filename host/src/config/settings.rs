@@ -185,6 +185,13 @@ pub struct Settings {
     #[arg(long, env = "EDGEHOOK_COMMAND_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     #[serde(default, with = "humantime_serde")]
     pub command_timeout: Option<Duration>,
+    /// On SIGTERM or SIGINT, how long deliveries in progress may take to finish; the rest stay queued for the next start [default: 10s]
+    #[arg(long, env = "EDGEHOOK_DRAIN_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub drain_timeout: Option<Duration>,
+    /// What to log: a level (`error`, `warn`, `info`, `debug`, `trace`) or `RUST_LOG`-style directives such as `info,edgehook::delivery=debug`; the broker's and the NATS client's own lines stay at `warn` unless named [default: info]
+    #[arg(long, env = "EDGEHOOK_LOG_LEVEL", value_name = "DIRECTIVES")]
+    pub log_level: Option<String>,
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line) [default: text]
     #[arg(long, env = "EDGEHOOK_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -252,6 +259,8 @@ impl Settings {
             ws_pong_timeout: self.ws_pong_timeout.or(other.ws_pong_timeout),
             ws_max_connections: self.ws_max_connections.or(other.ws_max_connections),
             command_timeout: self.command_timeout.or(other.command_timeout),
+            drain_timeout: self.drain_timeout.or(other.drain_timeout),
+            log_level: self.log_level.or(other.log_level),
             log_format: self.log_format.or(other.log_format),
             limits: self.limits.or(other.limits),
         }

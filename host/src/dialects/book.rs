@@ -13,7 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::delivery::SendOptions;
-use crate::plugins::{Filter, Hook, HostPattern, Registry};
+use crate::plugins::hook::Retirement;
+use crate::plugins::{Filter, Hook, HostPattern, Registry, Retired};
 use crate::streak::Streak;
 use crate::webhooks::DeliveryLog;
 use crate::webhooks::builtin::{Builtin, Kind};
@@ -73,6 +74,8 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     fn filter(definition: &Self::Definition) -> Filter;
     /// The plugin's configuration.
     fn config(definition: &Self::Definition) -> Value;
+    /// What the API shows of webhook `id`, secrets masked.
+    fn view(id: &str, definition: &Self::Definition) -> Value;
 }
 
 #[derive(Debug)]
@@ -153,7 +156,7 @@ impl<D: Dialect> Book<D> {
                     self.load(stored, log).await;
                 }
                 (None, Some(_)) => {
-                    self.registry.take(&hook_name(&id));
+                    self.registry.take(&hook_name(&id), Retired::Deleted);
                     self.entries().remove(&id);
                 }
                 (None, None) => {}
@@ -202,7 +205,7 @@ impl<D: Dialect> Book<D> {
             return Err(DialectError::NotFound(id.to_owned()));
         }
         self.store.delete(id).await.map_err(internal)?;
-        self.registry.take(&hook_name(id));
+        self.registry.take(&hook_name(id), Retired::Deleted);
         self.entries().remove(id);
         Ok(())
     }
@@ -214,15 +217,26 @@ impl<D: Dialect> Book<D> {
 
     /// The webhooks `keep` keeps, oldest first, with their ids.
     pub fn list(&self, keep: impl Fn(&D::Definition) -> bool) -> Vec<(String, D::Definition)> {
+        self.oldest_first(|id, e| keep(&e.definition).then(|| (id.clone(), e.definition.clone())))
+    }
+
+    /// The views of every webhook, oldest first, each with when it was
+    /// made (RFC 3339).
+    pub fn dated_views(&self) -> Vec<(String, Value)> {
+        self.oldest_first(|id, e| Some((e.created_at.clone(), D::view(id, &e.definition))))
+    }
+
+    /// The view of webhook `id`.
+    pub fn view(&self, id: &str) -> Option<Value> {
+        self.entries().get(id).map(|e| D::view(id, &e.definition))
+    }
+
+    /// What `pick` makes of the webhooks, oldest first (ties by id).
+    fn oldest_first<T>(&self, pick: impl Fn(&String, &Entry<D>) -> Option<T>) -> Vec<T> {
         let entries = self.entries();
-        let mut all: Vec<(&String, &Entry<D>)> = entries
-            .iter()
-            .filter(|(_, e)| keep(&e.definition))
-            .collect();
+        let mut all: Vec<(&String, &Entry<D>)> = entries.iter().collect();
         all.sort_by(|a, b| a.1.created_at.cmp(&b.1.created_at).then(a.0.cmp(b.0)));
-        all.into_iter()
-            .map(|(id, e)| (id.clone(), e.definition.clone()))
-            .collect()
+        all.into_iter().filter_map(|(id, e)| pick(id, e)).collect()
     }
 
     /// The delivery log of webhook `id`.
@@ -269,7 +283,7 @@ impl<D: Dialect> Book<D> {
             .plugin(D::KIND)
             .await
             .map_err(DialectError::Internal)?;
-        self.registry.put(Hook {
+        self.registry.replace(Hook {
             plugin: plugin.configured(&name, &D::config(&definition)),
             name: name.into(),
             filter: D::filter(&definition),
@@ -280,6 +294,7 @@ impl<D: Dialect> Book<D> {
             log: log.clone(),
             failures: Streak::default(),
             one_way: true,
+            retirement: Retirement::default(),
         });
         self.entries().insert(
             id,

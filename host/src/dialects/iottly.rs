@@ -150,6 +150,10 @@ impl Dialect for Iottly {
             "payload_only": d.payload_only,
         })
     }
+
+    fn view(id: &str, d: &Definition) -> Value {
+        view(id, d)
+    }
 }
 
 #[cfg(test)]

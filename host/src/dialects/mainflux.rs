@@ -45,10 +45,15 @@ pub struct Definition {
 pub struct Input {
     name: String,
     url: String,
+    /// `None` when left out: none for a new webhook; for a `PUT`, the
+    /// stored ones, as if sent back as a read shows them (so that a secret
+    /// among them still follows the destination rule).
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: Option<BTreeMap<String, String>>,
+    /// `None` when left out: none for a new webhook, the stored one for a
+    /// `PUT`.
     #[serde(default)]
-    metadata: Map<String, Value>,
+    metadata: Option<Map<String, Value>>,
 }
 
 /// Parses the body of `POST /things/{thing_id}/webhooks`: a JSON array.
@@ -87,14 +92,18 @@ impl Input {
     fn check(self) -> Result<Self, DialectError> {
         book::text("name", &self.name)?;
         book::http_url(&self.url)?;
-        if self.headers.len() > MAX_HEADERS {
-            return Err(DialectError::Invalid {
-                field: "headers",
-                reason: format!("more than {MAX_HEADERS}"),
-            });
+        if let Some(headers) = &self.headers {
+            if headers.len() > MAX_HEADERS {
+                return Err(DialectError::Invalid {
+                    field: "headers",
+                    reason: format!("more than {MAX_HEADERS}"),
+                });
+            }
+            book::headers(headers)?;
         }
-        book::headers(&self.headers)?;
-        if Value::Object(self.metadata.clone()).to_string().len() > MAX_METADATA_BYTES {
+        if let Some(metadata) = &self.metadata
+            && Value::Object(metadata.clone()).to_string().len() > MAX_METADATA_BYTES
+        {
             return Err(DialectError::Invalid {
                 field: "metadata",
                 reason: format!("larger than {MAX_METADATA_BYTES} bytes"),
@@ -103,11 +112,21 @@ impl Input {
         Ok(self)
     }
 
-    /// This input, with the secrets of `old` kept where it sends them back
-    /// as a read showed them; refused when its URL goes to another
+    /// This input as the replacement of `old`: `headers` and `metadata`
+    /// left out are `old`'s, and the secrets of `old` are kept where the
+    /// headers or URL are sent back as a read showed them (headers left out
+    /// count as sent back so); refused when its URL goes to another
     /// destination than `old`'s, where such a secret must be sent again.
     pub fn keeping_secrets_of(mut self, old: &Definition) -> Result<Self, DialectError> {
-        super::keep_secrets(&mut self.headers, &mut self.url, &old.headers, &old.url)?;
+        let mut headers = self.headers.take().unwrap_or_else(|| {
+            old.headers
+                .iter()
+                .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
+                .collect()
+        });
+        super::keep_secrets(&mut headers, &mut self.url, &old.headers, &old.url)?;
+        self.headers = Some(headers);
+        self.metadata.get_or_insert_with(|| old.metadata.clone());
         Ok(self)
     }
 
@@ -118,8 +137,8 @@ impl Input {
             group_id: group,
             name: self.name,
             url: self.url,
-            headers: self.headers,
-            metadata: self.metadata,
+            headers: self.headers.unwrap_or_default(),
+            metadata: self.metadata.unwrap_or_default(),
         }
     }
 }
@@ -156,6 +175,10 @@ impl Dialect for Mainflux {
     fn config(d: &Definition) -> Value {
         json!({ "url": d.url, "headers": d.headers })
     }
+
+    fn view(id: &str, d: &Definition) -> Value {
+        view(id, d)
+    }
 }
 
 #[cfg(test)]
@@ -173,5 +196,37 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_put_that_leaves_out_headers_and_metadata_keeps_them_for_the_same_destination() {
+        let old = parse_batch(
+            br#"[{"name": "a", "url": "https://h.test/a",
+                 "headers": {"X-Api-Key": "KEY", "X-Other": "two"}, "metadata": {"m": 1}}]"#,
+        )
+        .unwrap()
+        .remove(0)
+        .definition(DeviceId::try_from("t1").unwrap(), None);
+        let put = |body: &str| parse_one(body.as_bytes()).unwrap().keeping_secrets_of(&old);
+
+        let kept = put(r#"{"name": "b", "url": "https://h.test/b"}"#)
+            .unwrap()
+            .definition(old.thing_id.clone(), None);
+        assert_eq!(kept.headers, old.headers);
+        assert_eq!(kept.metadata, old.metadata);
+
+        let moved = put(r#"{"name": "b", "url": "https://other.test/"}"#).unwrap_err();
+        assert!(
+            moved
+                .to_string()
+                .starts_with("`headers.X-Api-Key`: send the secret again"),
+            "{moved}"
+        );
+
+        let cleared =
+            put(r#"{"name": "b", "url": "https://other.test/", "headers": {}, "metadata": {}}"#)
+                .unwrap()
+                .definition(old.thing_id.clone(), None);
+        assert!(cleared.headers.is_empty() && cleared.metadata.is_empty());
     }
 }

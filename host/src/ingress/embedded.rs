@@ -54,11 +54,15 @@ mod logins;
 
 use super::acl::MqttAuth;
 use super::device_limits::{DeviceLimits, Pacer, Shares};
+use super::refusals::Refusals;
 use super::{Inbound, IngressError};
 use crate::event::CommandReply;
 use crate::fleet::{Fleet, KeyHash};
 use intake::{EventHook, Intake, SubscribeHook, WillHook};
 use logins::{Live, Logins, Running};
+
+/// How often a stopping host looks whether the devices have everything.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// QoS 1 messages in flight to one device, awaiting its PUBACK. rmqtt's
 /// default (16) throttles a device that triggers many webhooks to 16
@@ -90,6 +94,8 @@ pub struct EmbeddedOptions {
     pub operator_token: Arc<str>,
     /// Where devices' answers to commands go.
     pub replies: mpsc::Sender<CommandReply>,
+    /// What the broker refused, counted.
+    pub refusals: Arc<Refusals>,
     /// What each device may hold and send.
     pub limits: DeviceLimits,
 }
@@ -144,6 +150,7 @@ pub async fn start(
         max_event_bytes: opts.max_event_bytes,
         pacer: Pacer::new(opts.limits.publish_rate),
         shares: Shares::new(opts.limits.max_queued),
+        refusals: opts.refusals.clone(),
     });
     register
         .add(
@@ -161,6 +168,7 @@ pub async fn start(
         auth: opts.auth,
         operator: KeyHash::of(opts.operator_token.as_bytes()),
         running: running.clone(),
+        refusals: opts.refusals.clone(),
     };
     register
         .add(Type::ClientAuthenticate, Box::new(logins))
@@ -171,6 +179,7 @@ pub async fn start(
             Box::new(SubscribeHook {
                 auth: opts.auth,
                 max_subscriptions: opts.limits.max_subscriptions,
+                refusals: opts.refusals.clone(),
             }),
         )
         .await;
@@ -267,6 +276,28 @@ impl Handle {
             topic,
             reason: e.to_string(),
         })
+    }
+
+    /// Waits, until `deadline` at most, for the connected devices to
+    /// acknowledge what the broker holds for them: a host that stops right
+    /// after its last delivery still gets the answers out.
+    pub async fn settle(&self, deadline: tokio::time::Instant) {
+        loop {
+            let mut owed = 0;
+            for entry in self.scx.extends.shared().await.iter() {
+                let Some(session) = entry.session() else {
+                    continue;
+                };
+                if entry.is_connected().await {
+                    owed +=
+                        session.deliver_queue().len() + session.out_inflight().read().await.len();
+                }
+            }
+            if owed == 0 || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
     }
 
     /// Stops accepting connections.
@@ -377,6 +408,7 @@ mod tests {
                 fleet: Arc::new(Fleet::open(tempfile::tempdir().unwrap().path()).unwrap()),
                 operator_token: "not used in open mode".into(),
                 replies: mpsc::channel(8).0,
+                refusals: Arc::default(),
                 limits: DeviceLimits::default(),
             },
             tx,

@@ -92,13 +92,6 @@ impl TryFrom<u8> for MqttVersion {
 pub struct ExternalOptions {
     /// `mqtt://[user:pass@]host[:port]` or `mqtts://…`.
     pub url: String,
-    /// Other brokers (the other nodes of a cluster) tried in turn when the
-    /// connection to one is lost.
-    pub fallback_urls: Vec<String>,
-    /// Whether this connection takes device events. Without them (events
-    /// come from JetStream) it only publishes and takes answers to
-    /// commands, in a clean session: nothing is owed to it while away.
-    pub take_events: bool,
     /// The MQTT version to speak.
     pub version: MqttVersion,
     /// Stable client id, so the persistent session survives restarts.
@@ -131,20 +124,14 @@ pub async fn start(
     inbound: mpsc::Sender<Inbound>,
 ) -> Result<Handle, IngressError> {
     let connect = connect_options(&opts, &opts.url)?;
-    let fallbacks = opts
-        .fallback_urls
-        .iter()
-        .map(|url| connect_options(&opts, url))
-        .collect::<Result<Vec<_>, _>>()?;
     let capacity = usize::from(RECEIVE_MAXIMUM) + 256;
     let (client, eventloop) = match opts.version {
         MqttVersion::V5 => v5::connect(&connect, capacity),
         MqttVersion::V311 => v311::connect(&connect, capacity),
     };
     let filter = match &opts.share_group {
-        _ if !opts.take_events => None,
-        Some(group) => Some(format!("$share/{group}/{EVENTS_FILTER}")),
-        None => Some(EVENTS_FILTER.to_owned()),
+        Some(group) => format!("$share/{group}/{EVENTS_FILTER}"),
+        None => EVENTS_FILTER.to_owned(),
     };
     let (ready_tx, ready) = oneshot::channel();
     let connected = Arc::new(AtomicBool::new(false));
@@ -153,7 +140,6 @@ pub async fn start(
         client: client.clone(),
         session: Origin::broker_session(&opts.client_id),
         filter,
-        brokers: std::iter::once(connect).chain(fallbacks).collect(),
         inbound,
         replies: opts.replies.clone(),
         max_event_bytes: opts.max_event_bytes,
@@ -253,7 +239,7 @@ fn connect_options(opts: &ExternalOptions, url: &str) -> Result<Connect, Ingress
         host: host.to_owned(),
         port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
         client_id: opts.client_id.clone(),
-        clean_session: !opts.take_events,
+        clean_session: false,
         credentials,
         transport,
         max_packet_bytes: opts.max_event_bytes + (64 << 10),
@@ -273,10 +259,8 @@ struct Link {
     client: Client,
     /// The host's session on the broker, the origin of every message.
     session: Arc<str>,
-    /// The events filter, when this connection takes events.
-    filter: Option<String>,
-    /// The broker, then the others to try when it is lost.
-    brokers: Vec<Connect>,
+    /// The events filter.
+    filter: String,
     inbound: mpsc::Sender<Inbound>,
     replies: mpsc::Sender<CommandReply>,
     max_event_bytes: usize,
@@ -297,15 +281,15 @@ async fn run(
         client,
         session,
         filter,
-        brokers,
         inbound,
         replies,
         max_event_bytes,
         confirmations,
         refusals,
     } = link;
-    let mut broker = 0;
     let mut ready = Some(ready);
+    // Subscriptions asked for and not yet acknowledged.
+    let mut subscribing = 0_usize;
     let mut backoff = Duration::from_millis(100);
     let mut failing = false;
     // Kept across polls: its wait for a refusal is registered once.
@@ -345,20 +329,35 @@ async fn run(
                     }
                 }
                 backoff = Duration::from_millis(100);
-                if !session_present
-                    && let Some(filter) = &filter
-                    && let Err(err) = client.subscribe(filter)
-                {
-                    tracing::error!("cannot subscribe to {filter}: {err}");
+                // Ready once the broker has answered every subscription:
+                // before, a device's event could find no subscriber.
+                let mut asked = 0;
+                if !session_present {
+                    match client.subscribe(&filter) {
+                        Ok(()) => asked += 1,
+                        Err(err) => tracing::error!("cannot subscribe to {filter}: {err}"),
+                    }
                 }
                 // Every time: a session kept from a version without commands
                 // lacks these, and subscribing again changes nothing.
                 for reply_filter in COMMAND_REPLY_FILTERS {
-                    if let Err(err) = client.subscribe(reply_filter) {
-                        tracing::error!("cannot subscribe to {reply_filter}: {err}");
+                    match client.subscribe(reply_filter) {
+                        Ok(()) => asked += 1,
+                        Err(err) => tracing::error!("cannot subscribe to {reply_filter}: {err}"),
                     }
                 }
-                if let Some(tx) = ready.take() {
+                subscribing = asked;
+                if subscribing == 0
+                    && let Some(tx) = ready.take()
+                {
+                    let _ = tx.send(());
+                }
+            }
+            Ok(Incoming::SubAck) => {
+                subscribing = subscribing.saturating_sub(1);
+                if subscribing == 0
+                    && let Some(tx) = ready.take()
+                {
                     let _ = tx.send(());
                 }
             }
@@ -378,10 +377,6 @@ async fn run(
                 if !failing {
                     tracing::warn!("MQTT broker connection: {err}; reconnecting");
                     failing = true;
-                }
-                if brokers.len() > 1 {
-                    broker = (broker + 1) % brokers.len();
-                    eventloop.retarget(&brokers[broker]);
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -1,7 +1,8 @@
 //! MQTT ingress: where device events come from and where device replies go.
 //!
 //! Two sources, one shape: the [`embedded`] broker (the default, so that one
-//! binary runs on the edge) and an [`external`] MQTT broker. Each turns the
+//! binary runs on the edge; on a cluster too, where [`crate::nats`] stores
+//! its events) and an [`external`] MQTT broker. Each turns the
 //! valid messages on `devices/+/events/#` into [`Inbound`] events on a
 //! bounded channel and publishes the host's replies. An event is
 //! acknowledged to the broker only when its [`Ack`] is fired: the pipeline
@@ -12,6 +13,7 @@ pub mod acl;
 pub mod device_limits;
 pub mod embedded;
 pub mod external;
+pub mod refusals;
 pub mod tls_front;
 
 use bytes::Bytes;
@@ -44,10 +46,18 @@ pub struct Inbound {
 #[derive(Debug)]
 pub struct Ack(AckInner);
 
+/// Why an event is not taken, told to the device that sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The device holds its share of the queue (or of the cluster's
+    /// stream): it may send the event again later.
+    Share,
+}
+
 #[derive(Debug)]
 enum AckInner {
     /// The embedded broker holds the PUBACK until this fires.
-    Embedded(oneshot::Sender<()>),
+    Embedded(oneshot::Sender<Result<(), Refusal>>),
     /// The external broker gets a PUBACK through the client; dropped, it
     /// re-opens the client's session so the broker sends the message again.
     External(Box<external::Owed>),
@@ -56,7 +66,7 @@ enum AckInner {
 }
 
 impl Ack {
-    fn embedded(tx: oneshot::Sender<()>) -> Self {
+    fn embedded(tx: oneshot::Sender<Result<(), Refusal>>) -> Self {
         Self(AckInner::Embedded(tx))
     }
 
@@ -74,10 +84,18 @@ impl Ack {
         match self.0 {
             AckInner::Embedded(tx) => {
                 // The publisher may have gone away; then there is no one to ack.
-                let _ = tx.send(());
+                let _ = tx.send(Ok(()));
             }
             AckInner::External(pending) => pending.ack().await,
             AckInner::None => {}
+        }
+    }
+
+    /// Refuses the message for `why`, where the broker can say so (the
+    /// embedded broker); elsewhere as dropping it does.
+    pub fn refuse(self, why: Refusal) {
+        if let AckInner::Embedded(tx) = self.0 {
+            let _ = tx.send(Err(why));
         }
     }
 }
@@ -89,21 +107,24 @@ pub enum Publisher {
     Embedded(embedded::Handle),
     /// Through the external broker.
     External(external::Handle),
+    /// Through the cluster, to the embedded broker of every host.
+    Cluster(Box<crate::nats::to_devices::ToDevices>),
 }
 
 impl Publisher {
     /// Whether the broker side is up: always for the embedded broker, the
-    /// connection state for an external one.
+    /// connection state for an external one or the cluster.
     pub fn is_connected(&self) -> bool {
         match self {
             Self::Embedded(_) => true,
             Self::External(h) => h.is_connected(),
+            Self::Cluster(c) => c.is_connected(),
         }
     }
 
     /// Waits until the broker has every message published so far: at once
-    /// for the embedded broker (a publish is in it when it returns), after
-    /// the PUBACKs for an external one.
+    /// for the embedded broker and the cluster (a publish is in them when
+    /// it returns), after the PUBACKs for an external one.
     pub async fn confirmed(&self) {
         if let Self::External(h) = self {
             h.confirmed().await;
@@ -115,6 +136,7 @@ impl Publisher {
         match self {
             Self::Embedded(h) => h.publish(topic, payload).await,
             Self::External(h) => h.publish(topic, payload).await,
+            Self::Cluster(c) => c.publish(topic, payload).await,
         }
     }
 }

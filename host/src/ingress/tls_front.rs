@@ -8,11 +8,17 @@
 //! on loopback, byte for byte. The broker then sees every TLS client as a
 //! loopback peer: logins and topic rules are the same, the remote address
 //! in its log lines is not.
+//!
+//! A device that names the listener by IP address sends that address as
+//! SNI, which RFC 6066 does not allow: rustls ignores it and the handshake
+//! goes on. rustls's warning about it, one per connection, is logged at
+//! debug level (see [`crate::logging`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -32,6 +38,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct TlsFront {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    /// What each new handshake presents; a reload swaps it.
+    config: Arc<ArcSwap<rustls::ServerConfig>>,
 }
 
 impl TlsFront {
@@ -47,7 +55,8 @@ impl TlsFront {
         };
         let listener = TcpListener::bind(listen).await.map_err(listen_error)?;
         let addr = listener.local_addr().map_err(listen_error)?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let config = Arc::new(ArcSwap::from_pointee(config));
+        let presented = config.clone();
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         let task = tokio::spawn(async move {
             loop {
@@ -64,7 +73,7 @@ impl TlsFront {
                         continue;
                     }
                 };
-                let acceptor = acceptor.clone();
+                let acceptor = TlsAcceptor::from(presented.load_full());
                 tokio::spawn(async move {
                     let tls =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await;
@@ -93,12 +102,18 @@ impl TlsFront {
                 });
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, task, config })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Presents `config` (a renewed certificate) from the next handshake
+    /// on; connections already made keep theirs.
+    pub fn set_config(&self, config: rustls::ServerConfig) {
+        self.config.store(Arc::new(config));
     }
 
     /// Stops taking connections.

@@ -207,17 +207,6 @@ impl Loaded {
         }
         Ok(options)
     }
-
-    /// The user and password the host's MQTT connections to the nodes'
-    /// listeners log in with, when its NATS login is a password (NATS's
-    /// MQTT listener takes no nkey, token or credentials file from
-    /// edgehook: give those an MQTT login in `--mqtt-url`).
-    pub fn mqtt_login(&self) -> Option<(&str, &Secret)> {
-        match &self.login {
-            Some(LoadedLogin::Password { user, password }) => Some((user, password)),
-            _ => None,
-        }
-    }
 }
 
 /// `url` without its user information, and that information: `user:pass@`
@@ -237,26 +226,6 @@ pub fn split_userinfo(url: &str) -> (String, Option<(String, Secret)>) {
     (
         bare,
         Some((percent_decode(user), Secret(percent_decode(password)))),
-    )
-}
-
-/// `url` (an `mqtt://` URL) logging in as `user` with `password`, unless
-/// it names a login of its own. The user information is encoded the way
-/// the MQTT client decodes it (form encoding).
-pub fn with_login(url: &str, user: &str, password: &Secret) -> String {
-    if split_userinfo(url).1.is_some() {
-        return url.to_owned();
-    }
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "{}{}:{}@{}",
-        &url[..scheme_end],
-        encode(user),
-        encode(password.expose()),
-        &url[scheme_end..]
     )
 }
 
@@ -314,16 +283,6 @@ mod tests {
     }
 
     #[test]
-    fn the_mqtt_url_gets_the_login_unless_it_has_its_own() {
-        let password = Secret("p@ss +w".into());
-        let url = with_login("mqtt://127.0.0.1:1883", "hosts", &password);
-        assert_eq!(url, "mqtt://hosts:p%40ss+%2Bw@127.0.0.1:1883");
-        assert_eq!(crate::secrets::url(&url), "mqtt://hosts:***@127.0.0.1:1883");
-        let own = "mqtt://other:x@127.0.0.1:1883";
-        assert_eq!(with_login(own, "hosts", &password), own);
-    }
-
-    #[test]
     fn files_that_cannot_be_used_are_named_and_never_shown() {
         let dir = tempfile::tempdir().unwrap();
         let seed = dir.path().join("seed");
@@ -376,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn a_password_file_gives_its_first_line_to_nats_and_mqtt() {
+    fn a_password_file_gives_its_first_line_and_never_shows_it() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("password");
         std::fs::write(&file, "s3cret\n").unwrap();
@@ -388,8 +347,10 @@ mod tests {
             ..NatsAuth::default()
         };
         let loaded = auth.load(None).unwrap();
-        let (user, password) = loaded.mqtt_login().unwrap();
-        assert_eq!((user, password.expose()), ("hosts", "s3cret"));
+        let Some(LoadedLogin::Password { user, password }) = &loaded.login else {
+            panic!("a password login: {loaded:?}");
+        };
+        assert_eq!((user.as_str(), password.expose()), ("hosts", "s3cret"));
         assert!(!format!("{loaded:?}").contains("s3cret"));
     }
 }

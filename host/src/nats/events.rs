@@ -1,11 +1,8 @@
 //! The JetStream side of the ingress: pulls device events from the shared
 //! durable consumer and hands them to the pipeline as [`Inbound`] events
 //! that are already stored (the stream holds them), each with its
-//! [`Held`] acknowledgement.
-//!
-//! NATS names an MQTT topic's levels with `.` between them, and a `.`
-//! inside a level with `//` (`devices/d1/events/a.b` is
-//! `devices.d1.events.a//b`); [`topic_of`] turns a subject back.
+//! [`Held`] acknowledgement. Each carries its MQTT topic in the header
+//! [`TOPIC_HEADER`] ([`super::intake`] put it there).
 
 use std::time::Duration;
 
@@ -13,8 +10,8 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Nats;
 use super::held::Held;
+use super::{Nats, topic_in};
 use crate::event::Event;
 use crate::ingress::{Ack, Inbound};
 use crate::topic::parse_event_topic;
@@ -24,23 +21,6 @@ use crate::topic::parse_event_topic;
 /// a busy pipeline never leaves an event there for an ack wait (and to
 /// another host).
 const BATCH: usize = 64;
-
-/// The MQTT topic of a NATS subject, in one allocation (once per event).
-pub fn topic_of(subject: &str) -> String {
-    let mut topic = String::with_capacity(subject.len());
-    for (i, level) in subject.split('.').enumerate() {
-        if i > 0 {
-            topic.push('/');
-        }
-        for (j, part) in level.split("//").enumerate() {
-            if j > 0 {
-                topic.push('.');
-            }
-            topic.push_str(part);
-        }
-    }
-    topic
-}
 
 /// What the puller needs.
 #[derive(Debug)]
@@ -114,8 +94,8 @@ impl Puller {
                 .ok();
             let (message, acker) = message.split();
             let held = Held::new(acker, self.ack_wait);
-            let topic = topic_of(message.subject.as_str());
-            let refused = match parse_event_topic(&topic) {
+            let topic = topic_in(message.headers.as_ref());
+            let refused = match parse_event_topic(topic) {
                 Err(err) => err.to_string(),
                 Ok(_)
                     if let Some(why) =
@@ -147,20 +127,5 @@ impl Puller {
             held.refuse();
         }
         Err("the consumer's message stream ended".to_owned())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::topic_of;
-
-    #[test]
-    fn subjects_turn_back_into_topics() {
-        assert_eq!(topic_of("devices.d1.events.temp"), "devices/d1/events/temp");
-        assert_eq!(
-            topic_of("devices.d1.events.room.temp"),
-            "devices/d1/events/room/temp"
-        );
-        assert_eq!(topic_of("devices.d1.events.a//b"), "devices/d1/events/a.b");
     }
 }

@@ -1,11 +1,19 @@
 //! Several hosts on NATS JetStream (CONTRACT section 11): the connection,
 //! and what the hosts share through it.
 //!
-//! - [`events`]: device events, captured from the NATS MQTT listener's
-//!   subjects by the replicated stream [`EVENTS_STREAM`] and pulled by
-//!   every host from one shared durable consumer; each is acknowledged to
-//!   JetStream only when every matching webhook is done with it
-//!   ([`held::Held`]), so a dead host's events go to the others.
+//! Devices log in to the hosts' own embedded brokers, with the rules of a
+//! single host; NATS is only the hosts' ([`auth`]):
+//! - [`intake`]: what a host's broker takes from its devices goes into the
+//!   replicated stream [`EVENTS_STREAM`] before the device gets its
+//!   PUBACK;
+//! - [`events`]: every host pulls those events from one shared durable
+//!   consumer; each is acknowledged to JetStream only when every matching
+//!   webhook is done with it ([`held::Held`]), so a dead host's events go
+//!   to the others;
+//! - [`to_devices`]: what hosts send devices goes through the stream
+//!   [`TO_DEVICES_STREAM`], which every host relays into its own broker,
+//!   and devices' answers to commands through [`COMMAND_REPLIES`] to every
+//!   host ([`command_replies`]).
 //! - [`shared`]: webhook definitions of every dialect and the device
 //!   registry, in the key-value buckets [`DEFINITIONS_BUCKET`] and
 //!   [`REGISTRY_BUCKET`], watched by every host.
@@ -22,23 +30,36 @@
 //! that finds them missing, with `min(3, nodes)` replicas ([`made`]).
 
 pub mod auth;
+pub mod command_replies;
 pub mod events;
 pub mod followers;
 pub mod held;
+pub mod intake;
 pub mod plugins;
 pub mod shared;
+pub mod to_devices;
 pub mod trips;
 
 use std::time::Duration;
 
 use async_nats::jetstream;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use auth::{NatsAuth, Secret};
+use auth::NatsAuth;
 
 /// The stream of device events.
 pub const EVENTS_STREAM: &str = "EDGEHOOK_EVENTS";
-/// The subjects NATS gives device events (`devices/+/events/#`).
-pub const EVENTS_SUBJECTS: &str = "devices.*.events.>";
+/// Its subjects: one per device ([`device_subject`]), so that the stream
+/// keeps each device's share.
+pub const EVENTS_SUBJECTS: &str = "edgehook.events.*";
+/// The stream of what hosts send devices.
+pub const TO_DEVICES_STREAM: &str = "EDGEHOOK_TO_DEVICES";
+/// Its subjects: one per device.
+pub const TO_DEVICES_SUBJECTS: &str = "edgehook.to-devices.*";
+/// Where devices' answers to commands go to every host.
+pub const COMMAND_REPLIES: &str = "edgehook.command-replies";
+/// The header that carries a message's MQTT topic.
+pub const TOPIC_HEADER: &str = "Edgehook-Topic";
 /// The durable consumer every host pulls from.
 pub const EVENTS_CONSUMER: &str = "edgehook";
 /// Webhook definitions of every dialect.
@@ -55,8 +76,20 @@ const MAX_ACK_PENDING: i64 = 20_000;
 /// Replicas of what the hosts create: any one node may die.
 const MAX_REPLICAS: usize = 3;
 
+/// How long what hosts send devices stays in [`TO_DEVICES_STREAM`].
+const TO_DEVICES_KEPT: Duration = Duration::from_secs(10 * 60);
+
+/// The most [`TO_DEVICES_STREAM`] holds; the oldest go first.
+const TO_DEVICES_MAX_BYTES: i64 = 256 * 1024 * 1024;
+
 /// How long start-up waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write JetStream does not take is tried again before it
+/// fails: a node's death makes a leader's election, and a stream or
+/// bucket just created is not yet known to every server (its subjects
+/// have no responders there), each for seconds.
+pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Why the NATS side cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -111,13 +144,32 @@ pub struct Backlog {
     pub redelivered: u64,
 }
 
+/// What a device id may not hold in a subject token: the separator, the
+/// wildcards, white space, the escape itself; anything not ASCII too, so
+/// that tokens stay readable in `nats` tools.
+const NOT_IN_TOKEN: &AsciiSet = &CONTROLS.add(b' ').add(b'.').add(b'*').add(b'>').add(b'%');
+
+/// `prefix` (ending in `.`) followed by `device` as one subject token.
+pub fn device_subject(prefix: &str, device: &str) -> String {
+    let mut subject = String::with_capacity(prefix.len() + device.len());
+    subject.push_str(prefix);
+    subject.extend(utf8_percent_encode(device, NOT_IN_TOKEN));
+    subject
+}
+
+/// The MQTT topic a message carries in [`TOPIC_HEADER`]; empty when it
+/// carries none.
+pub fn topic_in(headers: Option<&async_nats::HeaderMap>) -> &str {
+    headers
+        .and_then(|h| h.get(TOPIC_HEADER))
+        .map_or("", |t| t.as_str())
+}
+
 /// A connection to the NATS cluster, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
-    /// The user and password the host's MQTT connections log in with.
-    mqtt_login: Option<(String, Secret)>,
 }
 
 impl Nats {
@@ -182,23 +234,7 @@ impl Nats {
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         let js = jetstream::new(client.clone());
-        let mqtt_login = loaded
-            .mqtt_login()
-            .map(|(user, password)| (user.to_owned(), password.clone()));
-        Ok(Self {
-            client,
-            js,
-            mqtt_login,
-        })
-    }
-
-    /// `url`, an MQTT listener of a node, with the host's NATS user and
-    /// password as its login unless it names its own.
-    pub fn mqtt_url(&self, url: &str) -> String {
-        match &self.mqtt_login {
-            Some((user, password)) => auth::with_login(url, user, password),
-            None => url.to_owned(),
-        }
+        Ok(Self { client, js })
     }
 
     /// Whether the connection to a server is up, for `/healthz`.
@@ -211,13 +247,58 @@ impl Nats {
         made(
             &format!("stream {EVENTS_STREAM}"),
             || self.js.get_stream(EVENTS_STREAM),
+            |replicas| self.js.create_stream(events_config(replicas, None)),
+        )
+        .await
+    }
+
+    /// The events stream, created when missing, keeping at most
+    /// `per_device` events of each device (beyond them a device's events
+    /// are refused, so one device never fills the stream). Every host sets
+    /// it: the last to start wins, and says so.
+    pub async fn keep_events(&self, per_device: usize) -> Result<(), NatsError> {
+        let per_device = i64::try_from(per_device).unwrap_or(i64::MAX);
+        let mut stream = self.events_stream().await?;
+        let found = stream
+            .info()
+            .await
+            .map_err(|e| NatsError::jetstream(format!("stream {EVENTS_STREAM}"), e))?
+            .config
+            .clone();
+        if found.subjects == [EVENTS_SUBJECTS]
+            && found.max_messages_per_subject == per_device
+            && found.discard_new_per_subject
+        {
+            return Ok(());
+        }
+        if found.max_messages_per_subject != per_device {
+            tracing::info!(
+                "JetStream stream {EVENTS_STREAM}: {per_device} events per device (was {}), for every host",
+                found.max_messages_per_subject
+            );
+        }
+        self.js
+            .update_stream(events_config(found.num_replicas, Some(per_device)))
+            .await
+            .map(drop)
+            .map_err(|e| NatsError::jetstream(format!("stream {EVENTS_STREAM}"), e))
+    }
+
+    /// The stream of what hosts send devices, created when missing.
+    pub async fn to_devices_stream(&self) -> Result<jetstream::stream::Stream, NatsError> {
+        made(
+            &format!("stream {TO_DEVICES_STREAM}"),
+            || self.js.get_stream(TO_DEVICES_STREAM),
             |replicas| {
                 self.js.create_stream(jetstream::stream::Config {
-                    name: EVENTS_STREAM.to_owned(),
-                    subjects: vec![EVENTS_SUBJECTS.to_owned()],
-                    // An event is gone once acknowledged: by then every
-                    // webhook is done with it.
-                    retention: jetstream::stream::RetentionPolicy::WorkQueue,
+                    name: TO_DEVICES_STREAM.to_owned(),
+                    subjects: vec![TO_DEVICES_SUBJECTS.to_owned()],
+                    // Kept for hosts that were away a moment (a node's
+                    // death, a reconnection), not for good: a host that
+                    // comes back after longer has lost its devices'
+                    // sessions anyway.
+                    max_age: TO_DEVICES_KEPT,
+                    max_bytes: TO_DEVICES_MAX_BYTES,
                     storage: jetstream::stream::StorageType::File,
                     num_replicas: replicas,
                     ..Default::default()
@@ -329,12 +410,39 @@ impl Nats {
     }
 }
 
+/// The events stream's settings, with `per_device` events kept at most
+/// for each device.
+fn events_config(replicas: usize, per_device: Option<i64>) -> jetstream::stream::Config {
+    jetstream::stream::Config {
+        name: EVENTS_STREAM.to_owned(),
+        subjects: vec![EVENTS_SUBJECTS.to_owned()],
+        // An event is gone once acknowledged: by then every webhook is
+        // done with it.
+        retention: jetstream::stream::RetentionPolicy::WorkQueue,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas,
+        max_messages_per_subject: per_device.unwrap_or(-1),
+        discard_new_per_subject: per_device.is_some(),
+        discard: if per_device.is_some() {
+            jetstream::stream::DiscardPolicy::New
+        } else {
+            jetstream::stream::DiscardPolicy::Old
+        },
+        ..Default::default()
+    }
+}
+
 /// What to say when `err` will not go away by trying again: the login was
 /// refused, or TLS failed (the server's certificate not trusted, TLS
 /// required by one side only); `None` for a server that could not be
 /// reached.
 fn refusal(err: &async_nats::ConnectError) -> Option<String> {
     use async_nats::ConnectErrorKind as Kind;
+    if err.to_string().contains("CertificateRequired") {
+        return Some(format!(
+            "{err}: TLS failed: the server asks for a client certificate: give nats_tls_cert and nats_tls_key"
+        ));
+    }
     let hint = match err.kind() {
         Kind::AuthorizationViolation => {
             "the server refused the login: check the user and password of nats_url, or nats_user and nats_password_file, nats_token_file, nats_nkey, nats_creds"
@@ -358,6 +466,26 @@ fn tls_refused(err: &async_nats::ConnectError) -> bool {
         .and_then(|source| source.downcast_ref::<std::io::Error>())
         .and_then(std::io::Error::get_ref)
         .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
+}
+
+/// What `write` gives once it succeeds, or its error when `lasting` says
+/// trying again will not help or when [`PATIENCE`] has passed.
+pub async fn patiently<T, E, F, W>(mut write: W, lasting: impl Fn(&E) -> bool) -> Result<T, E>
+where
+    W: FnMut() -> F,
+    F: Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match write().await {
+            Err(err) if !lasting(&err) && tokio::time::Instant::now() + backoff < deadline => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// What `get` finds, or else what `create` makes with as many replicas as
@@ -395,4 +523,34 @@ where
         }
     }
     Err(NatsError::jetstream(what, refused))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_subject;
+
+    #[test]
+    fn a_device_id_is_one_subject_token_and_can_never_be_a_wildcard() {
+        let prefix = "edgehook.events.";
+        assert_eq!(device_subject(prefix, "press-7"), "edgehook.events.press-7");
+        for (id, token) in [
+            ("a.b", "a%2Eb"),
+            ("*", "%2A"),
+            (">", "%3E"),
+            ("two words", "two%20words"),
+            ("100%", "100%25"),
+            ("capteur-é", "capteur-%C3%A9"),
+        ] {
+            assert_eq!(
+                device_subject(prefix, id),
+                format!("{prefix}{token}"),
+                "{id}"
+            );
+        }
+        assert_ne!(
+            device_subject(prefix, "a.b"),
+            device_subject(prefix, "a%2Eb"),
+            "two devices never share a subject"
+        );
+    }
 }

@@ -17,7 +17,7 @@ use futures::StreamExt as _;
 use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::{Nats, NatsError, PLUGINS_BUCKET};
+use super::{Nats, NatsError, PLUGINS_BUCKET, patiently};
 use crate::plugins::PluginName;
 
 /// The largest plugin module taken from the store.
@@ -69,15 +69,18 @@ pub async fn put(
         (format!("{name}.wasm"), wasm),
         (format!("{name}.toml"), manifest),
     ] {
-        store
-            .put(object.as_str(), &mut bytes.as_slice())
+        let put = || async {
+            let mut reader = bytes.as_slice();
+            store.put(object.as_str(), &mut reader).await
+        };
+        patiently(put, |_| false)
             .await
             .map_err(|e| store_error(&object, e))?;
     }
     // A new version starts a new run of failures on every host.
     let trips = nats.bucket(super::DEFINITIONS_BUCKET).await?;
-    trips
-        .delete(super::trips::key(name.as_str()))
+    let trip = super::trips::key(name.as_str());
+    patiently(|| trips.delete(trip.as_str()), |_| false)
         .await
         .map_err(|e| store_error(name.as_str(), e))?;
     Ok(replaced)
@@ -137,19 +140,31 @@ pub async fn follow(nats: Nats, dir: PathBuf, shutdown: CancellationToken) {
     }
 }
 
-/// Copies what the store holds now into `dir`.
+/// Copies what the store holds now into `dir`, and removes from `dir` the
+/// files the store holds as deleted (removed while this host was not
+/// watching). Files the store never held are the host's own and stay.
 pub async fn copy_all(nats: &Nats, dir: &Path) -> Result<(), PluginsError> {
     let store = nats.objects(PLUGINS_BUCKET).await?;
+    // The list leaves deleted objects out.
     let mut list = store.list().await.map_err(|e| store_error("list", e))?;
     let mut names = Vec::new();
     while let Some(info) = list.next().await {
-        let info = info.map_err(|e| store_error("list", e))?;
-        if info.deleted {
-            // Removed while this host was not watching (away, or between a
-            // failed copy and the next watch).
-            remove(dir, &info.name)?;
-        } else {
-            names.push(info.name);
+        names.push(info.map_err(|e| store_error("list", e))?.name);
+    }
+    let here = std::fs::read_dir(dir).map_err(|source| PluginsError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    for entry in here.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file_name(&file).is_none() || names.contains(&file) {
+            continue;
+        }
+        match store.info(file.as_str()).await {
+            Ok(info) if info.deleted => remove(dir, &file)?,
+            Ok(_) => {}
+            Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => {}
+            Err(e) => return Err(store_error(&file, e)),
         }
     }
     // Modules before manifests: a manifest loads the module beside it.
@@ -197,9 +212,15 @@ async fn copy(
     };
     let mut object = match store.get(name).await {
         Ok(object) => object,
-        // Removed since it was announced: gone here too.
+        // Removed since it was announced: gone here too. (An object being
+        // replaced can look missing for a moment: only one the store holds
+        // as deleted is removed; otherwise the follower copies everything
+        // again.)
         Err(err) if err.kind() == object_store::GetErrorKind::NotFound => {
-            return remove(dir, name);
+            return match holds(store, name).await? {
+                false => remove(dir, name),
+                true => Err(store_error(name, "changed while it was copied")),
+            };
         }
         Err(err) => return Err(store_error(name, err)),
     };
@@ -223,9 +244,7 @@ async fn copy(
         path: path.display().to_string(),
         source,
     };
-    let tmp = dir.join(format!(".{file}.part"));
-    std::fs::write(&tmp, &bytes).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    crate::files::replace_durably(&path, &bytes).map_err(io)?;
     tracing::info!("shared plugins: copied {file}");
     Ok(())
 }

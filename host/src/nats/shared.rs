@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
-use super::{DEFINITIONS_BUCKET, Nats, NatsError, REGISTRY_BUCKET};
+use async_nats::jetstream::kv;
+
+use super::{DEFINITIONS_BUCKET, Nats, NatsError, REGISTRY_BUCKET, patiently};
 
 /// One change seen on the bucket: the id, the new value (`None`: deleted)
 /// and the bucket's revision of it.
@@ -19,7 +21,7 @@ pub type Change = (String, Option<Bytes>, u64);
 /// The definitions of one kind in the shared bucket.
 #[derive(Clone)]
 pub struct Shared {
-    kv: std::sync::Arc<async_nats::jetstream::kv::Store>,
+    kv: std::sync::Arc<kv::Store>,
     kind: &'static str,
 }
 
@@ -65,7 +67,7 @@ impl Shared {
                 continue;
             };
             if let Some(entry) = self.kv.entry(key.as_str()).await.map_err(|e| self.io(e))?
-                && entry.operation == async_nats::jetstream::kv::Operation::Put
+                && entry.operation == kv::Operation::Put
             {
                 out.push((id.to_owned(), entry.value, entry.revision));
             }
@@ -76,21 +78,33 @@ impl Shared {
     /// Writes the definition `id`; its revision. A webhook's new
     /// definition starts a new run of failures: its shared auto-disable goes.
     pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<u64> {
-        let revision = self
-            .kv
-            .put(self.key(id), value)
-            .await
-            .map_err(|e| self.io(e))?;
+        let key = self.key(id);
+        // A key the bucket does not take is the only failure for good.
+        let revision = patiently(
+            || self.kv.put(key.as_str(), value.clone()),
+            |e: &kv::PutError| e.kind() == kv::PutErrorKind::InvalidKey,
+        )
+        .await
+        .map_err(|e| self.io(e))?;
         if self.kv.name == DEFINITIONS_BUCKET {
             let trip = super::trips::key(&crate::webhooks::catalog::hook_name(id));
-            self.kv.delete(trip).await.map_err(|e| self.io(e))?;
+            self.delete_key(&trip).await?;
         }
         Ok(revision)
     }
 
     /// Deletes the definition `id`.
     pub async fn delete(&self, id: &str) -> std::io::Result<()> {
-        self.kv.delete(self.key(id)).await.map_err(|e| self.io(e))
+        self.delete_key(&self.key(id)).await
+    }
+
+    async fn delete_key(&self, key: &str) -> std::io::Result<()> {
+        patiently(
+            || self.kv.delete(key),
+            |e: &kv::DeleteError| e.kind() == kv::DeleteErrorKind::InvalidKey,
+        )
+        .await
+        .map_err(|e| self.io(e))
     }
 
     /// Every definition of the kind as it is now (deleted ones as
@@ -115,9 +129,7 @@ impl Shared {
                 let change = entry.ok().and_then(|entry| {
                     let id = entry.key.strip_prefix(&prefix)?.to_owned();
                     Some(match entry.operation {
-                        async_nats::jetstream::kv::Operation::Put => {
-                            (id, Some(entry.value), entry.revision)
-                        }
+                        kv::Operation::Put => (id, Some(entry.value), entry.revision),
                         _ => (id, None, entry.revision),
                     })
                 });

@@ -42,7 +42,9 @@ impl Trips {
     pub fn record(&self, name: &str, reason: &str) {
         let (kv, key, reason) = (self.kv.clone(), key(name), reason.to_owned());
         tokio::spawn(async move {
-            if let Err(err) = kv.put(key.as_str(), reason.into()).await {
+            let reason = bytes::Bytes::from(reason);
+            let put = super::patiently(|| kv.put(key.as_str(), reason.clone()), |_| false);
+            if let Err(err) = put.await {
                 tracing::warn!("auto-disable of {key} not shared with the other hosts: {err}");
             }
         });

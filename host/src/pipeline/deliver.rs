@@ -5,7 +5,11 @@
 //! The event leaves the queue only when its delivery is done for good:
 //! answered, failed for good, or dropped by policy (retries or skips
 //! exhausted, TTL), each of which tells the device with a hook-error.
-//! A delivery cut short by shutdown leaves its event queued.
+//! A delivery cut short by shutdown leaves its event queued. One whose
+//! webhook is retired (deleted, disabled, removed) makes no further attempt:
+//! it stops waiting at once, and the device gets a hook-error that says so
+//! — it may be waiting for an answer, and this is the last word on its
+//! event.
 //!
 //! The plugin calls, the request and the publishing are boxed where they
 //! are awaited: a delivery waiting for a slot or the throttle (a flood
@@ -92,7 +96,12 @@ impl Pipeline {
                 Some(why.clone())
             }
         };
-        if let Some(reason) = hook.record_delivery(failure.as_deref(), self.policy.disable_after) {
+        // A retired webhook's streak no longer matters.
+        let recorded = hook
+            .retired()
+            .is_none()
+            .then(|| hook.record_delivery(failure.as_deref(), self.policy.load().disable_after));
+        if let Some(Some(reason)) = recorded {
             tracing::warn!("{reason}");
             if let Some(trips) = &self.trips {
                 trips.record(&hook.name, &reason);
@@ -106,7 +115,8 @@ impl Pipeline {
     }
 
     /// The replies to `outcome` that `answer` asks for, or a hook-error
-    /// when the plugin fails; `None` at shutdown. A plugin that leaves the
+    /// when the plugin fails (even at shutdown: the request was made, so
+    /// the drain finishes it). A plugin that leaves the
     /// answer to the host is not called, and takes no slot. `kept` is the
     /// instance of the event's `on-event`, if it was kept.
     async fn answer(
@@ -119,8 +129,10 @@ impl Pipeline {
     ) -> Option<Vec<Reply>> {
         let event = &job.event;
         let group = job.group.as_ref().map(GroupId::as_str);
+        // Not cut short by shutdown: the request was made, and the drain
+        // lets its answer reach the device.
         let _slot = match answer {
-            Answer::Plugin => Some(self.slot().await?),
+            Answer::Plugin => Some(self.in_flight.acquire().await.ok()?),
             Answer::Default | Answer::None => None,
         };
         Some(
@@ -156,16 +168,20 @@ impl Pipeline {
         }
         let (mut retries, mut skips, mut sent) = (0, 0, false);
         loop {
+            if let Some(retired) = hook.retired() {
+                return Some(self.retired(retired));
+            }
             let asked = tokio::time::Instant::now();
             let admitted = tokio::select! {
                 admitted = self.throttle.admit(host, event.device.as_str()) => admitted,
+                retired = hook.until_retired() => return Some(self.retired(retired)),
                 () = self.shutdown.cancelled() => return None,
             };
             let Ok(host_slot) = admitted else {
                 // The device hears of every skip, as from Particle; the
                 // last one is its final hook-error.
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                let Some(wait) = self.policy.skip_retry.delay(skips, None) else {
+                let Some(wait) = self.policy.load().skip_retry.delay(skips, None) else {
                     self.stats.drop_event(DropReason::Skipped);
                     return Some(Outcome::Failed(SLEEPING_MESSAGE.to_owned()));
                 };
@@ -180,7 +196,9 @@ impl Pipeline {
                     Box::pin(self.responder.replies(event, &replies)).await;
                 }
                 skips += 1;
-                self.wait(wait).await?;
+                if let Some(retired) = self.wait(hook, wait).await? {
+                    return Some(self.retired(retired));
+                }
                 continue;
             };
             if asked.elapsed() >= THROTTLED {
@@ -188,6 +206,9 @@ impl Pipeline {
             }
             let result = {
                 let _slot = self.slot().await?;
+                if let Some(retired) = hook.retired() {
+                    return Some(self.retired(retired));
+                }
                 Box::pin(self.sender.send(request, &event.id, &hook.send)).await
             };
             let attempt = attempt_of(&result);
@@ -212,7 +233,7 @@ impl Pipeline {
             let Verdict::Retry { not_before } = verdict else {
                 return Some(outcome_of(result));
             };
-            let Some(wait) = self.policy.retry.delay(retries, not_before) else {
+            let Some(wait) = self.policy.load().retry.delay(retries, not_before) else {
                 self.stats.drop_event(DropReason::Retries);
                 return Some(match outcome_of(result) {
                     Outcome::Failed(why) if retries > 0 => {
@@ -229,8 +250,17 @@ impl Pipeline {
             self.stats.retried.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
                 "attempt {retries} to {host} failed; trying again in {wait:?}");
-            self.wait(wait).await?;
+            if let Some(retired) = self.wait(hook, wait).await? {
+                return Some(self.retired(retired));
+            }
         }
+    }
+
+    /// The end of a delivery whose webhook was retired (`why`, its
+    /// message): counted as a drop.
+    fn retired(&self, why: String) -> Outcome {
+        self.stats.drop_event(DropReason::Removed);
+        Outcome::Failed(why)
     }
 
     /// The drop of `event` when waiting `wait` more would take it past the
@@ -240,13 +270,14 @@ impl Pipeline {
         let age = SystemTime::now()
             .duration_since(published)
             .unwrap_or_default();
-        if age + wait <= self.policy.ttl {
+        let ttl = self.policy.load().ttl;
+        if age + wait <= ttl {
             return None;
         }
         self.stats.drop_event(DropReason::Ttl);
         Some(Outcome::Failed(format!(
             "event dropped: not delivered within its TTL of {}",
-            humantime::format_duration(self.policy.ttl)
+            humantime::format_duration(ttl)
         )))
     }
 
@@ -258,10 +289,12 @@ impl Pipeline {
         }
     }
 
-    /// Sleeps `d`; `None` when shutdown came first.
-    async fn wait(&self, d: Duration) -> Option<()> {
+    /// Sleeps `d`; `None` when shutdown came first, `Some(Some(why))` when
+    /// `hook` was retired first.
+    async fn wait(&self, hook: &Hook, d: Duration) -> Option<Option<String>> {
         tokio::select! {
-            () = tokio::time::sleep(d) => Some(()),
+            () = tokio::time::sleep(d) => Some(None),
+            retired = hook.until_retired() => Some(Some(retired)),
             () = self.shutdown.cancelled() => None,
         }
     }

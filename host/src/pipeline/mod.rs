@@ -29,6 +29,7 @@ pub mod stats;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -87,11 +88,13 @@ pub struct Pipeline {
     stream: EventStream,
     queue: Arc<Queue>,
     throttle: Throttle,
-    policy: DeliveryPolicy,
+    policy: Arc<ArcSwap<DeliveryPolicy>>,
     stats: Arc<DeliveryStats>,
     in_flight: Arc<Semaphore>,
-    max_in_flight: u32,
+    /// Every delivery task, waited for at shutdown.
+    deliveries: tokio_util::task::TaskTracker,
     trips: Option<Trips>,
+    liveness: crate::service::Liveness,
     shutdown: CancellationToken,
     /// Debug builds only: the event name of `EDGEHOOK_TEST_CRASH_AFTER_COMMIT`,
     /// after whose commit the process aborts before any ack, as a crash
@@ -117,14 +120,16 @@ pub struct Parts {
     pub queue: Arc<Queue>,
     /// Per-host and per-device throttling.
     pub throttle: Throttle,
-    /// Retries, TTL, auto-disable.
-    pub policy: DeliveryPolicy,
+    /// Retries, TTL, auto-disable; a reload swaps them.
+    pub policy: Arc<ArcSwap<DeliveryPolicy>>,
     /// Counters for the metrics.
     pub stats: Arc<DeliveryStats>,
     /// Plugin calls and requests at once.
     pub max_in_flight: usize,
     /// Where auto-disable is shared with other hosts (`--nats-url`).
     pub trips: Option<Trips>,
+    /// Stamped each time the loop goes round, for the watchdog.
+    pub liveness: crate::service::Liveness,
 }
 
 /// One stored event on its way through its webhooks.
@@ -172,7 +177,6 @@ impl Pipeline {
     /// A pipeline that stops its waiting deliveries when `shutdown` is
     /// cancelled (their events stay queued for the next start).
     pub fn new(parts: Parts, shutdown: CancellationToken) -> Arc<Self> {
-        let max_in_flight = u32::try_from(parts.max_in_flight).unwrap_or(u32::MAX);
         Arc::new(Self {
             registry: parts.registry,
             fleet: parts.fleet,
@@ -183,9 +187,10 @@ impl Pipeline {
             throttle: parts.throttle,
             policy: parts.policy,
             stats: parts.stats,
-            in_flight: Arc::new(Semaphore::new(max_in_flight as usize)),
-            max_in_flight,
+            in_flight: Arc::new(Semaphore::new(parts.max_in_flight)),
+            deliveries: tokio_util::task::TaskTracker::new(),
             trips: parts.trips,
+            liveness: parts.liveness,
             shutdown,
             #[cfg(debug_assertions)]
             crash_after_commit: std::env::var("EDGEHOOK_TEST_CRASH_AFTER_COMMIT").ok(),
@@ -209,7 +214,10 @@ impl Pipeline {
         // commit of events, and when they are written even if none comes.
         let mut deferred = Vec::new();
         let mut due = None;
+        let mut beat = tokio::time::interval(crate::service::Liveness::BEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.shutdown.is_cancelled() {
+            self.liveness.beat();
             // Events waiting already: they come faster than commits, and
             // this commit waits a moment for more of them.
             let mut flowing = true;
@@ -226,6 +234,8 @@ impl Pipeline {
                             Some(first) => first,
                             None => break,
                         },
+                        // Idle is alive: the watchdog hears of it.
+                        _ = beat.tick() => continue,
                         Some(change) = finished.recv(), if due.is_none() => {
                             deferred.push(change);
                             due = Some(tokio::time::Instant::now() + REMOVAL_DELAY);
@@ -297,8 +307,9 @@ impl Pipeline {
                 "the queue cannot write: events finished since the last commit are delivered again at the next start"
             );
         }
-        // Every permit back means every call and request finished.
-        let _all = self.in_flight.acquire_many(self.max_in_flight).await;
+        // Every delivery finished, or stopped short by shutdown.
+        self.deliveries.close();
+        self.deliveries.wait().await;
     }
 
     /// The group of the event's device, when it is registered in one.
@@ -508,7 +519,8 @@ impl Pipeline {
         for hook in hooks {
             let this = self.clone();
             let job = job.clone();
-            tokio::spawn(async move { this.deliver(&hook, &job).await });
+            self.deliveries
+                .spawn(async move { this.deliver(&hook, &job).await });
         }
     }
 }

@@ -56,11 +56,13 @@ pub enum DropReason {
     Skipped,
     /// Older than the event TTL.
     Ttl,
+    /// Its webhook was deleted, disabled or removed before it was delivered.
+    Removed,
 }
 
 impl DropReason {
     /// Every reason, in the order of the counters.
-    pub const ALL: [Self; 3] = [Self::Retries, Self::Skipped, Self::Ttl];
+    pub const ALL: [Self; 4] = [Self::Retries, Self::Skipped, Self::Ttl, Self::Removed];
 
     /// The label value.
     pub fn label(self) -> &'static str {
@@ -68,6 +70,7 @@ impl DropReason {
             Self::Retries => "retries",
             Self::Skipped => "skipped",
             Self::Ttl => "ttl",
+            Self::Removed => "removed",
         }
     }
 }

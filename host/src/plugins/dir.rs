@@ -2,6 +2,9 @@
 //! and watched by polling, so that adding, replacing or removing a file
 //! takes effect without a restart.
 //!
+//! A plugin is its `.wasm`: removing it removes the plugin, whether or not
+//! its manifest is left; a `.wasm` without a manifest is listed as failed.
+//!
 //! A file must look the same on two polls in a row before it is loaded, so
 //! a copy in progress is not mistaken for a broken plugin. A look at the
 //! directory holds its [`DirLock`], which the API's installer takes while it
@@ -11,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::hook::{Filter, Hook};
+use super::hook::{Filter, Hook, Retirement};
 use super::manifest::Manifest;
 use super::registry::Registry;
 use crate::delivery::SendOptions;
@@ -84,7 +87,13 @@ impl PluginDir {
                 }
             }
             (Some(_), None) => self.missing(name, format!("{name}.toml (its manifest) is missing")),
-            (None, _) => self.missing(name, format!("{name}.wasm is missing")),
+            // No component, nothing to run: the plugin is gone, as when
+            // both files are, whatever manifest is left behind.
+            (None, Some(_)) => {
+                tracing::info!(plugin = %name, "plugin removed: {name}.wasm is gone ({name}.toml alone loads nothing)");
+                self.registry.remove(name, None);
+            }
+            (None, None) => self.registry.remove(name, None),
         }
     }
 
@@ -132,6 +141,7 @@ impl PluginDir {
             log: Arc::default(),
             failures: Streak::default(),
             one_way: false,
+            retirement: Retirement::default(),
         })
     }
 }

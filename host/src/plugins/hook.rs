@@ -2,8 +2,14 @@
 //! events that run it, where it may send requests, how they are sent, and
 //! its delivery log. Plugin files and Particle-style webhooks both become a
 //! [`Hook`]; the pipeline knows no difference.
+//!
+//! A hook taken out of service (deleted, disabled, its plugin file removed)
+//! rather than replaced is [`Retired`]: the deliveries still holding it
+//! make no further attempt and finish at once.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use tokio_util::sync::CancellationToken;
 
 use super::manifest::HostPattern;
 use crate::delivery::SendOptions;
@@ -61,12 +67,65 @@ pub struct Hook {
     /// the Iottly and Mainflux dialects. Failures still reach the delivery
     /// log, the metrics and the retries.
     pub one_way: bool,
+    /// Set when it is taken out of service, so that its deliveries waiting
+    /// for a retry or a host do not go on against a destination the user
+    /// removed.
+    pub retirement: Retirement,
+}
+
+/// Why a webhook was taken out of service rather than replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retired {
+    /// Deleted through the API (of any host), or its webhook file removed.
+    Deleted,
+    /// Disabled by its definition (Particle's `"disabled": true`).
+    Disabled,
+    /// Its plugin file removed from the plugins directory.
+    Removed,
+    /// Its definition replaced (through the API of any host, or its file):
+    /// what it was about to send again went with the old definition.
+    Replaced,
+}
+
+/// Whether a webhook was retired, for the deliveries that hold it.
+#[derive(Debug, Default)]
+pub struct Retirement {
+    why: OnceLock<Retired>,
+    /// Cancelled once `why` is set.
+    done: CancellationToken,
+}
+
+impl Retirement {
+    /// Retires the webhook (the first reason given stays).
+    pub fn retire(&self, why: Retired) {
+        let _ = self.why.set(why);
+        self.done.cancel();
+    }
 }
 
 impl Hook {
     /// Whether the webhook may send a request to `host`.
     pub fn allows_host(&self, host: &str) -> bool {
         self.allowed_hosts.iter().any(|p| p.matches(host))
+    }
+
+    /// The hook-error of its deliveries once it is retired, if it is.
+    pub fn retired(&self) -> Option<String> {
+        let name = &self.name;
+        Some(match self.retirement.why.get()? {
+            Retired::Deleted => format!("not delivered: {name} was deleted"),
+            Retired::Disabled => format!("not delivered: {name} was disabled"),
+            Retired::Removed => format!("not delivered: plugin {name} was removed"),
+            Retired::Replaced => format!(
+                "not delivered: {name} was replaced; its new definition takes the events that come from now on"
+            ),
+        })
+    }
+
+    /// Resolves once the webhook is retired, with [`Self::retired`].
+    pub async fn until_retired(&self) -> String {
+        self.retirement.done.cancelled().await;
+        self.retired().unwrap_or_default()
     }
 
     /// Why the webhook is disabled, if it is: its events then get this as

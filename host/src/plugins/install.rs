@@ -232,14 +232,7 @@ async fn put_in_dir(
     let to_write = staged.clone();
     tokio::task::spawn_blocking(move || {
         for (path, bytes) in to_write.iter().zip([wasm, manifest]) {
-            let written = crate::files::private_options()
-                .truncate(true)
-                .open(path)
-                .and_then(|mut file| {
-                    std::io::Write::write_all(&mut file, &bytes)?;
-                    file.sync_all()
-                });
-            if let Err(source) = written {
+            if let Err(source) = crate::files::write_synced(path, &bytes) {
                 for path in &to_write {
                     let _ = std::fs::remove_file(path);
                 }
@@ -256,8 +249,10 @@ async fn put_in_dir(
         replaced |= tokio::fs::try_exists(to).await.unwrap_or(false);
         tokio::fs::rename(from, to).await.map_err(|e| io(to, e))?;
     }
-    let synced = async { tokio::fs::File::open(dir).await?.sync_all().await };
-    synced.await.map_err(|e| io(dir, e))?;
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || crate::files::sync_dir(&dir).map_err(|e| io(&dir, e)))
+        .await
+        .map_err(|e| InstallError::Thread(e.to_string()))??;
     Ok(replaced)
 }
 

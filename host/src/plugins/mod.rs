@@ -10,7 +10,7 @@ pub mod manifest;
 pub mod registry;
 
 pub use dir::PluginDir;
-pub use hook::{Filter, Hook};
+pub use hook::{Filter, Hook, Retired};
 pub use install::{InstallError, Installer, PluginName};
 pub use manifest::{HostPattern, Manifest, ManifestError};
 pub use registry::{PluginStatus, Registry};

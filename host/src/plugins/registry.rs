@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use super::hook::{Filter, Hook};
+use super::hook::{Filter, Hook, Retired};
 use super::index::PrefixIndex;
 use crate::event::Event;
 use crate::fleet::GroupId;
@@ -191,16 +191,35 @@ impl Registry {
         self.change_hooks(&hook.name.clone(), Some(hook));
     }
 
-    /// Takes the hook named `name` out of service, if it is in force.
-    pub fn take(&self, name: &str) {
-        self.change_hooks(name, None);
+    /// Puts `hook` in force in place of a webhook definition of the same
+    /// name, which is retired: its deliveries waiting to try again make no
+    /// further attempt with what the old definition rendered (its
+    /// destination, its secrets).
+    pub fn replace(&self, hook: Hook) {
+        let hook = Arc::new(hook);
+        if let Some(old) = self.change_hooks(&hook.name.clone(), Some(hook)) {
+            old.retirement.retire(Retired::Replaced);
+        }
     }
 
-    fn change_hooks(&self, name: &str, new: Option<Arc<Hook>>) {
+    /// Takes the hook named `name` out of service, if it is in force, and
+    /// retires it for `why`: its deliveries in progress make no further
+    /// attempt.
+    pub fn take(&self, name: &str, why: Retired) {
+        if let Some(old) = self.change_hooks(name, None) {
+            old.retirement.retire(why);
+        }
+    }
+
+    /// Puts `new` in place of the hook named `name` (or none); the hook
+    /// that was there.
+    fn change_hooks(&self, name: &str, new: Option<Arc<Hook>>) -> Option<Arc<Hook>> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.hooks.load().iter().find(|h| &*h.name == name).cloned();
         replace_named(&self.hooks, name, new, |h| &h.name);
         self.index
             .store(Arc::new(PrefixIndex::build(&self.hooks.load())));
+        old
     }
 
     /// Records a failed load; a previous version keeps running. When none
@@ -231,7 +250,7 @@ impl Registry {
     /// Takes a plugin out of service. With `reason`, it stays listed as
     /// failed with that reason; without, it disappears.
     pub fn remove(&self, name: &str, reason: Option<String>) {
-        self.take(name);
+        self.take(name, Retired::Removed);
         self.forget_unloaded(name);
         let mut map = self.status_map();
         match reason {

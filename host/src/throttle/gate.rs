@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use moka::sync::Cache;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep};
@@ -60,17 +61,36 @@ pub struct HostPermit {
 /// Per-host and per-device throttling; cheap to clone, clones share state.
 #[derive(Clone)]
 pub struct Throttle {
-    cfg: Arc<ThrottleConfig>,
+    state: Arc<ArcSwap<State>>,
+}
+
+/// The settings and what they keep of each host and device.
+struct State {
+    cfg: ThrottleConfig,
     hosts: Cache<String, Arc<HostState>>,
     /// Only when there is a device rate: no per-device work otherwise.
     devices: Option<Devices>,
 }
 
+impl State {
+    fn new(cfg: ThrottleConfig) -> Self {
+        Self {
+            hosts: keyed(),
+            devices: cfg.device_rate.map(|rate| Devices {
+                rate,
+                buckets: keyed(),
+            }),
+            cfg,
+        }
+    }
+}
+
 impl fmt::Debug for Throttle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.load();
         f.debug_struct("Throttle")
-            .field("cfg", &self.cfg)
-            .field("hosts", &self.hosts.entry_count())
+            .field("cfg", &state.cfg)
+            .field("hosts", &state.hosts.entry_count())
             .finish_non_exhaustive()
     }
 }
@@ -79,13 +99,15 @@ impl Throttle {
     /// A throttle with no state yet.
     pub fn new(cfg: ThrottleConfig) -> Self {
         Self {
-            hosts: keyed(),
-            devices: cfg.device_rate.map(|rate| Devices {
-                rate,
-                buckets: keyed(),
-            }),
-            cfg: Arc::new(cfg),
+            state: Arc::new(ArcSwap::from_pointee(State::new(cfg))),
         }
+    }
+
+    /// Throttles by `cfg` from now on, starting afresh: what was known of
+    /// each host and device is forgotten, and requests in flight keep the
+    /// slots they hold (they do not count against the new concurrency).
+    pub fn reconfigure(&self, cfg: ThrottleConfig) {
+        self.state.store(Arc::new(State::new(cfg)));
     }
 
     /// Before one attempt to `host` for `device`: `Err(Sleeping)` at once
@@ -94,15 +116,16 @@ impl Throttle {
     /// device's rate, the host's `Retry-After` pause and rate, and a request
     /// slot on the host, which the returned permit holds.
     pub async fn admit(&self, host: &str, device: &str) -> Result<HostPermit, Sleeping> {
-        let state = self.host(host);
-        if let Some(devices) = &self.devices {
+        let throttle = self.state.load_full();
+        let state = throttle.host(host);
+        if let Some(devices) = &throttle.devices {
             state
                 .lock()
                 .health
-                .admit(&self.cfg.health, Instant::now().into_std())?;
+                .admit(&throttle.cfg.health, Instant::now().into_std())?;
             devices.pace(device).await;
         }
-        while let Some(wait) = state.wait(&self.cfg)? {
+        while let Some(wait) = state.wait(&throttle.cfg)? {
             sleep(wait).await;
         }
         let slot = Arc::clone(&state.slots)
@@ -116,10 +139,13 @@ impl Throttle {
     /// answer), and pauses the whole host for `pause` (a `Retry-After`,
     /// capped at [`MAX_RETRY_AFTER`]) when given.
     pub fn record(&self, host: &str, ok: bool, pause: Option<Duration>) {
-        let state = self.host(host);
+        let throttle = self.state.load();
+        let state = throttle.host(host);
         let mut inner = state.lock();
         let now = Instant::now();
-        inner.health.record(&self.cfg.health, ok, now.into_std());
+        inner
+            .health
+            .record(&throttle.cfg.health, ok, now.into_std());
         if let Some(pause) = pause {
             let until = now + pause.min(MAX_RETRY_AFTER);
             inner.paused_until = Some(inner.paused_until.map_or(until, |p| p.max(until)));
@@ -129,15 +155,19 @@ impl Throttle {
     /// How many hosts are sleeping now.
     pub fn sleeping_hosts(&self) -> usize {
         let now = Instant::now().into_std();
-        self.hosts
+        let throttle = self.state.load();
+        throttle
+            .hosts
             .iter()
             .filter(|(_, state)| {
-                let until = state.lock().health.sleeping_until(&self.cfg.health);
+                let until = state.lock().health.sleeping_until(&throttle.cfg.health);
                 until.is_some_and(|until| now < until)
             })
             .count()
     }
+}
 
+impl State {
     fn host(&self, host: &str) -> Arc<HostState> {
         self.hosts.get_with_by_ref(host, || {
             Arc::new(HostState {
@@ -288,6 +318,21 @@ mod tests {
             Duration::from_millis(500)
         );
         assert!(admits_now(&throttle, "b.example", "d"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_configuration_holds_for_every_clone_from_the_next_admit() {
+        let throttle = Throttle::new(ThrottleConfig::default());
+        let clone = throttle.clone();
+        assert!(admits_now(&throttle, "a.example", "d"));
+        clone.reconfigure(ThrottleConfig {
+            host_rate: Some("1/min".parse().unwrap()),
+            ..Default::default()
+        });
+        assert!(admits_now(&throttle, "a.example", "d"), "a fresh bucket");
+        assert_eq!(timed(&throttle, "a.example", "d").await, secs(60));
+        clone.reconfigure(ThrottleConfig::default());
+        assert!(admits_now(&throttle, "a.example", "d"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,6 +24,18 @@ impl Rate {
     }
 }
 
+impl std::fmt::Display for Rate {
+    /// As it is written in the configuration: `N/s burst M`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.period.as_secs() {
+            60 => "min",
+            3600 => "h",
+            _ => "s",
+        };
+        write!(f, "{}/{unit} burst {}", self.events, self.burst)
+    }
+}
+
 /// A rate that is not `N/s`, `N/min` or `N/h`, optionally followed by
 /// `burst M`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +144,15 @@ mod tests {
                 burst: 20
             }
         );
+    }
+
+    #[test]
+    fn a_rate_is_written_as_it_is_read() {
+        for text in ["100/s", "10/min", "4/h", "5/s burst 20"] {
+            let shown = rate(text).to_string();
+            assert_eq!(rate(&shown), rate(text), "{text} shown as {shown}");
+        }
+        assert_eq!(rate("10/min").to_string(), "10/min burst 1");
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl RetrySchedule {
         Self { delays }
     }
 
+    /// The delays, first retry first.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+
     /// How long to wait before the next retry, after `retries_done` retries:
     /// `None` when they are used up; otherwise the scheduled delay, or the
     /// server's `not_before` when longer (capped at [`MAX_RETRY_AFTER`]).

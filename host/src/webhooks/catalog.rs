@@ -16,7 +16,8 @@ use super::log::DeliveryLog;
 use super::masked;
 use super::store::{Remote, Store, Stored};
 use crate::delivery::SendOptions;
-use crate::plugins::{Filter, Hook, HostPattern, Registry};
+use crate::plugins::hook::Retirement;
+use crate::plugins::{Filter, Hook, HostPattern, Registry, Retired};
 use crate::streak::Streak;
 use crate::topic::DeviceId;
 
@@ -37,6 +38,17 @@ pub enum WebhookError {
         id: String,
         /// Its file.
         file: String,
+    },
+    /// The webhook is of another dialect, changed through its own routes.
+    #[error(
+        "webhook {id} is {dialect}-style: `PUT /v1/webhooks/{id}` takes Particle-style \
+         webhooks only; replace it through the {dialect} routes"
+    )]
+    OtherDialect {
+        /// The webhook's id.
+        id: String,
+        /// `Iottly` or `Mainflux`.
+        dialect: &'static str,
     },
     /// The data directory could not be written.
     #[error("keeping webhook {id} in the data directory: {source}")]
@@ -178,7 +190,7 @@ impl Catalog {
                 id: id.to_owned(),
                 source,
             })?;
-        self.registry.take(&hook_name(id));
+        self.registry.take(&hook_name(id), Retired::Deleted);
         self.entries().remove(id);
         Ok(())
     }
@@ -277,7 +289,7 @@ impl Catalog {
                     }
                 }
                 (None, Some(_)) => {
-                    self.registry.take(&hook_name(&id));
+                    self.registry.take(&hook_name(&id), Retired::Deleted);
                     self.entries().remove(&id);
                 }
                 (None, None) => {}
@@ -293,7 +305,7 @@ impl Catalog {
             .is_some_and(|e| matches!(e.source, Source::File(_)))
         {
             entries.remove(id);
-            self.registry.take(&hook_name(id));
+            self.registry.take(&hook_name(id), Retired::Deleted);
         }
     }
 
@@ -330,7 +342,7 @@ impl Catalog {
     ) -> Result<(), WebhookError> {
         let name = hook_name(&stored.id);
         if checked.disabled {
-            self.registry.take(&name);
+            self.registry.take(&name, Retired::Disabled);
         } else {
             let particle = self
                 .builtin
@@ -338,7 +350,7 @@ impl Catalog {
                 .await
                 .map_err(WebhookError::Plugin)?;
             let config = Value::Object(stored.definition.clone());
-            self.registry.put(Hook {
+            self.registry.replace(Hook {
                 plugin: particle.configured(&name, &config),
                 name: name.into(),
                 filter: checked.filter,
@@ -349,6 +361,7 @@ impl Catalog {
                 log: log.clone(),
                 failures: Streak::default(),
                 one_way: false,
+                retirement: Retirement::default(),
             });
         }
         let id = stored.id.clone();
@@ -411,13 +424,14 @@ fn check(definition: &Map<String, Value>) -> Result<Checked, WebhookError> {
     })
 }
 
-/// The definition as an object, without the `id` and `created_at` a client
-/// may have sent back from a view: the host gives those.
+/// The definition as an object, without the `id`, `created_at` and
+/// `dialect` a client may have sent back from a view: the host gives those.
 fn object(definition: Value) -> Result<Map<String, Value>, WebhookError> {
     match definition {
         Value::Object(mut map) => {
             map.remove("id");
             map.remove("created_at");
+            map.remove("dialect");
             Ok(map)
         }
         _ => Err(WebhookError::Invalid(

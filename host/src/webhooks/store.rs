@@ -225,15 +225,9 @@ impl Files {
     }
 
     fn save(&self, stored: &Stored) -> std::io::Result<()> {
-        use std::io::Write as _;
-        let path = self.path(&stored.id);
-        let tmp = path.with_extension("json.tmp");
-        let mut file = crate::files::private_options().truncate(true).open(&tmp)?;
-        serde_json::to_writer_pretty(&mut file, &stored.view())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&self.dir)?.sync_all()
+        let mut bytes = serde_json::to_vec_pretty(&stored.view())?;
+        bytes.push(b'\n');
+        crate::files::replace_durably(&self.path(&stored.id), &bytes)
     }
 
     fn delete(&self, id: &str) -> std::io::Result<()> {

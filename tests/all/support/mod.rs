@@ -1,10 +1,11 @@
 //! What the black-box tests share: a host on loopback ports in a temporary
 //! directory, plugin manifests, recording HTTP endpoints ([`endpoint`]), an
 //! MQTT device ([`device`]), one that writes its packets by hand
-//! ([`raw_device`]), devices publishing under load ([`load`]), a real mosquitto ([`mosquitto`]), a real NATS
-//! JetStream cluster ([`nats`]) and one server with TLS and users
-//! ([`nats_secure`]), the host as its own process ([`process`])
-//! and a WebSocket API client ([`ws`]).
+//! ([`raw_device`]), devices publishing under load ([`load`]), a real
+//! mosquitto ([`mosquitto`]), a real NATS JetStream cluster with TLS and the
+//! hosts' login ([`nats`]) and one server with TLS and each kind of login
+//! ([`nats_secure`]), the host as its own process ([`process`]) and a
+//! WebSocket API client ([`ws`]).
 
 mod device;
 mod endpoint;
@@ -25,10 +26,10 @@ use edgehook::server::Host;
 
 pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
-pub use load::publish_under_load;
+pub use load::{Acked, publish_under_load};
 pub use mosquitto::Mosquitto;
 pub use nats::NatsCluster;
-pub use nats_secure::{DEVICE_PASSWORD, DEVICE_USER, HOSTS_PASSWORD, HOSTS_USER, SecureNats};
+pub use nats_secure::{HOSTS_PASSWORD, HOSTS_USER, Logins, OTHER_PASSWORD, OTHER_USER, SecureNats};
 pub use process::{HostProcess, TOKEN, edgehook_binary, serve_in};
 pub use raw_device::RawDevice;
 pub use ws::Ws;
@@ -203,7 +204,8 @@ impl TestHost {
             .to_owned()
     }
 
-    /// The value of the unlabelled counter or gauge `name` on `/metrics`.
+    /// The value of the counter or gauge `name` (labels included) on
+    /// `/metrics`.
     pub async fn metric(&self, name: &str) -> u64 {
         metric_in(&self.metrics().await, name)
     }
@@ -280,7 +282,7 @@ pub fn install(dir: &Path, name: &str, wasm: &str, manifest: &str) {
 
 fn init_logging() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("EDGEHOOK_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(std::env::var("EDGEHOOK_LOG_LEVEL").unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
         .try_init();
 }

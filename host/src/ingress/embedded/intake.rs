@@ -17,7 +17,8 @@ use super::logins::who;
 use crate::event::{CommandReply, Event};
 use crate::ingress::acl::{self, MqttAuth, Who};
 use crate::ingress::device_limits::{Pacer, Shares};
-use crate::ingress::{Ack, Inbound};
+use crate::ingress::refusals::{Refusals, Refused};
+use crate::ingress::{Ack, Inbound, Refusal};
 use crate::origin::{Origin, Sent};
 use crate::topic::{
     is_command_reply_topic, is_event_topic, parse_command_reply_topic, parse_event_topic,
@@ -27,6 +28,7 @@ use crate::topic::{
 pub(super) struct SubscribeHook {
     pub(super) auth: MqttAuth,
     pub(super) max_subscriptions: usize,
+    pub(super) refusals: Arc<Refusals>,
 }
 
 fn subscribe_refusal(reason: SubscribeAckReason) -> ReturnType {
@@ -44,6 +46,7 @@ impl Handler for SubscribeHook {
         let client = session.id.client_id.escape_debug();
         let who = who(self.auth, session.id.username.as_deref());
         if let Err(refusal) = acl::may_subscribe(who, filter) {
+            self.refusals.count(Refused::SubscribeForbidden);
             tracing::warn!(
                 "subscription refused: {refusal} (client {client}, filter {})",
                 filter.escape_debug()
@@ -64,6 +67,7 @@ impl Handler for SubscribeHook {
                 }
             };
             if held.is_some_and(|n| n >= self.max_subscriptions) {
+                self.refusals.count(Refused::SubscribeQuota);
                 tracing::warn!(
                     "subscription refused: the session holds {} filters already, the most a device may (client {client}, filter {})",
                     self.max_subscriptions,
@@ -99,6 +103,7 @@ pub(super) struct Intake {
     pub(super) max_event_bytes: usize,
     pub(super) pacer: Pacer,
     pub(super) shares: Arc<Shares>,
+    pub(super) refusals: Arc<Refusals>,
 }
 
 impl Intake {
@@ -148,8 +153,12 @@ impl Intake {
         }
     }
 
-    /// Logs a message not taken.
-    fn log(client: &str, topic: &str, not_taken: &NotTaken) {
+    /// Counts and logs a message not taken.
+    fn log(&self, client: &str, topic: &str, not_taken: &NotTaken) {
+        self.refusals.count(match not_taken {
+            NotTaken::Refused(_) => Refused::PublishMalformed,
+            NotTaken::TooFast { .. } => Refused::PublishRate,
+        });
         let (client, topic) = (client.escape_debug(), topic.escape_debug());
         match not_taken {
             NotTaken::Refused(why) => {
@@ -189,7 +198,12 @@ impl Handler for EventHook {
         let client: &str = &session.id.client_id;
         let who = who(self.auth, session.id.username.as_deref());
         if let Err(refusal) = acl::may_publish(who, topic) {
-            Intake::log(client, topic, &NotTaken::Refused(refusal.to_string()));
+            self.intake.refusals.count(Refused::PublishForbidden);
+            tracing::warn!(
+                "publish refused: {refusal} (client {}, topic {})",
+                client.escape_debug(),
+                topic.escape_debug()
+            );
             return verdict(PublishAclResult::rejected(
                 false,
                 Some(refusal.to_string().into()),
@@ -203,7 +217,7 @@ impl Handler for EventHook {
             }
             Some(Ok(Message::Event(event))) => event,
             Some(Err(not_taken)) => {
-                Intake::log(client, topic, &not_taken);
+                self.intake.log(client, topic, &not_taken);
                 let (code, reason) = match not_taken {
                     NotTaken::Refused(why) => (PublishAckReason::NotAuthorized, why),
                     // MQTT 5 has no "message rate too high" for PUBACK
@@ -218,35 +232,11 @@ impl Handler for EventHook {
             }
         };
         let Some(share) = self.intake.shares.admit(&event.device) else {
-            if self
-                .intake
-                .pacer
-                .may_warn(event.device.as_str(), Instant::now())
-            {
-                tracing::warn!(
-                    "events refused: the device holds its share of the queue; said once a minute (client {}, topic {})",
-                    client.escape_debug(),
-                    topic.escape_debug()
-                );
-            }
-            // MQTT 5 says why; a 3.1.1 device gets no PUBACK and sends the
-            // event again once its connection is back.
-            let v5 = session
-                .connect_info()
-                .await
-                .is_ok_and(|c| c.proto_ver() == MQTT_LEVEL_5);
-            let reason = "the device holds its share of the queue; send it again later";
-            let result = if v5 {
-                PublishResult::reason_code(
-                    PublishAckReason::QuotaExceeded,
-                    Some(reason.into()),
-                    false,
-                )
-            } else {
-                PublishAclResult::rejected(true, Some(reason.into())).pub_res()
-            };
-            return verdict(PublishAclResult(result));
+            return self
+                .over_share(session, client, topic, event.device.as_str())
+                .await;
         };
+        let device = event.device.clone();
         let (tx, rx) = oneshot::channel();
         let sent = publish
             .packet_id
@@ -274,9 +264,46 @@ impl Handler for EventHook {
             return not_taken();
         }
         match rx.await {
-            Ok(()) => verdict(PublishAclResult::allow()),
+            Ok(Ok(())) => verdict(PublishAclResult::allow()),
+            Ok(Err(Refusal::Share)) => {
+                self.over_share(session, client, topic, device.as_str())
+                    .await
+            }
             Err(_) => not_taken(),
         }
+    }
+}
+
+impl EventHook {
+    /// Refuses an event of a device that holds its share of the queue:
+    /// MQTT 5 says why; a 3.1.1 device gets no PUBACK and sends the event
+    /// again once its connection is back.
+    async fn over_share(
+        &self,
+        session: &rmqtt::session::Session,
+        client: &str,
+        topic: &str,
+        device: &str,
+    ) -> ReturnType {
+        self.intake.refusals.count(Refused::PublishShare);
+        if self.intake.pacer.may_warn(device, Instant::now()) {
+            tracing::warn!(
+                "events refused: the device holds its share of the queue; said once a minute (client {}, topic {})",
+                client.escape_debug(),
+                topic.escape_debug()
+            );
+        }
+        let v5 = session
+            .connect_info()
+            .await
+            .is_ok_and(|c| c.proto_ver() == MQTT_LEVEL_5);
+        let reason = "the device holds its share of the queue; send it again later";
+        let result = if v5 {
+            PublishResult::reason_code(PublishAckReason::QuotaExceeded, Some(reason.into()), false)
+        } else {
+            PublishAclResult::rejected(true, Some(reason.into())).pub_res()
+        };
+        verdict(PublishAclResult(result))
     }
 }
 
@@ -320,7 +347,7 @@ impl Handler for WillHook {
                     tracing::debug!("the host is stopping; a Will dropped");
                 }
             }
-            Some(Err(not_taken)) => Intake::log(&from.id.client_id, topic, &not_taken),
+            Some(Err(not_taken)) => self.intake.log(&from.id.client_id, topic, &not_taken),
         }
         (true, acc)
     }

@@ -11,6 +11,7 @@ use rmqtt::types::{AuthResult, ConnectInfo, LastWill};
 
 use crate::fleet::{Fleet, KeyHash};
 use crate::ingress::acl::{self, MqttAuth, Who};
+use crate::ingress::refusals::{Refusals, Refused};
 
 /// The login hook, in every mode: who the client is (`devices`: a
 /// registered device with its key under its own id as client id, or the
@@ -20,6 +21,7 @@ pub(super) struct Logins {
     pub(super) auth: MqttAuth,
     pub(super) operator: KeyHash,
     pub(super) running: Running,
+    pub(super) refusals: Arc<Refusals>,
 }
 
 /// The broker's sessions and the registry, while the host runs.
@@ -135,10 +137,12 @@ impl Handler for Logins {
         let result = match refusal {
             Ok(_) => AuthResult::Allow(false, None),
             Err(LoginRefusal::Credentials(why)) => {
+                self.refusals.count(Refused::LoginCredentials);
                 tracing::warn!("login refused: {why} (client {client}, username {username})");
                 AuthResult::BadUsernameOrPassword
             }
             Err(LoginRefusal::Forbidden(why)) => {
+                self.refusals.count(Refused::LoginForbidden);
                 tracing::warn!("login refused: {why} (client {client}, username {username})");
                 AuthResult::NotAuthorized
             }

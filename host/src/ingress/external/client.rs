@@ -59,6 +59,8 @@ pub enum Incoming {
     Publish(Message),
     /// The broker acknowledged one of the host's publishes.
     PubAck,
+    /// The broker answered one of the host's subscriptions.
+    SubAck,
     /// Anything else (acks of our own packets, pings).
     Other,
 }
@@ -159,14 +161,6 @@ impl EventLoop {
         match self {
             Self::V5(eventloop, _) => eventloop.clean(),
             Self::V311(eventloop, _) => eventloop.clean(),
-        }
-    }
-
-    /// Makes the next reconnection go to the broker `c`.
-    pub fn retarget(&mut self, c: &Connect) {
-        match self {
-            Self::V5(eventloop, _) => eventloop.options = super::v5::options(c),
-            Self::V311(eventloop, _) => eventloop.mqtt_options = super::v311::options(c),
         }
     }
 }

@@ -65,6 +65,7 @@ pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Inc
             ack: PendingAck::V311(client.clone(), Box::new(publish)),
         })),
         Event::Incoming(Packet::PubAck(_)) => Ok(Incoming::PubAck),
+        Event::Incoming(Packet::SubAck(_)) => Ok(Incoming::SubAck),
         _ => Ok(Incoming::Other),
     }
 }

@@ -67,6 +67,7 @@ pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Inc
             ack: PendingAck::V5(client.clone(), Box::new(publish)),
         })),
         Event::Incoming(Packet::PubAck(_)) => Ok(Incoming::PubAck),
+        Event::Incoming(Packet::SubAck(_)) => Ok(Incoming::SubAck),
         _ => Ok(Incoming::Other),
     }
 }

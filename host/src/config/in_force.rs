@@ -1,0 +1,335 @@
+//! The settings in force, named by the config file's keys: what
+//! `GET /v1/config` shows (secrets masked), and what a reload (SIGHUP)
+//! compares key by key to say what it applied and what needs a restart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Broker, Config};
+use crate::nats::auth::Login;
+use crate::throttle::{Rate, RetrySchedule};
+
+/// Each config key and its value in force (`null`: not set, or not
+/// applying in this mode).
+pub type InForce = BTreeMap<&'static str, Value>;
+
+/// The keys a reload applies without a restart. The broker's TLS files
+/// are read again on every reload, changed names or not.
+pub const LIVE: [&str; 11] = [
+    "log_level",
+    "log_format",
+    "retry_delays",
+    "skip_retry_delays",
+    "event_ttl",
+    "disable_after",
+    "host_concurrency",
+    "host_rate",
+    "device_rate",
+    "mqtt_tls_cert",
+    "mqtt_tls_key",
+];
+
+/// What every secret is shown as.
+const MASKED: &str = "***";
+
+impl Config {
+    /// Every setting in force, by its key in the config file.
+    pub fn in_force(&self) -> InForce {
+        let mut out = InForce::new();
+        let mut set = |key: &'static str, value: Value| {
+            out.insert(key, value);
+        };
+        let embedded = match &self.broker {
+            Broker::Embedded {
+                listen,
+                auth,
+                tls,
+                limits,
+            } => Some((listen, auth, tls, limits)),
+            Broker::External { .. } => None,
+        };
+        set("mqtt_listen", json!(embedded.map(|e| e.0.to_string())));
+        set(
+            "mqtt_auth",
+            json!(embedded.map(|e| format!("{:?}", e.1).to_lowercase())),
+        );
+        let tls = embedded.and_then(|e| e.2.as_ref());
+        set("mqtt_tls_listen", json!(tls.map(|t| t.listen.to_string())));
+        set("mqtt_tls_cert", path(tls.map(|t| &*t.cert)));
+        set("mqtt_tls_key", path(tls.map(|t| &*t.key)));
+        let limits = embedded.map(|e| e.3);
+        set(
+            "device_max_subscriptions",
+            json!(limits.map(|l| l.max_subscriptions)),
+        );
+        set(
+            "device_publish_rate",
+            json!(limits.map(|l| l.publish_rate.to_string())),
+        );
+        set("device_max_queued", json!(limits.map(|l| l.max_queued)));
+
+        let external = match &self.broker {
+            Broker::External {
+                url,
+                version,
+                client_id,
+                share_group,
+                ca_file,
+            } => Some((url, version, client_id, share_group, ca_file)),
+            Broker::Embedded { .. } => None,
+        };
+        set(
+            "mqtt_url",
+            json!(external.map(|e| crate::secrets::url(e.0).into_owned())),
+        );
+        set(
+            "mqtt_version",
+            json!(external.map(|e| match e.1 {
+                crate::ingress::external::MqttVersion::V311 => 3,
+                crate::ingress::external::MqttVersion::V5 => 5,
+            })),
+        );
+        set("mqtt_client_id", json!(external.map(|e| e.2)));
+        set(
+            "mqtt_share_group",
+            json!(external.and_then(|e| e.3.clone())),
+        );
+        set("mqtt_ca_file", path(external.and_then(|e| e.4.as_deref())));
+
+        let cluster = self.cluster.as_ref();
+        set(
+            "nats_url",
+            json!(cluster.map(|c| {
+                c.urls
+                    .iter()
+                    .map(|u| crate::secrets::url(u).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })),
+        );
+        set(
+            "nats_ack_wait",
+            json!(cluster.map(|c| duration(c.ack_wait))),
+        );
+        let auth = cluster.map(|c| &c.auth);
+        let login = auth.and_then(|a| a.login.as_ref());
+        let file = |pick: fn(&Login) -> Option<&Path>| path(login.and_then(pick));
+        set(
+            "nats_creds",
+            file(|l| match l {
+                Login::Creds(f) => Some(f),
+                _ => None,
+            }),
+        );
+        set(
+            "nats_nkey",
+            file(|l| match l {
+                Login::Nkey(f) => Some(f),
+                _ => None,
+            }),
+        );
+        set(
+            "nats_password_file",
+            file(|l| match l {
+                Login::Password { file, .. } => Some(file),
+                _ => None,
+            }),
+        );
+        set(
+            "nats_token_file",
+            file(|l| match l {
+                Login::Token(f) => Some(f),
+                _ => None,
+            }),
+        );
+        set(
+            "nats_user",
+            json!(login.and_then(|l| match l {
+                Login::Password { user, .. } => Some(user),
+                _ => None,
+            })),
+        );
+        set(
+            "nats_ca_file",
+            path(auth.and_then(|a| a.ca_file.as_deref())),
+        );
+        let cert = auth.and_then(|a| a.client_cert.as_ref());
+        set("nats_tls_cert", path(cert.map(|c| &*c.cert)));
+        set("nats_tls_key", path(cert.map(|c| &*c.key)));
+
+        set("api_listen", json!(self.api_listen.to_string()));
+        set(
+            "api_max_connections",
+            json!(self.api_limits.max_connections),
+        );
+        // Generated and kept in the data directory when not given: a
+        // token is always in force, and never shown.
+        set("api_token", json!(MASKED));
+        set("plugins", path(Some(&self.plugins_dir)));
+        set("webhooks", path(Some(&self.webhooks_dir)));
+        set("data", path(Some(&self.data_dir)));
+        set("allow_private_networks", json!(self.allow_private_networks));
+        set("max_event_bytes", json!(self.max_event_bytes));
+        set("http_timeout", json!(duration(self.http_timeout)));
+        set("max_response_bytes", json!(self.max_response_bytes));
+        set("chunk_size", json!(self.chunk_size));
+        set("plugin_instances", json!(self.plugin_instances));
+        set("max_plugin_memory", json!(self.max_plugin_memory));
+        set("max_in_flight", json!(self.max_in_flight));
+        set("iottly_max_webhooks", json!(self.iottly_max_webhooks));
+        set("suspend_after", json!(self.limits.suspend_after));
+        set(
+            "limits",
+            json!({
+                "memory": self.limits.memory,
+                "cpu_time": duration(self.limits.cpu_time),
+                "request_body": self.limits.request_body,
+                "replies": self.limits.replies,
+                "reply_bytes": self.limits.reply_bytes,
+                "log_bytes": self.limits.log_bytes,
+                "suspend_after": self.limits.suspend_after,
+            }),
+        );
+        set("queue_max_events", json!(self.queue.max_events));
+        set("queue_max_bytes", json!(self.queue.max_bytes));
+        set("event_ttl", json!(duration(self.delivery.ttl)));
+        set("retry_delays", json!(delays(&self.delivery.retry)));
+        set(
+            "skip_retry_delays",
+            json!(delays(&self.delivery.skip_retry)),
+        );
+        set("disable_after", json!(self.delivery.disable_after));
+        set("host_concurrency", json!(self.throttle.host_concurrency));
+        set("host_rate", rate(self.throttle.host_rate));
+        set("device_rate", rate(self.throttle.device_rate));
+        set(
+            "ws_ping_interval",
+            json!(duration(self.stream.ping_interval)),
+        );
+        set("ws_pong_timeout", json!(duration(self.stream.pong_timeout)));
+        set("ws_max_connections", json!(self.stream.max_connections));
+        set("command_timeout", json!(duration(self.command_timeout)));
+        set("drain_timeout", json!(duration(self.drain_timeout)));
+        set("log_level", json!(self.log_level));
+        set("log_format", json!(self.log_format.as_str()));
+        out
+    }
+
+    /// Takes from `new` what a reload applies without a restart ([`LIVE`]).
+    pub fn take_live(&mut self, new: &Self) {
+        self.log_level.clone_from(&new.log_level);
+        self.log_format = new.log_format;
+        self.delivery = new.delivery.clone();
+        self.throttle = new.throttle.clone();
+        // The TLS listener stays where it is: its files may change, not
+        // whether there is one.
+        if let (
+            Broker::Embedded { tls: Some(tls), .. },
+            Broker::Embedded {
+                tls: Some(given), ..
+            },
+        ) = (&mut self.broker, &new.broker)
+        {
+            tls.cert.clone_from(&given.cert);
+            tls.key.clone_from(&given.key);
+        }
+    }
+}
+
+/// The keys whose values differ between `old` and `new`.
+pub fn changed(old: &InForce, new: &InForce) -> Vec<&'static str> {
+    new.iter()
+        .filter(|(key, value)| old.get(*key) != Some(value))
+        .map(|(key, _)| *key)
+        .collect()
+}
+
+fn path(path: Option<&Path>) -> Value {
+    json!(path.map(|p| p.display().to_string()))
+}
+
+fn duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn delays(schedule: &RetrySchedule) -> String {
+    schedule
+        .delays()
+        .iter()
+        .map(|d| duration(*d))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn rate(rate: Option<Rate>) -> Value {
+    json!(rate.map(|r| r.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{InForce, LIVE, changed};
+    use crate::config::{Config, Settings};
+
+    fn built(toml: &str) -> Config {
+        Config::build(toml::from_str::<Settings>(toml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_key_of_the_file_is_shown_and_no_other() {
+        let shown = built("").in_force();
+        // The flags are the file's keys; `[limits]` is in the file only.
+        let command = <Settings as clap::Args>::augment_args(clap::Command::new("serve"));
+        let mut keys: Vec<&str> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        keys.push("limits");
+        for key in &keys {
+            assert!(shown.contains_key(key), "{key} not shown");
+        }
+        for key in shown.keys() {
+            assert!(keys.contains(key), "{key} is not a config key");
+        }
+        for key in LIVE {
+            assert!(shown.contains_key(key), "{key} is not a config key");
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let config = built(
+            r#"
+            api_token = "0123456789abcdef-secret"
+            mqtt_url = "mqtt://user:hunter22@broker.example:1883"
+            "#,
+        );
+        let text = serde_json::to_string(&config.in_force()).unwrap();
+        assert!(!text.contains("0123456789abcdef-secret"), "{text}");
+        assert!(!text.contains("hunter22"), "{text}");
+        assert!(text.contains("broker.example"), "{text}");
+    }
+
+    #[test]
+    fn a_reload_takes_the_live_keys_and_leaves_the_others() {
+        let mut old = built(r#"api_listen = "127.0.0.1:8080""#);
+        let new = built(
+            r#"
+            api_listen = "127.0.0.1:9090"
+            retry_delays = "1s,2s,3s"
+            log_level = "debug"
+            host_rate = "10/s"
+            "#,
+        );
+        let before: InForce = old.in_force();
+        old.take_live(&new);
+        assert_eq!(
+            changed(&before, &old.in_force()),
+            ["host_rate", "log_level", "retry_delays"]
+        );
+        assert_eq!(changed(&old.in_force(), &new.in_force()), ["api_listen"]);
+        assert_eq!(old.in_force()["retry_delays"], "1s,2s,3s");
+    }
+}
