@@ -15,11 +15,16 @@
 //! - [`ingress`]: MQTT in and out — the embedded broker (its logins, topic
 //!   rules and per-device limits) or an external one.
 //! - [`runtime`]: the wasm sandbox (engine, plugins, limits, the one `bindgen!`).
-//! - [`plugins`]: manifests, the plugins directory, the registry of webhooks.
-//! - [`webhooks`]: Particle-style webhooks — the catalog, its store, the
-//!   webhooks directory, the built-in plugin, delivery logs.
-//! - [`dialects`]: Iottly- and Mainflux-style webhooks, each on its own
-//!   built-in plugin, kept and put in force like the Particle-style ones.
+//! - [`hooks`]: the webhooks in force — each a plugin with its
+//!   configuration, filter, allowed hosts and delivery log — in the
+//!   registry the pipeline reads.
+//! - [`plugins`]: plugin files — manifests, the plugins directory,
+//!   installing over the API.
+//! - [`webhooks`]: what every dialect's webhooks share — the collection
+//!   that keeps them and puts them in force, their store, ids and checks,
+//!   the webhooks directory, the built-in plugins.
+//! - [`dialects`]: Particle-, Iottly- and Mainflux-style webhooks, each a
+//!   collection of its dialect on its own built-in plugin.
 //! - [`watch`]: noticing stable changes in a watched directory.
 //! - [`delivery`]: the HTTP client and its destination policy.
 //! - [`throttle`]: delivery policies — retries, per-host sleep, rates, concurrency.
@@ -59,6 +64,7 @@ pub mod event;
 pub mod exchange;
 pub mod files;
 pub mod fleet;
+pub mod hooks;
 pub mod ingress;
 pub mod logging;
 pub mod nats;

@@ -24,27 +24,28 @@ use crate::api::{self, ApiState};
 use crate::commands::Commands;
 use crate::config::{Broker, Config, in_force};
 use crate::delivery::{ClientOptions, HttpSender};
-use crate::dialects::{Book, Iottly, Mainflux};
+use crate::dialects::Webhooks;
 use crate::fleet::Fleet;
+use crate::hooks::Registry;
 use crate::ingress::acl::MqttAuth;
 use crate::ingress::refusals::Refusals;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
 use crate::nats::events::Puller;
-use crate::nats::followers::{Followers, Stores};
+use crate::nats::followers::{self, Followers};
 use crate::nats::shared::Shared;
 use crate::nats::trips::Trips;
 use crate::nats::{self, Nats};
 use crate::pipeline::{DeliveryPolicy, DeliveryStats, Parts, Pipeline};
 use crate::plugins::install::Place;
-use crate::plugins::{Installer, PluginDir, Registry};
+use crate::plugins::{Installer, PluginDir};
 use crate::queue::{Opened, Queue};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
-use crate::webhooks::{Builtin, Catalog, WebhookDir};
+use crate::webhooks::{Builtin, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline: about one commit's
 /// worth, so that a batch can fill while the previous one is written. When
@@ -80,8 +81,8 @@ pub struct Host {
     pub api_token: String,
     /// The webhooks in force.
     pub registry: Arc<Registry>,
-    /// The Particle-style webhooks.
-    pub catalog: Arc<Catalog>,
+    /// The webhooks of every dialect.
+    pub webhooks: Arc<Webhooks>,
     /// Makes the queue's commits fail, as a full or failing disk does.
     #[cfg(feature = "fault-injection")]
     pub disk_faults: crate::queue::DiskFaults,
@@ -182,28 +183,14 @@ impl Host {
             }
         };
         let installer = Installer::new(engine.clone(), cfg.limits, cfg.max_plugin_memory, place);
-        let stores = Stores::open(&cfg.data_dir, nats.as_ref()).await?;
+        let stores = followers::open_stores(&cfg.data_dir, nats.as_ref()).await?;
         let builtin = Arc::new(Builtin::new(engine, cfg.limits));
-        let catalog = Arc::new(Catalog::new(
-            registry.clone(),
-            stores.webhooks.clone(),
-            builtin.clone(),
-        ));
-        catalog
-            .load_stored()
-            .await
-            .context("loading the stored webhooks")?;
-        let iottly = Arc::new(
-            Book::<Iottly>::open(stores.iottly.clone(), registry.clone(), builtin.clone())
+        let webhooks = Arc::new(
+            Webhooks::open(stores.clone(), &registry, &builtin)
                 .await
-                .context("loading the Iottly-style webhooks")?,
+                .context("loading the stored webhooks")?,
         );
-        let mainflux = Arc::new(
-            Book::<Mainflux>::open(stores.mainflux.clone(), registry.clone(), builtin)
-                .await
-                .context("loading the Mainflux-style webhooks")?,
-        );
-        let mut webhook_dir = WebhookDir::new(cfg.webhooks_dir.clone(), catalog.clone());
+        let mut webhook_dir = WebhookDir::new(cfg.webhooks_dir.clone(), webhooks.particle.clone());
         webhook_dir.scan(false).await;
 
         let Opened {
@@ -366,9 +353,7 @@ impl Host {
                     registry: registry.clone(),
                     fleet: fleet.clone(),
                     stores,
-                    catalog: catalog.clone(),
-                    iottly: iottly.clone(),
-                    mainflux: mainflux.clone(),
+                    webhooks: webhooks.clone(),
                 },
                 &shutdown,
             );
@@ -388,15 +373,13 @@ impl Host {
         let app = api::router(
             ApiState {
                 registry: registry.clone(),
-                catalog: catalog.clone(),
+                webhooks: webhooks.clone(),
                 stream,
                 publisher: publisher.clone(),
                 stats,
                 queue,
                 throttle: throttle.clone(),
                 fleet,
-                iottly,
-                mainflux,
                 iottly_max_webhooks: cfg.iottly_max_webhooks,
                 commands,
                 nats,
@@ -421,7 +404,7 @@ impl Host {
             api_addr,
             api_token,
             registry,
-            catalog,
+            webhooks,
             #[cfg(feature = "fault-injection")]
             disk_faults,
             shutdown,
@@ -559,7 +542,7 @@ pub async fn run(
         host.api_addr,
         host.registry.running(),
         plugins_dir.display(),
-        host.catalog.count(),
+        host.webhooks.particle.count(),
         webhooks_dir.display()
     );
     let notifier = crate::service::Notifier::from_env().map(Arc::new);

@@ -244,7 +244,7 @@ async fn api_webhooks_survive_a_restart() {
         .create_webhook(json!({ "event": "kept", "url": endpoint.url("/kept") }))
         .await;
     let again = first.restart().await;
-    let listed = again.host.catalog.list();
+    let listed = again.host.webhooks.views();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], id.as_str());
     let device = Device::connect(again.mqtt_addr(), "d1").await;

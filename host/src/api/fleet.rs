@@ -50,7 +50,11 @@ pub async fn replace_group(
 /// `DELETE /v1/groups/{id}`: `409` while devices or Iottly-style
 /// webhooks belong to it.
 pub async fn delete_group(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    let webhooks = state.iottly.list(|d| d.project_id.as_str() == id).len();
+    let webhooks = state
+        .webhooks
+        .iottly
+        .list(|d| d.project_id.as_str() == id)
+        .len();
     if webhooks > 0 {
         return refusal(&FleetError::GroupHasWebhooks { id, webhooks });
     }

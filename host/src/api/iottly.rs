@@ -7,10 +7,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiState, dialect_refusal};
-use crate::dialects::DialectError;
+use super::{ApiState, webhook_refusal};
 use crate::dialects::iottly;
 use crate::fleet::GroupId;
+use crate::webhooks::WebhookError;
 
 /// `POST /v1/projects/{project_id}/webhooks`: `201` with the webhook and its id.
 pub async fn create(
@@ -22,23 +22,23 @@ pub async fn create(
         let project = known_project(&state, &project)?;
         let definition = iottly::parse(project.clone(), &body)?;
         let max = state.iottly_max_webhooks;
-        let id = state
+        state
+            .webhooks
             .iottly
-            .create(definition.clone(), |all| {
+            .create(definition, |all| {
                 if all.filter(|d| d.project_id == project).count() >= max {
-                    return Err(DialectError::Full {
+                    return Err(WebhookError::Full {
                         project: project.to_string(),
                         max,
                     });
                 }
                 Ok(())
             })
-            .await?;
-        Ok(iottly::view(&id, &definition))
+            .await
     };
     match result.await {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
-        Err(err) => dialect_refusal(&err),
+        Err(err) => webhook_refusal(&err),
     }
 }
 
@@ -46,11 +46,10 @@ pub async fn create(
 pub async fn list(State(state): State<ApiState>, Path(project): Path<String>) -> Response {
     match known_project(&state, &project) {
         Ok(project) => {
-            let all = state.iottly.list(|d| d.project_id == project);
-            let views: Vec<_> = all.iter().map(|(id, d)| iottly::view(id, d)).collect();
+            let views = state.webhooks.iottly.views(|d| d.project_id == project);
             Json(views).into_response()
         }
-        Err(err) => dialect_refusal(&err),
+        Err(err) => webhook_refusal(&err),
     }
 }
 
@@ -61,24 +60,25 @@ pub async fn delete(
 ) -> Response {
     let result = async {
         let project = known_project(&state, &project)?;
-        match state.iottly.get(&id) {
-            Some(d) if d.project_id == project => state.iottly.delete(&id).await,
-            _ => Err(DialectError::NotFound(id)),
+        let iottly = &state.webhooks.iottly;
+        match iottly.get(&id) {
+            Some(d) if d.project_id == project => iottly.delete(&id).await,
+            _ => Err(WebhookError::NotFound(id)),
         }
     };
     match result.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => dialect_refusal(&err),
+        Err(err) => webhook_refusal(&err),
     }
 }
 
 /// The project `id`, when the registry has it.
-fn known_project(state: &ApiState, id: &str) -> Result<GroupId, DialectError> {
+fn known_project(state: &ApiState, id: &str) -> Result<GroupId, WebhookError> {
     state
         .fleet
         .snapshot()
         .groups
         .get(id)
         .map(|g| g.id.clone())
-        .ok_or_else(|| DialectError::ProjectNotFound(id.to_owned()))
+        .ok_or_else(|| WebhookError::ProjectNotFound(id.to_owned()))
 }

@@ -9,11 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::{ApiState, dialect_refusal};
-use crate::dialects::DialectError;
+use super::{ApiState, webhook_refusal};
 use crate::dialects::mainflux::{self, MAX_BATCH};
+use crate::webhooks::WebhookError;
 
 /// The routes, to be mounted at `/` and at `/svcwebhooks`.
 pub fn routes() -> Router<ApiState> {
@@ -33,29 +32,31 @@ async fn create(State(state): State<ApiState>, Path(thing): Path<String>, body: 
             .devices
             .get(&thing)
             .cloned()
-            .ok_or_else(|| DialectError::ThingNotFound(thing.clone()))?;
+            .ok_or_else(|| WebhookError::ThingNotFound(thing.clone()))?;
         let inputs = mainflux::parse_batch(&body)?;
         let mut views = Vec::with_capacity(inputs.len());
         for input in inputs {
             let definition = input.definition(device.id.clone(), device.group.clone());
-            let id = state
-                .mainflux
-                .create(definition.clone(), |_| Ok(()))
-                .await?;
-            views.push(mainflux::view(&id, &definition));
+            views.push(
+                state
+                    .webhooks
+                    .mainflux
+                    .create(definition, |_| Ok(()))
+                    .await?,
+            );
         }
         Ok(views)
     };
     match result.await {
         Ok(views) => (StatusCode::CREATED, Json(views)).into_response(),
-        Err(err) => dialect_refusal(&err),
+        Err(err) => webhook_refusal(&err),
     }
 }
 
 /// `GET /things/{thing_id}/webhooks`.
 async fn of_thing(State(state): State<ApiState>, Path(thing): Path<String>) -> Response {
     if !state.fleet.snapshot().devices.contains_key(&thing) {
-        return dialect_refusal(&DialectError::ThingNotFound(thing));
+        return webhook_refusal(&WebhookError::ThingNotFound(thing));
     }
     listed(&state, |d| d.thing_id.as_str() == thing)
 }
@@ -63,7 +64,7 @@ async fn of_thing(State(state): State<ApiState>, Path(thing): Path<String>) -> R
 /// `GET /groups/{group_id}/webhooks`.
 async fn of_group(State(state): State<ApiState>, Path(group): Path<String>) -> Response {
     if !state.fleet.snapshot().groups.contains_key(&group) {
-        return dialect_refusal(&DialectError::GroupNotFound(group));
+        return webhook_refusal(&WebhookError::GroupNotFound(group));
     }
     listed(&state, |d| {
         d.group_id.as_ref().is_some_and(|g| g.as_str() == group)
@@ -71,16 +72,14 @@ async fn of_group(State(state): State<ApiState>, Path(group): Path<String>) -> R
 }
 
 fn listed(state: &ApiState, keep: impl Fn(&mainflux::Definition) -> bool) -> Response {
-    let all = state.mainflux.list(keep);
-    let views: Vec<Value> = all.iter().map(|(id, d)| mainflux::view(id, d)).collect();
-    Json(views).into_response()
+    Json(state.webhooks.mainflux.views(keep)).into_response()
 }
 
 /// `GET /webhooks/{id}`.
 async fn view(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    match state.mainflux.get(&id) {
-        Some(d) => Json(mainflux::view(&id, &d)).into_response(),
-        None => dialect_refusal(&DialectError::NotFound(id)),
+    match state.webhooks.mainflux.view(&id) {
+        Some(view) => Json(view).into_response(),
+        None => webhook_refusal(&WebhookError::NotFound(id)),
     }
 }
 
@@ -89,6 +88,7 @@ async fn replace(State(state): State<ApiState>, Path(id): Path<String>, body: By
     let result = async {
         let input = mainflux::parse_one(&body)?;
         state
+            .webhooks
             .mainflux
             .replace(&id, |old| {
                 Ok(input
@@ -98,8 +98,8 @@ async fn replace(State(state): State<ApiState>, Path(id): Path<String>, body: By
             .await
     };
     match result.await {
-        Ok(d) => Json(mainflux::view(&id, &d)).into_response(),
-        Err(err) => dialect_refusal(&err),
+        Ok(view) => Json(view).into_response(),
+        Err(err) => webhook_refusal(&err),
     }
 }
 
@@ -115,12 +115,12 @@ struct Removal {
 async fn delete(State(state): State<ApiState>, body: Bytes) -> Response {
     let result = async {
         let removal: Removal = serde_json::from_slice(&body).map_err(|e| {
-            DialectError::Body(format!(
+            WebhookError::Invalid(format!(
                 "the request body is not {{\"webhook_ids\": [...]}}: {e}"
             ))
         })?;
         if removal.webhook_ids.len() > MAX_BATCH {
-            return Err(DialectError::Invalid {
+            return Err(WebhookError::Field {
                 field: "webhook_ids",
                 reason: format!("more than {MAX_BATCH} at once"),
             });
@@ -128,17 +128,17 @@ async fn delete(State(state): State<ApiState>, body: Bytes) -> Response {
         if let Some(unknown) = removal
             .webhook_ids
             .iter()
-            .find(|id| state.mainflux.get(id).is_none())
+            .find(|id| state.webhooks.mainflux.get(id).is_none())
         {
-            return Err(DialectError::NotFound(unknown.clone()));
+            return Err(WebhookError::NotFound(unknown.clone()));
         }
         for id in &removal.webhook_ids {
-            state.mainflux.delete(id).await?;
+            state.webhooks.mainflux.delete(id).await?;
         }
         Ok(())
     };
     match result.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => dialect_refusal(&err),
+        Err(err) => webhook_refusal(&err),
     }
 }

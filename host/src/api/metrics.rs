@@ -16,10 +16,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::ApiState;
+use crate::hooks::Hook;
 use crate::ingress::refusals::Refusals;
 use crate::pipeline::DeliveryStats;
 use crate::pipeline::stats::{DropReason, LATENCY_BUCKETS, RequestOutcome};
-use crate::plugins::Hook;
 use crate::runtime::{CallError, PluginStats};
 
 /// The content type of the text exposition format.

@@ -26,15 +26,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 
 use crate::commands::Commands;
-use crate::dialects::{Book, DialectError, Iottly, Mainflux};
+use crate::dialects::Webhooks;
 use crate::fleet::Fleet;
+use crate::hooks::Registry;
 use crate::ingress::Publisher;
 use crate::pipeline::DeliveryStats;
-use crate::plugins::{Installer, Registry};
+use crate::plugins::Installer;
 use crate::queue::Queue;
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
-use crate::webhooks::Catalog;
+use crate::webhooks::WebhookError;
 
 /// Largest JSON body taken (a webhook definition, a device), in bytes;
 /// beyond it `413`. Plugin uploads have their own, [`plugins::MAX_UPLOAD`].
@@ -45,8 +46,8 @@ const MAX_BODY: usize = 1 << 20;
 pub struct ApiState {
     /// The webhooks in force.
     pub registry: Arc<Registry>,
-    /// The Particle-style webhooks.
-    pub catalog: Arc<Catalog>,
+    /// The webhooks of every dialect.
+    pub webhooks: Arc<Webhooks>,
     /// The live event stream.
     pub stream: EventStream,
     /// The broker side, for health.
@@ -59,10 +60,6 @@ pub struct ApiState {
     pub throttle: Throttle,
     /// The device registry.
     pub fleet: Arc<Fleet>,
-    /// The Iottly-style webhooks.
-    pub iottly: Arc<Book<Iottly>>,
-    /// The Mainflux-style webhooks.
-    pub mainflux: Arc<Book<Mainflux>>,
     /// Iottly-style webhooks one project may have.
     pub iottly_max_webhooks: usize,
     /// Commands to devices.
@@ -141,19 +138,21 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
         .with_state(state)
 }
 
-/// A refusal of the Iottly or Mainflux routes, as `{"error": "..."}`.
-fn dialect_refusal(err: &DialectError) -> axum::response::Response {
+/// A refusal of the webhook routes of any dialect, as `{"error": "..."}`.
+fn webhook_refusal(err: &WebhookError) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let status = match err {
-        DialectError::Body(_) | DialectError::Invalid { .. } | DialectError::Moved(_) => {
+        WebhookError::Invalid(_) | WebhookError::Field { .. } | WebhookError::Moved(_) => {
             StatusCode::BAD_REQUEST
         }
-        DialectError::ProjectNotFound(_)
-        | DialectError::ThingNotFound(_)
-        | DialectError::GroupNotFound(_)
-        | DialectError::NotFound(_) => StatusCode::NOT_FOUND,
-        DialectError::Full { .. } => StatusCode::CONFLICT,
-        DialectError::Internal(_) => {
+        WebhookError::ProjectNotFound(_)
+        | WebhookError::ThingNotFound(_)
+        | WebhookError::GroupNotFound(_)
+        | WebhookError::NotFound(_) => StatusCode::NOT_FOUND,
+        WebhookError::Full { .. }
+        | WebhookError::FromFile { .. }
+        | WebhookError::OtherDialect { .. } => StatusCode::CONFLICT,
+        WebhookError::Store { .. } | WebhookError::Internal(_) => {
             tracing::error!("{err}");
             StatusCode::INTERNAL_SERVER_ERROR
         }

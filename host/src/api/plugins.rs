@@ -17,8 +17,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::ApiState;
+use crate::hooks::{PluginStatus, Registry};
 use crate::plugins::install::Installed;
-use crate::plugins::{InstallError, PluginName, PluginStatus, Registry};
+use crate::plugins::{InstallError, PluginName};
 
 /// The largest `PUT /v1/plugins/{name}` body (both files and the multipart
 /// framing), in bytes; beyond it `413`. Plugin components are a few MiB.

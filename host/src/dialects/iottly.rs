@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::book::{self, Dialect, DialectError};
 use crate::fleet::GroupId;
-use crate::plugins::Filter;
+use crate::hooks::Filter;
 use crate::webhooks::builtin::Kind;
+use crate::webhooks::{Dialect, Running, WebhookError, checks};
 
 /// Custom headers one webhook may have, as Iottly allows.
 pub const MAX_HEADERS: usize = 5;
@@ -67,26 +67,26 @@ struct Input {
 }
 
 /// Parses and checks a new webhook of `project`.
-pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, DialectError> {
+pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, WebhookError> {
     let input: Input = serde_json::from_slice(body)
-        .map_err(|e| DialectError::Body(format!("the request body is not a webhook: {e}")))?;
+        .map_err(|e| WebhookError::Invalid(format!("the request body is not a webhook: {e}")))?;
     let kind = match input.kind.as_str() {
         "iottly" => MessageType::Iottly,
         "user" => MessageType::User,
         other => {
-            return Err(DialectError::Invalid {
+            return Err(WebhookError::Field {
                 field: "type",
                 reason: format!("{other:?} is neither \"iottly\" nor \"user\""),
             });
         }
     };
-    book::text("description", &input.description)?;
-    book::http_url(&input.url)?;
+    checks::text("description", &input.description)?;
+    checks::http_url(&input.url)?;
     if let Some(channel) = &input.channel {
-        book::text("channel", channel)?;
+        checks::text("channel", channel)?;
     }
     if input.headers.len() > MAX_HEADERS {
-        return Err(DialectError::Invalid {
+        return Err(WebhookError::Field {
             field: "headers",
             reason: format!(
                 "{} headers, more than the {MAX_HEADERS} a webhook may have",
@@ -94,7 +94,7 @@ pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, DialectError> 
             ),
         });
     }
-    book::headers(&input.headers)?;
+    checks::headers(&input.headers)?;
     Ok(Definition {
         project_id: project,
         description: input.description,
@@ -117,7 +117,7 @@ pub fn view(id: &str, d: &Definition) -> Value {
         "type": d.kind,
         "channel": d.channel,
         "payload_only": d.payload_only,
-        "headers": super::masked_headers(&d.headers),
+        "headers": super::secrets::masked_headers(&d.headers),
     })
 }
 
@@ -127,33 +127,47 @@ pub struct Iottly;
 
 impl Dialect for Iottly {
     const KIND: Kind = Kind::Iottly;
+    const ONE_WAY: bool = true;
     type Definition = Definition;
 
-    fn filter(d: &Definition) -> Filter {
-        let (event, except) = match d.kind {
-            MessageType::Iottly => (AGENT_PREFIX, None),
-            MessageType::User => ("", Some(AGENT_PREFIX.to_owned())),
-        };
-        Filter {
-            event: event.to_owned(),
-            except,
-            devices: None,
-            group: Some(d.project_id.clone()),
-        }
-    }
-
-    fn config(d: &Definition) -> Value {
-        json!({
-            "url": d.url,
-            "headers": d.headers,
-            "channel": d.channel,
-            "payload_only": d.payload_only,
+    fn running(d: &Definition) -> Result<Running, WebhookError> {
+        Ok(Running {
+            filter: filter(d),
+            ..Running::default()
         })
     }
 
-    fn view(id: &str, d: &Definition) -> Value {
+    fn config(d: &Definition) -> Value {
+        config(d)
+    }
+
+    fn view(id: &str, _created_at: &str, d: &Definition) -> Value {
         view(id, d)
     }
+}
+
+/// The events that run `d`.
+fn filter(d: &Definition) -> Filter {
+    let (event, except) = match d.kind {
+        MessageType::Iottly => (AGENT_PREFIX, None),
+        MessageType::User => ("", Some(AGENT_PREFIX.to_owned())),
+    };
+    Filter {
+        event: event.to_owned(),
+        except,
+        devices: None,
+        group: Some(d.project_id.clone()),
+    }
+}
+
+/// The plugin's configuration for `d`.
+fn config(d: &Definition) -> Value {
+    json!({
+        "url": d.url,
+        "headers": d.headers,
+        "channel": d.channel,
+        "payload_only": d.payload_only,
+    })
 }
 
 #[cfg(test)]
@@ -180,7 +194,7 @@ mod tests {
         let device = crate::topic::DeviceId::try_from("d").unwrap();
         let user = parse(project(), br#"{"url": "http://x.test", "type": "user"}"#).unwrap();
         let agent = parse(project(), br#"{"url": "http://x.test", "type": "iottly"}"#).unwrap();
-        let (user, agent) = (Iottly::filter(&user), Iottly::filter(&agent));
+        let (user, agent) = (filter(&user), filter(&agent));
         let p = project();
         assert!(user.matches(&device, Some(&p), "temp"));
         assert!(!user.matches(&device, Some(&p), "iottly/status"));

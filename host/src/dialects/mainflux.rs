@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::book::{self, Dialect, DialectError};
 use crate::fleet::GroupId;
-use crate::plugins::Filter;
+use crate::hooks::Filter;
 use crate::topic::DeviceId;
 use crate::webhooks::builtin::Kind;
+use crate::webhooks::{Dialect, Running, WebhookError, checks};
 
 /// Webhooks one `POST` may create.
 pub const MAX_BATCH: usize = 100;
@@ -57,16 +57,16 @@ pub struct Input {
 }
 
 /// Parses the body of `POST /things/{thing_id}/webhooks`: a JSON array.
-pub fn parse_batch(body: &[u8]) -> Result<Vec<Input>, DialectError> {
+pub fn parse_batch(body: &[u8]) -> Result<Vec<Input>, WebhookError> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| DialectError::Body(format!("the request body is not valid JSON: {e}")))?;
+        .map_err(|e| WebhookError::Invalid(format!("the request body is not valid JSON: {e}")))?;
     let Value::Array(items) = value else {
-        return Err(DialectError::Body(
+        return Err(WebhookError::Invalid(
             "the request body is a JSON array of webhooks".to_owned(),
         ));
     };
     if items.len() > MAX_BATCH {
-        return Err(DialectError::Body(format!(
+        return Err(WebhookError::Invalid(format!(
             "{} webhooks at once, more than the {MAX_BATCH} one request may create",
             items.len()
         )));
@@ -75,36 +75,36 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Input>, DialectError> {
         .into_iter()
         .map(|item| {
             let input: Input = serde_json::from_value(item)
-                .map_err(|e| DialectError::Body(format!("a webhook of the array: {e}")))?;
+                .map_err(|e| WebhookError::Invalid(format!("a webhook of the array: {e}")))?;
             input.check()
         })
         .collect()
 }
 
 /// Parses the body of `PUT /webhooks/{id}`.
-pub fn parse_one(body: &[u8]) -> Result<Input, DialectError> {
+pub fn parse_one(body: &[u8]) -> Result<Input, WebhookError> {
     let input: Input = serde_json::from_slice(body)
-        .map_err(|e| DialectError::Body(format!("the request body is not a webhook: {e}")))?;
+        .map_err(|e| WebhookError::Invalid(format!("the request body is not a webhook: {e}")))?;
     input.check()
 }
 
 impl Input {
-    fn check(self) -> Result<Self, DialectError> {
-        book::text("name", &self.name)?;
-        book::http_url(&self.url)?;
+    fn check(self) -> Result<Self, WebhookError> {
+        checks::text("name", &self.name)?;
+        checks::http_url(&self.url)?;
         if let Some(headers) = &self.headers {
             if headers.len() > MAX_HEADERS {
-                return Err(DialectError::Invalid {
+                return Err(WebhookError::Field {
                     field: "headers",
                     reason: format!("more than {MAX_HEADERS}"),
                 });
             }
-            book::headers(headers)?;
+            checks::headers(headers)?;
         }
         if let Some(metadata) = &self.metadata
             && Value::Object(metadata.clone()).to_string().len() > MAX_METADATA_BYTES
         {
-            return Err(DialectError::Invalid {
+            return Err(WebhookError::Field {
                 field: "metadata",
                 reason: format!("larger than {MAX_METADATA_BYTES} bytes"),
             });
@@ -117,14 +117,14 @@ impl Input {
     /// headers or URL are sent back as a read showed them (headers left out
     /// count as sent back so); refused when its URL goes to another
     /// destination than `old`'s, where such a secret must be sent again.
-    pub fn keeping_secrets_of(mut self, old: &Definition) -> Result<Self, DialectError> {
+    pub fn keeping_secrets_of(mut self, old: &Definition) -> Result<Self, WebhookError> {
         let mut headers = self.headers.take().unwrap_or_else(|| {
             old.headers
                 .iter()
                 .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
                 .collect()
         });
-        super::keep_secrets(&mut headers, &mut self.url, &old.headers, &old.url)?;
+        super::secrets::keep_secrets(&mut headers, &mut self.url, &old.headers, &old.url)?;
         self.headers = Some(headers);
         self.metadata.get_or_insert_with(|| old.metadata.clone());
         Ok(self)
@@ -152,7 +152,7 @@ pub fn view(id: &str, d: &Definition) -> Value {
         "group_id": d.group_id.as_ref().map(GroupId::as_str),
         "name": d.name,
         "url": crate::secrets::url(&d.url),
-        "headers": super::masked_headers(&d.headers),
+        "headers": super::secrets::masked_headers(&d.headers),
         "metadata": d.metadata,
     })
 }
@@ -163,22 +163,36 @@ pub struct Mainflux;
 
 impl Dialect for Mainflux {
     const KIND: Kind = Kind::Mainflux;
+    const ONE_WAY: bool = true;
     type Definition = Definition;
 
-    fn filter(d: &Definition) -> Filter {
-        Filter {
-            devices: Some(vec![d.thing_id.clone()]),
-            ..Filter::default()
-        }
+    fn running(d: &Definition) -> Result<Running, WebhookError> {
+        Ok(Running {
+            filter: filter(d),
+            ..Running::default()
+        })
     }
 
     fn config(d: &Definition) -> Value {
-        json!({ "url": d.url, "headers": d.headers })
+        config(d)
     }
 
-    fn view(id: &str, d: &Definition) -> Value {
+    fn view(id: &str, _created_at: &str, d: &Definition) -> Value {
         view(id, d)
     }
+}
+
+/// The events that run `d`.
+fn filter(d: &Definition) -> Filter {
+    Filter {
+        devices: Some(vec![d.thing_id.clone()]),
+        ..Filter::default()
+    }
+}
+
+/// The plugin's configuration for `d`.
+fn config(d: &Definition) -> Value {
+    json!({ "url": d.url, "headers": d.headers })
 }
 
 #[cfg(test)]

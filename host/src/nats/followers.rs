@@ -16,43 +16,29 @@ use tokio_util::sync::CancellationToken;
 use super::Nats;
 use super::shared::Shared;
 use super::trips::Trips;
-use crate::dialects::{Book, Dialect, Iottly, Mainflux};
+use crate::dialects::Webhooks;
+use crate::dialects::all::Stores;
 use crate::fleet::{Fleet, Half};
-use crate::plugins::Registry;
+use crate::hooks::Registry;
 use crate::webhooks::builtin::Kind;
-use crate::webhooks::store::Remote;
-use crate::webhooks::{Catalog, Store};
+use crate::webhooks::{Collection, Dialect, Store};
 
-/// Where the webhooks of each dialect are kept: files in the data
-/// directory, or the bucket every host shares.
-#[derive(Debug)]
-pub struct Stores {
-    /// Particle-style webhooks.
-    pub webhooks: Store,
-    /// Iottly-style webhooks.
-    pub iottly: Store,
-    /// Mainflux-style webhooks.
-    pub mainflux: Store,
-}
-
-impl Stores {
-    /// The shared stores when `nats` is given, else the files of `data_dir`.
-    pub async fn open(data_dir: &Path, nats: Option<&Nats>) -> anyhow::Result<Self> {
-        let open = |kind: &'static str| async move {
-            let store = match nats {
-                Some(nats) => Store::Shared(Shared::open(nats, kind).await?),
-                None => Store::open_named(data_dir, kind).with_context(|| {
-                    format!("opening the {kind} store in {}", data_dir.display())
-                })?,
-            };
-            anyhow::Ok(store)
+/// Where the webhooks of each dialect are kept: the bucket every host
+/// shares when `nats` is given, else files of `data_dir`.
+pub async fn open_stores(data_dir: &Path, nats: Option<&Nats>) -> anyhow::Result<Stores> {
+    let open = |kind: &'static str| async move {
+        let store = match nats {
+            Some(nats) => Store::Shared(Shared::open(nats, kind).await?),
+            None => Store::open_named(data_dir, kind)
+                .with_context(|| format!("opening the {kind} store in {}", data_dir.display()))?,
         };
-        Ok(Self {
-            webhooks: open("webhooks").await?,
-            iottly: open(Kind::Iottly.name()).await?,
-            mainflux: open(Kind::Mainflux.name()).await?,
-        })
-    }
+        anyhow::Ok(store)
+    };
+    Ok(Stores {
+        particle: open("webhooks").await?,
+        iottly: open(Kind::Iottly.name()).await?,
+        mainflux: open(Kind::Mainflux.name()).await?,
+    })
 }
 
 /// Everything that follows the shared stores.
@@ -70,12 +56,8 @@ pub struct Followers {
     pub fleet: Arc<Fleet>,
     /// The webhook stores.
     pub stores: Stores,
-    /// Particle-style webhooks.
-    pub catalog: Arc<Catalog>,
-    /// Iottly-style webhooks.
-    pub iottly: Arc<Book<Iottly>>,
-    /// Mainflux-style webhooks.
-    pub mainflux: Arc<Book<Mainflux>>,
+    /// The webhooks of every dialect.
+    pub webhooks: Arc<Webhooks>,
 }
 
 /// Starts one task per shared store in `tasks`, each until `shutdown`.
@@ -98,36 +80,19 @@ pub fn spawn(tasks: &mut JoinSet<()>, f: Followers, shutdown: &CancellationToken
             follow(watch, stop, |changes| fleet.follow(half, changes)).await;
         });
     }
-    spawn_webhooks(tasks, f.stores.webhooks, f.catalog, shutdown);
-    spawn_webhooks(tasks, f.stores.iottly, f.iottly, shutdown);
-    spawn_webhooks(tasks, f.stores.mainflux, f.mainflux, shutdown);
+    let webhooks = &f.webhooks;
+    spawn_webhooks(tasks, f.stores.particle, &webhooks.particle, shutdown);
+    spawn_webhooks(tasks, f.stores.iottly, &webhooks.iottly, shutdown);
+    spawn_webhooks(tasks, f.stores.mainflux, &webhooks.mainflux, shutdown);
 }
 
-/// Webhooks kept somewhere that may change under them.
-trait Follows: Send + Sync + 'static {
-    /// Applies `changes` until they end.
-    fn follow(&self, changes: BoxStream<'static, Remote>) -> impl Future<Output = ()> + Send;
-}
-
-impl Follows for Catalog {
-    fn follow(&self, changes: BoxStream<'static, Remote>) -> impl Future<Output = ()> + Send {
-        Catalog::follow(self, changes)
-    }
-}
-
-impl<D: Dialect> Follows for Book<D> {
-    fn follow(&self, changes: BoxStream<'static, Remote>) -> impl Future<Output = ()> + Send {
-        Book::follow(self, changes)
-    }
-}
-
-fn spawn_webhooks(
+fn spawn_webhooks<D: Dialect>(
     tasks: &mut JoinSet<()>,
     store: Store,
-    webhooks: Arc<impl Follows>,
+    webhooks: &Arc<Collection<D>>,
     shutdown: &CancellationToken,
 ) {
-    let stop = shutdown.clone();
+    let (webhooks, stop) = (webhooks.clone(), shutdown.clone());
     tasks.spawn(async move {
         let watch = || store.changes();
         follow(watch, stop, |changes| webhooks.follow(changes)).await;

@@ -87,7 +87,7 @@ impl Shared {
         .await
         .map_err(|e| self.io(e))?;
         if self.kv.name == DEFINITIONS_BUCKET {
-            let trip = super::trips::key(&crate::webhooks::catalog::hook_name(id));
+            let trip = super::trips::key(&crate::webhooks::ids::hook_name(id));
             self.delete_key(&trip).await?;
         }
         Ok(revision)

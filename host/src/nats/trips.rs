@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::{DEFINITIONS_BUCKET, Nats, NatsError};
-use crate::plugins::Registry;
+use crate::hooks::Registry;
 
 /// The key prefix of disabled webhooks.
 const PREFIX: &str = "disabled.";

@@ -27,7 +27,7 @@ use crate::delivery::DeliveryError;
 use crate::event::Event;
 use crate::exchange::{Answer, HookRequest, HookResponse, Outcome, Reply};
 use crate::fleet::GroupId;
-use crate::plugins::Hook;
+use crate::hooks::Hook;
 use crate::runtime::Kept;
 use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
 

@@ -14,10 +14,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::hook::{Filter, Hook, Retirement};
 use super::manifest::Manifest;
-use super::registry::Registry;
 use crate::delivery::SendOptions;
+use crate::hooks::{Filter, Hook, Registry, Retirement};
 use crate::runtime::{Limits, Plugin, WasmEngine};
 use crate::streak::Streak;
 use crate::watch::{self, Change, Scan, Settle, Stamp};

@@ -1,16 +1,11 @@
-//! Plugins from the plugins directory: manifests, loading and watching,
-//! installing over the API, and the registry of webhooks in force and its
-//! index by event prefix.
+//! Plugin files: their manifests, the plugins directory (loaded and
+//! watched), and installing over the API. What they become, the webhooks in
+//! force, is [`crate::hooks`].
 
 pub mod dir;
-pub mod hook;
-pub mod index;
 pub mod install;
 pub mod manifest;
-pub mod registry;
 
 pub use dir::PluginDir;
-pub use hook::{Filter, Hook, Retired};
 pub use install::{InstallError, Installer, PluginName};
-pub use manifest::{HostPattern, Manifest, ManifestError};
-pub use registry::{PluginStatus, Registry};
+pub use manifest::{Manifest, ManifestError};

@@ -7,23 +7,23 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::catalog::Catalog;
+use super::collection::{Collection, Dialect};
 use crate::watch::{self, Change, Scan, Settle, Stamp};
 
-/// Loads webhook files into a [`Catalog`].
+/// Loads webhook files into a [`Collection`] (the Particle-style one).
 #[derive(Debug)]
-pub struct WebhookDir {
+pub struct WebhookDir<D: Dialect> {
     dir: PathBuf,
-    catalog: Arc<Catalog>,
+    collection: Arc<Collection<D>>,
     settle: Settle<Stamp>,
 }
 
-impl WebhookDir {
+impl<D: Dialect> WebhookDir<D> {
     /// A loader for `dir`; nothing is read until [`Self::scan`].
-    pub fn new(dir: PathBuf, catalog: Arc<Catalog>) -> Self {
+    pub fn new(dir: PathBuf, collection: Arc<Collection<D>>) -> Self {
         Self {
             dir,
-            catalog,
+            collection,
             settle: Settle::default(),
         }
     }
@@ -32,7 +32,7 @@ impl WebhookDir {
         let path = self.dir.join(format!("{id}.json"));
         let result = match tokio::fs::read(&path).await {
             Ok(bytes) => self
-                .catalog
+                .collection
                 .put_file(id, &path, &bytes)
                 .await
                 .map_err(|e| e.to_string()),
@@ -47,7 +47,7 @@ impl WebhookDir {
     }
 }
 
-impl Scan for WebhookDir {
+impl<D: Dialect> Scan for WebhookDir<D> {
     async fn scan(&mut self, settle: bool) {
         let now = match read_dir(&self.dir).await {
             Ok(now) => now,
@@ -60,7 +60,7 @@ impl Scan for WebhookDir {
             match change {
                 Change::Gone(id) => {
                     tracing::info!(webhook = %id, "webhook file removed");
-                    self.catalog.remove_file(&id);
+                    self.collection.remove_file(&id);
                 }
                 Change::Changed(id, _) => self.load(&id).await,
             }

@@ -1,17 +1,18 @@
-//! Particle-style webhooks: the catalog (from the API and from files), its
-//! store in the data directory, the webhooks directory watcher, the
-//! built-in plugin that runs them, the delivery log every webhook keeps, and
-//! the masked view the API shows of a definition.
+//! What the webhooks of every dialect share: the collection that keeps and
+//! puts them in force, the checks of their common fields, their ids, the
+//! store that keeps them, the webhooks directory watcher, the built-in
+//! plugins that run them, and the errors.
 
 pub mod builtin;
-pub mod catalog;
+pub mod checks;
+pub mod collection;
+pub mod error;
 pub mod files;
-pub mod log;
-pub mod masked;
+pub mod ids;
 pub mod store;
 
 pub use builtin::Builtin;
-pub use catalog::{Catalog, WebhookError};
+pub use collection::{Collection, Dialect, Running};
+pub use error::WebhookError;
 pub use files::WebhookDir;
-pub use log::DeliveryLog;
 pub use store::Store;

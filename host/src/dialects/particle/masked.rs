@@ -9,17 +9,18 @@
 
 use serde_json::{Map, Value};
 
-use super::store::Stored;
 use crate::secrets::destination::{self, Moved};
 use crate::secrets::{self, MASK};
 
-/// What the API shows of `stored`: its view, secrets masked.
-pub fn view(stored: &Stored) -> Value {
-    let mut view = stored.view();
-    if let Value::Object(map) = &mut view {
-        mask(map);
-    }
-    view
+/// What the API shows of webhook `id`, made at `created_at`: its
+/// definition between the two, secrets masked.
+pub fn view(id: &str, created_at: &str, definition: &Map<String, Value>) -> Value {
+    let mut view = Map::with_capacity(definition.len() + 2);
+    view.insert("id".into(), Value::String(id.to_owned()));
+    view.extend(definition.iter().map(|(k, v)| (k.clone(), v.clone())));
+    view.insert("created_at".into(), Value::String(created_at.to_owned()));
+    mask(&mut view);
+    Value::Object(view)
 }
 
 /// `definition` (or a view of it) with its secrets masked: `auth.password`,

@@ -11,13 +11,13 @@ use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
-use super::manifest::HostPattern;
+use super::host_pattern::HostPattern;
+use super::log::DeliveryLog;
 use crate::delivery::SendOptions;
 use crate::fleet::GroupId;
 use crate::runtime::Plugin;
 use crate::streak::Streak;
 use crate::topic::DeviceId;
-use crate::webhooks::DeliveryLog;
 
 /// Which events run a webhook.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
