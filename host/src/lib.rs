@@ -35,6 +35,9 @@
 //! - [`tls`]: the rustls client configurations (verifying, and the opt-out
 //!   for `rejectUnauthorized: false`).
 //! - [`files`]: the data directory and its files, the host user's alone.
+//! - [`stores`]: the storage seam — the traits of what is kept either in
+//!   this host's files or in a cluster's shared stores, and the file
+//!   adapters; the NATS adapters are in [`nats`].
 //! - [`queue`]: the durable queue of acknowledged events (an append-only log,
 //!   group commit), and the origins of stored events that make a resend
 //!   recognised.
@@ -80,6 +83,7 @@ pub mod scaffold;
 pub mod secrets;
 pub mod server;
 pub mod service;
+pub mod stores;
 pub mod streak;
 pub mod stream;
 pub mod throttle;

@@ -42,10 +42,11 @@ use crate::plugins::{Installer, PluginDir};
 use crate::queue::{Opened, Queue};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
+use crate::stores::{Flags, Unshared};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
-use crate::webhooks::{Builtin, WebhookDir};
+use crate::webhooks::{Builtin, Runner, WebhookDir};
 
 /// Events waiting between the ingress and the pipeline: about one commit's
 /// worth, so that a batch can fill while the previous one is written. When
@@ -131,8 +132,8 @@ impl Host {
         };
         let fleet = Arc::new(match &nats {
             Some(nats) => {
-                let groups = Shared::registry(nats, "groups").await?;
-                let devices = Shared::registry(nats, "devices").await?;
+                let groups = Arc::new(Shared::registry(nats, "groups").await?);
+                let devices = Arc::new(Shared::registry(nats, "devices").await?);
                 fleet
                     .shared(groups, devices)
                     .await
@@ -184,9 +185,21 @@ impl Host {
         };
         let installer = Installer::new(engine.clone(), cfg.limits, cfg.max_plugin_memory, place);
         let stores = followers::open_stores(&cfg.data_dir, nats.as_ref()).await?;
-        let builtin = Arc::new(Builtin::new(engine, cfg.limits));
+        let trips = match &nats {
+            Some(nats) => Some(Trips::open(nats).await?),
+            None => None,
+        };
+        let flags: Arc<dyn Flags> = match &trips {
+            Some(trips) => Arc::new(trips.clone()),
+            None => Arc::new(Unshared),
+        };
+        let runner = Runner {
+            registry: registry.clone(),
+            builtin: Arc::new(Builtin::new(engine, cfg.limits)),
+            flags: flags.clone(),
+        };
         let webhooks = Arc::new(
-            Webhooks::open(stores.clone(), &registry, &builtin)
+            Webhooks::open(stores.clone(), &runner)
                 .await
                 .context("loading the stored webhooks")?,
         );
@@ -302,10 +315,6 @@ impl Host {
             allow_private: cfg.allow_private_networks,
         })
         .context("setting up the HTTP client")?;
-        let trips = match &nats {
-            Some(nats) => Some(Trips::open(nats).await?),
-            None => None,
-        };
         let stream = EventStream::default();
         let liveness = crate::service::Liveness::default();
         let responder = Responder::new(publisher.clone(), stream.clone(), cfg.chunk_size);
@@ -324,7 +333,7 @@ impl Host {
                 policy: policy.clone(),
                 stats: stats.clone(),
                 max_in_flight: cfg.max_in_flight,
-                trips: trips.clone(),
+                flags,
                 liveness: liveness.clone(),
             },
             shutdown.clone(),

@@ -911,6 +911,14 @@ async fn a_webhook_disabled_on_one_host_is_disabled_on_all_until_replaced() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    // The auto-disable is shared as a record in the definitions bucket.
+    let jetstream = async_nats::jetstream::new(cluster.hosts_client().await);
+    let definitions = jetstream
+        .get_key_value("EDGEHOOK_DEFINITIONS")
+        .await
+        .unwrap();
+    let trip = format!("disabled.webhook/{id}");
+    assert!(definitions.get(&trip).await.unwrap().is_some());
     // Replacing it on one host enables it on both.
     let (status, body) = api(
         &b,
@@ -927,6 +935,9 @@ async fn a_webhook_disabled_on_one_host_is_disabled_on_all_until_replaced() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    // The record went with the replace: a host that starts later does not
+    // take it up again.
+    assert_eq!(definitions.get(&trip).await.unwrap(), None);
 }
 
 /// A device on a host's embedded broker logged in with a registry key,

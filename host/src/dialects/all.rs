@@ -7,9 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Iottly, Mainflux, Particle};
-use crate::hooks::Registry;
-use crate::webhooks::builtin::{Builtin, Kind};
-use crate::webhooks::{Collection, Dialect, Store, WebhookError};
+use crate::webhooks::builtin::Kind;
+use crate::webhooks::{Collection, Dialect, Runner, Store, WebhookError};
 
 /// The webhooks of each dialect.
 #[derive(Debug)]
@@ -34,17 +33,12 @@ pub struct Stores {
 }
 
 impl Webhooks {
-    /// Puts the webhooks of `stores` in force in `registry`.
-    pub async fn open(
-        stores: Stores,
-        registry: &Arc<Registry>,
-        builtin: &Arc<Builtin>,
-    ) -> Result<Self, WebhookError> {
-        let (r, b) = (registry, builtin);
+    /// Puts the webhooks of `stores` in force through `runner`.
+    pub async fn open(stores: Stores, runner: &Runner) -> Result<Self, WebhookError> {
         Ok(Self {
-            particle: Arc::new(Collection::open(stores.particle, r.clone(), b.clone()).await?),
-            iottly: Arc::new(Collection::open(stores.iottly, r.clone(), b.clone()).await?),
-            mainflux: Arc::new(Collection::open(stores.mainflux, r.clone(), b.clone()).await?),
+            particle: Arc::new(Collection::open(stores.particle, runner).await?),
+            iottly: Arc::new(Collection::open(stores.iottly, runner).await?),
+            mainflux: Arc::new(Collection::open(stores.mainflux, runner).await?),
         })
     }
 

@@ -25,7 +25,7 @@ use super::key::{DeviceKey, KeyHash};
 use super::model::{
     self, Device, DeviceInput, FleetError, Group, GroupId, GroupInput, device_id, group_id,
 };
-use crate::nats::shared::{self, Shared};
+use crate::stores::{Change, Records};
 use crate::topic::DeviceId;
 
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
@@ -91,8 +91,8 @@ pub struct Fleet {
 /// The registry's groups and devices in the shared bucket.
 #[derive(Debug)]
 struct Buckets {
-    groups: Shared,
-    devices: Shared,
+    groups: Arc<dyn Records>,
+    devices: Arc<dyn Records>,
 }
 
 /// Which half of the registry a shared change is of.
@@ -165,7 +165,11 @@ impl Fleet {
     /// Makes the shared buckets the truth: this host's file takes what
     /// they hold now (what they lack is dropped), and every change goes to
     /// them first.
-    pub async fn shared(mut self, groups: Shared, devices: Shared) -> Result<Self, FleetError> {
+    pub async fn shared(
+        mut self,
+        groups: Arc<dyn Records>,
+        devices: Arc<dyn Records>,
+    ) -> Result<Self, FleetError> {
         let store = |e: &dyn std::fmt::Display| FleetError::Store {
             path: "the shared registry".to_owned(),
             reason: e.to_string(),
@@ -191,7 +195,7 @@ impl Fleet {
     }
 
     /// The shared bucket of `half`, when the registry is shared.
-    pub fn bucket(&self, half: Half) -> Option<&Shared> {
+    pub fn bucket(&self, half: Half) -> Option<&Arc<dyn Records>> {
         self.shared.as_ref().map(|b| match half {
             Half::Groups => &b.groups,
             Half::Devices => &b.devices,
@@ -200,7 +204,7 @@ impl Fleet {
 
     /// Applies the shared changes of `half` as any host makes them, until
     /// the watch ends.
-    pub async fn follow(&self, half: Half, mut changes: BoxStream<'static, shared::Change>) {
+    pub async fn follow(&self, half: Half, mut changes: BoxStream<'static, Change>) {
         while let Some((id, value, _)) = changes.next().await {
             self.apply(half, id, value).await;
         }

@@ -20,6 +20,7 @@ use crate::dialects::Webhooks;
 use crate::dialects::all::Stores;
 use crate::fleet::{Fleet, Half};
 use crate::hooks::Registry;
+use crate::stores::{JsonFiles, Records};
 use crate::webhooks::builtin::Kind;
 use crate::webhooks::{Collection, Dialect, Store};
 
@@ -27,12 +28,14 @@ use crate::webhooks::{Collection, Dialect, Store};
 /// shares when `nats` is given, else files of `data_dir`.
 pub async fn open_stores(data_dir: &Path, nats: Option<&Nats>) -> anyhow::Result<Stores> {
     let open = |kind: &'static str| async move {
-        let store = match nats {
-            Some(nats) => Store::Shared(Shared::open(nats, kind).await?),
-            None => Store::open_named(data_dir, kind)
-                .with_context(|| format!("opening the {kind} store in {}", data_dir.display()))?,
-        };
-        anyhow::Ok(store)
+        let records: Arc<dyn Records> =
+            match nats {
+                Some(nats) => Arc::new(Shared::open(nats, kind).await?),
+                None => Arc::new(JsonFiles::open(data_dir.join(kind)).with_context(|| {
+                    format!("opening the {kind} store in {}", data_dir.display())
+                })?),
+            };
+        anyhow::Ok(Store::new(records))
     };
     Ok(Stores {
         particle: open("webhooks").await?,
@@ -76,7 +79,7 @@ pub fn spawn(tasks: &mut JoinSet<()>, f: Followers, shutdown: &CancellationToken
             let Some(bucket) = fleet.bucket(half) else {
                 return;
             };
-            let watch = || async { Some(bucket.changes().await) };
+            let watch = || bucket.changes();
             follow(watch, stop, |changes| fleet.follow(half, changes)).await;
         });
     }

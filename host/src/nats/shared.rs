@@ -13,10 +13,7 @@ use futures::stream::BoxStream;
 use async_nats::jetstream::kv;
 
 use super::{DEFINITIONS_BUCKET, Nats, NatsError, REGISTRY_BUCKET, patiently};
-
-/// One change seen on the bucket: the id, the new value (`None`: deleted)
-/// and the bucket's revision of it.
-pub type Change = (String, Option<Bytes>, u64);
+use crate::stores::{Change, Record, Records};
 
 /// The definitions of one kind in the shared bucket.
 #[derive(Clone)]
@@ -56,8 +53,7 @@ impl Shared {
         format!("{}.{id}", self.kind)
     }
 
-    /// Every definition of the kind, with its id and revision.
-    pub async fn load_all(&self) -> std::io::Result<Vec<(String, Bytes, u64)>> {
+    async fn all(&self) -> std::io::Result<Vec<Record>> {
         let prefix = format!("{}.", self.kind);
         let mut keys = self.kv.keys().await.map_err(|e| self.io(e))?;
         let mut out = Vec::new();
@@ -75,43 +71,11 @@ impl Shared {
         Ok(out)
     }
 
-    /// Writes the definition `id`; its revision. A webhook's new
-    /// definition starts a new run of failures: its shared auto-disable goes.
-    pub async fn put(&self, id: &str, value: Bytes) -> std::io::Result<u64> {
-        let key = self.key(id);
-        // A key the bucket does not take is the only failure for good.
-        let revision = patiently(
-            || self.kv.put(key.as_str(), value.clone()),
-            |e: &kv::PutError| e.kind() == kv::PutErrorKind::InvalidKey,
-        )
-        .await
-        .map_err(|e| self.io(e))?;
-        if self.kv.name == DEFINITIONS_BUCKET {
-            let trip = super::trips::key(&crate::webhooks::ids::hook_name(id));
-            self.delete_key(&trip).await?;
-        }
-        Ok(revision)
-    }
-
-    /// Deletes the definition `id`.
-    pub async fn delete(&self, id: &str) -> std::io::Result<()> {
-        self.delete_key(&self.key(id)).await
-    }
-
-    async fn delete_key(&self, key: &str) -> std::io::Result<()> {
-        patiently(
-            || self.kv.delete(key),
-            |e: &kv::DeleteError| e.kind() == kv::DeleteErrorKind::InvalidKey,
-        )
-        .await
-        .map_err(|e| self.io(e))
-    }
-
     /// Every definition of the kind as it is now (deleted ones as
     /// deletions), then each change as any host (this one included) makes
     /// it. The stream ends when the watch fails; watching again misses
     /// nothing, since it starts with the state of every key.
-    pub async fn changes(&self) -> std::io::Result<BoxStream<'static, Change>> {
+    async fn watch(&self) -> std::io::Result<BoxStream<'static, Change>> {
         let prefix = format!("{}.", self.kind);
         let watch = self
             .kv
@@ -136,5 +100,37 @@ impl Shared {
                 std::future::ready(change)
             })
             .boxed())
+    }
+}
+
+#[async_trait::async_trait]
+impl Records for Shared {
+    async fn load_all(&self) -> std::io::Result<Vec<Record>> {
+        self.all().await
+    }
+
+    async fn put(&self, id: &str, json: Bytes) -> std::io::Result<u64> {
+        let key = self.key(id);
+        // A key the bucket does not take is the only failure for good.
+        patiently(
+            || self.kv.put(key.as_str(), json.clone()),
+            |e: &kv::PutError| e.kind() == kv::PutErrorKind::InvalidKey,
+        )
+        .await
+        .map_err(|e| self.io(e))
+    }
+
+    async fn delete(&self, id: &str) -> std::io::Result<()> {
+        let key = self.key(id);
+        patiently(
+            || self.kv.delete(key.as_str()),
+            |e: &kv::DeleteError| e.kind() == kv::DeleteErrorKind::InvalidKey,
+        )
+        .await
+        .map_err(|e| self.io(e))
+    }
+
+    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, Change>>> {
+        Some(self.watch().await)
     }
 }

@@ -4,11 +4,13 @@
 //! Replacing the webhook (or pushing a new version of a plugin) deletes
 //! the key, as it starts a new run of failures on every host.
 
+use async_nats::jetstream::kv;
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::{DEFINITIONS_BUCKET, Nats, NatsError};
 use crate::hooks::Registry;
+use crate::stores::Flags;
 
 /// The key prefix of disabled webhooks.
 const PREFIX: &str = "disabled.";
@@ -36,18 +38,6 @@ impl Trips {
         Ok(Self {
             kv: nats.bucket(DEFINITIONS_BUCKET).await?,
         })
-    }
-
-    /// Webhook `name` was disabled here, for `reason`: every host disables it.
-    pub fn record(&self, name: &str, reason: &str) {
-        let (kv, key, reason) = (self.kv.clone(), key(name), reason.to_owned());
-        tokio::spawn(async move {
-            let reason = bytes::Bytes::from(reason);
-            let put = super::patiently(|| kv.put(key.as_str(), reason.clone()), |_| false);
-            if let Err(err) = put.await {
-                tracing::warn!("auto-disable of {key} not shared with the other hosts: {err}");
-            }
-        });
     }
 
     /// Disables in `registry` every webhook another host disabled, now and
@@ -86,5 +76,29 @@ impl Trips {
                 () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             }
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Flags for Trips {
+    fn disabled(&self, name: &str, reason: &str) {
+        let (kv, key, reason) = (self.kv.clone(), key(name), reason.to_owned());
+        tokio::spawn(async move {
+            let reason = bytes::Bytes::from(reason);
+            let put = super::patiently(|| kv.put(key.as_str(), reason.clone()), |_| false);
+            if let Err(err) = put.await {
+                tracing::warn!("auto-disable of {key} not shared with the other hosts: {err}");
+            }
+        });
+    }
+
+    async fn renewed(&self, name: &str) -> std::io::Result<()> {
+        let key = key(name);
+        super::patiently(
+            || self.kv.delete(key.as_str()),
+            |e: &kv::DeleteError| e.kind() == kv::DeleteErrorKind::InvalidKey,
+        )
+        .await
+        .map_err(|e| std::io::Error::other(format!("{DEFINITIONS_BUCKET} {key}: {e}")))
     }
 }

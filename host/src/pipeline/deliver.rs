@@ -103,9 +103,7 @@ impl Pipeline {
             .then(|| hook.record_delivery(failure.as_deref(), self.policy.load().disable_after));
         if let Some(Some(reason)) = recorded {
             tracing::warn!("{reason}");
-            if let Some(trips) = &self.trips {
-                trips.record(&hook.name, &reason);
-            }
+            self.flags.disabled(&hook.name, &reason);
         }
         let replies = self
             .answer(hook, job, request.answer, &outcome, kept)

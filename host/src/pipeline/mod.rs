@@ -40,10 +40,10 @@ use crate::fleet::{Fleet, GroupId};
 use crate::hooks::{Hook, Registry};
 use crate::ingress::device_limits::Share;
 use crate::ingress::{Ack, Inbound};
-use crate::nats::trips::Trips;
 use crate::origin::Sent;
 use crate::queue::{Change, Origins, Pending, Queue, Room, Ticket, Unwritten, encode, encoded_len};
 use crate::respond::Responder;
+use crate::stores::Flags;
 use crate::stream::EventStream;
 use crate::throttle::{RetrySchedule, Throttle};
 pub use stats::DeliveryStats;
@@ -93,7 +93,7 @@ pub struct Pipeline {
     in_flight: Arc<Semaphore>,
     /// Every delivery task, waited for at shutdown.
     deliveries: tokio_util::task::TaskTracker,
-    trips: Option<Trips>,
+    flags: Arc<dyn Flags>,
     liveness: crate::service::Liveness,
     shutdown: CancellationToken,
     /// Debug builds only: the event name of `EDGEHOOK_TEST_CRASH_AFTER_COMMIT`,
@@ -127,7 +127,7 @@ pub struct Parts {
     /// Plugin calls and requests at once.
     pub max_in_flight: usize,
     /// Where auto-disable is shared with other hosts (`--nats-url`).
-    pub trips: Option<Trips>,
+    pub flags: Arc<dyn Flags>,
     /// Stamped each time the loop goes round, for the watchdog.
     pub liveness: crate::service::Liveness,
 }
@@ -189,7 +189,7 @@ impl Pipeline {
             stats: parts.stats,
             in_flight: Arc::new(Semaphore::new(parts.max_in_flight)),
             deliveries: tokio_util::task::TaskTracker::new(),
-            trips: parts.trips,
+            flags: parts.flags,
             liveness: parts.liveness,
             shutdown,
             #[cfg(debug_assertions)]

@@ -21,6 +21,7 @@ use super::ids::{hook_name, new_id, now};
 use super::store::{Remote, Store, Stored};
 use crate::delivery::SendOptions;
 use crate::hooks::{DeliveryLog, Filter, Hook, HostPattern, Registry, Retired, Retirement};
+use crate::stores::Flags;
 use crate::streak::Streak;
 
 /// What a dialect tells its [`Collection`].
@@ -94,12 +95,24 @@ struct Incoming<D: Dialect> {
     log: Arc<DeliveryLog>,
 }
 
+/// What puts webhooks in force, for every collection.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    /// The webhooks in force.
+    pub registry: Arc<Registry>,
+    /// The built-in plugins that run them.
+    pub builtin: Arc<Builtin>,
+    /// Their auto-disable, as every host sees it.
+    pub flags: Arc<dyn Flags>,
+}
+
 /// The webhooks of dialect `D`, by id.
 #[derive(Debug)]
 pub struct Collection<D: Dialect> {
     registry: Arc<Registry>,
     store: Store,
     builtin: Arc<Builtin>,
+    flags: Arc<dyn Flags>,
     entries: Mutex<BTreeMap<String, Entry<D>>>,
     /// Serializes changes, so the store, the registry and `entries` agree.
     writer: tokio::sync::Mutex<()>,
@@ -108,11 +121,7 @@ pub struct Collection<D: Dialect> {
 impl<D: Dialect> Collection<D> {
     /// Puts the webhooks of `store` in force; one that no longer reads or
     /// checks is reported and left in the store.
-    pub async fn open(
-        store: Store,
-        registry: Arc<Registry>,
-        builtin: Arc<Builtin>,
-    ) -> Result<Self, WebhookError> {
+    pub async fn open(store: Store, runner: &Runner) -> Result<Self, WebhookError> {
         let all = store
             .load_all()
             .await
@@ -121,9 +130,10 @@ impl<D: Dialect> Collection<D> {
                 source,
             })?;
         let collection = Self {
-            registry,
+            registry: runner.registry.clone(),
             store,
-            builtin,
+            builtin: runner.builtin.clone(),
+            flags: runner.flags.clone(),
             entries: Mutex::default(),
             writer: tokio::sync::Mutex::new(()),
         };
@@ -350,6 +360,9 @@ impl<D: Dialect> Collection<D> {
             revision: 0,
         };
         let revision = self.store.save(&stored).await.map_err(store_error)?;
+        // A new definition starts a new run of failures, on every host.
+        let name = hook_name(&incoming.id);
+        self.flags.renewed(&name).await.map_err(store_error)?;
         let view = D::view(&incoming.id, &incoming.created_at, &incoming.definition);
         self.activate(
             Incoming {

@@ -12,7 +12,7 @@ pub mod ids;
 pub mod store;
 
 pub use builtin::Builtin;
-pub use collection::{Collection, Dialect, Running};
+pub use collection::{Collection, Dialect, Runner, Running};
 pub use error::WebhookError;
 pub use files::WebhookDir;
 pub use store::Store;

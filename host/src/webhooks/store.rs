@@ -1,21 +1,16 @@
-//! Webhooks created through the API, kept in the data directory so they
-//! survive a restart: `data/webhooks/{id}.json` (the Iottly and Mainflux
-//! dialects: `data/iottly/`, `data/mainflux/`), one file per webhook,
-//! written to a temporary file, flushed and renamed into place so that a
-//! crash leaves either the old or the new version, never half of one.
-//! With `--nats-url` they live in the bucket every host shares instead
-//! ([`crate::nats::shared`]).
+//! The webhooks of one dialect as records of a [`Records`] store: this
+//! host's files (`data/webhooks/{id}.json` for Particle-style ones,
+//! `data/iottly/`, `data/mainflux/`), or the definitions every host
+//! shares (`--nats-url`). Each record is the webhook's view: its definition
+//! with the id and creation time the host gave it.
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde_json::{Map, Value};
 
-use crate::nats::shared::Shared;
-
-/// The directory under the data directory.
-const DIR: &str = "webhooks";
+use crate::stores::Records;
 
 /// One stored webhook: the definition as given, with the id and creation
 /// time the host gave it.
@@ -64,92 +59,52 @@ impl Stored {
     }
 }
 
-/// Where the webhooks of one dialect are kept: files in the data directory
-/// of this host, or the definitions bucket every host shares (`--nats-url`).
+/// Where the webhooks of one dialect are kept.
 #[derive(Debug, Clone)]
-pub enum Store {
-    /// `data/{name}/{id}.json`.
-    Files(Files),
-    /// The shared bucket.
-    Shared(Shared),
-}
+pub struct Store(Arc<dyn Records>);
 
 impl Store {
-    /// Opens (creating) `data_dir/webhooks`.
-    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
-        Files::open(data_dir, DIR).map(Self::Files)
-    }
-
-    /// Opens (creating) `data_dir/{name}`.
-    pub fn open_named(data_dir: &Path, name: &str) -> std::io::Result<Self> {
-        Files::open(data_dir, name).map(Self::Files)
+    /// The webhooks kept in `records`.
+    pub fn new(records: Arc<dyn Records>) -> Self {
+        Self(records)
     }
 
     /// Every stored webhook, oldest first. One that cannot be read is
     /// reported and left in place, untouched, for the operator to look at.
     pub async fn load_all(&self) -> std::io::Result<Vec<Stored>> {
-        let mut out = match self {
-            Self::Files(files) => {
-                let files = files.clone();
-                tokio::task::spawn_blocking(move || files.load_all())
-                    .await
-                    .map_err(std::io::Error::other)??
-            }
-            Self::Shared(shared) => shared
-                .load_all()
-                .await?
-                .into_iter()
-                .filter_map(|(id, value, revision)| match parse(&value) {
-                    Ok(stored) => Some(Stored { revision, ..stored }),
-                    Err(err) => {
-                        tracing::error!(webhook = %id, "shared webhook not loaded: {err}");
-                        None
-                    }
-                })
-                .collect(),
-        };
+        let mut out: Vec<Stored> = self
+            .0
+            .load_all()
+            .await?
+            .into_iter()
+            .filter_map(|(id, json, revision)| match parse(&json) {
+                Ok(stored) => Some(Stored { revision, ..stored }),
+                Err(err) => {
+                    tracing::error!(webhook = %id, "stored webhook not loaded: {err}");
+                    None
+                }
+            })
+            .collect();
         out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(out)
     }
 
-    /// Writes `stored` durably; the shared store's revision of it (0 in
-    /// files).
+    /// Writes `stored` durably; the store's revision of it (0 in files).
     pub async fn save(&self, stored: &Stored) -> std::io::Result<u64> {
-        match self {
-            Self::Files(files) => {
-                let (files, stored) = (files.clone(), stored.clone());
-                tokio::task::spawn_blocking(move || files.save(&stored))
-                    .await
-                    .map_err(std::io::Error::other)??;
-                Ok(0)
-            }
-            Self::Shared(shared) => {
-                let bytes = serde_json::to_vec(&stored.view())?;
-                shared.put(&stored.id, bytes.into()).await
-            }
-        }
+        let mut json = serde_json::to_vec_pretty(&stored.view())?;
+        json.push(b'\n');
+        self.0.put(&stored.id, json.into()).await
     }
 
     /// Deletes the webhook `id`; deleting one that is not there is no error.
     pub async fn delete(&self, id: &str) -> std::io::Result<()> {
-        match self {
-            Self::Files(files) => {
-                let (files, id) = (files.clone(), id.to_owned());
-                tokio::task::spawn_blocking(move || files.delete(&id))
-                    .await
-                    .map_err(std::io::Error::other)?
-            }
-            Self::Shared(shared) => shared.delete(id).await,
-        }
+        self.0.delete(id).await
     }
 
     /// The changes other hosts make (and this one's, seen again), when the
     /// store is shared; `None` for files, which only this host changes.
     pub async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, Remote>>> {
-        let Self::Shared(shared) = self else {
-            return None;
-        };
-        Some(shared.changes().await.map(|changes| {
+        Some(self.0.changes().await?.map(|changes| {
             changes
                 .filter_map(|(id, value, revision)| {
                     let parsed = value.as_deref().map(parse).transpose();
@@ -190,66 +145,19 @@ fn parse(bytes: &[u8]) -> Result<Stored, String> {
         })
 }
 
-/// The webhooks directory of the data directory.
-#[derive(Debug, Clone)]
-pub struct Files {
-    dir: PathBuf,
-}
-
-impl Files {
-    /// Opens (creating) `data_dir/{name}`.
-    fn open(data_dir: &Path, name: &str) -> std::io::Result<Self> {
-        let dir = data_dir.join(name);
-        crate::files::create_private_dir(&dir)?;
-        Ok(Self { dir })
-    }
-
-    fn load_all(&self) -> std::io::Result<Vec<Stored>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
-            let path = entry?.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let parsed = std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| parse(&bytes));
-            match parsed {
-                Ok(stored) => out.push(stored),
-                Err(err) => {
-                    tracing::error!(file = %path.display(), "stored webhook not loaded: {err}")
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn save(&self, stored: &Stored) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(&stored.view())?;
-        bytes.push(b'\n');
-        crate::files::replace_durably(&self.path(&stored.id), &bytes)
-    }
-
-    fn delete(&self, id: &str) -> std::io::Result<()> {
-        match std::fs::remove_file(self.path(id)) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
-            _ => Ok(()),
-        }
-    }
-
-    fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stores::JsonFiles;
 
     #[tokio::test]
     async fn saved_webhooks_come_back_and_deleted_ones_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let open = || {
+            let files = JsonFiles::open(dir.path().join("webhooks")).unwrap();
+            Store::new(Arc::new(files))
+        };
+        let store = open();
         let stored = |id: &str, at: &str| Stored {
             id: id.into(),
             created_at: at.into(),
@@ -269,7 +177,7 @@ mod tests {
             .unwrap();
         std::fs::write(dir.path().join("webhooks/broken.json"), "{not json").unwrap();
 
-        let again = Store::open(dir.path()).unwrap();
+        let again = open();
         let all = again.load_all().await.unwrap();
         assert_eq!(
             all,
