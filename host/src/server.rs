@@ -33,16 +33,17 @@ use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded, external};
 use crate::nats::events::Puller;
 use crate::nats::followers::{self, Followers};
+use crate::nats::plugins::SharedPlugins;
 use crate::nats::shared::Shared;
 use crate::nats::trips::Trips;
 use crate::nats::{self, Nats};
 use crate::pipeline::{DeliveryPolicy, DeliveryStats, Parts, Pipeline};
-use crate::plugins::install::Place;
+use crate::plugins::install::Directory;
 use crate::plugins::{Installer, PluginDir};
 use crate::queue::{Opened, Queue};
 use crate::respond::Responder;
 use crate::runtime::{EngineOptions, WasmEngine};
-use crate::stores::{Flags, Unshared};
+use crate::stores::{Flags, PluginFiles, Unshared};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 use crate::watch::{self, Scan as _};
@@ -176,14 +177,6 @@ impl Host {
             registry.clone(),
         );
         plugin_dir.scan(false).await;
-        let place = match &nats {
-            Some(nats) => Place::Shared(Box::new(nats.clone())),
-            None => {
-                let (dir, lock) = plugin_dir.lock();
-                Place::Dir(dir, lock)
-            }
-        };
-        let installer = Installer::new(engine.clone(), cfg.limits, cfg.max_plugin_memory, place);
         let stores = followers::open_stores(&cfg.data_dir, nats.as_ref()).await?;
         let trips = match &nats {
             Some(nats) => Some(Trips::open(nats).await?),
@@ -193,6 +186,19 @@ impl Host {
             Some(trips) => Arc::new(trips.clone()),
             None => Arc::new(Unshared),
         };
+        let plugin_files: Arc<dyn PluginFiles> = match &nats {
+            Some(nats) => Arc::new(SharedPlugins(nats.clone())),
+            None => {
+                let (dir, lock) = plugin_dir.lock();
+                Arc::new(Directory::new(dir, lock))
+            }
+        };
+        let installer = Installer::new(
+            engine.clone(),
+            (cfg.limits, cfg.max_plugin_memory),
+            plugin_files,
+            flags.clone(),
+        );
         let runner = Runner {
             registry: registry.clone(),
             builtin: Arc::new(Builtin::new(engine, cfg.limits)),
@@ -279,7 +285,7 @@ impl Host {
                             max_event_bytes: cfg.max_event_bytes,
                         };
                         tasks.spawn(puller.run(tx.clone(), shutdown.clone()));
-                        Publisher::Cluster(Box::new(nats::to_devices::ToDevices::new(nats.clone())))
+                        Publisher::Cluster(Arc::new(nats::to_devices::ToDevices::new(nats.clone())))
                     }
                     _ => Publisher::Embedded(handle),
                 };
@@ -391,7 +397,7 @@ impl Host {
                 fleet,
                 iottly_max_webhooks: cfg.iottly_max_webhooks,
                 commands,
-                nats,
+                cluster: nats.map(|n| Arc::new(n) as Arc<dyn crate::stores::Cluster>),
                 installer,
                 refusals,
                 config: config.clone(),

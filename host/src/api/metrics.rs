@@ -143,8 +143,8 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
         &samples,
     );
     let mut text = render_totals(&totals);
-    if let Some(nats) = &state.nats {
-        text.push_str(&render_backlog(nats.backlog().await));
+    if let Some(cluster) = &state.cluster {
+        text.push_str(&render_backlog(cluster.backlog().await));
     }
     text.push_str(&render(&samples));
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
@@ -153,7 +153,7 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
 /// The exposition text of the shared consumer's numbers (with
 /// `--nats-url`); only `edgehook_jetstream_up 0` when JetStream does not
 /// answer.
-pub fn render_backlog(backlog: Option<crate::nats::Backlog>) -> String {
+pub fn render_backlog(backlog: Option<crate::stores::Backlog>) -> String {
     let mut out = String::new();
     let name = "edgehook_jetstream_up";
     header(

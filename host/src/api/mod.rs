@@ -64,8 +64,8 @@ pub struct ApiState {
     pub iottly_max_webhooks: usize,
     /// Commands to devices.
     pub commands: Arc<Commands>,
-    /// The NATS cluster, when the host shares its work through it.
-    pub nats: Option<crate::nats::Nats>,
+    /// The stores a cluster shares, when the host shares its work.
+    pub cluster: Option<Arc<dyn crate::stores::Cluster>>,
     /// Checks and installs plugins sent over the API.
     pub installer: Installer,
     /// What the embedded broker refused.
@@ -165,7 +165,7 @@ fn webhook_refusal(err: &WebhookError) -> axum::response::Response {
 }
 
 async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
-    let down = if state.nats.as_ref().is_some_and(|n| !n.is_connected()) {
+    let down = if state.cluster.as_ref().is_some_and(|c| !c.is_connected()) {
         Some("JetStream cannot be reached: the NATS connection is down")
     } else if !state.publisher.is_connected() {
         Some("the MQTT broker connection is down")

@@ -203,7 +203,7 @@ fn refusal(err: &InstallError) -> Response {
         | InstallError::Wasm(_) => StatusCode::BAD_REQUEST,
         InstallError::Builtin(_) => StatusCode::CONFLICT,
         InstallError::NotFound(_) => StatusCode::NOT_FOUND,
-        InstallError::Io { .. } | InstallError::Shared(_) | InstallError::Thread(_) => {
+        InstallError::Store(_) | InstallError::Thread(_) => {
             tracing::error!("plugin not installed: {err}");
             StatusCode::INTERNAL_SERVER_ERROR
         }

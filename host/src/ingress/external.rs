@@ -413,7 +413,7 @@ fn take(
                     event,
                     ack,
                     sent,
-                    held: None,
+                    claim: None,
                     share: crate::ingress::device_limits::Share::none(),
                 },
             );

@@ -16,12 +16,14 @@ pub mod external;
 pub mod refusals;
 pub mod tls_front;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::event::Event;
-use crate::nats::held::Held;
 use crate::origin::Sent;
+use crate::stores::Claim;
 
 /// An event taken from the broker, waiting for its acknowledgement.
 #[derive(Debug)]
@@ -34,9 +36,9 @@ pub struct Inbound {
     /// Its session, packet id and DUP flag, for QoS 1 and 2: what tells a
     /// resend from a new message.
     pub sent: Option<Sent>,
-    /// Stored already, in JetStream: acknowledged to it when every webhook
-    /// is done with it, never written to the local queue.
-    pub held: Option<Held>,
+    /// Stored elsewhere already (the cluster's stream): given up when every
+    /// webhook is done with it, never written to the local queue.
+    pub claim: Option<Box<dyn Claim>>,
     /// Its place in its device's share of the queue, kept while the event
     /// is.
     pub share: device_limits::Share,
@@ -108,7 +110,19 @@ pub enum Publisher {
     /// Through the external broker.
     External(external::Handle),
     /// Through the cluster, to the embedded broker of every host.
-    Cluster(Box<crate::nats::to_devices::ToDevices>),
+    Cluster(Arc<dyn Forwarder>),
+}
+
+/// A path to devices through other hosts (a cluster's relay to every
+/// host's broker).
+#[async_trait::async_trait]
+pub trait Forwarder: std::fmt::Debug + Send + Sync {
+    /// Whether the path is up.
+    fn is_connected(&self) -> bool;
+
+    /// Publishes `payload` on `topic` with QoS 1; stored on the path when
+    /// it returns.
+    async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError>;
 }
 
 impl Publisher {

@@ -114,7 +114,7 @@ impl Puller {
                         event,
                         ack: Ack::none(),
                         sent: None,
-                        held: Some(held),
+                        claim: Some(Box::new(held)),
                         share: crate::ingress::device_limits::Share::none(),
                     };
                     if inbound.send(taken).await.is_err() {

@@ -10,6 +10,8 @@ use async_nats::jetstream::AckKind;
 use async_nats::jetstream::message::Acker;
 use tokio::sync::oneshot;
 
+use crate::stores::Claim;
+
 /// One held event. Dropping it unfinished hands the event back.
 pub struct Held {
     acker: Mutex<Option<Arc<Acker>>>,
@@ -43,19 +45,6 @@ impl Held {
         }
     }
 
-    /// Every webhook is done with the event: JetStream forgets it.
-    pub fn finish(&self) {
-        if let Some(acker) = self.take() {
-            tokio::spawn(async move {
-                if let Err(err) = acker.ack().await {
-                    // It comes back after the ack wait, to this host or
-                    // another: a duplicate, never a loss.
-                    tracing::warn!("JetStream: cannot acknowledge a delivered event: {err}");
-                }
-            });
-        }
-    }
-
     /// No webhook wants the event, or it can never be delivered: JetStream
     /// forgets it and never sends it again.
     pub fn refuse(&self) {
@@ -71,6 +60,21 @@ impl Held {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+}
+
+impl Claim for Held {
+    /// Every webhook is done with the event: JetStream forgets it.
+    fn finish(&self) {
+        if let Some(acker) = self.take() {
+            tokio::spawn(async move {
+                if let Err(err) = acker.ack().await {
+                    // It comes back after the ack wait, to this host or
+                    // another: a duplicate, never a loss.
+                    tracing::warn!("JetStream: cannot acknowledge a delivered event: {err}");
+                }
+            });
+        }
     }
 }
 

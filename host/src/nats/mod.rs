@@ -47,6 +47,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use auth::NatsAuth;
 
+use crate::stores::{Backlog, Cluster};
+
 /// The stream of device events.
 pub const EVENTS_STREAM: &str = "EDGEHOOK_EVENTS";
 /// Its subjects: one per device ([`device_subject`]), so that the stream
@@ -131,17 +133,6 @@ impl NatsError {
             reason: reason.to_string(),
         }
     }
-}
-
-/// The shared consumer's numbers, for `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backlog {
-    /// Events in the stream not yet handed to any host.
-    pub pending: u64,
-    /// Events handed to a host and not yet acknowledged.
-    pub ack_pending: u64,
-    /// Events handed out more than once and not yet acknowledged.
-    pub redelivered: u64,
 }
 
 /// What a device id may not hold in a subject token: the separator, the
@@ -347,29 +338,6 @@ impl Nats {
             .map_err(|e| refused(&e))
     }
 
-    /// The shared consumer's numbers: events not yet handed to any host,
-    /// handed out and not acknowledged, and handed out again; `None` when
-    /// JetStream does not answer.
-    pub async fn backlog(&self) -> Option<Backlog> {
-        let ask = async {
-            let mut consumer: jetstream::consumer::PullConsumer = self
-                .js
-                .get_consumer_from_stream(EVENTS_CONSUMER, EVENTS_STREAM)
-                .await
-                .ok()?;
-            let info = consumer.info().await.ok()?;
-            Some(Backlog {
-                pending: info.num_pending,
-                ack_pending: info.num_ack_pending as u64,
-                redelivered: info.num_redelivered as u64,
-            })
-        };
-        tokio::time::timeout(Duration::from_secs(2), ask)
-            .await
-            .ok()
-            .flatten()
-    }
-
     /// The key-value bucket `name`, created when missing.
     pub async fn bucket(&self, name: &str) -> Result<jetstream::kv::Store, NatsError> {
         made(
@@ -523,6 +491,36 @@ where
         }
     }
     Err(NatsError::jetstream(what, refused))
+}
+
+#[async_trait::async_trait]
+impl Cluster for Nats {
+    fn is_connected(&self) -> bool {
+        Nats::is_connected(self)
+    }
+
+    /// The shared consumer's numbers: events not yet handed to any host,
+    /// handed out and not acknowledged, and handed out again; `None` when
+    /// JetStream does not answer.
+    async fn backlog(&self) -> Option<Backlog> {
+        let ask = async {
+            let mut consumer: jetstream::consumer::PullConsumer = self
+                .js
+                .get_consumer_from_stream(EVENTS_CONSUMER, EVENTS_STREAM)
+                .await
+                .ok()?;
+            let info = consumer.info().await.ok()?;
+            Some(Backlog {
+                pending: info.num_pending,
+                ack_pending: info.num_ack_pending as u64,
+                redelivered: info.num_redelivered as u64,
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(2), ask)
+            .await
+            .ok()
+            .flatten()
+    }
 }
 
 #[cfg(test)]

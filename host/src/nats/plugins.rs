@@ -18,7 +18,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::{Nats, NatsError, PLUGINS_BUCKET, patiently};
-use crate::plugins::PluginName;
+use crate::stores::PluginFiles;
 
 /// The largest plugin module taken from the store.
 const MAX_OBJECT_BYTES: usize = 64 << 20;
@@ -54,12 +54,32 @@ fn store_error(name: &str, err: impl std::fmt::Display) -> PluginsError {
     }
 }
 
+/// The plugin files installed over the API, in the object store: every
+/// host copies them into its own plugins directory.
+#[derive(Debug, Clone)]
+pub struct SharedPlugins(pub Nats);
+
+#[async_trait::async_trait]
+impl PluginFiles for SharedPlugins {
+    async fn put(&self, name: &str, wasm: Vec<u8>, manifest: Vec<u8>) -> std::io::Result<bool> {
+        put(&self.0, name, wasm, manifest).await.map_err(io)
+    }
+
+    async fn remove(&self, name: &str) -> std::io::Result<bool> {
+        remove_pair(&self.0, name).await.map_err(io)
+    }
+}
+
+fn io(err: PluginsError) -> std::io::Error {
+    std::io::Error::other(err.to_string())
+}
+
 /// Puts plugin `name` in the store, checked by the API's installer, as
 /// `NAME.wasm` then `NAME.toml` (a host copies a manifest after its
 /// module); whether the store had a file of that name.
-pub async fn put(
+async fn put(
     nats: &Nats,
-    name: &PluginName,
+    name: &str,
     wasm: Vec<u8>,
     manifest: Vec<u8>,
 ) -> Result<bool, PluginsError> {
@@ -77,18 +97,12 @@ pub async fn put(
             .await
             .map_err(|e| store_error(&object, e))?;
     }
-    // A new version starts a new run of failures on every host.
-    let trips = nats.bucket(super::DEFINITIONS_BUCKET).await?;
-    let trip = super::trips::key(name.as_str());
-    patiently(|| trips.delete(trip.as_str()), |_| false)
-        .await
-        .map_err(|e| store_error(name.as_str(), e))?;
     Ok(replaced)
 }
 
 /// Takes plugin `name` out of the store (every host removes its copy);
 /// whether the store had a file of that name.
-pub async fn remove_pair(nats: &Nats, name: &PluginName) -> Result<bool, PluginsError> {
+async fn remove_pair(nats: &Nats, name: &str) -> Result<bool, PluginsError> {
     let store = nats.objects(PLUGINS_BUCKET).await?;
     let mut existed = false;
     // The manifest first: a module without one is not loaded.
@@ -105,10 +119,7 @@ pub async fn remove_pair(nats: &Nats, name: &PluginName) -> Result<bool, Plugins
 }
 
 /// Whether the store holds `NAME.wasm` or `NAME.toml`.
-async fn holds_pair(
-    store: &object_store::ObjectStore,
-    name: &PluginName,
-) -> Result<bool, PluginsError> {
+async fn holds_pair(store: &object_store::ObjectStore, name: &str) -> Result<bool, PluginsError> {
     Ok(holds(store, &format!("{name}.wasm")).await?
         || holds(store, &format!("{name}.toml")).await?)
 }

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Nats, NatsError, TO_DEVICES_STREAM, TO_DEVICES_SUBJECTS, TOPIC_HEADER, device_subject, topic_in,
 };
-use crate::ingress::IngressError;
 use crate::ingress::embedded;
+use crate::ingress::{Forwarder, IngressError};
 
 /// The subject prefix of [`TO_DEVICES_SUBJECTS`].
 const PREFIX: &str = "edgehook.to-devices.";
@@ -40,15 +40,18 @@ impl ToDevices {
         debug_assert!(TO_DEVICES_SUBJECTS.starts_with(PREFIX));
         Self { nats }
     }
+}
 
+#[async_trait::async_trait]
+impl Forwarder for ToDevices {
     /// Whether the connection to NATS is up.
-    pub fn is_connected(&self) -> bool {
+    fn is_connected(&self) -> bool {
         self.nats.is_connected()
     }
 
     /// Publishes `payload` on `topic` (`devices/{id}/…`); returns once the
     /// stream holds it.
-    pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
+    async fn publish(&self, topic: String, payload: Bytes) -> Result<(), IngressError> {
         let device = topic
             .strip_prefix("devices/")
             .and_then(|rest| rest.split('/').next())

@@ -42,9 +42,9 @@ impl Pipeline {
         };
         if !hook.one_way {
             Box::pin(self.responder.replies(&job.event, &replies)).await;
-            if job.ticket.is_held() {
+            if job.ticket.is_claimed() {
                 // The answers are part of the delivery: the event stays in
-                // JetStream until the broker has them, so that a host
+                // the cluster's stream until the broker has them, so that a host
                 // killed in between leaves them to another host.
                 self.responder.confirmed().await;
             }

@@ -337,7 +337,7 @@ impl Pipeline {
             event,
             ack,
             sent,
-            held,
+            claim,
             share,
         } = inbound;
         if let Some(seq) = sent.as_ref().and_then(|s| origins.resend_of(s)) {
@@ -371,8 +371,8 @@ impl Pipeline {
         let hooks = self.registry.matching(&event, group.as_ref());
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
-            if let Some(held) = held {
-                held.finish();
+            if let Some(claim) = claim {
+                claim.finish();
             }
             if let Some(sent) = &sent {
                 origins.reused(&sent.origin, &mut batch.changes);
@@ -384,9 +384,9 @@ impl Pipeline {
             Some(room) => room,
             None => self.queue.reserve(encoded_len(&event)).await,
         };
-        if let Some(held) = held {
-            // Stored in JetStream already: nothing to commit here.
-            let ticket = self.queue.held_ticket(held, hooks.len(), room);
+        if let Some(claim) = claim {
+            // Stored elsewhere already: nothing to commit here.
+            let ticket = self.queue.claimed_ticket(claim, hooks.len(), room);
             let since = Instant::now();
             self.start(
                 Job {

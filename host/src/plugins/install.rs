@@ -1,9 +1,9 @@
 //! Plugins sent over the API (`PUT`/`DELETE /v1/plugins/{name}`): checked
 //! the way the plugins directory loads them (the manifest is valid, the
 //! component compiles and implements a world the host loads) before
-//! anything is written, then put where the hosts load plugins from: the
-//! plugins directory, or on a cluster the shared object store that every
-//! host copies into its own directory.
+//! anything is written, then put where the hosts load plugins from
+//! ([`PluginFiles`]): the plugins directory ([`Directory`]), or on a cluster
+//! the shared object store that every host copies into its own directory.
 //!
 //! In the directory both files are written under hidden temporary names
 //! and synced, then renamed into place while the directory's watcher is
@@ -11,12 +11,12 @@
 //! beside an old module.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::dir::DirLock;
 use super::manifest::{Manifest, ManifestError};
-use crate::nats::Nats;
-use crate::nats::plugins::PluginsError;
 use crate::runtime::{Limits, LoadError, Plugin, WasmEngine};
+use crate::stores::{Flags, PluginFiles};
 use crate::webhooks::builtin::Kind;
 
 /// The longest plugin name.
@@ -82,17 +82,9 @@ pub enum InstallError {
     /// No plugin of that name is installed.
     #[error("no plugin named {0}")]
     NotFound(PluginName),
-    /// Writing or removing a file of the plugins directory.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-    /// The shared object store.
+    /// Writing or removing the files (the error names which).
     #[error(transparent)]
-    Shared(#[from] PluginsError),
+    Store(#[from] std::io::Error),
     /// A worker thread (compiling, writing) died.
     #[error("a worker thread failed: {0}")]
     Thread(String),
@@ -109,33 +101,32 @@ pub struct Installed {
     pub at: std::time::SystemTime,
 }
 
-/// Where installed plugins go.
-#[derive(Debug, Clone)]
-pub enum Place {
-    /// This host's plugins directory, with the lock of its watcher's looks.
-    Dir(PathBuf, DirLock),
-    /// The cluster's object store; every host copies it into its directory.
-    Shared(Box<Nats>),
-}
-
 /// Checks and installs plugins sent over the API.
 #[derive(Debug, Clone)]
 pub struct Installer {
     engine: WasmEngine,
     defaults: Limits,
     max_memory: usize,
-    place: Place,
+    files: Arc<dyn PluginFiles>,
+    flags: Arc<dyn Flags>,
 }
 
 impl Installer {
     /// An installer that checks with the plugins directory's own engine,
-    /// default limits and memory maximum, and writes to `place`.
-    pub fn new(engine: WasmEngine, defaults: Limits, max_memory: usize, place: Place) -> Self {
+    /// default limits and memory maximum, writes to `files`, and starts a
+    /// new run of failures in `flags` for each new version.
+    pub fn new(
+        engine: WasmEngine,
+        (defaults, max_memory): (Limits, usize),
+        files: Arc<dyn PluginFiles>,
+        flags: Arc<dyn Flags>,
+    ) -> Self {
         Self {
             engine,
             defaults,
             max_memory,
-            place,
+            files,
+            flags,
         }
     }
 
@@ -159,10 +150,9 @@ impl Installer {
         .await
         .map_err(|e| InstallError::Thread(e.to_string()))?;
         let digest = loaded?.digest().to_owned();
-        let replaced = match &self.place {
-            Place::Dir(dir, lock) => put_in_dir(dir, lock, name, wasm, manifest).await?,
-            Place::Shared(nats) => crate::nats::plugins::put(nats, name, wasm, manifest).await?,
-        };
+        let replaced = self.files.put(name.as_str(), wasm, manifest).await?;
+        // A new version starts a new run of failures, on every host.
+        self.flags.renewed(name.as_str()).await?;
         Ok(Installed {
             digest,
             replaced,
@@ -173,22 +163,7 @@ impl Installer {
     /// Removes plugin `name`.
     pub async fn remove(&self, name: &PluginName) -> Result<(), InstallError> {
         not_builtin(name)?;
-        let existed = match &self.place {
-            Place::Dir(dir, lock) => {
-                let _writing = lock.lock().await;
-                let mut existed = false;
-                for path in pair(dir, name) {
-                    match tokio::fs::remove_file(&path).await {
-                        Ok(()) => existed = true,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(source) => return Err(io(&path, source)),
-                    }
-                }
-                existed
-            }
-            Place::Shared(nats) => crate::nats::plugins::remove_pair(nats, name).await?,
-        };
-        if existed {
+        if self.files.remove(name.as_str()).await? {
             Ok(())
         } else {
             Err(InstallError::NotFound(name.clone()))
@@ -204,56 +179,86 @@ fn not_builtin(name: &PluginName) -> Result<(), InstallError> {
 }
 
 /// `NAME.wasm` and `NAME.toml` in `dir`.
-fn pair(dir: &Path, name: &PluginName) -> [PathBuf; 2] {
-    ["wasm", "toml"].map(|ext| dir.join(format!("{name}.{ext}")))
+/// This host's plugins directory, with the lock that keeps its watcher
+/// out while files change.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    dir: PathBuf,
+    lock: DirLock,
 }
 
-fn io(path: &Path, source: std::io::Error) -> InstallError {
-    InstallError::Io {
-        path: path.display().to_string(),
-        source,
+impl Directory {
+    /// The directory `dir` whose watcher takes `lock` for each look.
+    pub fn new(dir: PathBuf, lock: DirLock) -> Self {
+        Self { dir, lock }
+    }
+
+    fn pair(&self, name: &str) -> [PathBuf; 2] {
+        ["wasm", "toml"].map(|ext| self.dir.join(format!("{name}.{ext}")))
     }
 }
 
-/// Writes the pair beside its place, synced, then renames both into place
-/// with the watcher kept out; whether a file of the pair was there.
-async fn put_in_dir(
-    dir: &Path,
-    lock: &DirLock,
-    name: &PluginName,
-    wasm: Vec<u8>,
-    manifest: Vec<u8>,
-) -> Result<bool, InstallError> {
-    let places = pair(dir, name);
-    let staged = places.clone().map(|path| {
-        let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
-        dir.join(format!(".{}.upload", file.unwrap_or_default()))
-    });
-    let to_write = staged.clone();
-    tokio::task::spawn_blocking(move || {
-        for (path, bytes) in to_write.iter().zip([wasm, manifest]) {
-            if let Err(source) = crate::files::write_synced(path, &bytes) {
-                for path in &to_write {
-                    let _ = std::fs::remove_file(path);
+#[async_trait::async_trait]
+impl PluginFiles for Directory {
+    /// Writes the pair beside its place, synced, then renames both into
+    /// place with the watcher kept out.
+    async fn put(&self, name: &str, wasm: Vec<u8>, manifest: Vec<u8>) -> std::io::Result<bool> {
+        let places = self.pair(name);
+        let staged = places.clone().map(|path| {
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            self.dir
+                .join(format!(".{}.upload", file.unwrap_or_default()))
+        });
+        let to_write = staged.clone();
+        tokio::task::spawn_blocking(move || {
+            for (path, bytes) in to_write.iter().zip([wasm, manifest]) {
+                if let Err(source) = crate::files::write_synced(path, &bytes) {
+                    for path in &to_write {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(named(path, source));
                 }
-                return Err(io(path, source));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let _writing = self.lock.lock().await;
+        let mut replaced = false;
+        for (from, to) in staged.iter().zip(&places) {
+            replaced |= tokio::fs::try_exists(to).await.unwrap_or(false);
+            tokio::fs::rename(from, to)
+                .await
+                .map_err(|e| named(to, e))?;
+        }
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::files::sync_dir(&dir).map_err(|e| named(&dir, e))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(replaced)
+    }
+
+    async fn remove(&self, name: &str) -> std::io::Result<bool> {
+        let _writing = self.lock.lock().await;
+        let mut existed = false;
+        // The manifest first: a module without one is not loaded.
+        let [wasm, manifest] = self.pair(name);
+        for path in [manifest, wasm] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => existed = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(named(&path, source)),
             }
         }
-        Ok(())
-    })
-    .await
-    .map_err(|e| InstallError::Thread(e.to_string()))??;
-    let _writing = lock.lock().await;
-    let mut replaced = false;
-    for (from, to) in staged.iter().zip(&places) {
-        replaced |= tokio::fs::try_exists(to).await.unwrap_or(false);
-        tokio::fs::rename(from, to).await.map_err(|e| io(to, e))?;
+        Ok(existed)
     }
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || crate::files::sync_dir(&dir).map_err(|e| io(&dir, e)))
-        .await
-        .map_err(|e| InstallError::Thread(e.to_string()))??;
-    Ok(replaced)
+}
+
+/// `source`, its message naming `path`.
+fn named(path: &Path, source: std::io::Error) -> std::io::Error {
+    std::io::Error::new(source.kind(), format!("{}: {source}", path.display()))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::nats::held::Held;
+use crate::stores::Claim;
 #[cfg(any(test, feature = "fault-injection"))]
 pub use faults::{DiskFault, DiskFaults};
 use journal::Journal;
@@ -189,20 +189,25 @@ impl Queue {
         Arc::new(Ticket {
             queue: self.clone(),
             seq,
-            held: None,
+            claim: None,
             remaining: AtomicUsize::new(hooks),
             _room: room,
         })
     }
 
-    /// The ticket of an event stored in JetStream, not here: the last
-    /// webhook done with it acknowledges it there.
-    pub fn held_ticket(self: &Arc<Self>, held: Held, hooks: usize, room: Room) -> Arc<Ticket> {
+    /// The ticket of an event stored elsewhere (the cluster's stream), not
+    /// here: the last webhook done with it gives up `claim`.
+    pub fn claimed_ticket(
+        self: &Arc<Self>,
+        claim: Box<dyn Claim>,
+        hooks: usize,
+        room: Room,
+    ) -> Arc<Ticket> {
         self.depth.fetch_add(1, Ordering::Relaxed);
         Arc::new(Ticket {
             queue: self.clone(),
             seq: 0,
-            held: Some(held),
+            claim: Some(claim),
             remaining: AtomicUsize::new(hooks),
             _room: room,
         })
@@ -218,15 +223,16 @@ impl Queue {
 pub struct Ticket {
     queue: Arc<Queue>,
     seq: u64,
-    held: Option<Held>,
+    claim: Option<Box<dyn Claim>>,
     remaining: AtomicUsize,
     _room: Room,
 }
 
 impl Ticket {
-    /// Whether JetStream holds the event (and this host only a claim).
-    pub fn is_held(&self) -> bool {
-        self.held.is_some()
+    /// Whether the event is stored elsewhere (and this host holds only a
+    /// claim on it).
+    pub fn is_claimed(&self) -> bool {
+        self.claim.is_some()
     }
 
     /// Webhook `hook` is done with the event.
@@ -235,11 +241,11 @@ impl Ticket {
         if last {
             self.queue.depth.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some(held) = &self.held {
-            // JetStream keeps no record of single webhooks: an event taken
-            // over by another host goes to all of its webhooks again.
+        if let Some(claim) = &self.claim {
+            // The cluster's stream keeps no record of single webhooks: an
+            // event taken over by another host goes to all of them again.
             if last {
-                held.finish();
+                claim.finish();
             }
             return;
         }

@@ -1,6 +1,6 @@
 //! The storage seam: what the host keeps where either this host's own
 //! files or a store every host of a cluster shares (NATS JetStream,
-//! [`crate::nats`]) may hold it, chosen once at start-up by the wiring
+//! `nats`) may hold it, chosen once at start-up by the wiring
 //! (`server.rs`). A stage holds the trait object and never knows which.
 //!
 //! - [`Records`]: JSON records by id (the webhooks of each dialect, the
@@ -8,12 +8,23 @@
 //! - [`Flags`]: what failures decided about a webhook, seen by every host
 //!   (auto-disable).
 //!
-//! The acknowledgement of a stored event (an MQTT PUBACK or a JetStream
-//! ack) is the queue's [`crate::queue::Ticket`]; plugin files travel
-//! through [`crate::plugins::install::Place`].
+//! - [`Claim`]: this host's claim on an event stored elsewhere (the
+//!   cluster's stream) while its webhooks deliver it; the queue's
+//!   `Ticket` gives it up when the last one is done, as it
+//!   removes an event stored here.
+//!
+//! - [`Cluster`]: whether the shared stores answer, and their backlog.
+//!
+//! - [`PluginFiles`]: the plugin files installed over the API.
 
+pub mod claims;
+pub mod cluster;
 pub mod flags;
+pub mod plugin_files;
 pub mod records;
 
+pub use claims::Claim;
+pub use cluster::{Backlog, Cluster};
 pub use flags::{Flags, Unshared};
+pub use plugin_files::PluginFiles;
 pub use records::{Change, JsonFiles, Record, Records};

@@ -255,7 +255,7 @@ impl Handler for EventHook {
                 event,
                 ack: Ack::embedded(tx),
                 sent,
-                held: None,
+                claim: None,
                 share,
             })
             .await
@@ -340,7 +340,7 @@ impl Handler for WillHook {
                     event,
                     ack: Ack::none(),
                     sent: None,
-                    held: None,
+                    claim: None,
                     share,
                 };
                 if self.intake.inbound.send(inbound).await.is_err() {
