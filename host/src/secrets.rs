@@ -1,14 +1,14 @@
 //! What a secret is, in one place: the rule every read view, the delivery
 //! log and the error messages use to show `***` instead of a credential.
 //!
-//! Secrets are write-only (CONTRACT section 5): accepted on write, never
-//! shown again. A name is credential-like when it contains one of
-//! [`SECRET_NAME_PARTS`], case-insensitively; that one test decides for
-//! header names, query and form fields and JSON object keys. A URL's user
-//! information (`user:pass@`) is a credential wherever it appears. Each
-//! shape has its own pure function; they work on text, so they also mask
-//! Particle templates (`https://u:{{{PW}}}@host/?token={{T}}`) without
-//! parsing them.
+//! Secrets are write-only (README "HTTP API", its paragraph "Secrets are
+//! write-only"): accepted on write, never shown again. A name is
+//! credential-like when it contains one of [`SECRET_NAME_PARTS`],
+//! case-insensitively; that one test decides for header names, query and form
+//! fields and JSON object keys. A URL's user information (`user:pass@`) is a
+//! credential wherever it appears. Each shape has its own pure function; they
+//! work on text, so they also mask Particle templates
+//! (`https://u:{{{PW}}}@host/?token={{T}}`) without parsing them.
 
 pub mod destination;
 

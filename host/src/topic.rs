@@ -1,4 +1,4 @@
-//! The MQTT topics of the contract, parsed once at the edge of the host.
+//! The MQTT topics (README "MQTT topics"), parsed once at the edge of the host.
 //!
 //! Devices publish on `devices/{device_id}/events/{event_name}`; the host
 //! answers under `devices/{device_id}/`. Everything past this module works

@@ -1,4 +1,4 @@
-//! `GET /`: the web console (CONTRACT section 10), a page of hand-written
+//! `GET /`: the web console (README "Web console"), a page of hand-written
 //! HTML, CSS and JavaScript compiled into the binary.
 //!
 //! The page and its assets hold no data, so they are served without the

@@ -1,5 +1,6 @@
-//! `/v1/projects/{project_id}/webhooks`: Iottly-style webhooks (CONTRACT
-//! section 7). A project is a group of the registry.
+//! `/v1/projects/{project_id}/webhooks`: Iottly-style webhooks (README
+//! "Iottly-style webhooks (per project)"). A project is a group of the
+//! registry.
 
 use axum::Json;
 use axum::body::Bytes;

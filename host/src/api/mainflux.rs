@@ -1,6 +1,7 @@
-//! Mainflux-style webhooks (CONTRACT section 8): `/things/{thing_id}/webhooks`,
-//! `/groups/{group_id}/webhooks`, `/webhooks/{id}` and `DELETE /webhooks`,
-//! the same under `/svcwebhooks`. A thing is a device of the registry.
+//! Mainflux-style webhooks (README "Mainflux-style webhooks (per thing)"):
+//! `/things/{thing_id}/webhooks`, `/groups/{group_id}/webhooks`,
+//! `/webhooks/{id}` and `DELETE /webhooks`, the same under `/svcwebhooks`. A
+//! thing is a device of the registry.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -346,7 +346,7 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     /// The deadlines of one keep-alive connection through two requests,
-    /// one of them a long stream, with the contract's 10 s and 60 s.
+    /// one of them a long stream, with the README's 10 s and 60 s ("HTTP API").
     #[test]
     fn headers_have_ten_seconds_and_idleness_sixty_but_answers_have_no_deadline() {
         let t0 = Instant::now();

@@ -1,6 +1,6 @@
-//! Commands from backends to devices (CONTRACT sections 3 and 9): the
-//! router that publishes them and brings the devices' answers back, and
-//! what is kept for the HTTP route.
+//! Commands from backends to devices (README "MQTT topics" and "Live telemetry
+//! and commands: the WebSocket API"): the router that publishes them and brings
+//! the devices' answers back, and what is kept for the HTTP route.
 
 pub mod kept;
 pub mod router;

@@ -1,7 +1,8 @@
-//! Iottly-style webhooks (CONTRACT section 7): per project (a group of the
-//! registry), for the agent's own `iottly/` events or for every other
-//! event, optionally one channel, with up to [`MAX_HEADERS`] custom headers.
-//! Parsed and checked here once; the `iottly` plugin shapes the requests.
+//! Iottly-style webhooks (README "Iottly-style webhooks (per project)"): per
+//! project (a group of the registry), for the agent's own `iottly/` events or
+//! for every other event, optionally one channel, with up to [`MAX_HEADERS`]
+//! custom headers. Parsed and checked here once; the `iottly` plugin shapes the
+//! requests.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
-//! Mainflux-style webhooks (CONTRACT section 8): each belongs to one thing
-//! (a device of the registry) and carries that thing's group as
-//! `group_id`. Parsed and checked here once; the `mainflux` plugin sends
-//! the event's data as it is.
+//! Mainflux-style webhooks (README "Mainflux-style webhooks (per thing)"): each
+//! belongs to one thing (a device of the registry) and carries that thing's
+//! group as `group_id`. Parsed and checked here once; the `mainflux` plugin
+//! sends the event's data as it is.
 
 use std::collections::BTreeMap;
 

@@ -11,9 +11,10 @@ pub fn masked_headers(headers: &std::collections::BTreeMap<String, String>) -> s
         .into()
 }
 
-/// What a `PUT` keeps of the stored secrets: a header or URL sent back
-/// exactly as a read showed it (masked) keeps its stored value, while the
-/// URL goes to the same destination (CONTRACT section 12).
+/// What a `PUT` keeps of the stored secrets: a header or URL sent back exactly
+/// as a read showed it (masked) keeps its stored value, while the URL goes to
+/// the same destination (README "HTTP API": a kept secret follows its
+/// destination).
 pub fn keep_secrets(
     headers: &mut std::collections::BTreeMap<String, String>,
     url: &mut String,

@@ -1,6 +1,6 @@
-//! Who may publish and subscribe where on the embedded broker (CONTRACT
-//! section 6): pure rules, checked by the broker's hooks before a message
-//! is routed or a subscription made.
+//! Who may publish and subscribe where on the embedded broker (README "Who may
+//! speak on the embedded broker"): pure rules, checked by the broker's hooks
+//! before a message is routed or a subscription made.
 //!
 //! - Only the host speaks on host → device topics (`hook-*`, `commands`),
 //!   in every mode: a client's publish there is refused.

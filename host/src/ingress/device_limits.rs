@@ -1,7 +1,7 @@
-//! Per-device limits on the embedded broker (CONTRACT section 12), so that
-//! one device can never stall the others: how many filters its session may
-//! hold, how fast it may publish, and how many of its events the durable
-//! queue may hold at once.
+//! Per-device limits on the embedded broker (README "Who may speak on the
+//! embedded broker", its "Per device" table), so that one device can never
+//! stall the others: how many filters its session may hold, how fast it may
+//! publish, and how many of its events the durable queue may hold at once.
 //!
 //! The publish rate is paced per device id (the one its topics name) with
 //! the same GCRA bucket as the delivery throttle. A device that has been

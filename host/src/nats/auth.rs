@@ -1,5 +1,5 @@
 //! How a host proves to NATS who it is, and checks that the server is the
-//! cluster's (CONTRACT section 12, "Several hosts").
+//! cluster's (README "Logins and TLS to the cluster").
 //!
 //! [`NatsAuth`] is what the configuration names: at most one [`Login`]
 //! (a credentials file, an nkey seed, a user with a password file, a

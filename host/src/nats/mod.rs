@@ -1,5 +1,6 @@
-//! Several hosts on NATS JetStream (CONTRACT section 11): the connection,
-//! and what the hosts share through it.
+//! Several hosts on NATS JetStream (README "Running several hosts" and
+//! ARCHITECTURE "Several hosts"): the connection, and what the hosts share
+//! through it.
 //!
 //! Devices log in to the hosts' own embedded brokers, with the rules of a
 //! single host; NATS is only the hosts' ([`auth`]):
@@ -436,8 +437,9 @@ fn tls_refused(err: &async_nats::ConnectError) -> bool {
         .is_some_and(|inner| inner.is::<async_nats::rustls::Error>())
 }
 
-/// What `write` gives once it succeeds, or its error when `lasting` says
-/// trying again will not help or when [`PATIENCE`] has passed.
+/// What `write` (or a read that may be tried again) gives once it
+/// succeeds, or its error when `lasting` says trying again will not help or
+/// when [`PATIENCE`] has passed.
 pub async fn patiently<T, E, F, W>(mut write: W, lasting: impl Fn(&E) -> bool) -> Result<T, E>
 where
     W: FnMut() -> F,

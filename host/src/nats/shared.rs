@@ -106,7 +106,9 @@ impl Shared {
 #[async_trait::async_trait]
 impl Records for Shared {
     async fn load_all(&self) -> std::io::Result<Vec<Record>> {
-        self.all().await
+        // A cluster that just started may not answer at once (seen in CI:
+        // "EDGEHOOK_REGISTRY groups: timed out" at a host's start).
+        patiently(|| self.all(), |_| false).await
     }
 
     async fn put(&self, id: &str, json: Bytes) -> std::io::Result<u64> {

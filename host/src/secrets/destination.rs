@@ -1,7 +1,8 @@
-//! Where a webhook's requests go, and the rule that a kept secret follows
-//! it (CONTRACT section 12): a `PUT` that sends a secret back masked keeps
-//! the stored one only while the destination — the URL's scheme, host and
-//! port — is the same; otherwise the client must send the secret again.
+//! Where a webhook's requests go, and the rule that a kept secret follows it
+//! (README "HTTP API", its paragraph "A kept secret follows its destination"):
+//! a `PUT` that sends a secret back masked keeps the stored one only while the
+//! destination — the URL's scheme, host and port — is the same; otherwise the
+//! client must send the secret again.
 //!
 //! A URL is compared as the URL parser reads it: scheme and host name in
 //! lower case, IP literals normalised, the scheme's default port the same

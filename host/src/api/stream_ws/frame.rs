@@ -1,6 +1,7 @@
-//! The messages of the WebSocket API (CONTRACT section 9): a client's
-//! message parsed once into a [`Request`], and the frames the server sends,
-//! all `{"type", "payload", "request_id"?}`. Pure: no socket here.
+//! The messages of the WebSocket API (README "Live telemetry and commands: the
+//! WebSocket API"): a client's message parsed once into a [`Request`], and the
+//! frames the server sends, all `{"type", "payload", "request_id"?}`. Pure: no
+//! socket here.
 
 use std::collections::HashSet;
 

@@ -1,6 +1,6 @@
-//! `GET /v1/stream`: the WebSocket API of Iottly (CONTRACT section 9) —
-//! device telemetry from the [`EventStream`], and commands to devices
-//! through the [`Commands`] router.
+//! `GET /v1/stream`: the WebSocket API of Iottly (README "Live telemetry and
+//! commands: the WebSocket API") — device telemetry from the [`EventStream`],
+//! and commands to devices through the [`Commands`] router.
 //!
 //! The key (`?api_key=` or a bearer header) is checked before the upgrade;
 //! so is the connection limit. Every connection is one task ([`connection`])

@@ -1,8 +1,9 @@
-//! What the API shows of a Particle-style webhook: its definition with
-//! every secret replaced by `***` (CONTRACT section 5), and the way back —
-//! a definition sent to `PUT` that holds a masked value exactly as it was
-//! read keeps the stored secret there, while its URL goes to the same
-//! destination (section 12).
+//! What the API shows of a Particle-style webhook: its definition with every
+//! secret replaced by `***` (README "HTTP API", its paragraph "Secrets are
+//! write-only"), and the way back — a definition sent to `PUT` that holds a
+//! masked value exactly as it was read keeps the stored secret there, while its
+//! URL goes to the same destination (README "HTTP API", its paragraph "A kept
+//! secret follows its destination").
 //!
 //! Which field holds which shape of secret is decided here; what is a
 //! secret within each shape, in [`crate::secrets`].
@@ -54,11 +55,11 @@ pub fn mask(definition: &mut Map<String, Value>) {
     }
 }
 
-/// The definition a `PUT` stores: `incoming`, where each value equal to
-/// what the read view of `stored` showed in place of a secret is the
-/// stored value again — refused when such a secret would now go to
-/// another destination (CONTRACT section 12). A definition without a
-/// textual `url` is left to the validation, which names that problem.
+/// The definition a `PUT` stores: `incoming`, where each value equal to what
+/// the read view of `stored` showed in place of a secret is the stored value
+/// again — refused when such a secret would now go to another destination
+/// (README "HTTP API": a kept secret follows its destination). A definition
+/// without a textual `url` is left to the validation, which names that problem.
 pub fn restore(
     incoming: &mut Map<String, Value>,
     stored: &Map<String, Value>,
