@@ -1,7 +1,8 @@
 //! The storage seam: what the host keeps where either this host's own
 //! files or a store every host of a cluster shares (NATS JetStream,
 //! `nats`) may hold it, chosen once at start-up by the wiring
-//! (`server.rs`). A stage holds the trait object and never knows which.
+//! (`server/cluster.rs`). A stage holds the trait object and never knows
+//! which.
 //!
 //! - [`Records`]: JSON records by id (the webhooks of each dialect, the
 //!   registry's groups and devices), with the changes other hosts make.
