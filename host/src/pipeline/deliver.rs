@@ -164,6 +164,11 @@ impl Pipeline {
                 hook.name
             )));
         }
+        // An event that waited in the queue (a stop, a slow cluster) may
+        // be past its TTL before its first attempt.
+        if let Some(expired) = self.expires_within(event, Duration::ZERO) {
+            return Some(expired);
+        }
         let (mut retries, mut skips, mut sent) = (0, 0, false);
         loop {
             if let Some(retired) = hook.retired() {
