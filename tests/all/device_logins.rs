@@ -2,111 +2,11 @@
 //! with registry keys, the operator's login, topics a client may not use,
 //! and a rotated key closing the session that used it.
 
-use std::net::SocketAddr;
-
 use edgehook::config::Settings;
 use edgehook::ingress::acl::MqttAuth;
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS,
-    SubscribeReasonCode,
-};
-use tokio::sync::mpsc;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::support::{Endpoint, HostProcess, TestHost, WAIT};
-
-/// What a raw MQTT 3.1.1 client sees.
-#[derive(Debug)]
-enum Seen {
-    Packet(Packet),
-    /// The broker refused the login or closed the connection.
-    Closed(String),
-}
-
-/// A client that does not reconnect by itself: what happens is reported.
-struct Client {
-    client: AsyncClient,
-    seen: mpsc::UnboundedReceiver<Seen>,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr, id: &str, login: Option<(&str, &str)>) -> Self {
-        let mut opts = MqttOptions::new(id, addr.ip().to_string(), addr.port());
-        if let Some((user, password)) = login {
-            opts.set_credentials(user, password);
-        }
-        let (client, mut eventloop) = AsyncClient::new(opts, 16);
-        let (tx, seen) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                let event = match eventloop.poll().await {
-                    Ok(Event::Incoming(packet)) => Seen::Packet(packet),
-                    Ok(Event::Outgoing(_)) => continue,
-                    Err(err) => Seen::Closed(describe(&err)),
-                };
-                let closed = matches!(event, Seen::Closed(_));
-                if tx.send(event).is_err() || closed {
-                    return;
-                }
-            }
-        });
-        Self { client, seen }
-    }
-
-    async fn next(&mut self) -> Seen {
-        tokio::time::timeout(WAIT, self.seen.recv())
-            .await
-            .expect("the broker answered in time")
-            .expect("the client task runs")
-    }
-
-    /// The login's outcome: `Ok` on CONNACK success, the reason otherwise.
-    async fn login(&mut self) -> Result<(), String> {
-        match self.next().await {
-            Seen::Packet(Packet::ConnAck(ack)) if ack.code == ConnectReturnCode::Success => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    }
-
-    /// Subscribes and returns whether the broker granted it.
-    async fn subscribe(&mut self, filter: &str) -> bool {
-        self.client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .unwrap();
-        loop {
-            if let Seen::Packet(Packet::SubAck(ack)) = self.next().await {
-                return !matches!(ack.return_codes[0], SubscribeReasonCode::Failure);
-            }
-        }
-    }
-
-    async fn publish(&self, topic: &str, data: &str) {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, data.as_bytes().to_vec())
-            .await
-            .unwrap();
-    }
-
-    /// The next message published to this client: (topic, text).
-    async fn message(&mut self) -> (String, String) {
-        loop {
-            match self.next().await {
-                Seen::Packet(Packet::Publish(p)) => {
-                    return (p.topic, String::from_utf8_lossy(&p.payload).into_owned());
-                }
-                Seen::Closed(why) => panic!("closed while waiting for a message: {why}"),
-                Seen::Packet(_) => {}
-            }
-        }
-    }
-}
-
-fn describe(err: &ConnectionError) -> String {
-    match err {
-        ConnectionError::ConnectionRefused(code) => format!("refused: {code:?}"),
-        other => other.to_string(),
-    }
-}
+use crate::support::{Endpoint, Heard, HostProcess, LoginClient, TestHost, WAIT, login_settled};
 
 async fn devices_host(endpoint: &Endpoint) -> TestHost {
     let host = TestHost::start(
@@ -138,14 +38,14 @@ async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
         ("d2", key.as_str(), "another device's key"),
         ("edgehook", "not-the-token", "a wrong API token"),
     ] {
-        let mut c = Client::connect(addr, "intruder", Some((user, password))).await;
+        let mut c = LoginClient::connect(addr, "intruder", Some((user, password))).await;
         let refused = c.login().await.unwrap_err();
         assert!(refused.contains("BadUserNamePassword"), "{why}: {refused}");
     }
-    let mut anonymous = Client::connect(addr, "anon", None).await;
+    let mut anonymous = LoginClient::connect(addr, "anon", None).await;
     assert!(anonymous.login().await.is_err(), "an anonymous login");
 
-    let mut d1 = Client::connect(addr, "d1", Some(("d1", &key))).await;
+    let mut d1 = LoginClient::connect(addr, "d1", Some(("d1", &key))).await;
     d1.login().await.unwrap();
     assert!(!d1.subscribe("devices/#").await, "d1 read every device");
     assert!(!d1.subscribe("devices/d2/#").await, "d1 read d2's answers");
@@ -165,7 +65,7 @@ async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
         ("devices/d1/hook-response/temp/0".into(), "noted".into())
     );
 
-    let mut operator = Client::connect(
+    let mut operator = LoginClient::connect(
         addr,
         "ops",
         Some(("edgehook", host.host.api_token.as_str())),
@@ -197,30 +97,13 @@ async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
     host.host.stop().await;
 }
 
-/// Logs in as a device would: the broker may still be ending an earlier
-/// session of this client id, and says "server unavailable" meanwhile;
-/// then the device tries again. The first other answer.
-async fn login_settled(addr: SocketAddr, id: &str, login: (&str, &str)) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mut client = Client::connect(addr, id, Some(login)).await;
-        match client.login().await {
-            Err(why) if why.contains("ServiceUnavailable") => {
-                assert!(tokio::time::Instant::now() < deadline, "{why}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_key_closes_the_session_and_stops_working() {
     let endpoint = Endpoint::start(200, "ok").await;
     let host = devices_host(&endpoint).await;
     let addr = host.mqtt_addr();
     let old = host.register_device("d3").await;
-    let mut d3 = Client::connect(addr, "d3", Some(("d3", &old))).await;
+    let mut d3 = LoginClient::connect(addr, "d3", Some(("d3", &old))).await;
     d3.login().await.unwrap();
     assert!(d3.subscribe("devices/d3/#").await);
 
@@ -228,7 +111,7 @@ async fn a_rotated_key_closes_the_session_and_stops_working() {
     assert_eq!(status, 200, "{rotated}");
     let closed = tokio::time::timeout(WAIT, async {
         loop {
-            if let Seen::Closed(why) = d3.next().await {
+            if let Heard::Closed(why) = d3.next().await {
                 return why;
             }
         }
@@ -255,10 +138,10 @@ async fn in_open_mode_nobody_forges_the_hosts_answers() {
     host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
         .await;
     let addr = host.mqtt_addr();
-    let mut victim = Client::connect(addr, "victim", None).await;
+    let mut victim = LoginClient::connect(addr, "victim", None).await;
     victim.login().await.unwrap();
     assert!(victim.subscribe("devices/victim/#").await);
-    let mut forger = Client::connect(addr, "forger", None).await;
+    let mut forger = LoginClient::connect(addr, "forger", None).await;
     forger.login().await.unwrap();
     forger
         .publish("devices/victim/hook-response/temp/0", "forged")
@@ -357,7 +240,7 @@ async fn a_device_logs_in_over_the_tls_listener() {
     let tls_addr = host.host.mqtt_tls_addr.expect("a TLS listener");
 
     // Plain MQTT on the TLS port gets no CONNACK.
-    let mut plain = Client::connect(tls_addr, "plain", Some(("t1", &device_key))).await;
+    let mut plain = LoginClient::connect(tls_addr, "plain", Some(("t1", &device_key))).await;
     assert!(plain.login().await.is_err());
 
     let mut opts = MqttOptions::new("t1", "127.0.0.1", tls_addr.port());

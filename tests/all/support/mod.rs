@@ -10,6 +10,7 @@
 mod device;
 mod endpoint;
 mod load;
+mod login_client;
 mod mosquitto;
 mod nats;
 mod nats_secure;
@@ -27,6 +28,7 @@ use edgehook::server::Host;
 pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, verify_signature};
 pub use load::{Acked, publish_under_load};
+pub use login_client::{Heard, LoginClient, login_settled};
 pub use mosquitto::Mosquitto;
 pub use nats::NatsCluster;
 pub use nats_secure::{HOSTS_PASSWORD, HOSTS_USER, Logins, OTHER_PASSWORD, OTHER_USER, SecureNats};
