@@ -1,7 +1,7 @@
 //! MQTT ingress: where device events come from and where device replies go.
 //!
 //! Two sources, one shape: the [`embedded`] broker (the default, so that one
-//! binary runs on the edge; on a cluster too, where [`crate::nats`] stores
+//! binary runs on the edge; on a cluster too, where the cluster (`nats`) stores
 //! its events) and an [`external`] MQTT broker. Each turns the
 //! valid messages on `devices/+/events/#` into [`Inbound`] events on a
 //! bounded channel and publishes the host's replies. An event is
