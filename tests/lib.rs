@@ -10,43 +10,48 @@
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::time::SystemTime;
 
-/// The `edgehook` binary in `profile_dir` (e.g. `target/debug`), built
-/// first. `cargo test --workspace` builds the host's library but not its
-/// binary, so this runs `cargo build -p edgehook` once per test process:
-/// quick from the library already built, a no-op when it is up to date,
-/// and never an old binary.
+/// What builds the binaries the tests run, for the message of a test that
+/// finds one missing or older than its sources.
+const BUILD_IT: &str = "`cargo test --workspace` (scripts/test) builds it, and so does \
+     `cargo test -p edgehook -p edgehook-tests --test binary --test all FILTER`; \
+     or build it alone with `cargo build -p edgehook`";
+
+/// The `edgehook` binary in `profile_dir` (e.g. `target/debug`), as the
+/// test run built it: `cargo test --workspace` builds it once, with the
+/// run's features, because the host has an integration test
+/// (host/tests/binary.rs). Only located here, never built: a nested
+/// `cargo build` would have another feature set and rebuild much of the
+/// graph. Panics, naming the command to run, when it is missing or older
+/// than one of its sources.
 pub fn edgehook_binary(profile_dir: &Path) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let target_dir = profile_dir
-            .parent()
-            .expect("profile directories live in a target directory");
-        let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
-            Some("debug") => "dev",
-            Some(name) => name,
-            None => panic!("no profile directory in {}", profile_dir.display()),
-        };
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--package",
-                "edgehook",
-                "--profile",
-                profile,
-            ])
-            .arg("--manifest-path")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "cargo could not build the edgehook host ({status})"
+    let binary = profile_dir.join(format!("edgehook{}", std::env::consts::EXE_SUFFIX));
+    let built = std::fs::metadata(&binary)
+        .and_then(|meta| meta.modified())
+        .unwrap_or_else(|_| panic!("{} is missing. {BUILD_IT}", binary.display()));
+    if let Some(source) = newer_source(&binary.with_extension("d"), built) {
+        panic!(
+            "{} is older than {}. {BUILD_IT}",
+            binary.display(),
+            source.display()
         );
-    });
-    profile_dir.join(format!("edgehook{}", std::env::consts::EXE_SUFFIX))
+    }
+    binary
+}
+
+/// A file that cargo's dep-info `dep_info` (the `.d` beside a binary) lists
+/// as a source and that changed after `built`; directories are left out
+/// (cargo looks inside them, not at their own times).
+fn newer_source(dep_info: &Path, built: SystemTime) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(dep_info).ok()?;
+    let (_, sources) = text.lines().next()?.split_once(": ")?;
+    let unescaped = sources.replace("\\ ", "\0");
+    unescaped
+        .split_whitespace()
+        .map(|path| PathBuf::from(path.replace('\0', " ")))
+        .find(|path| {
+            std::fs::metadata(path)
+                .is_ok_and(|meta| meta.is_file() && meta.modified().is_ok_and(|time| time > built))
+        })
 }

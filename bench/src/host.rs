@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,8 +19,56 @@ use crate::devices::Broker;
 /// compiles its built-in plugin first).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The line `edgehook serve` prints when it takes events.
-const READY_LINE: &str = "edgehook ready";
+/// What the ready line of `edgehook serve --ready-format json` says: one
+/// JSON object, printed when the host takes events, with the bound
+/// addresses (README, "Configuration reference").
+#[derive(Debug, serde::Deserialize)]
+struct Ready {
+    edgehook: String,
+    api_listen: SocketAddr,
+    mqtt_listen: Option<SocketAddr>,
+}
+
+impl Ready {
+    /// Reads the standard output of `child` (the host `binary`) until its
+    /// ready line, then goes on reading it so that the host never blocks
+    /// on a full pipe.
+    async fn read(child: &mut Child, binary: &Path) -> anyhow::Result<Self> {
+        let stdout = child.stdout.take().context("the host's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(READY_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(ready) = Self::parse(&line) {
+                    return Ok(Some(ready));
+                }
+            }
+            Ok::<_, std::io::Error>(None)
+        })
+        .await;
+        let ready = match ready {
+            Ok(Ok(Some(ready))) => ready,
+            Ok(Ok(None)) => bail!(
+                "{} exited before it was ready: {}",
+                binary.display(),
+                child.wait().await?
+            ),
+            Ok(Err(err)) => return Err(err).context("reading the host's output"),
+            Err(_) => bail!(
+                "{} printed no ready line within {READY_TIMEOUT:?}",
+                binary.display()
+            ),
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(ready)
+    }
+
+    /// The ready object in `line`, if it is one.
+    fn parse(line: &str) -> Option<Self> {
+        serde_json::from_str::<Self>(line)
+            .ok()
+            .filter(|ready| ready.edgehook == "ready")
+    }
+}
 
 /// The spawned host's client id on an external broker. Its persistent
 /// session is cleared before and after each run: messages a failed run
@@ -73,7 +121,6 @@ impl Spawned {
         for path in [&data, &plugins, &webhooks] {
             std::fs::create_dir(path).with_context(|| format!("creating {}", path.display()))?;
         }
-        let [api_addr, mqtt_addr] = free_ports()?;
         let token = generate_token();
         let mut command = Command::new(binary);
         command
@@ -86,14 +133,14 @@ impl Spawned {
             .arg("--webhooks")
             .arg(&webhooks)
             .args(["--api-token", &token])
-            .args(["--api-listen", &api_addr.to_string()]);
+            .args(["--api-listen", "127.0.0.1:0", "--ready-format", "json"]);
         match mqtt_url {
             Some(url) => command.args(["--mqtt-url", url, "--mqtt-client-id", CLIENT_ID]),
             // The load publishes far faster per device than a device may by
             // default: lift the limit (it is still checked on every event).
             None => command.args([
                 "--mqtt-listen",
-                &mqtt_addr.to_string(),
+                "127.0.0.1:0",
                 "--device-publish-rate",
                 "1000000/s",
             ]),
@@ -113,37 +160,13 @@ impl Spawned {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let pid = child.id().context("the host exited at once")?;
-        let stdout = child.stdout.take().context("the host's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(READY_TIMEOUT, async {
-            while let Some(line) = lines.next_line().await? {
-                if line.starts_with(READY_LINE) {
-                    return Ok(true);
-                }
-            }
-            Ok::<_, std::io::Error>(false)
-        })
-        .await;
-        match ready {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => bail!(
-                "{} exited before it was ready: {}",
-                binary.display(),
-                child.wait().await?
-            ),
-            Ok(Err(err)) => return Err(err).context("reading the host's output"),
-            Err(_) => bail!(
-                "{} printed no {READY_LINE:?} line within {READY_TIMEOUT:?}",
-                binary.display()
-            ),
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let ready = Ready::read(&mut child, binary).await?;
         Ok(Self {
             child,
             pid,
-            api: format!("http://{api_addr}"),
+            api: format!("http://{}", ready.api_listen),
             token,
-            mqtt: mqtt_url.is_none().then_some(mqtt_addr),
+            mqtt: ready.mqtt_listen,
             external,
             _dir: dir,
         })
@@ -167,14 +190,6 @@ impl Spawned {
             None => Ok(()),
         }
     }
-}
-
-/// Two distinct free loopback ports (free when asked: the host binds them
-/// a moment later).
-fn free_ports() -> anyhow::Result<[SocketAddr; 2]> {
-    let first = TcpListener::bind("127.0.0.1:0")?;
-    let second = TcpListener::bind("127.0.0.1:0")?;
-    Ok([first.local_addr()?, second.local_addr()?])
 }
 
 /// A random token for the spawned host's API, from the standard library's
@@ -239,6 +254,21 @@ mod tests {
         let me = Proc::current();
         assert!(me.cpu_time().is_some());
         assert!(me.peak_rss().is_some_and(|bytes| bytes > 0));
+    }
+
+    #[test]
+    fn the_ready_object_gives_the_bound_addresses() {
+        let line = r#"{"edgehook":"ready","api_listen":"127.0.0.1:8080","mqtt_listen":"127.0.0.1:1883","mqtt_url":null}"#;
+        let ready = Ready::parse(line).expect("a ready object");
+        assert_eq!(ready.api_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            ready.mqtt_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:1883")
+        );
+        let external = r#"{"edgehook":"ready","api_listen":"127.0.0.1:1","mqtt_listen":null}"#;
+        assert_eq!(Ready::parse(external).and_then(|r| r.mqtt_listen), None);
+        assert!(Ready::parse("API token: x").is_none());
+        assert!(Ready::parse(r#"{"edgehook":"stopping","api_listen":"127.0.0.1:1"}"#).is_none());
     }
 
     #[test]

@@ -152,22 +152,8 @@ async fn measure(
     } else {
         None
     };
-    eprintln!(
-        "edgehook-bench: {} devices on {}{} publish {} events ({})",
-        plan.devices,
-        target.broker,
-        if keys.is_some() {
-            ", each logged in with its key,"
-        } else {
-            ""
-        },
-        plan.events,
-        plan.pace
-    );
-    let host = target.pid.map(Proc::pid);
-    let me = Proc::current();
-    let host_cpu_before = host.as_ref().and_then(Proc::cpu_time);
-    let my_cpu_before = me.cpu_time();
+    announce(plan, &target.broker, keys.is_some());
+    let cpu = CpuClock::start(target.pid);
 
     let start = Instant::now();
     fleet.start(start);
@@ -178,18 +164,8 @@ async fn measure(
     };
 
     let wall = start.elapsed().as_secs_f64();
-    let host_cpu = host.as_ref().and_then(|host| {
-        Some(
-            host.cpu_time()?
-                .saturating_sub(host_cpu_before?)
-                .as_secs_f64(),
-        )
-    });
-    let host_peak_rss = host.as_ref().and_then(Proc::peak_rss);
-    let my_cpu = me
-        .cpu_time()
-        .zip(my_cpu_before)
-        .map(|(after, before)| after - before);
+    let (host_cpu, my_cpu) = cpu.read();
+    let host_peak_rss = cpu.host.as_ref().and_then(Proc::peak_rss);
     let exited = target.spawned.as_mut().and_then(Spawned::exited);
     let sink_requests = sink.requests();
     let mut tally = fleet.finish();
@@ -238,7 +214,7 @@ async fn measure(
             cpu_percent: host_cpu.map(|cpu| round2(100.0 * cpu / wall)),
             peak_rss_mib: host_peak_rss.map(|bytes| round2(bytes as f64 / (1024.0 * 1024.0))),
         }),
-        bench_cpu_seconds: my_cpu.map(|cpu| round2(cpu.as_secs_f64())),
+        bench_cpu_seconds: my_cpu.map(round2),
         sink_requests,
         ws_clients: args.ws_clients,
         ws_frames,
@@ -246,6 +222,53 @@ async fn measure(
         ws_closed,
         notes: tally.notes,
     })
+}
+
+/// Says on standard error what the run is about to do.
+fn announce(plan: Plan, broker: &Broker, logged_in: bool) {
+    let logins = if logged_in {
+        ", each logged in with its key,"
+    } else {
+        ""
+    };
+    eprintln!(
+        "edgehook-bench: {} devices on {broker}{logins} publish {} events ({})",
+        plan.devices, plan.events, plan.pace
+    );
+}
+
+/// The CPU time the host and this tool used since the run started.
+struct CpuClock {
+    host: Option<Proc>,
+    me: Proc,
+    host_before: Option<Duration>,
+    me_before: Option<Duration>,
+}
+
+impl CpuClock {
+    /// Starts counting for the host `pid` (if known) and this process.
+    fn start(pid: Option<u32>) -> Self {
+        let host = pid.map(Proc::pid);
+        let me = Proc::current();
+        Self {
+            host_before: host.as_ref().and_then(Proc::cpu_time),
+            me_before: me.cpu_time(),
+            host,
+            me,
+        }
+    }
+
+    /// Seconds of CPU the host and this tool used so far, where known.
+    fn read(&self) -> (Option<f64>, Option<f64>) {
+        let since = |proc: &Proc, before: Option<Duration>| {
+            Some(proc.cpu_time()?.saturating_sub(before?).as_secs_f64())
+        };
+        let host = self
+            .host
+            .as_ref()
+            .and_then(|host| since(host, self.host_before));
+        (host, since(&self.me, self.me_before))
+    }
 }
 
 /// Why the wait ended.

@@ -7,14 +7,20 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The host binary, next to this package's binary, built first.
+/// The host binary, next to this package's binary: `cargo test --workspace`
+/// builds it (host/tests/binary.rs); located, never built here, so that no
+/// nested build runs with another feature set.
 fn host_binary() -> PathBuf {
     let bench = Path::new(env!("CARGO_BIN_EXE_edgehook-bench"));
-    edgehook_tests::edgehook_binary(
-        bench
-            .parent()
-            .expect("binaries live in a profile directory"),
-    )
+    let host = bench.with_file_name(format!("edgehook{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        host.is_file(),
+        "{} is missing. `cargo test --workspace` (scripts/test) builds it, and so does \
+         `cargo test -p edgehook -p edgehook-bench --test binary --test smoke`; \
+         or build it alone with `cargo build -p edgehook`",
+        host.display()
+    );
+    host
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::topic::{DeviceId, EventName, ReplyKind, RequestId};
+use crate::topic::{CommandReport, DeviceId, EventName, RequestId};
 
 /// One event a device published, as received by the host.
 ///
@@ -69,7 +69,7 @@ pub struct CommandReply {
     /// The command it answers, taken from the topic.
     pub request_id: RequestId,
     /// Output or done.
-    pub kind: ReplyKind,
+    pub kind: CommandReport,
     /// The payload exactly as published (`{"chunk", "fd"}` or `{"exit_code"}`).
     pub payload: Bytes,
 }

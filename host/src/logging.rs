@@ -55,7 +55,7 @@ pub const DEFAULT_LEVEL: &str = "info";
 const QUIET: [&str; 3] = ["rmqtt", "rmqtt_net", "async_nats"];
 
 /// The filter of `level` (a level or `RUST_LOG`-style directives), with
-/// the [`QUIET`] targets it does not name kept to warnings.
+/// the `QUIET` targets it does not name kept to warnings.
 pub fn filter(level: &str) -> Result<EnvFilter, String> {
     let mut directives = level.trim().to_owned();
     for target in QUIET {

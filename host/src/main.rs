@@ -150,50 +150,7 @@ fn main() -> anyhow::Result<()> {
                 let reloads = reloads(file, *given);
                 edgehook::server::run(Config::build(settings)?, stop, reloads).await
             }
-            Command::Plugin {
-                command: PluginCommand::New { name, dir, sdk },
-            } => {
-                let sdk = sdk.unwrap_or_else(|| {
-                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk"))
-                });
-                let sdk = std::fs::canonicalize(&sdk).with_context(|| {
-                    format!("guest SDK not found at {} (give --sdk DIR)", sdk.display())
-                })?;
-                let path = edgehook::scaffold::new_plugin(
-                    &dir,
-                    &name,
-                    edgehook::scaffold::SdkSource::Path(sdk),
-                )?;
-                println!("created {}", path.display());
-                if let Some(missing) = edgehook::scaffold::missing_wasm_target(&path) {
-                    eprintln!("note: {missing}");
-                }
-                Ok(())
-            }
-            Command::Plugin {
-                command: PluginCommand::Test(run),
-            } => {
-                print!("{}", edgehook::offline::run(run, Path::new("")).await?);
-                Ok(())
-            }
-            Command::Plugin {
-                command:
-                    PluginCommand::Push {
-                        wasm,
-                        manifest,
-                        api,
-                    },
-            } => {
-                let client = ApiClient::new(&api)?;
-                print!("{}", plugins::push(&client, &wasm, &manifest).await?);
-                Ok(())
-            }
-            Command::Plugin {
-                command: PluginCommand::Remove { name, api },
-            } => {
-                print!("{}", plugins::remove(&ApiClient::new(&api)?, &name).await?);
-                Ok(())
-            }
+            Command::Plugin { command } => plugin(command).await,
             Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,
             Command::Device { command, api } => {
                 print!("{}", fleet::device(command, &ApiClient::new(&api)?).await?);
@@ -203,20 +160,59 @@ fn main() -> anyhow::Result<()> {
                 print!("{}", fleet::group(command, &ApiClient::new(&api)?).await?);
                 Ok(())
             }
-            Command::Subscribe { prefix, api } => {
-                use std::io::Write as _;
-                let client = ApiClient::new(&api)?;
-                let mut out = std::io::stdout().lock();
-                client
-                    .subscribe(prefix.as_deref(), |json| {
-                        let _ = writeln!(out, "{json}");
-                        let _ = out.flush();
-                    })
-                    .await?;
-                Ok(())
-            }
+            Command::Subscribe { prefix, api } => subscribe(prefix, &ApiClient::new(&api)?).await,
         }
     })
+}
+
+async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New { name, dir, sdk } => {
+            let sdk = sdk.unwrap_or_else(|| {
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk"))
+            });
+            let sdk = std::fs::canonicalize(&sdk).with_context(|| {
+                format!("guest SDK not found at {} (give --sdk DIR)", sdk.display())
+            })?;
+            let path = edgehook::scaffold::new_plugin(
+                &dir,
+                &name,
+                edgehook::scaffold::SdkSource::Path(sdk),
+            )?;
+            println!("created {}", path.display());
+            if let Some(missing) = edgehook::scaffold::missing_wasm_target(&path) {
+                eprintln!("note: {missing}");
+            }
+        }
+        PluginCommand::Test(run) => {
+            print!("{}", edgehook::offline::run(run, Path::new("")).await?);
+        }
+        PluginCommand::Push {
+            wasm,
+            manifest,
+            api,
+        } => {
+            let client = ApiClient::new(&api)?;
+            print!("{}", plugins::push(&client, &wasm, &manifest).await?);
+        }
+        PluginCommand::Remove { name, api } => {
+            print!("{}", plugins::remove(&ApiClient::new(&api)?, &name).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Prints the live event stream, one JSON object a line.
+async fn subscribe(prefix: Option<String>, client: &ApiClient) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    client
+        .subscribe(prefix.as_deref(), |json| {
+            let _ = writeln!(out, "{json}");
+            let _ = out.flush();
+        })
+        .await?;
+    Ok(())
 }
 
 async fn webhook(command: WebhookCommand, client: &ApiClient) -> anyhow::Result<()> {

@@ -54,42 +54,7 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
     t.wasm = dir.join(&t.wasm);
     t.config = t.config.map(|c| dir.join(c));
     t.response = t.response.map(|r| dir.join(r));
-    let (config, limits) = match t.config.clone().or_else(|| default_manifest(&t.wasm, dir)) {
-        None => (serde_json::json!({}), Limits::default()),
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if path.extension().is_some_and(|e| e == "json") {
-                let json = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not JSON", path.display()))?;
-                (json, Limits::default())
-            } else {
-                let m = Manifest::parse(&text, &Limits::default(), 4 << 30, |v| {
-                    std::env::var(v).ok()
-                })
-                .with_context(|| format!("manifest {}", path.display()))?;
-                (m.config, m.limits)
-            }
-        }
-    };
-    let wasm = std::fs::read(&t.wasm).with_context(|| format!("reading {}", t.wasm.display()))?;
-    let engine = WasmEngine::new(&EngineOptions {
-        instances: 4,
-        max_memory: limits.memory,
-        cache_dir: None,
-    })
-    .context("setting up the wasm engine")?;
-    let name = t
-        .wasm
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("plugin")
-        .to_owned();
-    let plugin =
-        tokio::task::spawn_blocking(move || Plugin::load(&engine, &name, &wasm, &config, limits))
-            .await?
-            .with_context(|| format!("loading {}", t.wasm.display()))?;
-
+    let plugin = load(&t, dir).await?;
     let device = DeviceId::try_from(t.device.as_str())?;
     let event = Event::received(
         device,
@@ -138,6 +103,49 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
         )?;
     }
     Ok(out)
+}
+
+/// The plugin of `t`, loaded in an engine of its own with its
+/// configuration and limits.
+async fn load(t: &TestRun, dir: &Path) -> anyhow::Result<Plugin> {
+    let (config, limits) = configuration(t, dir)?;
+    let wasm = std::fs::read(&t.wasm).with_context(|| format!("reading {}", t.wasm.display()))?;
+    let engine = WasmEngine::new(&EngineOptions {
+        instances: 4,
+        max_memory: limits.memory,
+        cache_dir: None,
+    })
+    .context("setting up the wasm engine")?;
+    let name = t
+        .wasm
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin")
+        .to_owned();
+    tokio::task::spawn_blocking(move || Plugin::load(&engine, &name, &wasm, &config, limits))
+        .await?
+        .with_context(|| format!("loading {}", t.wasm.display()))
+}
+
+/// The plugin's configuration and limits: from `--config` (a manifest, or
+/// a JSON configuration), else from its [default manifest](default_manifest),
+/// else an empty configuration and the default limits.
+fn configuration(t: &TestRun, dir: &Path) -> anyhow::Result<(serde_json::Value, Limits)> {
+    let Some(path) = t.config.clone().or_else(|| default_manifest(&t.wasm, dir)) else {
+        return Ok((serde_json::json!({}), Limits::default()));
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        let json = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        return Ok((json, Limits::default()));
+    }
+    let m = Manifest::parse(&text, &Limits::default(), 4 << 30, |v| {
+        std::env::var(v).ok()
+    })
+    .with_context(|| format!("manifest {}", path.display()))?;
+    Ok((m.config, m.limits))
 }
 
 /// The manifest `plugin test` reads when `--config` is not given: the one

@@ -103,6 +103,15 @@ pub fn pairs(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A comma list of URLs as a config file writes it, each masked by
+/// [`url`](fn@url).
+pub fn url_list(urls: &[String]) -> String {
+    urls.iter()
+        .map(|u| url(u).into_owned())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// A URL (or a URL template) with its credentials masked: the password of
 /// `user:pass@` (a lone `token@` is taken as the credential itself) and
 /// the values of credential-like query fields.
@@ -135,7 +144,7 @@ fn shows_credential(url: &url::Url) -> bool {
     }
 }
 
-/// [`url`] on text that may be a template, its authority found by
+/// [`url`](fn@url) on text that may be a template, its authority found by
 /// [`authority_span`].
 fn text_url(text: &str) -> Cow<'_, str> {
     let span = authority_span(text);

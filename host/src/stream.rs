@@ -25,7 +25,7 @@ const TTL: u32 = 60;
 
 /// Who published an event of the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub enum Source {
     /// A device, on `devices/{id}/events/…`.
     Device,
     /// The host, to a device.
@@ -40,7 +40,7 @@ pub struct StreamEvent {
     /// The device it came from or went to.
     pub device: DeviceId,
     /// Device event or host message.
-    pub origin: Origin,
+    pub source: Source,
     /// The payload as published.
     pub data: Bytes,
     /// RFC 3339 UTC with milliseconds.
@@ -86,7 +86,7 @@ impl EventStream {
             self.send(StreamEvent {
                 name: event.name.as_str().to_owned(),
                 device: event.device.clone(),
-                origin: Origin::Device,
+                source: Source::Device,
                 data: event.data.clone(),
                 published_at: event.published_at.clone(),
                 json: OnceLock::new(),
@@ -101,7 +101,7 @@ impl EventStream {
             self.send(StreamEvent {
                 name: name.to_owned(),
                 device: device.clone(),
-                origin: Origin::Host,
+                source: Source::Host,
                 data: payload.clone(),
                 published_at: humantime::format_rfc3339_millis(now).to_string(),
                 json: OnceLock::new(),

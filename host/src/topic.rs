@@ -182,7 +182,7 @@ impl serde::Serialize for RequestId {
 
 /// What a device says about a command it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyKind {
+pub enum CommandReport {
     /// A chunk of its output (`command-output/{request_id}`).
     Output,
     /// It finished (`command-done/{request_id}`).
@@ -192,14 +192,14 @@ pub enum ReplyKind {
 /// Splits `devices/{device_id}/command-output|command-done/{request_id}`.
 pub fn parse_command_reply_topic(
     topic: &str,
-) -> Result<(DeviceId, ReplyKind, RequestId), TopicError> {
+) -> Result<(DeviceId, CommandReport, RequestId), TopicError> {
     let not_reply = || TopicError::NotACommandReply(topic.to_owned());
     let rest = topic.strip_prefix("devices/").ok_or_else(not_reply)?;
     let (device, rest) = rest.split_once('/').ok_or_else(not_reply)?;
     let (kind, id) = if let Some(id) = rest.strip_prefix("command-output/") {
-        (ReplyKind::Output, id)
+        (CommandReport::Output, id)
     } else if let Some(id) = rest.strip_prefix("command-done/") {
-        (ReplyKind::Done, id)
+        (CommandReport::Done, id)
     } else {
         return Err(not_reply());
     };
@@ -208,10 +208,14 @@ pub fn parse_command_reply_topic(
 
 /// `devices/{device_id}/command-output|command-done/{request_id}`: where
 /// a device answers a command.
-pub fn command_reply_topic(device: &DeviceId, kind: ReplyKind, request_id: &RequestId) -> String {
+pub fn command_reply_topic(
+    device: &DeviceId,
+    kind: CommandReport,
+    request_id: &RequestId,
+) -> String {
     let level = match kind {
-        ReplyKind::Output => "command-output",
-        ReplyKind::Done => "command-done",
+        CommandReport::Output => "command-output",
+        CommandReport::Done => "command-done",
     };
     format!("devices/{device}/{level}/{request_id}")
 }
@@ -375,10 +379,10 @@ mod tests {
         let (d, kind, id) = parse_command_reply_topic("devices/d1/command-output/r-1").unwrap();
         assert_eq!(
             (d.as_str(), kind, id.as_str()),
-            ("d1", ReplyKind::Output, "r-1")
+            ("d1", CommandReport::Output, "r-1")
         );
         let (_, kind, _) = parse_command_reply_topic("devices/d1/command-done/r-1").unwrap();
-        assert_eq!(kind, ReplyKind::Done);
+        assert_eq!(kind, CommandReport::Done);
         for bad in [
             "devices/d1/command-output/",
             "devices/d1/command-output/a/b",

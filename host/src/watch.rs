@@ -17,7 +17,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(400);
 pub type Stamp = Option<(u64, SystemTime)>;
 
 /// The files of `dir` named `STEM.EXT` with one of `exts` and a usable
-/// stem ([`valid_name`]), with their stamps: `(stem, ext, stamp)`.
+/// stem (`valid_name`), with their stamps: `(stem, ext, stamp)`.
 pub async fn files(
     dir: &Path,
     exts: &[&'static str],
@@ -54,7 +54,7 @@ pub async fn files(
 
 /// What to do about one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change<S> {
+pub enum FileChange<S> {
     /// New or changed, and stable: load it.
     Changed(String, S),
     /// No longer there: unload it.
@@ -82,22 +82,22 @@ impl<S> Default for Settle<S> {
 impl<S: Clone + PartialEq> Settle<S> {
     /// The changes to act on, given what is on disk `now`. With `settle`
     /// false (the first look at start), files are taken as they are.
-    pub fn changes(&mut self, now: BTreeMap<String, S>, settle: bool) -> Vec<Change<S>> {
-        let mut out: Vec<Change<S>> = self
+    pub fn changes(&mut self, now: BTreeMap<String, S>, settle: bool) -> Vec<FileChange<S>> {
+        let mut out: Vec<FileChange<S>> = self
             .done
             .keys()
             .filter(|n| !now.contains_key(*n))
-            .map(|n| Change::Gone(n.clone()))
+            .map(|n| FileChange::Gone(n.clone()))
             .collect();
         for change in &out {
-            if let Change::Gone(name) = change {
+            if let FileChange::Gone(name) = change {
                 self.done.remove(name);
             }
         }
         for (name, state) in &now {
             let stable = !settle || self.seen.get(name) == Some(state);
             if stable && self.done.get(name) != Some(state) {
-                out.push(Change::Changed(name.clone(), state.clone()));
+                out.push(FileChange::Changed(name.clone(), state.clone()));
                 self.done.insert(name.clone(), state.clone());
             }
         }
@@ -175,16 +175,19 @@ mod tests {
         let mut settle = Settle::default();
         assert_eq!(
             settle.changes(now(&[("a", 1)]), false),
-            [Change::Changed("a".into(), 1)],
+            [FileChange::Changed("a".into(), 1)],
             "the first look takes files as they are"
         );
         assert_eq!(settle.changes(now(&[("a", 1)]), true), []);
         assert_eq!(settle.changes(now(&[("a", 2)]), true), [], "still changing");
         assert_eq!(
             settle.changes(now(&[("a", 2)]), true),
-            [Change::Changed("a".into(), 2)]
+            [FileChange::Changed("a".into(), 2)]
         );
-        assert_eq!(settle.changes(now(&[]), true), [Change::Gone("a".into())]);
+        assert_eq!(
+            settle.changes(now(&[]), true),
+            [FileChange::Gone("a".into())]
+        );
         assert_eq!(settle.changes(now(&[]), true), []);
     }
 }

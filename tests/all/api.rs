@@ -3,7 +3,7 @@
 use edgehook::config::Settings;
 use edgehook_tests::{BEHAVE, THINGSPEAK};
 
-use crate::support::TestHost;
+use crate::support::{HostUnderTest, TestHost};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_is_open_and_everything_else_needs_the_token() {

@@ -9,7 +9,9 @@ use std::path::Path;
 use edgehook::config::Settings;
 use edgehook_tests::{BEHAVE, FILES, FIXTURES, SOCKETS, WRONG_WORLD};
 
-use crate::support::{Device, Endpoint, TestHost, forward_manifest, install, not_wasm};
+use crate::support::{
+    Device, Endpoint, HostUnderTest, TestHost, forward_manifest, install, not_wasm,
+};
 
 /// Publishes `forward` and checks that the healthy plugin delivers it and
 /// the device gets the answer, with nothing else before it.

@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::{Device, Endpoint, HostProcess, Mosquitto, WAIT, publish_under_load};
+use crate::support::{
+    Device, Endpoint, HostProcess, HostUnderTest, Mosquitto, WAIT, host_dir, publish_under_load,
+    seq_of,
+};
 
 const DEVICES: usize = 8;
 const EVENTS_PER_DEVICE: usize = 400;
@@ -21,11 +24,8 @@ const KILL_AFTER: usize = 600;
 
 /// A directory with one Particle-style webhook file sending `crash` events
 /// to `endpoint`.
-fn host_dir(endpoint: &Endpoint) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["data", "plugins", "webhooks"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-    }
+fn crash_dir(endpoint: &Endpoint) -> tempfile::TempDir {
+    let dir = host_dir();
     let webhook = serde_json::json!({
         "event": "crash",
         "url": format!("http://{}/hook", endpoint.addr),
@@ -38,7 +38,7 @@ fn host_dir(endpoint: &Endpoint) -> tempfile::TempDir {
 
 /// Collects what the endpoint saw until every acknowledged event is in,
 /// then returns (missing, duplicates).
-async fn wait_for(
+async fn collect_until_acked_arrived(
     endpoint: &mut Endpoint,
     seen: &mut Vec<String>,
     acked: &BTreeSet<(usize, usize)>,
@@ -60,11 +60,6 @@ async fn wait_for(
     }
 }
 
-fn seq_of(body: &[u8]) -> String {
-    let v: serde_json::Value = serde_json::from_slice(body).expect("JSON body");
-    v["seq"].as_str().expect("seq").to_owned()
-}
-
 /// Publishes under load to an endpoint that holds its answers, kills the
 /// host after `KILL_AFTER` PUBACKs while events wait in its queue, starts a
 /// new host on the same directory with the endpoint answering at once, and
@@ -77,7 +72,7 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
     // Requests reach the endpoint and wait there: nothing is done, and
     // what the broker acknowledges stays in the durable queue.
     endpoint.answer(200, "ok", Duration::from_secs(600));
-    let dir = host_dir(&endpoint);
+    let dir = crash_dir(&endpoint);
     let host = HostProcess::start(dir.path(), mqtt).await;
     // The embedded broker acknowledges only what the queue committed, so
     // only requests in flight at the kill can come again; mosquitto also
@@ -140,7 +135,7 @@ async fn crash_and_recover(mqtt: &[&str], broker: Option<SocketAddr>) {
 
     endpoint.answer(200, "ok", Duration::ZERO);
     let host = HostProcess::start(dir.path(), mqtt).await;
-    let missing = wait_for(&mut endpoint, &mut seen, &acked).await;
+    let missing = collect_until_acked_arrived(&mut endpoint, &mut seen, &acked).await;
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged events never reached the endpoint, e.g. {:?} \

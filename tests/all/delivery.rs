@@ -7,7 +7,7 @@ use bytesize::ByteSize;
 use edgehook::config::Settings;
 use edgehook_tests::{BEHAVE, THINGSPEAK};
 
-use crate::support::{Device, Endpoint, TestHost, forward_manifest};
+use crate::support::{Device, Endpoint, HostUnderTest, TestHost, forward_manifest};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thingspeak_event_becomes_a_form_post_and_the_answer_returns_to_the_device() {

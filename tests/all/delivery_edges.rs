@@ -7,7 +7,7 @@ use bytesize::ByteSize;
 use edgehook::config::Settings;
 use serde_json::json;
 
-use crate::support::{Device, Endpoint, Scripted, Step, TestHost};
+use crate::support::{Device, Endpoint, HostUnderTest, Scripted, Step, TestHost, is_marker};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redirect_is_not_followed_and_the_device_hears_the_3xx() {
@@ -45,7 +45,7 @@ async fn a_redirect_is_not_followed_and_the_device_hears_the_3xx() {
     // Nothing reached the redirect's target before the marker, sent there
     // directly after both.
     host.send_marker(&device, target.url("/marker")).await;
-    let before = target.before_marker(|s| s.uri.path() == "/marker").await;
+    let before = target.before_marker(is_marker).await;
     assert!(before.is_empty(), "a redirect was followed: {before:?}");
     // A 3xx is an answer, not a failure: no retry, not counted as an error.
     let before = device.before_marker("devices/d1/hook-sent/marker").await;

@@ -6,7 +6,9 @@ use edgehook::config::Settings;
 use edgehook::ingress::acl::MqttAuth;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::support::{Endpoint, Heard, HostProcess, LoginClient, TestHost, WAIT, login_settled};
+use crate::support::{
+    Endpoint, Heard, HostProcess, HostUnderTest, LoginClient, TestHost, WAIT, login_settled,
+};
 
 async fn devices_host(endpoint: &Endpoint) -> TestHost {
     let host = TestHost::start(

@@ -7,7 +7,7 @@ use edgehook::config::Settings;
 use edgehook::ingress::acl::MqttAuth;
 use serde_json::json;
 
-use crate::support::{Endpoint, TestHost, login_settled};
+use crate::support::{Endpoint, HostUnderTest, TestHost, login_settled};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_device_is_disconnected_and_its_key_logs_in_no_more() {

@@ -8,7 +8,7 @@ use edgehook::config::{Config, Settings};
 use edgehook::server::Host;
 use serde_json::json;
 
-use crate::support::{Device, Mosquitto, Scripted, Seen, Step, TestHost, WAIT};
+use crate::support::{Device, HostUnderTest, Mosquitto, Scripted, Step, TestHost, WAIT, is_marker};
 
 /// The value of the sample `series` (name and labels, as written).
 fn sample(text: &str, series: &str) -> f64 {
@@ -17,10 +17,6 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} in the metrics:\n{text}"))
         .parse()
         .unwrap()
-}
-
-fn is_marker(seen: &Seen) -> bool {
-    seen.uri.path() == "/marker"
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,7 +5,9 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, Mosquitto, TestHost, WAIT, closed_port, forward_manifest};
+use crate::support::{
+    Device, Endpoint, HostUnderTest, Mosquitto, TestHost, WAIT, closed_port, forward_manifest,
+};
 
 /// A host on `broker` speaking `version` (none: the default) with a
 /// forwarding plugin, and a device: one event goes to the endpoint and its
@@ -97,7 +99,7 @@ async fn an_event_not_acknowledged_is_redelivered_to_the_next_session() {
 
     let broker = Mosquitto::start().await;
     let opts = ExternalOptions {
-        url: format!("mqtt://{}", broker.addr),
+        urls: vec![format!("mqtt://{}", broker.addr)],
         version: MqttVersion::V5,
         client_id: "edgehook-redelivery".into(),
         max_event_bytes: 1024,
@@ -143,7 +145,7 @@ async fn an_unreachable_broker_is_named_at_start() {
     let (_closed, port) = closed_port();
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let opts = edgehook::ingress::external::ExternalOptions {
-        url: format!("mqtt://127.0.0.1:{port}"),
+        urls: vec![format!("mqtt://127.0.0.1:{port}")],
         version: edgehook::ingress::external::MqttVersion::V5,
         client_id: "nobody".into(),
         max_event_bytes: 1024,
@@ -160,7 +162,7 @@ async fn an_unreachable_broker_is_named_at_start() {
         "{err}"
     );
     let bad = edgehook::ingress::external::ExternalOptions {
-        url: "http://x".into(),
+        urls: vec!["http://x".into()],
         ..opts
     };
     let err = edgehook::ingress::external::start(bad, tx)

@@ -12,7 +12,7 @@ use edgehook_tests::BEHAVE;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::support::{Device, HostProcess, TestHost, WAIT, http_get};
+use crate::support::{Device, HostProcess, HostUnderTest, TestHost, WAIT, http_get};
 
 /// Reads `stream` to its end; the bytes, or what ended it.
 async fn read_to_eof(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use edgehook_tests::INSTANCES;
 
-use crate::support::{Device, Scripted, Step, TestHost};
+use crate::support::{Device, HostUnderTest, Scripted, Step, TestHost};
 
 fn manifest(url: &str) -> String {
     format!("event = \"reading\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nurl = \"{url}\"\n")

@@ -6,22 +6,12 @@
 use edgehook::config::Settings;
 use serde_json::{Value, json};
 
-use crate::support::{Device, Endpoint, Seen, TestHost};
+use crate::support::{Device, Endpoint, HostUnderTest, Seen, TestHost};
 
 /// Creates an Iottly webhook in `project`; its id.
 async fn create(host: &TestHost, project: &str, webhook: Value) -> String {
-    let (status, body) = host
-        .api(
-            "POST",
-            &format!("/v1/projects/{project}/webhooks"),
-            &webhook.to_string(),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"]
-        .as_str()
-        .expect("the new webhook's id")
-        .to_owned()
+    host.create_at(&format!("/v1/projects/{project}/webhooks"), webhook)
+        .await
 }
 
 /// The next `n` requests at `endpoint`, sorted by path.
@@ -32,13 +22,6 @@ async fn next(endpoint: &mut Endpoint, n: usize) -> Vec<Seen> {
     }
     seen.sort_by(|a, b| a.uri.path().cmp(b.uri.path()));
     seen
-}
-
-fn header<'a>(seen: &'a Seen, name: &str) -> &'a str {
-    seen.headers
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,8 +103,8 @@ async fn routes_refuse_bad_input_keep_the_limit_and_survive_a_restart() {
     device.publish("temp", "21").await;
     let seen = endpoint.next().await;
     assert_eq!(
-        header(&seen, "x-key"),
-        "k",
+        seen.header("x-key"),
+        Some("k"),
         "in force again after the restart"
     );
     host.host.stop().await;
@@ -182,9 +165,9 @@ async fn each_body_shape_each_filter_and_nothing_back_to_the_device() {
     let (env, payload) = (&seen[0], &seen[1]);
     assert_eq!(env.uri.path(), "/envelope");
     assert_eq!(env.method, "POST");
-    assert_eq!(header(env, "content-type"), "application/json");
-    assert_eq!(header(env, "x-api-key"), "k1");
-    assert_eq!(header(env, "x-other"), "two");
+    assert_eq!(env.header("content-type"), Some("application/json"));
+    assert_eq!(env.header("x-api-key"), Some("k1"));
+    assert_eq!(env.header("x-other"), Some("two"));
     let body: Value = serde_json::from_slice(&env.body).unwrap();
     let at = body["msg"]["devicetimestamp"].as_str().unwrap().to_owned();
     assert!(at.ends_with('Z') && at.len() == 24, "{body}");
@@ -193,7 +176,7 @@ async fn each_body_shape_each_filter_and_nothing_back_to_the_device() {
         json!({"msg": {"from": "d1", "event": "temp", "devicetimestamp": at, "payload": "hot"}})
     );
     assert_eq!(payload.uri.path(), "/payload");
-    assert_eq!(header(payload, "content-type"), "application/json");
+    assert_eq!(payload.header("content-type"), Some("application/json"));
     assert_eq!(&payload.body[..], br#""hot""#);
 
     // A channel's event: its webhook_payload alone at /channel.

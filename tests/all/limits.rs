@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::support::{Device, Endpoint, Scripted, Step, TestHost, WAIT};
+use crate::support::{Device, Endpoint, HostUnderTest, Scripted, Step, TestHost, WAIT};
 
 /// A real HTTP server on 127.0.0.1 that holds every request until the test
 /// lets it go ([`Gate::release`]), then answers `200 done`; it counts the

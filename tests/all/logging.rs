@@ -1,7 +1,6 @@
 //! Log lines as a log file, journald or a log shipper gets them: the host's
 //! standard error is a pipe here, never a terminal.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,9 +15,7 @@ async fn log_of_a_broken_plugin(extra: &[&str]) -> Vec<String> {
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::write(plugins.join("broken.wasm"), b"not wasm").unwrap();
     std::fs::write(plugins.join("broken.toml"), "event = \"x\"\n").unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let mut child = Command::new(edgehook_tests::edgehook_binary(profile_dir))
+    let mut child = Command::new(crate::support::edgehook_binary())
         .args(["serve", "--mqtt-listen", "127.0.0.1:0", "--api-listen"])
         .args([
             "127.0.0.1:0",

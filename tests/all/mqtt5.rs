@@ -6,7 +6,7 @@
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, forward_manifest};
+use crate::support::{Device, Endpoint, HostUnderTest, TestHost, forward_manifest};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_mqtt5_device_gets_hook_sent_and_hook_response() {

@@ -24,21 +24,12 @@ use futures::StreamExt as _;
 use tokio::time::Instant;
 
 use crate::support::{
-    Device, Endpoint, HOSTS_PASSWORD, HOSTS_USER, HostProcess, Logins, OTHER_PASSWORD, OTHER_USER,
-    SecureNats, WAIT, serve_in,
+    Device, Endpoint, HOSTS_PASSWORD, HOSTS_USER, HostProcess, HostUnderTest, Logins,
+    OTHER_PASSWORD, OTHER_USER, SecureNats, WAIT, host_dir, ready_object, serve_in,
 };
 
 /// How soon a host that cannot log in must give up.
 const AT_ONCE: Duration = Duration::from_secs(10);
-
-/// A host's data, plugins and webhooks directories.
-fn host_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["data", "plugins", "webhooks"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-    }
-    dir
-}
 
 /// `flags` with the embedded broker on a free loopback port.
 fn with_broker(mut flags: Vec<String>) -> Vec<String> {
@@ -106,8 +97,8 @@ async fn serves_end_to_end(host: &HostProcess, event: &str) {
 /// stop start-up; its standard error, and how long it ran.
 async fn refused_start(dir: &Path, args: Vec<String>) -> (String, Duration) {
     let args = with_broker(args);
-    // serve_in() builds the host binary first (cargo build, at most once
-    // per test run): outside the time taken to refuse.
+    // serve_in() finds the host binary and checks it against its sources
+    // first: outside the time taken to refuse.
     let mut serve = serve_in(dir);
     serve.args(&args);
     let start = Instant::now();
@@ -121,9 +112,10 @@ async fn refused_start(dir: &Path, args: Vec<String>) -> (String, Duration) {
         "refused in {took:?}:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        !String::from_utf8_lossy(&output.stdout).contains("edgehook ready"),
-        "the host was ready"
+        !stdout.lines().any(|line| ready_object(line).is_some()),
+        "the host was ready:\n{stdout}"
     );
     (String::from_utf8_lossy(&output.stderr).into_owned(), took)
 }

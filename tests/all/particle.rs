@@ -6,7 +6,7 @@
 use edgehook::config::Settings;
 use serde_json::json;
 
-use crate::support::{Device, Endpoint, Seen, TestHost};
+use crate::support::{Device, Endpoint, HostUnderTest, Seen, TestHost};
 
 /// A host with no plugin files: only Particle-style webhooks.
 async fn host() -> TestHost {
@@ -15,10 +15,6 @@ async fn host() -> TestHost {
 
 fn text(seen: &Seen) -> String {
     String::from_utf8(seen.body.to_vec()).unwrap()
-}
-
-fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
-    seen.headers.get(name).map(|v| v.to_str().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -35,14 +31,10 @@ async fn default_data_is_a_form_post_and_the_answer_comes_back() {
     assert_eq!(seen.method, "POST");
     assert_eq!(seen.uri, "/");
     assert_eq!(
-        header(&seen, "content-type"),
+        seen.header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
-    assert!(
-        header(&seen, "user-agent")
-            .unwrap()
-            .starts_with("edgehook/")
-    );
+    assert!(seen.header("user-agent").unwrap().starts_with("edgehook/"));
     let body = text(&seen);
     let published_at = body
         .split('&')
@@ -118,8 +110,8 @@ async fn json_with_no_defaults_names_keys_after_the_event() {
         (seen.method.as_str(), seen.uri.path()),
         ("POST", "/123456789")
     );
-    assert_eq!(header(&seen, "content-type"), Some("application/json"));
-    assert_eq!(header(&seen, "accept"), Some("application/json"));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.header("accept"), Some("application/json"));
     assert_eq!(text(&seen), r#"{"Temperature/Kitchen":"20.00"}"#);
     assert_eq!(
         device.next_text().await,
@@ -186,7 +178,7 @@ async fn a_custom_body_sends_numbers_as_numbers() {
         .await;
 
     let seen = endpoint.next().await;
-    assert_eq!(header(&seen, "content-type"), Some("application/json"));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
     assert_eq!(
         text(&seen),
         r#"{ "coordinates": { "lat": 39.739155, "lng": -104.984703 } }"#
@@ -230,7 +222,7 @@ async fn get_with_query_and_a_response_template() {
         "/maps/api/elevation/json?key=XXXXXXXXXX&locations=39.7%2C-104.9"
     );
     assert!(seen.body.is_empty());
-    assert_eq!(header(&seen, "content-type"), None);
+    assert_eq!(seen.header("content-type"), None);
     assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/Elevation");
     assert_eq!(
         device.next_text().await,
@@ -301,18 +293,18 @@ async fn a_form_with_headers_and_basic_auth() {
         "Body=Hi%20there%21&From=FROM_PHONE_NUMBER&To=TO_PHONE_NUMBER"
     );
     assert_eq!(
-        header(&seen, "content-type"),
+        seen.header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
     assert_eq!(
-        header(&seen, "x-sender"),
+        seen.header("x-sender"),
         Some("d&amp;1"),
         "{{x}} escapes HTML"
     );
-    assert_eq!(header(&seen, "x-application"), Some("My app"));
+    assert_eq!(seen.header("x-application"), Some("My app"));
     // base64("user@email.com:API_KEY")
     assert_eq!(
-        header(&seen, "authorization"),
+        seen.header("authorization"),
         Some("Basic dXNlckBlbWFpbC5jb206QVBJX0tFWQ==")
     );
     assert_eq!(device.next_text().await.0, "devices/d&1/hook-sent/sms");

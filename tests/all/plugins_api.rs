@@ -9,8 +9,8 @@ use edgehook_tests::{BEHAVE, THINGSPEAK, WRONG_WORLD};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::support::{
-    Device, Endpoint, TestHost, closed_port, edgehook_binary, forward_manifest, http_request,
-    not_wasm,
+    Device, Endpoint, HostUnderTest, TestHost, closed_port, edgehook_binary, forward_manifest,
+    http_request, is_marker, not_wasm,
 };
 
 /// `PUT /v1/plugins/{name}` with `wasm` and `manifest` as a multipart form
@@ -160,7 +160,7 @@ async fn a_plugin_is_checked_installed_replaced_and_removed_over_the_api() {
     host.wait_for_plugin("pushed", |s| s.is_null()).await;
     device.publish("r", "four").await;
     host.send_marker(&device, endpoint.url("/marker")).await;
-    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
+    let before = endpoint.before_marker(is_marker).await;
     assert!(
         before.is_empty(),
         "a removed plugin runs no more: {before:?}"

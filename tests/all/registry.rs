@@ -5,7 +5,7 @@
 use edgehook::config::Settings;
 use serde_json::json;
 
-use crate::support::TestHost;
+use crate::support::{HostUnderTest, TestHost};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn groups_and_devices_round_trip_and_survive_a_restart() {

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use edgehook::config::Settings;
 use edgehook_tests::{BEHAVE, THINGSPEAK};
 
-use crate::support::{Device, Endpoint, TestHost, forward_manifest, install, not_wasm};
+use crate::support::{
+    Device, Endpoint, HostUnderTest, TestHost, forward_manifest, install, is_marker, not_wasm,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plugins_are_added_replaced_and_removed_without_a_restart() {
@@ -90,7 +92,7 @@ async fn plugins_are_added_replaced_and_removed_without_a_restart() {
     }
     device.publish("r", "four").await;
     host.send_marker(&device, endpoint.url("/marker")).await;
-    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
+    let before = endpoint.before_marker(is_marker).await;
     assert!(
         before.is_empty(),
         "a removed plugin runs no more: {before:?}"
@@ -184,7 +186,7 @@ async fn removing_the_wasm_alone_unloads_the_plugin() {
     }
     device.publish("r", "two").await;
     host.send_marker(&device, endpoint.url("/marker")).await;
-    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
+    let before = endpoint.before_marker(is_marker).await;
     assert!(
         before.is_empty(),
         "a removed plugin runs no more: {before:?}"

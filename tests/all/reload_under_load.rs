@@ -10,7 +10,7 @@ use std::time::Duration;
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, forward_manifest};
+use crate::support::{Device, Endpoint, HostUnderTest, TestHost, forward_manifest};
 
 /// Events published in all.
 const EVENTS: usize = 10_000;
@@ -18,8 +18,6 @@ const EVENTS: usize = 10_000;
 const DEVICES: usize = 20;
 /// The pace of publishing, events per second.
 const RATE: usize = 5_000;
-/// How long the whole run may take before the test gives up.
-const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Writes `bytes` to `path` with a rename, as a deploy would.
 fn replace(path: &std::path::Path, bytes: &[u8]) {
@@ -64,13 +62,9 @@ async fn a_plugin_replaced_and_broken_under_load_loses_no_event() {
 
     let mut seen: BTreeMap<usize, &'static str> = BTreeMap::new();
     let mut broken_at = None;
-    let started = tokio::time::Instant::now();
+    // No bound on the whole run (a loaded machine is slow, not wrong): the
+    // test gives up when no event arrives within `WAIT` (`Endpoint::next`).
     while seen.len() < EVENTS {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "only {} of {EVENTS} events arrived",
-            seen.len()
-        );
         let request = endpoint.next().await;
         let version = match request.uri.path() {
             "/v1" => "v1",

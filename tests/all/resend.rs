@@ -11,12 +11,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use edgehook::config::Settings;
 
-use crate::support::{Endpoint, RawDevice, Seen, TestHost, WAIT};
-
-/// Whether a request is the marker's.
-fn is_marker(seen: &Seen) -> bool {
-    seen.uri.path() == "/marker"
-}
+use crate::support::{Endpoint, HostUnderTest, RawDevice, TestHost, WAIT, is_marker};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_resend_after_its_event_was_delivered_is_acknowledged_not_delivered_again() {
@@ -125,19 +120,17 @@ async fn a_resend_while_the_event_waits_for_room_in_the_queue_is_delivered_once(
 mod crash {
     use std::path::Path;
 
-    use super::is_marker;
-    use crate::support::{Device, Endpoint, HostProcess, Mosquitto, RawDevice};
+    use crate::support::{
+        Device, Endpoint, HostProcess, HostUnderTest, Mosquitto, RawDevice, host_dir, is_marker,
+    };
 
     /// Makes the host abort after the commit of a `crash` event, before its
     /// PUBACK (debug builds only).
     const CRASH_HOOK: (&str, &str) = ("EDGEHOOK_TEST_CRASH_AFTER_COMMIT", "crash");
 
     /// A host directory with webhooks on `crash` and `marker` events.
-    fn host_dir(endpoint: &Endpoint) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["data", "plugins", "webhooks"] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
+    fn crash_dir(endpoint: &Endpoint) -> tempfile::TempDir {
+        let dir = host_dir();
         for event in ["crash", "marker"] {
             let webhook = serde_json::json!({
                 "event": event,
@@ -183,7 +176,7 @@ mod crash {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_device_resend_after_a_crash_between_commit_and_puback_is_not_delivered_again() {
         let mut endpoint = Endpoint::start(200, "ok").await;
-        let dir = host_dir(&endpoint);
+        let dir = crash_dir(&endpoint);
         let mqtt = ["--mqtt-listen", "127.0.0.1:0"];
         crashed(dir.path(), &mqtt, async |host| {
             let mut device = RawDevice::connect(host.mqtt_addr.unwrap(), "r2").await;
@@ -211,7 +204,7 @@ mod crash {
     async fn mosquittos_redelivery_after_a_crash_between_commit_and_puback_is_not_delivered_again()
     {
         let mut endpoint = Endpoint::start(200, "ok").await;
-        let dir = host_dir(&endpoint);
+        let dir = crash_dir(&endpoint);
         let broker = Mosquitto::start().await;
         let url = format!("mqtt://{}", broker.addr);
         let mqtt = [

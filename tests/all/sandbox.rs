@@ -4,7 +4,9 @@
 use edgehook::config::Settings;
 use edgehook_tests::BEHAVE;
 
-use crate::support::{Device, Endpoint, TestHost, behave_manifest, forward_manifest};
+use crate::support::{
+    Device, Endpoint, HostUnderTest, TestHost, behave_manifest, forward_manifest,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn misbehaving_plugins_get_named_errors_and_the_others_keep_working() {

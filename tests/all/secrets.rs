@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::support::{
-    Device, Endpoint, HostProcess, Seen, TOKEN, TestHost, WAIT, closed_port, forward_manifest,
-    http_request, install, verify_signature,
+    Device, Endpoint, HostProcess, HostUnderTest, Seen, TOKEN, TestHost, WAIT, closed_port,
+    forward_manifest, http_request, install, is_marker, verify_signature,
 };
 
 /// The Standard Webhooks reference secret.
@@ -171,9 +171,7 @@ async fn secrets_are_written_used_and_never_read_back() {
 /// `edgehook serve` with `args`, expected to stop at start-up: its
 /// standard output and error together.
 async fn serve_fails(dir: &Path, args: &[&str]) -> String {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let run = Command::new(edgehook_tests::edgehook_binary(profile_dir))
+    let run = Command::new(crate::support::edgehook_binary())
         .args(["serve", "--api-listen", "127.0.0.1:0", "--data"])
         .arg(dir.join("data"))
         .arg("--plugins")
@@ -272,7 +270,7 @@ async fn a_secret_sent_back_masked_stays_with_its_destination() {
 
     // Nothing reached B before a later marker: the refused PUT sent nothing.
     host.send_marker(&device, b.url("/marker")).await;
-    let early = b.before_marker(|s| s.uri.path() == "/marker").await;
+    let early = b.before_marker(is_marker).await;
     assert!(early.is_empty(), "B got {early:?}");
 
     // Sent again with the new destination, the secrets go there.

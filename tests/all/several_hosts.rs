@@ -35,8 +35,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::support::{
-    Acked, Endpoint, HostProcess, NatsCluster, Seen, TOKEN, WAIT, edgehook_binary,
-    forward_manifest, http_get, http_request, publish_under_load,
+    Acked, Endpoint, HostProcess, HostUnderTest, NatsCluster, Seen, TOKEN, WAIT, edgehook_binary,
+    forward_manifest, host_dir, http_get, http_request, ids, is_marker, publish_under_load, seq_of,
 };
 
 /// How soon a change made on one host must be in force on the others.
@@ -50,15 +50,6 @@ const RECOVERY: Duration = Duration::from_secs(30);
 /// The load of the kill tests: 12 devices of 250 events, 3,000 in all.
 const DEVICES: usize = 12;
 const EVENTS_PER_DEVICE: usize = 250;
-
-/// A host's data, plugins and webhooks directories.
-fn host_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for sub in ["data", "plugins", "webhooks"] {
-        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-    }
-    dir
-}
 
 /// Starts a host on `dir` on the cluster (TLS, the hosts' login), with its
 /// embedded broker on a free port and an ack wait of 5 s.
@@ -104,12 +95,6 @@ async fn until(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-fn ids(list: &serde_json::Value) -> Vec<&str> {
-    list.as_array()
-        .map(|a| a.iter().filter_map(|v| v["id"].as_str()).collect())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -205,11 +190,11 @@ async fn definitions_registry_and_plugins_reach_every_host() {
     };
     // Loading compiles the module: give it the plugin directory's own pace.
     for host in [&a, &b] {
-        wait_for(host, "/v1/plugins", running).await;
+        host.wait_for("/v1/plugins", running).await;
     }
     let dir_c = host_dir();
     let c = start_host(&cluster, dir_c.path()).await;
-    wait_for(&c, "/v1/plugins", running).await;
+    c.wait_for("/v1/plugins", running).await;
     // Removed through another host's API: gone from every host (the
     // files in its plugins directory said when it is not).
     plugin(&b, &["remove".as_ref(), "pushed".as_ref()]);
@@ -237,25 +222,11 @@ async fn definitions_registry_and_plugins_reach_every_host() {
     assert!(ids(&list).contains(&iottly.as_str()), "{list}");
 }
 
-/// Waits (at most [`WAIT`]) until `GET path` satisfies `ok`.
-async fn wait_for(host: &HostProcess, path: &str, ok: impl Fn(&serde_json::Value) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (status, body) = http_get(host.api_addr, path, Some(TOKEN)).await;
-        if status == 200 && ok(&body) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "GET {path}: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// A request's event (`seq` of its body, `{device}-{n}`) and its
 /// `webhook-id`.
-fn seq_of(seen: &Seen) -> (String, String) {
-    let v: serde_json::Value = serde_json::from_slice(&seen.body).expect("JSON body");
-    let id = seen.headers["webhook-id"].to_str().unwrap().to_owned();
-    (v["seq"].as_str().expect("seq").to_owned(), id)
+fn event_and_id(seen: &Seen) -> (String, String) {
+    let id = seen.header("webhook-id").expect("a webhook-id");
+    (seq_of(&seen.body), id.to_owned())
 }
 
 /// What reached the endpoint of a kill test: (seq, webhook-id) in order.
@@ -268,7 +239,7 @@ impl Arrived {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(seen) = tokio::time::timeout_at(deadline, endpoint.next()).await {
-                self.0.push(seq_of(&seen));
+                self.0.push(event_and_id(&seen));
             }
         }
     }
@@ -276,7 +247,7 @@ impl Arrived {
     /// Takes one request if it comes within 100 ms.
     async fn take_one(&mut self, endpoint: &mut Endpoint) {
         if let Ok(seen) = tokio::time::timeout(Duration::from_millis(100), endpoint.next()).await {
-            self.0.push(seq_of(&seen));
+            self.0.push(event_and_id(&seen));
         }
     }
 
@@ -672,7 +643,7 @@ async fn a_dead_node_under_load_loses_no_acknowledged_event() {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(seen) = tokio::time::timeout_at(deadline, endpoint.next()).await
-                && seq_of(&seen).0 == seq
+                && event_and_id(&seen).0 == seq
             {
                 break;
             }
@@ -1229,9 +1200,7 @@ async fn another_devices_key_client_id_or_topics_are_refused_at_another_host() {
         .publish("devices/valve-1/events/open", "forged")
         .await;
     valve_2.publish("devices/valve-2/events/marker", "").await;
-    let forged = endpoint
-        .before_marker(|seen| seen.uri.path() == "/marker")
-        .await;
+    let forged = endpoint.before_marker(is_marker).await;
     assert!(
         forged.is_empty(),
         "an event in valve-1's name reached the endpoint: {:?}",

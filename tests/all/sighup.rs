@@ -11,7 +11,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use crate::support::{Device, HostProcess, Scripted, Step, TOKEN, WAIT, http_get};
+use crate::support::{
+    Device, Endpoint, HostProcess, HostUnderTest, Scripted, Step, TOKEN, WAIT, http_get,
+};
 
 /// The log lines up to the first that holds `text` (included).
 async fn until(lines: &mut UnboundedReceiver<String>, text: &str) -> Vec<String> {
@@ -213,4 +215,53 @@ async fn a_renewed_broker_certificate_is_presented_after_sighup() {
         "{seen:#?}"
     );
     assert!(handshake_trusting(tls, &renewed).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_changes_the_device_publish_rate_from_the_next_publish() {
+    const REFUSED: &str = "edgehook_mqtt_refusals_total{reason=\"publish_rate\"}";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edgehook.toml");
+    write(
+        &file,
+        &format!("{BASE}device_publish_rate = \"1000/s burst 1000\"\n"),
+    );
+    let (host, mut lines) = HostProcess::start_configured(dir.path(), &file).await;
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
+        .await;
+    let device = Device::connect(host.mqtt_addr.unwrap(), "d1").await;
+    for i in 0..3 {
+        device.publish("temp", i.to_string()).await;
+    }
+    for _ in 0..3 {
+        endpoint.next().await;
+    }
+    assert_eq!(host.metric(REFUSED).await, 0, "within the rate");
+
+    write(
+        &file,
+        &format!("{BASE}device_publish_rate = \"1/h burst 1\"\n"),
+    );
+    host.hang_up();
+    let seen = until(&mut lines, "config reloaded").await;
+    let applied = seen.last().unwrap();
+    assert!(applied.contains("device_publish_rate"), "{applied}");
+    assert!(
+        !seen.iter().any(|l| l.contains("needs a restart")),
+        "{seen:#?}"
+    );
+    for i in 3..6 {
+        device.publish("temp", i.to_string()).await;
+    }
+    // At most the first of the three fits a bucket of one an hour.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while host.metric(REFUSED).await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new rate was not applied: {} refused",
+            host.metric(REFUSED).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::support::{Device, Endpoint, HostProcess, WAIT};
+use crate::support::{Device, Endpoint, HostProcess, HostUnderTest, WAIT};
 
 /// A host on `dir` with its broker on a free port and `drain` as its drain
 /// timeout, forwarding `temp` events to `endpoint`.

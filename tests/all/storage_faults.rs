@@ -15,7 +15,7 @@ use edgehook_tests::BEHAVE;
 use tokio::time::Instant;
 
 use crate::support::{
-    Device, Endpoint, Mosquitto, RawDevice, Seen, TestHost, WAIT, forward_manifest,
+    Device, Endpoint, HostUnderTest, Mosquitto, RawDevice, Seen, TestHost, WAIT, forward_manifest,
 };
 
 /// Events published while the disk is full.
@@ -29,7 +29,9 @@ fn pkid(i: u16) -> u16 {
     i + 10
 }
 
-fn is_marker(seen: &Seen) -> bool {
+/// Whether a request is the one of the event `sf/marker` (by the header
+/// naming its event).
+fn names_the_marker_event(seen: &Seen) -> bool {
     seen.headers["x-event-name"] == "sf/marker"
 }
 
@@ -108,7 +110,7 @@ async fn on_the_embedded_broker_an_event_not_stored_gets_no_puback_and_is_taken_
     eprintln!("embedded broker: the first PUBACK {resumed:?} after writes succeed again");
     device.publish("sf/marker", "", 1, false).await;
     device.puback(1).await;
-    let late = endpoint.before_marker(is_marker).await;
+    let late = endpoint.before_marker(names_the_marker_event).await;
     assert!(late.is_empty(), "delivered again: {late:?}");
     assert_eq!(host.api_get("/healthz", None).await.0, 200);
     host.host.stop().await;
@@ -165,7 +167,7 @@ async fn through_mosquitto(version: Option<u8>, client_id: &str) {
         lifted.elapsed()
     );
     device.publish("sf/marker", "").await;
-    let late = endpoint.before_marker(is_marker).await;
+    let late = endpoint.before_marker(names_the_marker_event).await;
     assert!(late.is_empty(), "delivered again: {late:?}");
     assert_eq!(host.api_get("/healthz", None).await.0, 200);
     host.host.stop().await;

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::support::{Endpoint, WAIT, verify_signature as verify};
+use crate::support::{Endpoint, HostUnderTest, WAIT, verify_signature as verify};
 
 /// The Standard Webhooks reference secret.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

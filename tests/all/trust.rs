@@ -25,7 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::support::{Endpoint, HostProcess, TestHost, WAIT};
+use crate::support::{Endpoint, HostProcess, HostUnderTest, TestHost, WAIT};
 
 /// How a client logs in.
 #[derive(Clone, Copy)]

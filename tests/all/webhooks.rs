@@ -9,7 +9,7 @@ use edgehook::config::Settings;
 use edgehook::remote::{ApiArgs, ApiClient};
 use serde_json::{Value, json};
 
-use crate::support::{Device, Endpoint, TestHost, WAIT};
+use crate::support::{Device, Endpoint, HostUnderTest, TestHost, WAIT, is_marker};
 
 async fn host() -> TestHost {
     TestHost::start(&[], Settings::default()).await
@@ -71,7 +71,7 @@ async fn webhooks_are_created_listed_replaced_and_deleted() {
     assert_eq!(status, 404);
     device.publish("alarm", "4").await;
     host.send_marker(&device, endpoint.url("/marker")).await;
-    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
+    let before = endpoint.before_marker(is_marker).await;
     assert!(
         before.is_empty(),
         "a deleted webhook sends nothing: {before:?}"
@@ -261,21 +261,6 @@ fn write_file(host: &TestHost, name: &str, value: &str) {
     std::fs::rename(tmp, dir.join(format!("{name}.json"))).unwrap();
 }
 
-async fn wait_for(host: &TestHost, id: &str, pred: impl Fn(&Value) -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (_, body) = host.api("GET", &format!("/v1/webhooks/{id}"), "").await;
-        if pred(&body) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "webhook {id} never got there: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
     let mut endpoint = Endpoint::start(200, "").await;
@@ -287,7 +272,8 @@ async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
         "lamp",
         &json!({ "event": "lamp", "url": endpoint.url("/v1") }).to_string(),
     );
-    wait_for(&host, "lamp", |w| w["url"] == endpoint.url("/v1")).await;
+    host.wait_for("/v1/webhooks/lamp", |w| w["url"] == endpoint.url("/v1"))
+        .await;
     device.publish("lamp", "on").await;
     assert_eq!(endpoint.next().await.uri.path(), "/v1");
 
@@ -309,12 +295,13 @@ async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
         "lamp",
         &json!({ "event": "lamp", "url": endpoint.url("/v2") }).to_string(),
     );
-    wait_for(&host, "lamp", |w| w["url"] == endpoint.url("/v2")).await;
+    host.wait_for("/v1/webhooks/lamp", |w| w["url"] == endpoint.url("/v2"))
+        .await;
     device.publish("lamp", "on").await;
     assert_eq!(endpoint.next().await.uri.path(), "/v2");
 
     write_file(&host, "lamp", "{ \"event\": \"lamp\", \"url\": ");
-    wait_for(&host, "lamp", |w| {
+    host.wait_for("/v1/webhooks/lamp", |w| {
         w["file_error"]
             .as_str()
             .is_some_and(|e| e.contains("not valid JSON"))
@@ -328,10 +315,11 @@ async fn webhook_files_are_picked_up_changed_and_removed_without_a_restart() {
     );
 
     std::fs::remove_file(host.dir.path().join("webhooks/lamp.json")).unwrap();
-    wait_for(&host, "lamp", |w| w.get("error").is_some()).await;
+    host.wait_for("/v1/webhooks/lamp", |w| w.get("error").is_some())
+        .await;
     device.publish("lamp", "on").await;
     host.send_marker(&device, endpoint.url("/marker")).await;
-    let before = endpoint.before_marker(|s| s.uri.path() == "/marker").await;
+    let before = endpoint.before_marker(is_marker).await;
     assert!(
         before.is_empty(),
         "a removed file sends nothing: {before:?}"
@@ -437,9 +425,21 @@ async fn the_cli_client_creates_lists_deletes_and_subscribes() {
             })
             .await
     });
-    // The subscription is live once the stream is open; give it a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The subscription is live once its stream is open: markers, published
+    // until it hears one, say when.
     let device = Device::connect(host.mqtt_addr(), "d9").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        device.publish("marker", "").await;
+        let heard = tokio::time::timeout(Duration::from_millis(100), lines.recv()).await;
+        if heard.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the subscription heard no marker"
+        );
+    }
     device.publish("ping", "hello").await;
     let mut names = Vec::new();
     while names.len() < 3 {
@@ -447,6 +447,9 @@ async fn the_cli_client_creates_lists_deletes_and_subscribes() {
             .await
             .unwrap()
             .unwrap();
+        if event["name"] == "marker" {
+            continue;
+        }
         assert_eq!(event["coreid"], "d9");
         assert_eq!(event["ttl"], 60);
         assert!(event["published_at"].as_str().unwrap().ends_with('Z'));

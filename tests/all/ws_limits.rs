@@ -7,7 +7,7 @@
 use edgehook::config::Settings;
 use serde_json::{Value, json};
 
-use crate::support::{Device, TestHost, Ws};
+use crate::support::{Device, HostUnderTest, TestHost, Ws};
 
 /// The next frame, which must be an `error` answering `request_id`; its
 /// message.

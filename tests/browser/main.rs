@@ -26,7 +26,7 @@ use serde_json::json;
 
 use driver::Browser;
 use session::{first_paint, log_in, log_out, no_console_errors, security_headers, wrong_token};
-use support::{Endpoint, TestHost};
+use support::{Endpoint, HostUnderTest, TestHost};
 use views::{devices, live_events, plugins_and_health};
 use webhooks::{
     creation_and_deletion, delivery_log, edit_and_toggle, other_dialects, refused_creation,

@@ -5,7 +5,7 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use crate::driver::Browser;
-use crate::support::{Device, TestHost};
+use crate::support::{Device, HostUnderTest, TestHost};
 
 /// An event a device publishes appears in the live view; filtered out,
 /// it is hidden; while paused, a new one waits until resumed.

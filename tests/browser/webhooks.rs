@@ -7,7 +7,7 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use crate::driver::Browser;
-use crate::support::{Device, Endpoint, TestHost};
+use crate::support::{Device, Endpoint, HostUnderTest, TestHost};
 
 /// Secrets of the webhook whose log the console shows: none may reach the
 /// page.
@@ -237,7 +237,9 @@ pub async fn edit_and_toggle(
             "{row}[td[2]='Temperature (edited)']"
         )))
         .await?;
-    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    // Not `d1`, whose connection from the delivery log may still be
+    // closing: a second client with its id would take its session over.
+    let device = Device::connect(host.mqtt_addr(), "d4").await;
     device.publish("temp", "22").await;
     let seen = endpoint.next().await;
     ensure!(

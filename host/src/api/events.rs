@@ -14,14 +14,14 @@ use super::ApiState;
 
 /// `?prefix=`: only events whose name starts with it.
 #[derive(Debug, Deserialize)]
-pub struct Filter {
+pub struct EventsQuery {
     prefix: Option<String>,
 }
 
 /// Every event from now on.
 pub async fn all(
     State(state): State<ApiState>,
-    Query(filter): Query<Filter>,
+    Query(filter): Query<EventsQuery>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     stream(state, filter.prefix.unwrap_or_default())
 }

@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiState, webhook_refusal};
+use super::ApiState;
+use super::refusal::webhook_refusal;
 use crate::dialects::iottly;
 use crate::fleet::GroupId;
 use crate::webhooks::WebhookError;

@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiState, webhook_refusal};
+use super::ApiState;
+use super::refusal::webhook_refusal;
 use crate::dialects::mainflux::{self, MAX_BATCH};
 use crate::webhooks::WebhookError;
 

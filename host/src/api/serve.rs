@@ -33,34 +33,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How long a client has to finish its request headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an idle keep-alive connection is kept open.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Connections served at once unless configured.
-pub const MAX_CONNECTIONS: usize = 1024;
-
-/// The limits of the API's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiLimits {
-    /// Connections served at once; each holds a socket and a task.
-    pub max_connections: usize,
-    /// Time to finish a request's headers: a client that trickles bytes
-    /// (slowloris) holds a connection no longer than this.
-    pub header_timeout: Duration,
-    /// Time an idle keep-alive connection is kept for its next request.
-    pub idle_timeout: Duration,
-}
-
-impl Default for ApiLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: MAX_CONNECTIONS,
-            header_timeout: HEADER_TIMEOUT,
-            idle_timeout: IDLE_TIMEOUT,
-        }
-    }
-}
+pub use crate::config::ApiLimits;
 
 /// Serves `app` on `listener` until `shutdown` is cancelled and every
 /// connection has finished.

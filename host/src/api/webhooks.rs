@@ -13,11 +13,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{ApiState, webhook_refusal};
+use super::ApiState;
+use super::refusal::webhook_refusal;
 use crate::dialects::all::with_dialect;
 use crate::dialects::particle::Definition;
 use crate::webhooks::WebhookError;
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 
 /// `POST /v1/webhooks`: `201` with the stored webhook and its id.
 pub async fn create(State(state): State<ApiState>, body: Bytes) -> Response {
@@ -28,7 +29,7 @@ pub async fn create(State(state): State<ApiState>, body: Bytes) -> Response {
     match result {
         Ok(view) => (
             StatusCode::CREATED,
-            Json(with_dialect(view, Kind::Particle)),
+            Json(with_dialect(view, BuiltinPlugin::Particle)),
         )
             .into_response(),
         Err(err) => webhook_refusal(&err),
@@ -57,9 +58,9 @@ pub async fn replace(
     body: Bytes,
 ) -> Response {
     let other = match state.webhooks.dialect_of(&id) {
-        Some(Kind::Iottly) => Some("Iottly"),
-        Some(Kind::Mainflux) => Some("Mainflux"),
-        Some(Kind::Particle) | None => None,
+        Some(BuiltinPlugin::Iottly) => Some("Iottly"),
+        Some(BuiltinPlugin::Mainflux) => Some("Mainflux"),
+        Some(BuiltinPlugin::Particle) | None => None,
     };
     if let Some(dialect) = other {
         return webhook_refusal(&WebhookError::OtherDialect { id, dialect });
@@ -74,7 +75,7 @@ pub async fn replace(
         Err(err) => Err(err),
     };
     match result {
-        Ok(view) => Json(with_dialect(view, Kind::Particle)).into_response(),
+        Ok(view) => Json(with_dialect(view, BuiltinPlugin::Particle)).into_response(),
         Err(err) => webhook_refusal(&err),
     }
 }

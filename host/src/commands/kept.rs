@@ -61,12 +61,12 @@ pub struct Record {
 
 /// The kept commands, oldest first.
 #[derive(Debug, Default)]
-pub struct Kept {
+pub struct KeptCommands {
     records: HashMap<RequestId, Record>,
     order: VecDeque<RequestId>,
 }
 
-impl Kept {
+impl KeptCommands {
     /// Starts keeping a command, forgetting the oldest one when full.
     pub fn start(&mut self, request_id: RequestId, device_id: DeviceId, command: String) {
         while self.records.len() >= KEPT_COMMANDS {
@@ -151,13 +151,13 @@ mod tests {
         RequestId::try_from(s).unwrap()
     }
 
-    fn start(kept: &mut Kept, s: &str) {
+    fn start(kept: &mut KeptCommands, s: &str) {
         kept.start(id(s), DeviceId::try_from("d1").unwrap(), "uptime".into());
     }
 
     #[test]
     fn keeps_output_then_the_end_until_it_expires() {
-        let mut kept = Kept::default();
+        let mut kept = KeptCommands::default();
         let t0 = Instant::now();
         start(&mut kept, "r1");
         kept.output(&id("r1"), json!({"chunk": "a", "fd": "stdout"}));
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn output_beyond_the_budget_is_counted_as_truncated() {
-        let mut kept = Kept::default();
+        let mut kept = KeptCommands::default();
         start(&mut kept, "r1");
         let big = "x".repeat(KEPT_OUTPUT_BYTES - 1);
         kept.output(&id("r1"), json!({"chunk": big, "fd": "stdout"}));
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn the_oldest_goes_when_full_and_a_silent_device_times_out() {
-        let mut kept = Kept::default();
+        let mut kept = KeptCommands::default();
         for i in 0..=KEPT_COMMANDS {
             start(&mut kept, &format!("r{i}"));
         }

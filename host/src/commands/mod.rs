@@ -5,5 +5,5 @@
 pub mod kept;
 pub mod router;
 
-pub use kept::{Kept, Record, State};
+pub use kept::{KeptCommands, Record, State};
 pub use router::{CommandError, CommandRequest, Commands, Sink, SocketSink, Update};

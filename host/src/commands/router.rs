@@ -1,7 +1,7 @@
 //! Commands to devices: publishes each on `devices/{id}/commands` (QoS 1)
 //! and routes what the device answers on `command-output/{request_id}` and
 //! `command-done/{request_id}` to whoever asked: a WebSocket connection, or
-//! the [`Kept`] records of the HTTP route.
+//! the [`KeptCommands`] records of the HTTP route.
 //!
 //! A command waits at most the command timeout for each word from its
 //! device (every output chunk starts the wait again); then it ends with a
@@ -18,10 +18,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::kept::{Kept, Record};
+use super::kept::{KeptCommands, Record};
 use crate::event::CommandReply;
 use crate::ingress::{IngressError, Publisher};
-use crate::topic::{DeviceId, ReplyKind, RequestId, commands_topic};
+use crate::topic::{CommandReport, DeviceId, RequestId, commands_topic};
 
 /// Commands waiting for their device at once, over all connections.
 pub const MAX_PENDING: usize = 10_000;
@@ -99,7 +99,7 @@ pub struct Commands {
     publisher: Publisher,
     timeout: Duration,
     pending: Mutex<HashMap<RequestId, Pending>>,
-    kept: Mutex<Kept>,
+    kept: Mutex<KeptCommands>,
 }
 
 impl std::fmt::Debug for Commands {
@@ -189,8 +189,8 @@ impl Commands {
         }
         entry.deadline = Instant::now() + self.timeout;
         let (update, last) = match kind {
-            ReplyKind::Output => (Update::Output(request_id.clone(), output(&payload)), false),
-            ReplyKind::Done => (Update::Done(request_id.clone(), done(&payload)), true),
+            CommandReport::Output => (Update::Output(request_id.clone(), output(&payload)), false),
+            CommandReport::Done => (Update::Done(request_id.clone(), done(&payload)), true),
         };
         let delivered = self.deliver(&entry.sink, update);
         if last || !delivered {
@@ -282,7 +282,7 @@ impl Commands {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, KeptCommands> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

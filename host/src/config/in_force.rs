@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Broker, Config};
-use crate::nats::auth::Login;
+use super::{Broker, Cluster, Config, Login, MqttVersion};
 use crate::throttle::{Rate, RetrySchedule};
 
 /// Each config key and its value in force (`null`: not set, or not
@@ -18,7 +17,7 @@ pub type InForce = BTreeMap<&'static str, Value>;
 
 /// The keys a reload applies without a restart. The broker's TLS files
 /// are read again on every reload, changed names or not.
-pub const LIVE: [&str; 11] = [
+pub const LIVE: [&str; 13] = [
     "log_level",
     "log_format",
     "retry_delays",
@@ -28,6 +27,8 @@ pub const LIVE: [&str; 11] = [
     "host_concurrency",
     "host_rate",
     "device_rate",
+    "device_publish_rate",
+    "device_max_subscriptions",
     "mqtt_tls_cert",
     "mqtt_tls_key",
 ];
@@ -39,182 +40,9 @@ impl Config {
     /// Every setting in force, by its key in the config file.
     pub fn in_force(&self) -> InForce {
         let mut out = InForce::new();
-        let mut set = |key: &'static str, value: Value| {
-            out.insert(key, value);
-        };
-        let embedded = match &self.broker {
-            Broker::Embedded {
-                listen,
-                auth,
-                tls,
-                limits,
-            } => Some((listen, auth, tls, limits)),
-            Broker::External { .. } => None,
-        };
-        set("mqtt_listen", json!(embedded.map(|e| e.0.to_string())));
-        set(
-            "mqtt_auth",
-            json!(embedded.map(|e| format!("{:?}", e.1).to_lowercase())),
-        );
-        let tls = embedded.and_then(|e| e.2.as_ref());
-        set("mqtt_tls_listen", json!(tls.map(|t| t.listen.to_string())));
-        set("mqtt_tls_cert", path(tls.map(|t| &*t.cert)));
-        set("mqtt_tls_key", path(tls.map(|t| &*t.key)));
-        let limits = embedded.map(|e| e.3);
-        set(
-            "device_max_subscriptions",
-            json!(limits.map(|l| l.max_subscriptions)),
-        );
-        set(
-            "device_publish_rate",
-            json!(limits.map(|l| l.publish_rate.to_string())),
-        );
-        set("device_max_queued", json!(limits.map(|l| l.max_queued)));
-
-        let external = match &self.broker {
-            Broker::External {
-                url,
-                version,
-                client_id,
-                share_group,
-                ca_file,
-            } => Some((url, version, client_id, share_group, ca_file)),
-            Broker::Embedded { .. } => None,
-        };
-        set(
-            "mqtt_url",
-            json!(external.map(|e| crate::secrets::url(e.0).into_owned())),
-        );
-        set(
-            "mqtt_version",
-            json!(external.map(|e| match e.1 {
-                crate::ingress::external::MqttVersion::V311 => 3,
-                crate::ingress::external::MqttVersion::V5 => 5,
-            })),
-        );
-        set("mqtt_client_id", json!(external.map(|e| e.2)));
-        set(
-            "mqtt_share_group",
-            json!(external.and_then(|e| e.3.clone())),
-        );
-        set("mqtt_ca_file", path(external.and_then(|e| e.4.as_deref())));
-
-        let cluster = self.cluster.as_ref();
-        set(
-            "nats_url",
-            json!(cluster.map(|c| {
-                c.urls
-                    .iter()
-                    .map(|u| crate::secrets::url(u).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })),
-        );
-        set(
-            "nats_ack_wait",
-            json!(cluster.map(|c| duration(c.ack_wait))),
-        );
-        let auth = cluster.map(|c| &c.auth);
-        let login = auth.and_then(|a| a.login.as_ref());
-        let file = |pick: fn(&Login) -> Option<&Path>| path(login.and_then(pick));
-        set(
-            "nats_creds",
-            file(|l| match l {
-                Login::Creds(f) => Some(f),
-                _ => None,
-            }),
-        );
-        set(
-            "nats_nkey",
-            file(|l| match l {
-                Login::Nkey(f) => Some(f),
-                _ => None,
-            }),
-        );
-        set(
-            "nats_password_file",
-            file(|l| match l {
-                Login::Password { file, .. } => Some(file),
-                _ => None,
-            }),
-        );
-        set(
-            "nats_token_file",
-            file(|l| match l {
-                Login::Token(f) => Some(f),
-                _ => None,
-            }),
-        );
-        set(
-            "nats_user",
-            json!(login.and_then(|l| match l {
-                Login::Password { user, .. } => Some(user),
-                _ => None,
-            })),
-        );
-        set(
-            "nats_ca_file",
-            path(auth.and_then(|a| a.ca_file.as_deref())),
-        );
-        let cert = auth.and_then(|a| a.client_cert.as_ref());
-        set("nats_tls_cert", path(cert.map(|c| &*c.cert)));
-        set("nats_tls_key", path(cert.map(|c| &*c.key)));
-
-        set("api_listen", json!(self.api_listen.to_string()));
-        set(
-            "api_max_connections",
-            json!(self.api_limits.max_connections),
-        );
-        // Generated and kept in the data directory when not given: a
-        // token is always in force, and never shown.
-        set("api_token", json!(MASKED));
-        set("plugins", path(Some(&self.plugins_dir)));
-        set("webhooks", path(Some(&self.webhooks_dir)));
-        set("data", path(Some(&self.data_dir)));
-        set("allow_private_networks", json!(self.allow_private_networks));
-        set("max_event_bytes", json!(self.max_event_bytes));
-        set("http_timeout", json!(duration(self.http_timeout)));
-        set("max_response_bytes", json!(self.max_response_bytes));
-        set("chunk_size", json!(self.chunk_size));
-        set("plugin_instances", json!(self.plugin_instances));
-        set("max_plugin_memory", json!(self.max_plugin_memory));
-        set("max_in_flight", json!(self.max_in_flight));
-        set("iottly_max_webhooks", json!(self.iottly_max_webhooks));
-        set("suspend_after", json!(self.limits.suspend_after));
-        set(
-            "limits",
-            json!({
-                "memory": self.limits.memory,
-                "cpu_time": duration(self.limits.cpu_time),
-                "request_body": self.limits.request_body,
-                "replies": self.limits.replies,
-                "reply_bytes": self.limits.reply_bytes,
-                "log_bytes": self.limits.log_bytes,
-                "suspend_after": self.limits.suspend_after,
-            }),
-        );
-        set("queue_max_events", json!(self.queue.max_events));
-        set("queue_max_bytes", json!(self.queue.max_bytes));
-        set("event_ttl", json!(duration(self.delivery.ttl)));
-        set("retry_delays", json!(delays(&self.delivery.retry)));
-        set(
-            "skip_retry_delays",
-            json!(delays(&self.delivery.skip_retry)),
-        );
-        set("disable_after", json!(self.delivery.disable_after));
-        set("host_concurrency", json!(self.throttle.host_concurrency));
-        set("host_rate", rate(self.throttle.host_rate));
-        set("device_rate", rate(self.throttle.device_rate));
-        set(
-            "ws_ping_interval",
-            json!(duration(self.stream.ping_interval)),
-        );
-        set("ws_pong_timeout", json!(duration(self.stream.pong_timeout)));
-        set("ws_max_connections", json!(self.stream.max_connections));
-        set("command_timeout", json!(duration(self.command_timeout)));
-        set("drain_timeout", json!(duration(self.drain_timeout)));
-        set("log_level", json!(self.log_level));
-        set("log_format", json!(self.log_format.as_str()));
+        broker(&self.broker, &mut out);
+        cluster(self.cluster.as_ref(), &mut out);
+        host(self, &mut out);
         out
     }
 
@@ -224,19 +52,219 @@ impl Config {
         self.log_format = new.log_format;
         self.delivery = new.delivery.clone();
         self.throttle = new.throttle.clone();
-        // The TLS listener stays where it is: its files may change, not
-        // whether there is one.
-        if let (
-            Broker::Embedded { tls: Some(tls), .. },
+        let (
+            Broker::Embedded { tls, limits, .. },
             Broker::Embedded {
-                tls: Some(given), ..
+                tls: given_tls,
+                limits: given,
+                ..
             },
         ) = (&mut self.broker, &new.broker)
-        {
+        else {
+            return;
+        };
+        limits.publish_rate = given.publish_rate;
+        limits.max_subscriptions = given.max_subscriptions;
+        // The TLS listener stays where it is: its files may change, not
+        // whether there is one.
+        if let (Some(tls), Some(given)) = (tls, given_tls) {
             tls.cert.clone_from(&given.cert);
             tls.key.clone_from(&given.key);
         }
     }
+}
+
+/// The MQTT side's keys; those of the other kind of broker are `null`.
+fn broker(broker: &Broker, out: &mut InForce) {
+    let mut set = |key: &'static str, value: Value| {
+        out.insert(key, value);
+    };
+    let embedded = match broker {
+        Broker::Embedded {
+            listen,
+            auth,
+            tls,
+            limits,
+        } => Some((listen, auth, tls, limits)),
+        Broker::External { .. } => None,
+    };
+    set("mqtt_listen", json!(embedded.map(|e| e.0.to_string())));
+    set(
+        "mqtt_auth",
+        json!(embedded.map(|e| format!("{:?}", e.1).to_lowercase())),
+    );
+    let tls = embedded.and_then(|e| e.2.as_ref());
+    set("mqtt_tls_listen", json!(tls.map(|t| t.listen.to_string())));
+    set("mqtt_tls_cert", path(tls.map(|t| &*t.cert)));
+    set("mqtt_tls_key", path(tls.map(|t| &*t.key)));
+    let limits = embedded.map(|e| e.3);
+    set(
+        "device_max_subscriptions",
+        json!(limits.map(|l| l.max_subscriptions)),
+    );
+    set(
+        "device_publish_rate",
+        json!(limits.map(|l| l.publish_rate.to_string())),
+    );
+    set("device_max_queued", json!(limits.map(|l| l.max_queued)));
+
+    let external = match broker {
+        Broker::External {
+            urls,
+            version,
+            client_id,
+            share_group,
+            ca_file,
+        } => Some((urls, version, client_id, share_group, ca_file)),
+        Broker::Embedded { .. } => None,
+    };
+    set(
+        "mqtt_url",
+        json!(external.map(|e| crate::secrets::url_list(e.0))),
+    );
+    set(
+        "mqtt_version",
+        json!(external.map(|e| match e.1 {
+            MqttVersion::V311 => 3,
+            MqttVersion::V5 => 5,
+        })),
+    );
+    set("mqtt_client_id", json!(external.map(|e| e.2)));
+    set(
+        "mqtt_share_group",
+        json!(external.and_then(|e| e.3.clone())),
+    );
+    set("mqtt_ca_file", path(external.and_then(|e| e.4.as_deref())));
+}
+
+/// The `nats_*` keys, `null` without a cluster.
+fn cluster(cluster: Option<&Cluster>, out: &mut InForce) {
+    let mut set = |key: &'static str, value: Value| {
+        out.insert(key, value);
+    };
+
+    set(
+        "nats_url",
+        json!(cluster.map(|c| crate::secrets::url_list(&c.urls))),
+    );
+    set(
+        "nats_ack_wait",
+        json!(cluster.map(|c| duration(c.ack_wait))),
+    );
+    let auth = cluster.map(|c| &c.auth);
+    let login = auth.and_then(|a| a.login.as_ref());
+    let file = |pick: fn(&Login) -> Option<&Path>| path(login.and_then(pick));
+    set(
+        "nats_creds",
+        file(|l| match l {
+            Login::Creds(f) => Some(f),
+            _ => None,
+        }),
+    );
+    set(
+        "nats_nkey",
+        file(|l| match l {
+            Login::Nkey(f) => Some(f),
+            _ => None,
+        }),
+    );
+    set(
+        "nats_password_file",
+        file(|l| match l {
+            Login::Password { file, .. } => Some(file),
+            _ => None,
+        }),
+    );
+    set(
+        "nats_token_file",
+        file(|l| match l {
+            Login::Token(f) => Some(f),
+            _ => None,
+        }),
+    );
+    set(
+        "nats_user",
+        json!(login.and_then(|l| match l {
+            Login::Password { user, .. } => Some(user),
+            _ => None,
+        })),
+    );
+    set(
+        "nats_ca_file",
+        path(auth.and_then(|a| a.ca_file.as_deref())),
+    );
+    let cert = auth.and_then(|a| a.client_cert.as_ref());
+    set("nats_tls_cert", path(cert.map(|c| &*c.cert)));
+    set("nats_tls_key", path(cert.map(|c| &*c.key)));
+}
+
+/// Every other key.
+fn host(config: &Config, out: &mut InForce) {
+    let mut set = |key: &'static str, value: Value| {
+        out.insert(key, value);
+    };
+    set("api_listen", json!(config.api_listen.to_string()));
+    set(
+        "api_max_connections",
+        json!(config.api_limits.max_connections),
+    );
+    // Generated and kept in the data directory when not given: a
+    // token is always in force, and never shown.
+    set("api_token", json!(MASKED));
+    set("plugins", path(Some(&config.plugins_dir)));
+    set("webhooks", path(Some(&config.webhooks_dir)));
+    set("data", path(Some(&config.data_dir)));
+    set(
+        "allow_private_networks",
+        json!(config.allow_private_networks),
+    );
+    set("max_event_bytes", json!(config.max_event_bytes));
+    set("http_timeout", json!(duration(config.http_timeout)));
+    set("max_response_bytes", json!(config.max_response_bytes));
+    set("chunk_size", json!(config.chunk_size));
+    set("plugin_instances", json!(config.plugin_instances));
+    set("max_plugin_memory", json!(config.max_plugin_memory));
+    set("max_in_flight", json!(config.max_in_flight));
+    set("iottly_max_webhooks", json!(config.iottly_max_webhooks));
+    set("suspend_after", json!(config.limits.suspend_after));
+    set(
+        "limits",
+        json!({
+            "memory": config.limits.memory,
+            "cpu_time": duration(config.limits.cpu_time),
+            "request_body": config.limits.request_body,
+            "replies": config.limits.replies,
+            "reply_bytes": config.limits.reply_bytes,
+            "log_bytes": config.limits.log_bytes,
+            "suspend_after": config.limits.suspend_after,
+        }),
+    );
+    set("queue_max_events", json!(config.queue.max_events));
+    set("queue_max_bytes", json!(config.queue.max_bytes));
+    set("event_ttl", json!(duration(config.delivery.ttl)));
+    set("retry_delays", json!(delays(&config.delivery.retry)));
+    set(
+        "skip_retry_delays",
+        json!(delays(&config.delivery.skip_retry)),
+    );
+    set("disable_after", json!(config.delivery.disable_after));
+    set("host_concurrency", json!(config.throttle.host_concurrency));
+    set("host_rate", rate(config.throttle.host_rate));
+    set("device_rate", rate(config.throttle.device_rate));
+    set(
+        "ws_ping_interval",
+        json!(duration(config.stream.ping_interval)),
+    );
+    set(
+        "ws_pong_timeout",
+        json!(duration(config.stream.pong_timeout)),
+    );
+    set("ws_max_connections", json!(config.stream.max_connections));
+    set("command_timeout", json!(duration(config.command_timeout)));
+    set("drain_timeout", json!(duration(config.drain_timeout)));
+    set("log_level", json!(config.log_level));
+    set("log_format", json!(config.log_format.as_str()));
+    set("ready_format", json!(config.ready_format.as_str()));
 }
 
 /// The keys whose values differ between `old` and `new`.

@@ -10,9 +10,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
-use crate::ingress::acl::MqttAuth;
+use super::{MqttAuth, RawLimits, ReadyFormat};
 use crate::logging::LogFormat;
-use crate::plugins::manifest::RawLimits;
 
 fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(s)
@@ -38,8 +37,8 @@ pub struct Settings {
     /// Private key (PEM) of that certificate
     #[arg(long, env = "EDGEHOOK_MQTT_TLS_KEY", value_name = "FILE")]
     pub mqtt_tls_key: Option<PathBuf>,
-    /// Use this external MQTT broker (mqtt://host:port, mqtts://…) instead of the embedded one
-    #[arg(long, env = "EDGEHOOK_MQTT_URL", value_name = "URL")]
+    /// Use this external MQTT broker (mqtt://host:port, mqtts://…) instead of the embedded one; a comma list names its nodes, tried in turn
+    #[arg(long, env = "EDGEHOOK_MQTT_URL", value_name = "URL[,URL…]")]
     pub mqtt_url: Option<String>,
     /// MQTT version of the host's connection to the external broker: 3 (MQTT 3.1.1) or 5 [default: 5]
     #[arg(long, env = "EDGEHOOK_MQTT_VERSION", value_name = "3|5")]
@@ -195,6 +194,9 @@ pub struct Settings {
     /// Log lines as `text` (coloured only on a terminal) or `json` (one object a line) [default: text]
     #[arg(long, env = "EDGEHOOK_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// The ready line as `text` (for people) or `json` (one object on one line, for tools that start the host) [default: text]
+    #[arg(long, env = "EDGEHOOK_READY_FORMAT", value_name = "FORMAT")]
+    pub ready_format: Option<ReadyFormat>,
     /// Default limits of every plugin (file only: `[limits]`)
     #[arg(skip)]
     #[serde(default)]
@@ -262,6 +264,7 @@ impl Settings {
             drain_timeout: self.drain_timeout.or(other.drain_timeout),
             log_level: self.log_level.or(other.log_level),
             log_format: self.log_format.or(other.log_format),
+            ready_format: self.ready_format.or(other.ready_format),
             limits: self.limits.or(other.limits),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Iottly, Mainflux, Particle};
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 use crate::webhooks::{Collection, Dialect, Runner, Store, WebhookError};
 
 /// The webhooks of each dialect.
@@ -43,13 +43,13 @@ impl Webhooks {
     }
 
     /// The dialect of webhook `id`, if there is one.
-    pub fn dialect_of(&self, id: &str) -> Option<Kind> {
+    pub fn dialect_of(&self, id: &str) -> Option<BuiltinPlugin> {
         if self.particle.get(id).is_some() {
-            Some(Kind::Particle)
+            Some(BuiltinPlugin::Particle)
         } else if self.iottly.get(id).is_some() {
-            Some(Kind::Iottly)
+            Some(BuiltinPlugin::Iottly)
         } else if self.mainflux.get(id).is_some() {
-            Some(Kind::Mainflux)
+            Some(BuiltinPlugin::Mainflux)
         } else {
             None
         }
@@ -59,9 +59,9 @@ impl Webhooks {
     pub fn view(&self, id: &str) -> Option<Value> {
         let kind = self.dialect_of(id)?;
         let view = match kind {
-            Kind::Particle => self.particle.view(id),
-            Kind::Iottly => self.iottly.view(id),
-            Kind::Mainflux => self.mainflux.view(id),
+            BuiltinPlugin::Particle => self.particle.view(id),
+            BuiltinPlugin::Iottly => self.iottly.view(id),
+            BuiltinPlugin::Mainflux => self.mainflux.view(id),
         };
         view.map(|view| with_dialect(view, kind))
     }
@@ -80,9 +80,9 @@ impl Webhooks {
     /// Deletes webhook `id`, whatever its dialect.
     pub async fn delete(&self, id: &str) -> Result<(), WebhookError> {
         match self.dialect_of(id) {
-            Some(Kind::Iottly) => self.iottly.delete(id).await,
-            Some(Kind::Mainflux) => self.mainflux.delete(id).await,
-            Some(Kind::Particle) | None => self.particle.delete(id).await,
+            Some(BuiltinPlugin::Iottly) => self.iottly.delete(id).await,
+            Some(BuiltinPlugin::Mainflux) => self.mainflux.delete(id).await,
+            Some(BuiltinPlugin::Particle) | None => self.particle.delete(id).await,
         }
     }
 
@@ -105,7 +105,7 @@ fn dated<D: Dialect>(collection: &Collection<D>) -> impl Iterator<Item = (String
 }
 
 /// `view` with `"dialect"` added.
-pub fn with_dialect(mut view: Value, kind: Kind) -> Value {
+pub fn with_dialect(mut view: Value, kind: BuiltinPlugin) -> Value {
     if let Value::Object(fields) = &mut view {
         fields.insert("dialect".to_owned(), kind.name().into());
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::fleet::GroupId;
 use crate::hooks::Filter;
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 use crate::webhooks::{Dialect, Running, WebhookError, checks};
 
 /// Custom headers one webhook may have, as Iottly allows.
@@ -127,7 +127,7 @@ pub fn view(id: &str, d: &Definition) -> Value {
 pub struct Iottly;
 
 impl Dialect for Iottly {
-    const KIND: Kind = Kind::Iottly;
+    const KIND: BuiltinPlugin = BuiltinPlugin::Iottly;
     const ONE_WAY: bool = true;
     type Definition = Definition;
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::fleet::GroupId;
 use crate::hooks::Filter;
 use crate::topic::DeviceId;
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 use crate::webhooks::{Dialect, Running, WebhookError, checks};
 
 /// Webhooks one `POST` may create.
@@ -162,7 +162,7 @@ pub fn view(id: &str, d: &Definition) -> Value {
 pub struct Mainflux;
 
 impl Dialect for Mainflux {
-    const KIND: Kind = Kind::Mainflux;
+    const KIND: BuiltinPlugin = BuiltinPlugin::Mainflux;
     const ONE_WAY: bool = true;
     type Definition = Definition;
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::delivery::SendOptions;
 use crate::hooks::Filter;
 use crate::topic::DeviceId;
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 use crate::webhooks::{Dialect, Running, WebhookError};
 
 /// A Particle webhook definition as given, without the `id`, `created_at`
@@ -67,7 +67,7 @@ impl Definition {
 pub struct Particle;
 
 impl Dialect for Particle {
-    const KIND: Kind = Kind::Particle;
+    const KIND: BuiltinPlugin = BuiltinPlugin::Particle;
     const ONE_WAY: bool = false;
     type Definition = Definition;
 

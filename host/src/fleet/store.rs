@@ -1,107 +1,53 @@
-//! The registry's file, `data/registry.redb`, and the [`Fleet`] in front of
-//! it: every change is one redb transaction (durable when it returns, so a
-//! kill -9 keeps it), and readers (the API, broker logins, the pipeline)
-//! see an immutable [`Snapshot`] swapped in after each commit.
-//!
-//! With `--nats-url` the registry bucket every host shares is the truth
-//! ([`Fleet::shared`]): a change is written there first, and the file is
-//! this host's copy, kept up to date with everyone's changes
-//! ([`Fleet::follow`]).
+//! The [`Fleet`]: the device registry every reader sees through a
+//! [`Snapshot`], and its changes. Every change is written to the shared
+//! buckets first when the registry is shared ([`super::shared`]), then to
+//! this host's file ([`mod@super::file`]), then shown to readers in a new
+//! snapshot.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
-use redb::backends::FileBackend;
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use redb::Database;
 
-use super::key::{DeviceKey, KeyHash};
+use super::file;
+use super::key::DeviceKey;
 use super::model::{
     self, Device, DeviceInput, FleetError, Group, GroupId, GroupInput, device_id, group_id,
 };
-use crate::stores::{Change, Records};
-use crate::topic::DeviceId;
-
-const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
-const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+use super::shared::Buckets;
+use super::snapshot::Snapshot;
 
 /// Revocations a slow listener may fall behind by (a thousand rotations
 /// at once); one that falls further behind is told, and logs it.
 const REVOKED_BACKLOG: usize = 1024;
 
-/// The registry as it stands after a commit.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    /// Groups by id.
-    pub groups: BTreeMap<String, Group>,
-    /// Devices by id.
-    pub devices: BTreeMap<String, Device>,
-}
-
-impl Snapshot {
-    /// The devices of `group`, in id order.
-    pub fn members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Device> + 'a {
-        self.devices
-            .values()
-            .filter(move |d| d.group.as_ref().is_some_and(|g| g.as_str() == group))
-    }
-}
-
-/// A device as the file keeps it.
-#[derive(Serialize, Deserialize)]
-struct StoredDevice {
-    id: String,
-    name: String,
-    group: Option<GroupId>,
-    metadata: Map<String, Value>,
-    created_at: String,
-    key_sha256: String,
-}
-
 /// One change written in one transaction.
 #[derive(Clone)]
-enum Write {
+pub(super) enum Write {
+    /// Create or replace a group.
     Group(Group),
+    /// Delete the group of this id.
     RemoveGroup(String),
+    /// Create or replace a device.
     Device(Device),
+    /// Delete the device of this id.
     RemoveDevice(String),
 }
 
 /// The device registry.
 #[derive(Debug)]
 pub struct Fleet {
-    db: Arc<Database>,
-    path: String,
-    snapshot: ArcSwap<Snapshot>,
+    pub(super) db: Arc<Database>,
+    pub(super) path: String,
+    pub(super) snapshot: ArcSwap<Snapshot>,
     /// One writer at a time: each change starts from the last snapshot.
-    writer: tokio::sync::Mutex<()>,
+    pub(super) writer: tokio::sync::Mutex<()>,
     /// Devices whose key stopped working (rotated or removed): the broker
     /// closes their sessions.
-    revoked: tokio::sync::broadcast::Sender<String>,
+    pub(super) revoked: tokio::sync::broadcast::Sender<String>,
     /// The buckets every host shares, with `--nats-url`.
-    shared: Option<Buckets>,
-}
-
-/// The registry's groups and devices in the shared bucket.
-#[derive(Debug)]
-struct Buckets {
-    groups: Arc<dyn Records>,
-    devices: Arc<dyn Records>,
-}
-
-/// Which half of the registry a shared change is of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Half {
-    /// Groups.
-    Groups,
-    /// Devices.
-    Devices,
+    pub(super) shared: Option<Buckets>,
 }
 
 impl Fleet {
@@ -109,49 +55,7 @@ impl Fleet {
     pub fn open(data_dir: &Path) -> Result<Self, FleetError> {
         let file = data_dir.join("registry.redb");
         let path = file.display().to_string();
-        let store = |e: &dyn std::fmt::Display| FleetError::Store {
-            path: path.clone(),
-            reason: e.to_string(),
-        };
-        // As `Database::create` opens it, but a new file is the host's alone.
-        let db = crate::files::private_options()
-            .open(&file)
-            .map_err(|e| store(&e))
-            .and_then(|f| {
-                FileBackend::new(f)
-                    .and_then(|backend| Database::builder().create_with_backend(backend))
-                    .map_err(|e| store(&e))
-            })?;
-        let mut snapshot = Snapshot::default();
-        {
-            let tx = db.begin_write().map_err(|e| store(&e))?;
-            tx.open_table(GROUPS).map_err(|e| store(&e))?;
-            tx.open_table(DEVICES).map_err(|e| store(&e))?;
-            tx.commit().map_err(|e| store(&e))?;
-            let tx = db.begin_read().map_err(|e| store(&e))?;
-            for row in tx
-                .open_table(GROUPS)
-                .map_err(|e| store(&e))?
-                .iter()
-                .map_err(|e| store(&e))?
-            {
-                let (id, json) = row.map_err(|e| store(&e))?;
-                let group: Group = serde_json::from_slice(json.value())
-                    .map_err(|e| store(&format!("group {:?}: {e}", id.value())))?;
-                snapshot.groups.insert(id.value().to_owned(), group);
-            }
-            for row in tx
-                .open_table(DEVICES)
-                .map_err(|e| store(&e))?
-                .iter()
-                .map_err(|e| store(&e))?
-            {
-                let (id, json) = row.map_err(|e| store(&e))?;
-                let device = decode_device(json.value())
-                    .map_err(|e| store(&format!("device {:?}: {e}", id.value())))?;
-                snapshot.devices.insert(id.value().to_owned(), device);
-            }
-        }
+        let (db, snapshot) = file::open(&file, &path)?;
         Ok(Self {
             db: Arc::new(db),
             path,
@@ -160,92 +64,6 @@ impl Fleet {
             revoked: tokio::sync::broadcast::channel(REVOKED_BACKLOG).0,
             shared: None,
         })
-    }
-
-    /// Makes the shared buckets the truth: this host's file takes what
-    /// they hold now (what they lack is dropped), and every change goes to
-    /// them first.
-    pub async fn shared(
-        mut self,
-        groups: Arc<dyn Records>,
-        devices: Arc<dyn Records>,
-    ) -> Result<Self, FleetError> {
-        let store = |e: &dyn std::fmt::Display| FleetError::Store {
-            path: "the shared registry".to_owned(),
-            reason: e.to_string(),
-        };
-        for (half, bucket) in [(Half::Groups, &groups), (Half::Devices, &devices)] {
-            let all = bucket.load_all().await.map_err(|e| store(&e))?;
-            let ids: std::collections::BTreeSet<&str> =
-                all.iter().map(|(id, _, _)| id.as_str()).collect();
-            let snapshot = self.snapshot();
-            let local: Vec<String> = match half {
-                Half::Groups => snapshot.groups.keys().cloned().collect(),
-                Half::Devices => snapshot.devices.keys().cloned().collect(),
-            };
-            for gone in local.iter().filter(|id| !ids.contains(id.as_str())) {
-                self.apply(half, gone.clone(), None).await;
-            }
-            for (id, value, _) in all {
-                self.apply(half, id, Some(value)).await;
-            }
-        }
-        self.shared = Some(Buckets { groups, devices });
-        Ok(self)
-    }
-
-    /// The shared bucket of `half`, when the registry is shared.
-    pub fn bucket(&self, half: Half) -> Option<&Arc<dyn Records>> {
-        self.shared.as_ref().map(|b| match half {
-            Half::Groups => &b.groups,
-            Half::Devices => &b.devices,
-        })
-    }
-
-    /// Applies the shared changes of `half` as any host makes them, until
-    /// the watch ends.
-    pub async fn follow(&self, half: Half, mut changes: BoxStream<'static, Change>) {
-        while let Some((id, value, _)) = changes.next().await {
-            self.apply(half, id, value).await;
-        }
-    }
-
-    /// Puts one shared change in this host's file and snapshot, unless it
-    /// is there already; a device whose key changed or that is gone has
-    /// its sessions closed.
-    async fn apply(&self, half: Half, id: String, value: Option<Bytes>) {
-        let _writer = self.writer.lock().await;
-        let snapshot = self.snapshot();
-        let change = match (half, value) {
-            (Half::Groups, Some(json)) => match serde_json::from_slice::<Group>(&json) {
-                Ok(g) if snapshot.groups.get(&id) == Some(&g) => return,
-                Ok(g) => Write::Group(g),
-                Err(err) => return tracing::error!(group = %id, "shared group not loaded: {err}"),
-            },
-            (Half::Devices, Some(json)) => match decode_device(&json) {
-                Ok(d) if snapshot.devices.get(&id) == Some(&d) => return,
-                Ok(d) => Write::Device(d),
-                Err(err) => return tracing::error!(device = %id, "shared device not loaded: {err}"),
-            },
-            (Half::Groups, None) if snapshot.groups.contains_key(&id) => Write::RemoveGroup(id),
-            (Half::Devices, None) if snapshot.devices.contains_key(&id) => Write::RemoveDevice(id),
-            (_, None) => return,
-        };
-        let revoked = match &change {
-            Write::Device(d) => snapshot
-                .devices
-                .get(d.id.as_str())
-                .is_some_and(|old| old.key != d.key)
-                .then(|| d.id.to_string()),
-            Write::RemoveDevice(id) => Some(id.clone()),
-            _ => None,
-        };
-        if let Err(err) = self.keep(change).await {
-            return tracing::error!("shared registry change not kept: {err}");
-        }
-        if let Some(id) = revoked {
-            let _ = self.revoked.send(id);
-        }
     }
 
     /// The ids of devices whose key stops working from now on.
@@ -381,59 +199,18 @@ impl Fleet {
     /// host's file, then shows it to readers.
     async fn commit(&self, change: Write) -> Result<(), FleetError> {
         if let Some(buckets) = &self.shared {
-            let written = match &change {
-                Write::Group(g) => {
-                    let json = serde_json::to_vec(g).expect("a group serializes");
-                    buckets
-                        .groups
-                        .put(g.id.as_str(), json.into())
-                        .await
-                        .map(drop)
-                }
-                Write::RemoveGroup(id) => buckets.groups.delete(id).await,
-                Write::Device(d) => buckets
-                    .devices
-                    .put(d.id.as_str(), encode_device(d).into())
-                    .await
-                    .map(drop),
-                Write::RemoveDevice(id) => buckets.devices.delete(id).await,
-            };
-            written.map_err(|e| FleetError::Store {
-                path: "the shared registry".to_owned(),
-                reason: e.to_string(),
-            })?;
+            buckets.write(&change).await?;
         }
         self.keep(change).await
     }
 
     /// Writes `change` to this host's file, then shows it to readers.
-    async fn keep(&self, change: Write) -> Result<(), FleetError> {
+    pub(super) async fn keep(&self, change: Write) -> Result<(), FleetError> {
         let db = self.db.clone();
-        let row = match &change {
-            Write::Group(g) => Some(serde_json::to_vec(g).expect("a group serializes")),
-            Write::Device(d) => Some(encode_device(d)),
-            Write::RemoveGroup(_) | Write::RemoveDevice(_) => None,
-        };
-        let (table, key) = match &change {
-            Write::Group(g) => (GROUPS, g.id.to_string()),
-            Write::RemoveGroup(id) => (GROUPS, id.clone()),
-            Write::Device(d) => (DEVICES, d.id.to_string()),
-            Write::RemoveDevice(id) => (DEVICES, id.clone()),
-        };
-        let written = tokio::task::spawn_blocking(move || -> Result<(), redb::Error> {
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(table)?;
-                match &row {
-                    Some(row) => t.insert(key.as_str(), row.as_slice())?,
-                    None => t.remove(key.as_str())?,
-                };
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-        .expect("the registry write does not panic");
+        let (written, change) =
+            tokio::task::spawn_blocking(move || (file::write(&db, &change), change))
+                .await
+                .expect("the registry write does not panic");
         written.map_err(|e| FleetError::Store {
             path: self.path.clone(),
             reason: e.to_string(),
@@ -482,30 +259,6 @@ fn known_group(snapshot: &Snapshot, group: Option<String>) -> Result<Option<Grou
             .map(|g| Some(g.id.clone()))
             .ok_or(FleetError::UnknownGroup(id)),
     }
-}
-
-fn encode_device(d: &Device) -> Vec<u8> {
-    serde_json::to_vec(&StoredDevice {
-        id: d.id.to_string(),
-        name: d.name.clone(),
-        group: d.group.clone(),
-        metadata: d.metadata.clone(),
-        created_at: d.created_at.clone(),
-        key_sha256: d.key.to_hex(),
-    })
-    .expect("a device serializes")
-}
-
-fn decode_device(json: &[u8]) -> Result<Device, String> {
-    let s: StoredDevice = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    Ok(Device {
-        id: DeviceId::try_from(s.id.as_str()).map_err(|e| e.to_string())?,
-        name: s.name,
-        group: s.group,
-        metadata: s.metadata,
-        created_at: s.created_at,
-        key: KeyHash::from_hex(&s.key_sha256).ok_or("its key hash is not 64 hex digits")?,
-    })
 }
 
 #[cfg(test)]

@@ -9,21 +9,10 @@
 //!   `command-done/…`) and subscribes only under `devices/{id}/`; the
 //!   operator (`edgehook` + the API token) may subscribe to everything.
 
-use serde::Deserialize;
+pub use crate::config::MqttAuth;
 
 /// The username of the operator's login.
 pub const OPERATOR: &str = "edgehook";
-
-/// Device logins on the embedded broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MqttAuth {
-    /// Any client, any device id; still only the host speaks on host →
-    /// device topics.
-    Open,
-    /// Registered devices with their keys, and the operator.
-    Devices,
-}
 
 /// Who a connected client is, as its login established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

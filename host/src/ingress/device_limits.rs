@@ -13,33 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+pub use crate::config::DeviceLimits;
 use crate::throttle::rate::{Bucket, Rate};
 use crate::topic::DeviceId;
-
-/// The limits every device gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeviceLimits {
-    /// Topic filters one session may hold at once.
-    pub max_subscriptions: usize,
-    /// Events (and answers to commands) one device may publish.
-    pub publish_rate: Rate,
-    /// Events of one device the queue may hold at once.
-    pub max_queued: usize,
-}
-
-impl Default for DeviceLimits {
-    fn default() -> Self {
-        Self {
-            max_queued: 10_000,
-            max_subscriptions: 32,
-            publish_rate: Rate {
-                events: 100,
-                period: Duration::from_secs(1),
-                burst: 200,
-            },
-        }
-    }
-}
 
 /// How often a device over its rate is logged.
 const WARN_EVERY: Duration = Duration::from_secs(60);
@@ -51,7 +27,8 @@ const MAX_PACED: u64 = 100_000;
 /// The publish pace of every device.
 #[derive(Debug)]
 pub struct Pacer {
-    rate: Rate,
+    /// The rate in force; a reload may change it.
+    rate: arc_swap::ArcSwap<Rate>,
     devices: moka::sync::Cache<Arc<str>, Arc<Mutex<Pace>>>,
 }
 
@@ -73,7 +50,7 @@ impl Pacer {
     pub fn new(rate: Rate) -> Self {
         let refill = (rate.period / rate.events.max(1)) * rate.burst.max(1);
         Self {
-            rate,
+            rate: arc_swap::ArcSwap::from_pointee(rate),
             devices: moka::sync::Cache::builder()
                 .max_capacity(MAX_PACED)
                 .time_to_idle(refill.max(WARN_EVERY))
@@ -85,12 +62,19 @@ impl Pacer {
     pub fn take(&self, device: &str, now: Instant) -> Result<(), TooFast> {
         let pace = self.pace(device);
         let mut pace = pace.lock().unwrap_or_else(PoisonError::into_inner);
-        if pace.bucket.take(&self.rate, now).is_ok() {
+        if pace.bucket.take(&self.rate.load(), now).is_ok() {
             return Ok(());
         }
         Err(TooFast {
             log: pace.may_warn(now),
         })
+    }
+
+    /// Paces every device to `rate` from now on; each keeps its bucket (a
+    /// device's table entry is still forgotten after the first rate's
+    /// refill time, which only ever gives it a full bucket back).
+    pub fn set_rate(&self, rate: Rate) {
+        self.rate.store(Arc::new(rate));
     }
 
     /// Whether a refusal of `device`'s publish at `now` is to be logged:

@@ -2,7 +2,7 @@
 //!
 //! Device events are taken in rmqtt's publish-ACL hook, which runs *before*
 //! the broker acknowledges the message: the hook hands the event to the
-//! pipeline and waits for its [`Ack`]; only then does the PUBACK go out. A
+//! pipeline and waits for its [`Ack`](super::Ack); only then does the PUBACK go out. A
 //! dropped ack closes the device's connection without a PUBACK, so the
 //! device sends the event again. Malformed or oversized events are refused
 //! without closing the connection (a resend would be refused again).
@@ -34,15 +34,20 @@
 //! Each device is held to [`DeviceLimits`]: filters per session and a
 //! publish rate, refused with MQTT 5's reason code quota exceeded (3.1.1:
 //! acknowledged and dropped) and logged at most once a minute per device.
+//!
+//! The broker's hooks: `publish_hooks` (events, answers, Wills) over the
+//! `intake`, `subscribe_hook`, `logins`; `revocations` closes the
+//! sessions of revoked keys.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use rmqtt::codec::types::{Publish as CodecPublish, QoS};
 use rmqtt::context::{ServerContext, ServerContextBuilder};
 use rmqtt::hook::Type;
-use rmqtt::net::Builder;
+use rmqtt::net::{Builder, Listener};
 use rmqtt::server::MqttServer;
 use rmqtt::session::SessionState;
 use rmqtt::types::{From, Id, Publish};
@@ -51,6 +56,9 @@ use tokio::task::JoinHandle;
 
 mod intake;
 mod logins;
+mod publish_hooks;
+mod revocations;
+mod subscribe_hook;
 
 use super::acl::MqttAuth;
 use super::device_limits::{DeviceLimits, Pacer, Shares};
@@ -58,8 +66,11 @@ use super::refusals::Refusals;
 use super::{Inbound, IngressError};
 use crate::event::CommandReply;
 use crate::fleet::{Fleet, KeyHash};
-use intake::{EventHook, Intake, SubscribeHook, WillHook};
+use intake::Intake;
 use logins::{Live, Logins, Running};
+use publish_hooks::{EventHook, WillHook};
+use revocations::close_revoked_sessions;
+use subscribe_hook::SubscribeHook;
 
 /// How often a stopping host looks whether the devices have everything.
 const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
@@ -115,6 +126,17 @@ pub struct Handle {
     server: Arc<JoinHandle<()>>,
     /// Closes the sessions of revoked keys.
     revoker: Arc<JoinHandle<()>>,
+    /// The device limits a reload changes.
+    tunable: Arc<Tunable>,
+}
+
+/// The device limits in force that a reload changes, where the hooks read
+/// them: the publish rate and the filters per session. A device's share
+/// of the queue is not among them: on a cluster it is a property of the
+/// shared stream, set when the first host made it.
+struct Tunable {
+    intake: Arc<Intake>,
+    max_subscriptions: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Handle {
@@ -138,76 +160,13 @@ pub async fn start(
         .task_exec_workers(64)
         .build()
         .await;
-    let register = scx.extends.hook_mgr().register();
     let running = Running::default();
     running.store(Some(Arc::new(Live {
         scx: scx.clone(),
         fleet: opts.fleet.clone(),
     })));
-    let intake = Arc::new(Intake {
-        inbound,
-        replies: opts.replies.clone(),
-        max_event_bytes: opts.max_event_bytes,
-        pacer: Pacer::new(opts.limits.publish_rate),
-        shares: Shares::new(opts.limits.max_queued),
-        refusals: opts.refusals.clone(),
-    });
-    register
-        .add(
-            Type::MessagePublishCheckAcl,
-            Box::new(EventHook {
-                intake: intake.clone(),
-                auth: opts.auth,
-            }),
-        )
-        .await;
-    register
-        .add(Type::MessagePublish, Box::new(WillHook { intake }))
-        .await;
-    let logins = Logins {
-        auth: opts.auth,
-        operator: KeyHash::of(opts.operator_token.as_bytes()),
-        running: running.clone(),
-        refusals: opts.refusals.clone(),
-    };
-    register
-        .add(Type::ClientAuthenticate, Box::new(logins))
-        .await;
-    register
-        .add(
-            Type::ClientSubscribeCheckAcl,
-            Box::new(SubscribeHook {
-                auth: opts.auth,
-                max_subscriptions: opts.limits.max_subscriptions,
-                refusals: opts.refusals.clone(),
-            }),
-        )
-        .await;
-    register.start().await;
-
-    // Room for the MQTT header and topic beside the largest payload, so an
-    // oversized event reaches the hook and is refused with a log line.
-    let max_packet =
-        u32::try_from(opts.max_event_bytes.saturating_add(64 << 10)).unwrap_or(u32::MAX);
-    let listener = Builder::new()
-        .name("tcp")
-        .laddr(opts.listen)
-        .max_packet_size(max_packet)
-        .max_inflight(DEVICE_INFLIGHT)
-        .max_mqueue_len(DEVICE_QUEUE)
-        // A PUBACK, hook-sent and a response go out as small writes one
-        // after another: with Nagle each waits for the device's delayed
-        // ACK (40 ms), which was the whole latency at light load.
-        .nodelay(true)
-        // Every login goes through the hook, anonymous ones too: it checks
-        // Wills in open mode as well.
-        .allow_anonymous(false)
-        // A restarted host binds again while its last connections are in
-        // TIME_WAIT.
-        .reuseaddr(Some(true))
-        .bind()
-        .and_then(|l| l.tcp())
-        .map_err(|e| listen_error(e.to_string()))?;
+    let tunable = register_hooks(&scx, &opts, inbound, &running).await;
+    let listener = listener(&opts).map_err(|e| listen_error(e.to_string()))?;
     let addr = listener
         .local_addr()
         .map_err(|e| listen_error(e.to_string()))?;
@@ -238,10 +197,107 @@ pub async fn start(
         from,
         server: Arc::new(task),
         revoker: Arc::new(revoker),
+        tunable: Arc::new(tunable),
     })
 }
 
+/// Registers the broker's hooks: events and answers (published, and from
+/// Wills), logins, subscriptions; what of their limits a reload changes.
+async fn register_hooks(
+    scx: &ServerContext,
+    opts: &EmbeddedOptions,
+    inbound: mpsc::Sender<Inbound>,
+    running: &Running,
+) -> Tunable {
+    let register = scx.extends.hook_mgr().register();
+    let intake = Arc::new(Intake {
+        inbound,
+        replies: opts.replies.clone(),
+        max_event_bytes: opts.max_event_bytes,
+        pacer: Pacer::new(opts.limits.publish_rate),
+        shares: Shares::new(opts.limits.max_queued),
+        refusals: opts.refusals.clone(),
+    });
+    register
+        .add(
+            Type::MessagePublishCheckAcl,
+            Box::new(EventHook {
+                intake: intake.clone(),
+                auth: opts.auth,
+            }),
+        )
+        .await;
+    register
+        .add(
+            Type::MessagePublish,
+            Box::new(WillHook {
+                intake: intake.clone(),
+            }),
+        )
+        .await;
+    let max_subscriptions = Arc::new(AtomicUsize::new(opts.limits.max_subscriptions));
+    let logins = Logins {
+        auth: opts.auth,
+        operator: KeyHash::of(opts.operator_token.as_bytes()),
+        running: running.clone(),
+        refusals: opts.refusals.clone(),
+    };
+    register
+        .add(Type::ClientAuthenticate, Box::new(logins))
+        .await;
+    register
+        .add(
+            Type::ClientSubscribeCheckAcl,
+            Box::new(SubscribeHook {
+                auth: opts.auth,
+                max_subscriptions: max_subscriptions.clone(),
+                refusals: opts.refusals.clone(),
+            }),
+        )
+        .await;
+    register.start().await;
+    Tunable {
+        intake,
+        max_subscriptions,
+    }
+}
+
+/// The one TCP listener, bound.
+fn listener(opts: &EmbeddedOptions) -> rmqtt::Result<Listener> {
+    // Room for the MQTT header and topic beside the largest payload, so an
+    // oversized event reaches the hook and is refused with a log line.
+    let max_packet =
+        u32::try_from(opts.max_event_bytes.saturating_add(64 << 10)).unwrap_or(u32::MAX);
+    Builder::new()
+        .name("tcp")
+        .laddr(opts.listen)
+        .max_packet_size(max_packet)
+        .max_inflight(DEVICE_INFLIGHT)
+        .max_mqueue_len(DEVICE_QUEUE)
+        // A PUBACK, hook-sent and a response go out as small writes one
+        // after another: with Nagle each waits for the device's delayed
+        // ACK (40 ms), which was the whole latency at light load.
+        .nodelay(true)
+        // Every login goes through the hook, anonymous ones too: it checks
+        // Wills in open mode as well.
+        .allow_anonymous(false)
+        // A restarted host binds again while its last connections are in
+        // TIME_WAIT.
+        .reuseaddr(Some(true))
+        .bind()
+        .and_then(|l| l.tcp())
+}
+
 impl Handle {
+    /// Holds devices to `limits` from their next publish and subscription
+    /// on (all but `max_queued`, which needs a restart).
+    pub fn set_limits(&self, limits: &DeviceLimits) {
+        self.tunable.intake.pacer.set_rate(limits.publish_rate);
+        self.tunable
+            .max_subscriptions
+            .store(limits.max_subscriptions, Ordering::Relaxed);
+    }
+
     /// The address the broker listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
@@ -308,220 +364,5 @@ impl Handle {
     }
 }
 
-/// Closes the sessions of devices whose key stopped working.
-async fn close_revoked_sessions(
-    scx: ServerContext,
-    mut revoked: tokio::sync::broadcast::Receiver<String>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        let device = match revoked.recv().await {
-            Ok(device) => device,
-            Err(RecvError::Lagged(n)) => {
-                tracing::error!("{n} key rotations came too fast to close their sessions");
-                continue;
-            }
-            Err(RecvError::Closed) => return,
-        };
-        let shared = scx.extends.shared().await;
-        let ids: Vec<Id> = shared
-            .iter()
-            .map(|entry| entry.id())
-            .filter(|id| id.username.as_deref() == Some(device.as_str()))
-            .collect();
-        for id in ids {
-            match shared.entry(id.clone()).kick(true, true, true).await {
-                Ok(_) => {
-                    tracing::info!(client = ?id.client_id, device, "session closed: its key no longer works")
-                }
-                Err(err) => {
-                    tracing::warn!(client = ?id.client_id, device, "cannot close a revoked session: {err}")
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS as ClientQoS};
-
-    use super::*;
-
-    /// A device on the broker: what it receives, PUBACKs included.
-    async fn device(addr: SocketAddr, id: &str) -> (AsyncClient, mpsc::UnboundedReceiver<Packet>) {
-        let mut opts = MqttOptions::new(id, "127.0.0.1", addr.port());
-        opts.set_clean_session(false);
-        let (client, mut eventloop) = AsyncClient::new(opts, 16);
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(MqttEvent::Incoming(packet)) => {
-                        if tx.send(packet).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    // Polling again reconnects, as a device would.
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                }
-            }
-        });
-        (client, rx)
-    }
-
-    async fn next_matching(
-        rx: &mut mpsc::UnboundedReceiver<Packet>,
-        want: impl Fn(&Packet) -> bool,
-    ) -> Packet {
-        loop {
-            let packet = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            if want(&packet) {
-                return packet;
-            }
-        }
-    }
-
-    /// A broker on a free port and one device connected to it.
-    async fn broker_and_device(
-        max_event_bytes: usize,
-        id: &str,
-    ) -> (
-        Handle,
-        mpsc::Receiver<Inbound>,
-        AsyncClient,
-        mpsc::UnboundedReceiver<Packet>,
-    ) {
-        let (tx, inbound) = mpsc::channel(8);
-        let listen = "127.0.0.1:0".parse().unwrap();
-        let broker = start(
-            EmbeddedOptions {
-                listen,
-                max_event_bytes,
-                auth: MqttAuth::Open,
-                fleet: Arc::new(Fleet::open(tempfile::tempdir().unwrap().path()).unwrap()),
-                operator_token: "not used in open mode".into(),
-                replies: mpsc::channel(8).0,
-                refusals: Arc::default(),
-                limits: DeviceLimits::default(),
-            },
-            tx,
-        )
-        .await
-        .unwrap();
-        let (client, packets) = device(broker.local_addr(), id).await;
-        (broker, inbound, client, packets)
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn the_puback_waits_for_the_ack_and_host_messages_are_not_events() {
-        let (broker, mut inbound, client, mut packets) = broker_and_device(1024, "d1").await;
-        client
-            .subscribe("devices/d1/#", ClientQoS::AtLeastOnce)
-            .await
-            .unwrap();
-        next_matching(&mut packets, |p| matches!(p, Packet::SubAck(_))).await;
-
-        client
-            .publish(
-                "devices/d1/events/a/b",
-                ClientQoS::AtLeastOnce,
-                false,
-                "21.5",
-            )
-            .await
-            .unwrap();
-        let taken = tokio::time::timeout(Duration::from_secs(5), inbound.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(taken.event.device.as_str(), "d1");
-        assert_eq!(taken.event.name.as_str(), "a/b");
-        assert_eq!(&taken.event.data[..], b"21.5");
-
-        let early = tokio::time::timeout(
-            Duration::from_millis(300),
-            next_matching(&mut packets, |p| matches!(p, Packet::PubAck(_))),
-        )
-        .await;
-        assert!(
-            early.is_err(),
-            "PUBACK sent before the event was acknowledged"
-        );
-        taken.ack.ack().await;
-        next_matching(&mut packets, |p| matches!(p, Packet::PubAck(_))).await;
-
-        broker
-            .publish(
-                "devices/d1/hook-response/a/b/0".into(),
-                Bytes::from_static(b"ok"),
-            )
-            .await
-            .unwrap();
-        let Packet::Publish(reply) = next_matching(
-            &mut packets,
-            |p| matches!(p, Packet::Publish(p) if p.topic.contains("hook-response")),
-        )
-        .await
-        else {
-            unreachable!()
-        };
-        assert_eq!(&reply.payload[..], b"ok");
-        broker
-            .publish("devices/d1/events/loop".into(), Bytes::new())
-            .await
-            .unwrap();
-        let none = tokio::time::timeout(Duration::from_millis(300), inbound.recv()).await;
-        assert!(
-            none.is_err(),
-            "the host's own publish came back as an event"
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_dropped_ack_means_no_puback_and_bad_events_are_refused_without_a_disconnect() {
-        let (_broker, mut inbound, client, mut packets) = broker_and_device(8, "d2").await;
-
-        client
-            .publish(
-                "devices/d2/events/x",
-                ClientQoS::AtLeastOnce,
-                false,
-                vec![0u8; 9],
-            )
-            .await
-            .unwrap();
-        client
-            .publish("devices//events/x", ClientQoS::AtLeastOnce, false, "1")
-            .await
-            .unwrap();
-        client
-            .publish("devices/d2/events/x", ClientQoS::AtLeastOnce, false, "ok")
-            .await
-            .unwrap();
-        let taken = tokio::time::timeout(Duration::from_secs(5), inbound.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            &taken.event.data[..],
-            b"ok",
-            "the refused events never reached the pipeline"
-        );
-        drop(taken);
-        // The connection is closed without a PUBACK, so the device will resend.
-        next_matching(&mut packets, |p| matches!(p, Packet::ConnAck(_))).await;
-        let resent = tokio::time::timeout(Duration::from_secs(5), inbound.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(&resent.event.data[..], b"ok");
-        resent.ack.ack().await;
-    }
-}
+mod tests;

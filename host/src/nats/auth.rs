@@ -19,44 +19,7 @@ use std::path::{Path, PathBuf};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-/// How the host logs in to NATS: one of these, or none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Login {
-    /// A NATS credentials file: a user JWT and its nkey seed.
-    Creds(PathBuf),
-    /// A file holding a user nkey seed (`SU…`).
-    Nkey(PathBuf),
-    /// A user and the file holding its password.
-    Password {
-        /// The user name.
-        user: String,
-        /// The file holding the password.
-        file: PathBuf,
-    },
-    /// A file holding a token.
-    Token(PathBuf),
-}
-
-/// A client certificate for mutual TLS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCert {
-    /// Certificate chain, PEM.
-    pub cert: PathBuf,
-    /// Its private key, PEM.
-    pub key: PathBuf,
-}
-
-/// The hosts' side of the cluster's authentication, as configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NatsAuth {
-    /// How to log in; `None` logs in with the URL's user information, if
-    /// any, or as nobody.
-    pub login: Option<Login>,
-    /// The CA that signed the servers' certificates; TLS is then required.
-    pub ca_file: Option<PathBuf>,
-    /// The host's own certificate, for servers that verify clients.
-    pub client_cert: Option<ClientCert>,
-}
+pub use crate::config::{ClientCert, Login, NatsAuth};
 
 /// A file of the NATS settings that cannot be used.
 #[derive(Debug, thiserror::Error)]

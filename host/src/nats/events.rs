@@ -2,7 +2,7 @@
 //! durable consumer and hands them to the pipeline as [`Inbound`] events
 //! that are already stored (the stream holds them), each with its
 //! [`Held`] acknowledgement. Each carries its MQTT topic in the header
-//! [`TOPIC_HEADER`] ([`super::intake`] put it there).
+//! [`TOPIC_HEADER`](super::TOPIC_HEADER) ([`super::intake`] put it there).
 
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ use crate::dialects::all::Stores;
 use crate::fleet::{Fleet, Half};
 use crate::hooks::Registry;
 use crate::stores::{JsonFiles, Records};
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 use crate::webhooks::{Collection, Dialect, Store};
 
 /// Where the webhooks of each dialect are kept: the bucket every host
@@ -39,8 +39,8 @@ pub async fn open_stores(data_dir: &Path, nats: Option<&Nats>) -> anyhow::Result
     };
     Ok(Stores {
         particle: open("webhooks").await?,
-        iottly: open(Kind::Iottly.name()).await?,
-        mainflux: open(Kind::Mainflux.name()).await?,
+        iottly: open(BuiltinPlugin::Iottly.name()).await?,
+        mainflux: open(BuiltinPlugin::Mainflux.name()).await?,
     })
 }
 

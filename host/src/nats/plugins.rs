@@ -23,6 +23,9 @@ use crate::stores::PluginFiles;
 /// The largest plugin module taken from the store.
 const MAX_OBJECT_BYTES: usize = 64 << 20;
 
+/// How long listing the store may take.
+const LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Why a put, a removal or a copy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginsError {
@@ -156,12 +159,26 @@ pub async fn follow(nats: Nats, dir: PathBuf, shutdown: CancellationToken) {
 /// watching). Files the store never held are the host's own and stay.
 pub async fn copy_all(nats: &Nats, dir: &Path) -> Result<(), PluginsError> {
     let store = nats.objects(PLUGINS_BUCKET).await?;
-    // The list leaves deleted objects out.
-    let mut list = store.list().await.map_err(|e| store_error("list", e))?;
-    let mut names = Vec::new();
-    while let Some(info) = list.next().await {
-        names.push(info.map_err(|e| store_error("list", e))?.name);
-    }
+    // The list leaves deleted objects out. It ends at the message the
+    // store had last when it began; an object removed meanwhile takes that
+    // message away, and the list then waits for good (seen: a host started
+    // as a plugin was removed kept it), so it is bounded, and the follower
+    // tries again.
+    let listed = tokio::time::timeout(LIST_TIMEOUT, async {
+        let mut list = store.list().await.map_err(|e| store_error("list", e))?;
+        let mut names = Vec::new();
+        while let Some(info) = list.next().await {
+            names.push(info.map_err(|e| store_error("list", e))?.name);
+        }
+        Ok::<_, PluginsError>(names)
+    })
+    .await;
+    let mut names = listed.map_err(|_| {
+        store_error(
+            "list",
+            format!("not done within {} s", LIST_TIMEOUT.as_secs()),
+        )
+    })??;
     let here = std::fs::read_dir(dir).map_err(|source| PluginsError::Io {
         path: dir.display().to_string(),
         source,

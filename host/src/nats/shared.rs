@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use async_nats::jetstream::kv;
 
 use super::{DEFINITIONS_BUCKET, Nats, NatsError, REGISTRY_BUCKET, patiently};
-use crate::stores::{Change, Record, Records};
+use crate::stores::{Record, RecordChange, Records};
 
 /// The definitions of one kind in the shared bucket.
 #[derive(Clone)]
@@ -75,7 +75,7 @@ impl Shared {
     /// deletions), then each change as any host (this one included) makes
     /// it. The stream ends when the watch fails; watching again misses
     /// nothing, since it starts with the state of every key.
-    async fn watch(&self) -> std::io::Result<BoxStream<'static, Change>> {
+    async fn watch(&self) -> std::io::Result<BoxStream<'static, RecordChange>> {
         let prefix = format!("{}.", self.kind);
         let watch = self
             .kv
@@ -132,7 +132,7 @@ impl Records for Shared {
         .map_err(|e| self.io(e))
     }
 
-    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, Change>>> {
+    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, RecordChange>>> {
         Some(self.watch().await)
     }
 }

@@ -21,18 +21,39 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::SemaphorePermit;
 
+use super::parts::{Job, Pipeline};
 use super::stats::{DropReason, RequestOutcome};
-use super::{Job, Pipeline};
 use crate::delivery::DeliveryError;
 use crate::event::Event;
 use crate::exchange::{Answer, HookRequest, HookResponse, Outcome, Reply};
 use crate::fleet::GroupId;
 use crate::hooks::Hook;
-use crate::runtime::Kept;
+use crate::runtime::KeptInstance;
 use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
 
 /// Waiting this long for the throttle counts as throttled.
 const THROTTLED: Duration = Duration::from_millis(1);
+
+/// One delivery's attempts so far.
+struct Tries<'a> {
+    /// Failed requests retried.
+    retries: usize,
+    /// Attempts skipped because the host was sleeping.
+    skips: usize,
+    /// The request went out at least once: the device heard `hook-sent`.
+    sent: bool,
+    /// The instance kept for the answer, dropped before any wait for a
+    /// retry (it would hold a pool slot through the wait).
+    kept: &'a mut Option<KeptInstance>,
+}
+
+/// What a delivery does after an attempt that did not end it.
+enum Step {
+    /// Make the next attempt.
+    Again,
+    /// The delivery ends with this outcome.
+    Done(Outcome),
+}
 
 impl Pipeline {
     /// Runs `hook` for the event of `job` to its end.
@@ -123,7 +144,7 @@ impl Pipeline {
         job: &Job,
         answer: Answer,
         outcome: &Outcome,
-        kept: Option<Kept>,
+        kept: Option<KeptInstance>,
     ) -> Option<Vec<Reply>> {
         let event = &job.event;
         let group = job.group.as_ref().map(GroupId::as_str);
@@ -153,23 +174,19 @@ impl Pipeline {
         hook: &Hook,
         job: &Job,
         request: &HookRequest,
-        kept: &mut Option<Kept>,
+        kept: &mut Option<KeptInstance>,
     ) -> Option<Outcome> {
         let event = &job.event;
         let host = request.url.host_str().unwrap_or_default();
-        if !hook.allows_host(host) {
-            self.stats.request(RequestOutcome::Refused);
-            return Some(Outcome::Failed(format!(
-                "destination {host} refused: not in the allowed_hosts of plugin {}",
-                hook.name
-            )));
+        if let Some(ended) = self.ended_before_sending(hook, event, host) {
+            return Some(ended);
         }
-        // An event that waited in the queue (a stop, a slow cluster) may
-        // be past its TTL before its first attempt.
-        if let Some(expired) = self.expires_within(event, Duration::ZERO) {
-            return Some(expired);
-        }
-        let (mut retries, mut skips, mut sent) = (0, 0, false);
+        let mut tries = Tries {
+            retries: 0,
+            skips: 0,
+            sent: false,
+            kept,
+        };
         loop {
             if let Some(retired) = hook.retired() {
                 return Some(self.retired(retired));
@@ -181,28 +198,10 @@ impl Pipeline {
                 () = self.shutdown.cancelled() => return None,
             };
             let Ok(host_slot) = admitted else {
-                // The device hears of every skip, as from Particle; the
-                // last one is its final hook-error.
-                self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                let Some(wait) = self.policy.load().skip_retry.delay(skips, None) else {
-                    self.stats.drop_event(DropReason::Skipped);
-                    return Some(Outcome::Failed(SLEEPING_MESSAGE.to_owned()));
-                };
-                if let Some(expired) = self.expires_within(event, wait) {
-                    return Some(expired);
+                match self.skipped(hook, job, request, &mut tries).await? {
+                    Step::Again => continue,
+                    Step::Done(outcome) => return Some(outcome),
                 }
-                let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
-                let replies = self
-                    .answer(hook, job, request.answer, &skipped, kept.take())
-                    .await?;
-                if !hook.one_way {
-                    Box::pin(self.responder.replies(event, &replies)).await;
-                }
-                skips += 1;
-                if let Some(retired) = self.wait(hook, wait).await? {
-                    return Some(self.retired(retired));
-                }
-                continue;
             };
             if asked.elapsed() >= THROTTLED {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
@@ -225,8 +224,8 @@ impl Pipeline {
                     .record(host, verdict == Verdict::Success, not_before);
             }
             // A refused certificate went out; a refused address did not.
-            if !sent && !matches!(result, Err(DeliveryError::Refused(_))) {
-                sent = true;
+            if !tries.sent && !matches!(result, Err(DeliveryError::Refused(_))) {
+                tries.sent = true;
                 if !hook.one_way {
                     Box::pin(self.responder.hook_sent(event)).await;
                 }
@@ -236,27 +235,101 @@ impl Pipeline {
             let Verdict::Retry { not_before } = verdict else {
                 return Some(outcome_of(result));
             };
-            let Some(wait) = self.policy.load().retry.delay(retries, not_before) else {
-                self.stats.drop_event(DropReason::Retries);
-                return Some(match outcome_of(result) {
-                    Outcome::Failed(why) if retries > 0 => {
-                        Outcome::Failed(format!("{why} (gave up after {} attempts)", retries + 1))
-                    }
-                    outcome => outcome,
-                });
-            };
-            if let Some(expired) = self.expires_within(event, wait) {
-                return Some(expired);
-            }
-            retries += 1;
-            *kept = None;
-            self.stats.retried.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
-                "attempt {retries} to {host} failed; trying again in {wait:?}");
-            if let Some(retired) = self.wait(hook, wait).await? {
-                return Some(self.retired(retired));
+            match self
+                .retry(hook, event, host, result, not_before, &mut tries)
+                .await?
+            {
+                Step::Again => {}
+                Step::Done(outcome) => return Some(outcome),
             }
         }
+    }
+
+    /// The end of a delivery before its first attempt: its destination
+    /// is not allowed, or its event is past its TTL already (it waited in
+    /// the queue: a stop, a slow cluster).
+    fn ended_before_sending(&self, hook: &Hook, event: &Event, host: &str) -> Option<Outcome> {
+        if !hook.allows_host(host) {
+            self.stats.request(RequestOutcome::Refused);
+            return Some(Outcome::Failed(format!(
+                "destination {host} refused: not in the allowed_hosts of plugin {}",
+                hook.name
+            )));
+        }
+        self.expires_within(event, Duration::ZERO)
+    }
+
+    /// The host of `request` is sleeping: the device hears of every skip,
+    /// as from Particle, and the last one is its final hook-error; until
+    /// then the request waits for the next attempt on the skip schedule.
+    /// `None` when shutdown cut it short.
+    async fn skipped(
+        &self,
+        hook: &Hook,
+        job: &Job,
+        request: &HookRequest,
+        tries: &mut Tries<'_>,
+    ) -> Option<Step> {
+        let event = &job.event;
+        self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        let Some(wait) = self.policy.load().skip_retry.delay(tries.skips, None) else {
+            self.stats.drop_event(DropReason::Skipped);
+            return Some(Step::Done(Outcome::Failed(SLEEPING_MESSAGE.to_owned())));
+        };
+        if let Some(expired) = self.expires_within(event, wait) {
+            return Some(Step::Done(expired));
+        }
+        let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
+        let replies = self
+            .answer(hook, job, request.answer, &skipped, tries.kept.take())
+            .await?;
+        if !hook.one_way {
+            Box::pin(self.responder.replies(event, &replies)).await;
+        }
+        tries.skips += 1;
+        self.wait_for_next(hook, wait).await
+    }
+
+    /// A failed attempt the policy retries: waits for the next one, or
+    /// ends the delivery when the retries are exhausted or the event would
+    /// outlive its TTL. `None` when shutdown cut it short.
+    async fn retry(
+        &self,
+        hook: &Hook,
+        event: &Event,
+        host: &str,
+        result: Result<HookResponse, DeliveryError>,
+        not_before: Option<Duration>,
+        tries: &mut Tries<'_>,
+    ) -> Option<Step> {
+        let Some(wait) = self.policy.load().retry.delay(tries.retries, not_before) else {
+            self.stats.drop_event(DropReason::Retries);
+            return Some(Step::Done(match outcome_of(result) {
+                Outcome::Failed(why) if tries.retries > 0 => Outcome::Failed(format!(
+                    "{why} (gave up after {} attempts)",
+                    tries.retries + 1
+                )),
+                outcome => outcome,
+            }));
+        };
+        if let Some(expired) = self.expires_within(event, wait) {
+            return Some(Step::Done(expired));
+        }
+        tries.retries += 1;
+        *tries.kept = None;
+        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
+            "attempt {} to {host} failed; trying again in {wait:?}", tries.retries);
+        self.wait_for_next(hook, wait).await
+    }
+
+    /// Waits `wait` for the next attempt: [`Step::Again`], or the end of
+    /// the delivery when its webhook was retired first; `None` at shutdown.
+    async fn wait_for_next(&self, hook: &Hook, wait: Duration) -> Option<Step> {
+        Some(match self.wait(hook, wait).await? {
+            Some(retired) => Step::Done(self.retired(retired)),
+            None => Step::Again,
+        })
     }
 
     /// The end of a delivery whose webhook was retired (`why`, its

@@ -19,7 +19,7 @@ use crate::delivery::SendOptions;
 use crate::hooks::{Filter, Hook, Registry, Retirement};
 use crate::runtime::{Limits, Plugin, WasmEngine};
 use crate::streak::Streak;
-use crate::watch::{self, Change, Scan, Settle, Stamp};
+use crate::watch::{self, FileChange, Scan, Settle, Stamp};
 
 /// What is on disk for one plugin name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,11 +158,11 @@ impl Scan for PluginDir {
         };
         for change in self.settle.changes(now, settle) {
             match change {
-                Change::Gone(name) => {
+                FileChange::Gone(name) => {
                     tracing::info!(plugin = %name, "plugin removed");
                     self.registry.remove(&name, None);
                 }
-                Change::Changed(name, files) => self.act(&name, files).await,
+                FileChange::Changed(name, files) => self.act(&name, files).await,
             }
         }
     }

@@ -17,7 +17,7 @@ use super::dir::DirLock;
 use super::manifest::{Manifest, ManifestError};
 use crate::runtime::{Limits, LoadError, Plugin, WasmEngine};
 use crate::stores::{Flags, PluginFiles};
-use crate::webhooks::builtin::Kind;
+use crate::webhooks::builtin::BuiltinPlugin;
 
 /// The longest plugin name.
 const MAX_NAME: usize = 64;
@@ -172,7 +172,7 @@ impl Installer {
 }
 
 fn not_builtin(name: &PluginName) -> Result<(), InstallError> {
-    if Kind::ALL.iter().any(|k| k.name() == name.as_str()) {
+    if BuiltinPlugin::ALL.iter().any(|k| k.name() == name.as_str()) {
         return Err(InstallError::Builtin(name.clone()));
     }
     Ok(())

@@ -6,11 +6,9 @@
 //! from variables named `EDGEHOOK_PLUGIN_…` only: a manifest is not trusted
 //! with the host's own secrets (its API token, cloud credentials).
 
-use std::time::Duration;
-
-use bytesize::ByteSize;
 use serde::Deserialize;
 
+use crate::config::{LimitsError, RawLimits};
 use crate::hooks::{Filter, HostPattern};
 use crate::runtime::Limits;
 use crate::topic::DeviceId;
@@ -51,6 +49,15 @@ pub enum ManifestError {
     },
 }
 
+impl From<LimitsError> for ManifestError {
+    fn from(e: LimitsError) -> Self {
+        Self::Invalid {
+            key: e.key,
+            reason: e.reason,
+        }
+    }
+}
+
 /// The prefix of every environment variable a manifest may read: the
 /// operator sets these for plugins on purpose, while the rest of the host's
 /// environment (`EDGEHOOK_API_TOKEN`, `AWS_SECRET_ACCESS_KEY`, …) stays out
@@ -68,78 +75,6 @@ struct RawManifest {
     config: toml::Table,
     #[serde(default)]
     limits: RawLimits,
-}
-
-/// Limits a manifest may set; absent ones take the host's defaults.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLimits {
-    memory: Option<ByteSize>,
-    #[serde(default, with = "humantime_serde")]
-    cpu_time: Option<Duration>,
-    request_body: Option<ByteSize>,
-    replies: Option<usize>,
-    reply_bytes: Option<ByteSize>,
-    log_bytes: Option<ByteSize>,
-    suspend_after: Option<u32>,
-}
-
-impl RawLimits {
-    /// These limits over `defaults`, checked against the host's maxima.
-    pub fn apply(
-        &self,
-        defaults: &Limits,
-        max_memory: usize,
-        key: &str,
-    ) -> Result<Limits, ManifestError> {
-        let invalid = |field: &str, reason: String| ManifestError::Invalid {
-            key: format!("{key}{field}"),
-            reason,
-        };
-        let bytes = |v: Option<ByteSize>, d: usize| {
-            v.map_or(d, |b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX))
-        };
-        let limits = Limits {
-            memory: bytes(self.memory, defaults.memory),
-            cpu_time: self.cpu_time.unwrap_or(defaults.cpu_time),
-            request_body: bytes(self.request_body, defaults.request_body),
-            replies: self.replies.unwrap_or(defaults.replies),
-            reply_bytes: bytes(self.reply_bytes, defaults.reply_bytes),
-            log_bytes: bytes(self.log_bytes, defaults.log_bytes),
-            suspend_after: self.suspend_after.unwrap_or(defaults.suspend_after),
-        };
-        if limits.memory < (1 << 20) || limits.memory > max_memory {
-            return Err(invalid(
-                "memory",
-                format!(
-                    "{} is outside 1 MiB..={}",
-                    ByteSize(limits.memory as u64),
-                    ByteSize(max_memory as u64)
-                ),
-            ));
-        }
-        if limits.cpu_time < Duration::from_millis(1) || limits.cpu_time > Duration::from_secs(60) {
-            return Err(invalid(
-                "cpu_time",
-                format!("{:?} is outside 1ms..=60s", limits.cpu_time),
-            ));
-        }
-        if limits.replies == 0 {
-            return Err(invalid("replies", "must be at least 1".into()));
-        }
-        if !Limits::SUSPEND_AFTER.contains(&limits.suspend_after) {
-            return Err(invalid(
-                "suspend_after",
-                format!(
-                    "{} is outside {}..={}",
-                    limits.suspend_after,
-                    Limits::SUSPEND_AFTER.start(),
-                    Limits::SUSPEND_AFTER.end()
-                ),
-            ));
-        }
-        Ok(limits)
-    }
 }
 
 /// A validated manifest.
@@ -286,7 +221,7 @@ mod tests {
         assert_eq!(m.config["api_key"], "s3cret");
         assert_eq!(m.config["fields"]["temp"], "field1");
         assert_eq!(m.limits.memory, 16 << 20);
-        assert_eq!(m.limits.cpu_time, Duration::from_millis(50));
+        assert_eq!(m.limits.cpu_time, std::time::Duration::from_millis(50));
         assert_eq!(m.limits.replies, Limits::default().replies);
         assert_eq!(m.limits.suspend_after, 3);
         let dev1 = DeviceId::try_from("dev-1").unwrap();

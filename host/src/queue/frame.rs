@@ -22,7 +22,7 @@ pub const HEADER: usize = 9;
 
 /// What a frame holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum FrameKind {
     /// The whole state of the queue: the first frame of every segment.
     Checkpoint = 1,
     /// The changes of one commit.
@@ -90,7 +90,7 @@ pub enum FrameError {
 /// When the frame would pass 4 GiB (the length field's bound).
 pub fn write<'a>(
     out: &mut Vec<u8>,
-    kind: Kind,
+    kind: FrameKind,
     entries: impl IntoIterator<Item = Entry<'a>>,
 ) -> Result<(), &'static str> {
     let start = out.len();
@@ -142,7 +142,7 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), &'static str> {
 
 /// The frame at the start of `bytes`: its kind, its entries, and its whole
 /// length.
-pub fn read(bytes: &[u8]) -> Result<(Kind, Entries<'_>, usize), FrameError> {
+pub fn read(bytes: &[u8]) -> Result<(FrameKind, Entries<'_>, usize), FrameError> {
     let (head, rest) = bytes.split_first_chunk::<8>().ok_or(FrameError::Torn)?;
     let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
     let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
@@ -151,8 +151,8 @@ pub fn read(bytes: &[u8]) -> Result<(Kind, Entries<'_>, usize), FrameError> {
         return Err(FrameError::Torn);
     }
     let kind = match body[0] {
-        1 => Kind::Checkpoint,
-        2 => Kind::Commit,
+        1 => FrameKind::Checkpoint,
+        2 => FrameKind::Commit,
         _ => return Err(FrameError::Invalid("unknown frame kind")),
     };
     Ok((kind, Entries { rest: &body[1..] }, 8 + len))
@@ -248,12 +248,15 @@ mod tests {
     #[test]
     fn frames_read_back_as_written_one_after_another() {
         let mut out = Vec::new();
-        write(&mut out, Kind::Checkpoint, []).unwrap();
-        write(&mut out, Kind::Commit, sample()).unwrap();
+        write(&mut out, FrameKind::Checkpoint, []).unwrap();
+        write(&mut out, FrameKind::Commit, sample()).unwrap();
         let (kind, entries, len) = read(&out).unwrap();
-        assert_eq!((kind, entries.count(), len), (Kind::Checkpoint, 0, HEADER));
+        assert_eq!(
+            (kind, entries.count(), len),
+            (FrameKind::Checkpoint, 0, HEADER)
+        );
         let (kind, entries, len) = read(&out[HEADER..]).unwrap();
-        assert_eq!(kind, Kind::Commit);
+        assert_eq!(kind, FrameKind::Commit);
         assert_eq!(len, out.len() - HEADER);
         let read: Vec<Entry> = entries.collect::<Result<_, _>>().unwrap();
         assert_eq!(read, sample());
@@ -262,7 +265,7 @@ mod tests {
     #[test]
     fn a_frame_cut_short_or_changed_is_torn() {
         let mut out = Vec::new();
-        write(&mut out, Kind::Commit, sample()).unwrap();
+        write(&mut out, FrameKind::Commit, sample()).unwrap();
         for cut in [0, 4, 8, out.len() - 1] {
             assert_eq!(
                 read(&out[..cut]).unwrap_err(),
@@ -279,7 +282,7 @@ mod tests {
     #[test]
     fn a_whole_frame_with_an_unknown_change_is_invalid() {
         let mut out = Vec::new();
-        write(&mut out, Kind::Commit, [Entry::Remove(1)]).unwrap();
+        write(&mut out, FrameKind::Commit, [Entry::Remove(1)]).unwrap();
         out[HEADER] = 9;
         let crc = crc32fast::hash(&out[8..]);
         out[4..8].copy_from_slice(&crc.to_le_bytes());

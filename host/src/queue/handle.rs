@@ -8,19 +8,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use super::error::JournalError;
 use super::health;
-use super::journal::{Change, Journal, JournalError, Pending};
+use super::journal::{Change, Journal};
 use super::origins::{MAX_ORIGINS, Origins};
+use super::recovery::Pending;
 use crate::stores::Claim;
 
-/// Bounds of the queue.
-#[derive(Debug, Clone, Copy)]
-pub struct QueueLimits {
-    /// Events held at once.
-    pub max_events: usize,
-    /// Bytes of events held at once (their encoded size).
-    pub max_bytes: usize,
-}
+pub use crate::config::QueueLimits;
 
 /// The queue: its file, its bounds, and the changes waiting for the next
 /// commit.

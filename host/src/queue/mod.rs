@@ -12,6 +12,7 @@
 //! nothing, and [`Queue::write_fault`] says why, for `/healthz`, until a
 //! commit succeeds again.
 
+mod error;
 #[cfg(any(test, feature = "fault-injection"))]
 mod faults;
 mod frame;
@@ -20,9 +21,16 @@ mod health;
 mod journal;
 mod legacy;
 pub mod origins;
+mod record;
+mod recovery;
+mod segment;
+mod state;
 
+pub use error::JournalError;
 #[cfg(any(test, feature = "fault-injection"))]
 pub use faults::{DiskFault, DiskFaults};
 pub use handle::{Opened, Queue, QueueLimits, Room, Ticket, Unwritten};
-pub use journal::{Change, JournalError, Pending, encode, encoded_len};
+pub use journal::Change;
 pub use origins::{MAX_ORIGINS, Origins};
+pub use record::{encode, encoded_len};
+pub use recovery::Pending;

@@ -37,7 +37,7 @@ pub const MAX_ORIGINS: usize = 65_536;
 
 /// What is remembered of one stored event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stored {
+pub struct StoredOrigin {
     /// Its sequence number in the queue.
     pub seq: u64,
     /// Its content fingerprint ([`crate::origin::fingerprint`]).
@@ -47,7 +47,7 @@ pub struct Stored {
 /// The origins of the last [`MAX_ORIGINS`] stored events.
 #[derive(Debug)]
 pub struct Origins {
-    known: HashMap<Origin, Stored>,
+    known: HashMap<Origin, StoredOrigin>,
     /// Oldest first, for forgetting; may hold entries since replaced,
     /// which are skipped (and compacted away when they pile up).
     order: VecDeque<(u64, Origin)>,
@@ -61,7 +61,7 @@ pub struct Origins {
 impl Origins {
     /// Keeps at most `max`, starting with `rows` (the queue's at start:
     /// oldest first, at most `max`, one per origin).
-    pub fn new(max: usize, rows: Vec<(Origin, Stored)>) -> Self {
+    pub fn new(max: usize, rows: Vec<(Origin, StoredOrigin)>) -> Self {
         let newest = rows.last().map_or(0, |(_, s)| s.seq);
         let mut origins = Self {
             known: HashMap::with_capacity(rows.len()),
@@ -108,7 +108,7 @@ impl Origins {
     /// its origin named before, and pushes the changes that keep the
     /// `origins` table the same (this one, and the oldest forgotten).
     pub fn remember(&mut self, sent: &Sent, seq: u64, changes: &mut Vec<Change>) {
-        let stored = Stored {
+        let stored = StoredOrigin {
             seq,
             fingerprint: sent.fingerprint,
         };
@@ -184,7 +184,7 @@ mod tests {
         origins.remember(&sent("d1", 7, false, 0xaa), 1, &mut changes);
         assert!(matches!(
             &changes[..],
-            [Change::Remember(_, Stored { seq: 1, .. })]
+            [Change::Remember(_, StoredOrigin { seq: 1, .. })]
         ));
 
         assert_eq!(origins.resend_of(&sent("d1", 7, true, 0xaa)), Some(1));
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_resend_of_an_event_not_yet_committed_waits_for_the_commit() {
-        let stored = Stored {
+        let stored = StoredOrigin {
             seq: 4,
             fingerprint: 0,
         };
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_origins_read_at_start_are_forgotten_oldest_first() {
-        let stored = |seq| Stored {
+        let stored = |seq| StoredOrigin {
             seq,
             fingerprint: 0,
         };

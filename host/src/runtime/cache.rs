@@ -144,7 +144,7 @@ fn load(engine: &Engine, code: &[u8]) -> wasmtime::Result<Component> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::builtin::PARTICLE_WASM;
+    use crate::runtime::fixtures::PARTICLE_WASM;
 
     fn engine() -> Engine {
         let mut config = wasmtime::Config::new();

@@ -8,14 +8,21 @@
 mod bindings;
 mod cache;
 mod call;
+mod call_error;
 mod compat;
+mod convert;
 mod engine;
-mod limits;
+#[cfg(test)]
+mod fixtures;
 mod output;
 mod plugin;
 mod state;
+mod ticker;
+mod world;
 
-pub use call::{CallError, Kept};
-pub use engine::{EngineError, EngineOptions, LoadError, WasmEngine};
-pub use limits::Limits;
+pub use crate::config::Limits;
+pub use call::KeptInstance;
+pub use call_error::CallError;
+pub use engine::{EngineError, EngineOptions, WasmEngine};
 pub use plugin::{Plugin, PluginStats, digest};
+pub use world::LoadError;

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::Limits;
 use super::bindings::{v0_1, v0_2};
-use super::call::CallError;
-use super::engine::{LoadError, WasmEngine};
-use super::limits::Limits;
+use super::call_error::CallError;
+use super::engine::WasmEngine;
 use super::state::HostState;
+use super::world::LoadError;
 use crate::streak::Streak;
 
 /// A plugin ready to run: compiled once, instantiated fresh for every call.

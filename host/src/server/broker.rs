@@ -78,14 +78,14 @@ pub async fn start(
     match &with.cfg.broker {
         Broker::Embedded { .. } => start_embedded(with, outlets, tasks, shutdown).await,
         Broker::External {
-            url,
+            urls,
             version,
             client_id,
             share_group,
             ca_file,
         } => {
             let opts = external::ExternalOptions {
-                url: url.clone(),
+                urls: urls.clone(),
                 version: *version,
                 client_id: client_id.clone(),
                 max_event_bytes: with.cfg.max_event_bytes,

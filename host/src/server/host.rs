@@ -6,39 +6,31 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::broker::{self, Outlets, With};
-use super::cluster;
+use super::core::{Core, serve_api};
+use super::found::{Found, prepare};
+use crate::api::ApiState;
 use crate::api::stream_ws::StreamHub;
-use crate::api::{self, ApiState};
-use crate::commands::Commands;
 use crate::config::{Broker, Config, in_force};
-use crate::delivery::{ClientOptions, HttpSender};
-use crate::dialects::{Particle, Webhooks};
-use crate::event::CommandReply;
-use crate::fleet::Fleet;
+use crate::dialects::Webhooks;
 use crate::hooks::Registry;
 use crate::ingress::refusals::Refusals;
 use crate::ingress::tls_front::TlsFront;
-use crate::ingress::{Inbound, Publisher, embedded};
-use crate::pipeline::{DeliveryPolicy, DeliveryStats, Parts, Pipeline};
-use crate::plugins::{Installer, PluginDir};
-use crate::queue::{Opened, Queue};
-use crate::respond::Responder;
-use crate::runtime::{EngineOptions, WasmEngine};
-use crate::stores::Flags;
-use crate::stream::EventStream;
+use crate::ingress::{Publisher, embedded};
+use crate::pipeline::DeliveryPolicy;
 use crate::throttle::Throttle;
-use crate::watch::{self, Scan as _};
-use crate::webhooks::{Builtin, Runner, WebhookDir};
+use crate::watch;
 
 /// How long a stop waits at least for devices to take the last answers.
 const SETTLE_AT_LEAST: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// How long a stop waits for the deliveries it abandoned to end.
+const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long shutdown waits for the WebSocket connections' close frames.
 const STREAM_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -62,6 +54,8 @@ pub struct Host {
     #[cfg(feature = "fault-injection")]
     pub disk_faults: crate::queue::DiskFaults,
     shutdown: CancellationToken,
+    /// Stops the deliveries still in progress when the drain timeout passes.
+    abandon: CancellationToken,
     tasks: JoinSet<()>,
     drain_timeout: std::time::Duration,
     pub(super) liveness: crate::service::Liveness,
@@ -82,23 +76,12 @@ impl Host {
     pub async fn start(cfg: Config) -> anyhow::Result<Self> {
         let config = Arc::new(ArcSwap::from_pointee(cfg.clone()));
         let api_token = prepare(&cfg)?;
-        let fleet = Fleet::open(&cfg.data_dir).context("opening the device registry")?;
-        let (fleet, nats) = cluster::join(&cfg, fleet).await?;
-        let (engine, registry, plugin_dir) = load_plugins(&cfg).await?;
-        let adapters = cluster::adapters(&cfg, nats.as_ref(), &plugin_dir).await?;
-        let installer = Installer::new(
-            engine.clone(),
-            (cfg.limits, cfg.max_plugin_memory),
-            adapters.plugin_files.clone(),
-            adapters.flags.clone(),
+        let found = Found::open(&cfg).await?;
+        let (registry, fleet, webhooks) = (
+            found.registry.clone(),
+            found.fleet.clone(),
+            found.webhooks.clone(),
         );
-        let runner = Runner {
-            registry: registry.clone(),
-            builtin: Arc::new(Builtin::new(engine, cfg.limits)),
-            flags: adapters.flags.clone(),
-        };
-        let (webhooks, webhook_dir) = load_webhooks(&cfg, &adapters, &runner).await?;
-        let opened = Queue::open(&cfg.data_dir, cfg.queue).context("opening the event queue")?;
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -107,34 +90,32 @@ impl Host {
         let refusals = Arc::new(Refusals::default());
         let with = With {
             cfg: &cfg,
-            nats: nats.as_ref(),
+            nats: found.following.nats.as_ref(),
             fleet: &fleet,
             api_token: &api_token,
             refusals: &refusals,
         };
         let mqtt = broker::start(with, Outlets { events, replies }, &mut tasks, &shutdown).await?;
         #[cfg(feature = "fault-injection")]
-        let disk_faults = opened.queue.faults();
-        let queue = opened.queue.clone();
+        let disk_faults = found.opened.queue.faults();
+        let queue = found.opened.queue.clone();
         let core = Core::start(
             &cfg,
-            (&registry, &fleet, &mqtt.publisher, adapters.flags.clone()),
-            (opened, events_rx, replies_rx),
+            (
+                &registry,
+                &fleet,
+                &mqtt.publisher,
+                found.following.adapters.flags.clone(),
+            ),
+            (found.opened, events_rx, replies_rx),
             &mut tasks,
             &shutdown,
         )?;
-        let rescan = watch::Rescan::default();
-        let stop = || shutdown.clone().cancelled_owned();
-        tasks.spawn(watch::poll(plugin_dir, rescan.subscribe(), stop()));
-        tasks.spawn(watch::poll(webhook_dir, rescan.subscribe(), stop()));
-        let cluster = adapters.cluster.clone();
-        let in_step = (&registry, &fleet, &webhooks);
-        cluster::follow(
-            &mut tasks,
-            (&cfg, nats.as_ref(), adapters),
-            in_step,
-            &shutdown,
-        );
+        let cluster = found.following.adapters.cluster.clone();
+        let rescan =
+            found
+                .following
+                .start(&cfg, (&registry, &fleet, &webhooks), &mut tasks, &shutdown);
         let state = ApiState {
             registry: registry.clone(),
             webhooks: webhooks.clone(),
@@ -147,7 +128,7 @@ impl Host {
             iottly_max_webhooks: cfg.iottly_max_webhooks,
             commands: core.commands.clone(),
             cluster,
-            installer,
+            installer: found.installer,
             refusals,
             config: config.clone(),
         };
@@ -163,6 +144,7 @@ impl Host {
             #[cfg(feature = "fault-injection")]
             disk_faults,
             shutdown,
+            abandon: core.abandon,
             tasks,
             drain_timeout: cfg.drain_timeout,
             liveness: core.liveness,
@@ -195,6 +177,9 @@ impl Host {
             next.log_format = old.log_format;
         }
         self.policy.store(Arc::new(next.delivery.clone()));
+        if let (Some(broker), Broker::Embedded { limits, .. }) = (&self.embedded, &next.broker) {
+            broker.set_limits(limits);
+        }
         if next.throttle != old.throttle {
             self.throttle.reconfigure(next.throttle.clone());
         }
@@ -232,15 +217,24 @@ impl Host {
             front.shutdown();
         }
         let deadline = tokio::time::Instant::now() + self.drain_timeout;
-        let tasks = &mut self.tasks;
-        let drained = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout_at(deadline, drained).await.is_err() {
+        if tokio::time::timeout_at(deadline, join_all(&mut self.tasks))
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 "deliveries still in progress after the drain timeout ({}): stopped; their events stay queued and are delivered again",
                 humantime::format_duration(self.drain_timeout)
             );
-            self.tasks.abort_all();
-            while self.tasks.join_next().await.is_some() {}
+            // The deliveries end where they are; the loops that wait for
+            // them then end too, and every task lets go of the stores.
+            self.abandon.cancel();
+            if tokio::time::timeout(ABANDON_WAIT, join_all(&mut self.tasks))
+                .await
+                .is_err()
+            {
+                self.tasks.abort_all();
+                join_all(&mut self.tasks).await;
+            }
         }
         if !self.hub.closed(STREAM_CLOSE_WAIT).await {
             tracing::warn!(
@@ -261,152 +255,7 @@ impl Host {
     }
 }
 
-/// The data, plugins and webhooks directories made, the API token read or
-/// made; the token.
-fn prepare(cfg: &Config) -> anyhow::Result<String> {
-    crate::files::open_data_dir(&cfg.data_dir)
-        .with_context(|| format!("creating the data directory {}", cfg.data_dir.display()))?;
-    for (what, dir) in [
-        ("plugins", &cfg.plugins_dir),
-        ("webhooks", &cfg.webhooks_dir),
-    ] {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the {what} directory {}", dir.display()))?;
-        }
-    }
-    api::auth::load_or_create(cfg.api_token.as_deref(), &cfg.data_dir)
-        .with_context(|| format!("keeping the API token in {}", cfg.data_dir.display()))
-}
-
-/// The wasm engine, the table of webhooks in force, and the plugins
-/// directory's plugins loaded in it.
-async fn load_plugins(cfg: &Config) -> anyhow::Result<(WasmEngine, Arc<Registry>, PluginDir)> {
-    let engine = WasmEngine::new(&EngineOptions {
-        instances: cfg.plugin_instances,
-        max_memory: cfg.max_plugin_memory,
-        cache_dir: Some(cfg.data_dir.join("cache")),
-    })
-    .context("setting up the wasm engine")?;
-    let registry = Arc::new(Registry::default());
-    let mut plugin_dir = PluginDir::new(
-        cfg.plugins_dir.clone(),
-        engine.clone(),
-        cfg.limits,
-        cfg.max_plugin_memory,
-        registry.clone(),
-    );
-    plugin_dir.scan(false).await;
-    Ok((engine, registry, plugin_dir))
-}
-
-/// The webhooks of every dialect and of the webhooks directory, in force
-/// through `runner`.
-async fn load_webhooks(
-    cfg: &Config,
-    adapters: &cluster::Adapters,
-    runner: &Runner,
-) -> anyhow::Result<(Arc<Webhooks>, WebhookDir<Particle>)> {
-    let webhooks = Arc::new(
-        Webhooks::open(adapters.stores.clone(), runner)
-            .await
-            .context("loading the stored webhooks")?,
-    );
-    let mut webhook_dir = WebhookDir::new(cfg.webhooks_dir.clone(), webhooks.particle.clone());
-    webhook_dir.scan(false).await;
-    Ok((webhooks, webhook_dir))
-}
-
-/// The delivery side: the pipeline and the command router, started.
-struct Core {
-    stream: EventStream,
-    stats: Arc<DeliveryStats>,
-    throttle: Throttle,
-    policy: Arc<ArcSwap<DeliveryPolicy>>,
-    liveness: crate::service::Liveness,
-    commands: Arc<Commands>,
-}
-
-impl Core {
-    fn start(
-        cfg: &Config,
-        (registry, fleet, publisher, flags): (
-            &Arc<Registry>,
-            &Arc<Fleet>,
-            &Publisher,
-            Arc<dyn Flags>,
-        ),
-        (opened, events, replies): (
-            Opened,
-            mpsc::Receiver<Inbound>,
-            mpsc::Receiver<CommandReply>,
-        ),
-        tasks: &mut JoinSet<()>,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<Self> {
-        let sender = HttpSender::new(ClientOptions {
-            timeout: cfg.http_timeout,
-            max_response_bytes: cfg.max_response_bytes,
-            allow_private: cfg.allow_private_networks,
-        })
-        .context("setting up the HTTP client")?;
-        let core = Self {
-            stream: EventStream::default(),
-            stats: Arc::new(DeliveryStats::default()),
-            throttle: Throttle::new(cfg.throttle.clone()),
-            policy: Arc::new(ArcSwap::from_pointee(cfg.delivery.clone())),
-            liveness: crate::service::Liveness::default(),
-            commands: Arc::new(Commands::new(publisher.clone(), cfg.command_timeout)),
-        };
-        let pipeline = Pipeline::new(
-            Parts {
-                registry: registry.clone(),
-                fleet: fleet.clone(),
-                sender,
-                responder: Responder::new(publisher.clone(), core.stream.clone(), cfg.chunk_size),
-                stream: core.stream.clone(),
-                queue: opened.queue,
-                throttle: core.throttle.clone(),
-                policy: core.policy.clone(),
-                stats: core.stats.clone(),
-                max_in_flight: cfg.max_in_flight,
-                flags,
-                liveness: core.liveness.clone(),
-            },
-            shutdown.clone(),
-        );
-        tasks.spawn(pipeline.run(events, opened.finished, opened.pending, opened.origins));
-        tasks.spawn(core.commands.clone().run(replies, shutdown.clone()));
-        Ok(core)
-    }
-}
-
-/// Starts the API server with `state`; its address, and the hub of its
-/// WebSocket connections.
-async fn serve_api(
-    cfg: &Config,
-    state: ApiState,
-    api_token: &str,
-    tasks: &mut JoinSet<()>,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<(SocketAddr, StreamHub)> {
-    let listener = tokio::net::TcpListener::bind(cfg.api_listen)
-        .await
-        .with_context(|| format!("API: cannot listen on {}", cfg.api_listen))?;
-    let addr = listener.local_addr()?;
-    let hub = StreamHub::new(
-        cfg.stream,
-        api_token.into(),
-        state.stream.clone(),
-        state.commands.clone(),
-        shutdown.clone(),
-    );
-    let app = api::router(state, api_token.into(), hub.clone());
-    tasks.spawn(api::serve::serve(
-        listener,
-        app,
-        cfg.api_limits,
-        shutdown.clone(),
-    ));
-    Ok((addr, hub))
+/// Waits until every task of `tasks` has ended.
+async fn join_all(tasks: &mut JoinSet<()>) {
+    while tasks.join_next().await.is_some() {}
 }

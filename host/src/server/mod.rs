@@ -1,4 +1,4 @@
-//! Wiring: builds every stage from a [`Config`], starts the tasks, and
+//! Wiring: builds every stage from a [`Config`](crate::config::Config), starts the tasks, and
 //! stops them in order.
 //!
 //! Tasks: the ingress (embedded broker or external client) feeding a bounded
@@ -11,6 +11,8 @@
 
 mod broker;
 mod cluster;
+mod core;
+mod found;
 mod host;
 mod run;
 

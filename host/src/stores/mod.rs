@@ -28,4 +28,4 @@ pub use claims::Claim;
 pub use cluster::{Backlog, Cluster};
 pub use flags::{Flags, Unshared};
 pub use plugin_files::PluginFiles;
-pub use records::{Change, JsonFiles, Record, Records};
+pub use records::{JsonFiles, Record, RecordChange, Records};

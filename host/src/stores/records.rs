@@ -14,7 +14,7 @@ pub type Record = (String, Bytes, u64);
 
 /// One change seen on a shared store: the id, the new JSON (`None`:
 /// deleted) and the store's revision of it.
-pub type Change = (String, Option<Bytes>, u64);
+pub type RecordChange = (String, Option<Bytes>, u64);
 
 /// Where records of one family are kept.
 #[async_trait::async_trait]
@@ -32,7 +32,7 @@ pub trait Records: std::fmt::Debug + Send + Sync {
     /// Every record as it is now, then each change as any host (this one
     /// included) makes it, when the store is shared; `None` where only
     /// this host writes. The stream ends when the watch fails.
-    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, Change>>>;
+    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, RecordChange>>>;
 }
 
 /// Records as files of one directory, `{id}.json`.
@@ -99,7 +99,7 @@ impl Records for JsonFiles {
         .map_err(std::io::Error::other)?
     }
 
-    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, Change>>> {
+    async fn changes(&self) -> Option<std::io::Result<BoxStream<'static, RecordChange>>> {
         None
     }
 }

@@ -17,7 +17,7 @@ pub const MAINFLUX_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mainf
 
 /// One of the built-in plugins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum BuiltinPlugin {
     /// Particle-style webhooks.
     Particle,
     /// Iottly-style webhooks.
@@ -26,7 +26,7 @@ pub enum Kind {
     Mainflux,
 }
 
-impl Kind {
+impl BuiltinPlugin {
     /// Every built-in plugin: their names are not free for plugin files
     /// installed over the API.
     pub const ALL: [Self; 3] = [Self::Particle, Self::Iottly, Self::Mainflux];
@@ -73,12 +73,12 @@ impl Builtin {
 
     /// The compiled particle plugin.
     pub async fn particle(&self) -> Result<&Plugin, String> {
-        self.plugin(Kind::Particle).await
+        self.plugin(BuiltinPlugin::Particle).await
     }
 
     /// The compiled plugin `kind` (from the compiled-code cache when the
     /// engine has one).
-    pub async fn plugin(&self, kind: Kind) -> Result<&Plugin, String> {
+    pub async fn plugin(&self, kind: BuiltinPlugin) -> Result<&Plugin, String> {
         self.compiled[kind.slot()]
             .get_or_try_init(|| async {
                 let engine = self.engine.clone();

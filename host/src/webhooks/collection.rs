@@ -15,10 +15,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::builtin::{Builtin, Kind};
+use super::builtin::{Builtin, BuiltinPlugin};
 use super::error::WebhookError;
 use super::ids::{hook_name, new_id, now};
-use super::store::{Remote, Store, Stored};
+use super::store::{Remote, Store, StoredWebhook};
 use crate::delivery::SendOptions;
 use crate::hooks::{DeliveryLog, Filter, Hook, HostPattern, Registry, Retired, Retirement};
 use crate::stores::Flags;
@@ -27,7 +27,7 @@ use crate::streak::Streak;
 /// What a dialect tells its [`Collection`].
 pub trait Dialect: std::fmt::Debug + Send + Sync + 'static {
     /// The built-in plugin that runs its webhooks.
-    const KIND: Kind;
+    const KIND: BuiltinPlugin;
     /// Whether its webhooks send nothing back to the device (the answer is
     /// not published).
     const ONE_WAY: bool;
@@ -144,7 +144,7 @@ impl<D: Dialect> Collection<D> {
     }
 
     /// Puts a stored webhook in force, or says why it is not.
-    async fn load(&self, stored: Stored, log: Arc<DeliveryLog>) {
+    async fn load(&self, stored: StoredWebhook, log: Arc<DeliveryLog>) {
         let id = stored.id.clone();
         let loaded = match checked::<D>(Value::Object(stored.definition)) {
             Ok((definition, running)) => {
@@ -353,7 +353,7 @@ impl<D: Dialect> Collection<D> {
                 "a definition is a JSON object".to_owned(),
             ));
         };
-        let stored = Stored {
+        let stored = StoredWebhook {
             id: incoming.id.clone(),
             created_at: incoming.created_at.clone(),
             definition,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::collection::{Collection, Dialect};
-use crate::watch::{self, Change, Scan, Settle, Stamp};
+use crate::watch::{self, FileChange, Scan, Settle, Stamp};
 
 /// Loads webhook files into a [`Collection`] (the Particle-style one).
 #[derive(Debug)]
@@ -58,11 +58,11 @@ impl<D: Dialect> Scan for WebhookDir<D> {
         };
         for change in self.settle.changes(now, settle) {
             match change {
-                Change::Gone(id) => {
+                FileChange::Gone(id) => {
                     tracing::info!(webhook = %id, "webhook file removed");
                     self.collection.remove_file(&id);
                 }
-                Change::Changed(id, _) => self.load(&id).await,
+                FileChange::Changed(id, _) => self.load(&id).await,
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::stores::Records;
 /// One stored webhook: the definition as given, with the id and creation
 /// time the host gave it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stored {
+pub struct StoredWebhook {
     /// The webhook's id.
     pub id: String,
     /// When it was created (RFC 3339).
@@ -28,7 +28,7 @@ pub struct Stored {
     pub revision: u64,
 }
 
-impl Stored {
+impl StoredWebhook {
     /// The definition with `id` and `created_at`, as the API shows it and
     /// the file keeps it.
     pub fn view(&self) -> Value {
@@ -71,14 +71,14 @@ impl Store {
 
     /// Every stored webhook, oldest first. One that cannot be read is
     /// reported and left in place, untouched, for the operator to look at.
-    pub async fn load_all(&self) -> std::io::Result<Vec<Stored>> {
-        let mut out: Vec<Stored> = self
+    pub async fn load_all(&self) -> std::io::Result<Vec<StoredWebhook>> {
+        let mut out: Vec<StoredWebhook> = self
             .0
             .load_all()
             .await?
             .into_iter()
             .filter_map(|(id, json, revision)| match parse(&json) {
-                Ok(stored) => Some(Stored { revision, ..stored }),
+                Ok(stored) => Some(StoredWebhook { revision, ..stored }),
                 Err(err) => {
                     tracing::error!(webhook = %id, "stored webhook not loaded: {err}");
                     None
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Writes `stored` durably; the store's revision of it (0 in files).
-    pub async fn save(&self, stored: &Stored) -> std::io::Result<u64> {
+    pub async fn save(&self, stored: &StoredWebhook) -> std::io::Result<u64> {
         let mut json = serde_json::to_vec_pretty(&stored.view())?;
         json.push(b'\n');
         self.0.put(&stored.id, json.into()).await
@@ -111,7 +111,7 @@ impl Store {
                     std::future::ready(match parsed {
                         Ok(stored) => Some(Remote {
                             id,
-                            stored: stored.map(|s| Stored { revision, ..s }),
+                            stored: stored.map(|s| StoredWebhook { revision, ..s }),
                             revision,
                         }),
                         Err(err) => {
@@ -131,17 +131,17 @@ pub struct Remote {
     /// The webhook's id.
     pub id: String,
     /// Its definition now; `None` once deleted.
-    pub stored: Option<Stored>,
+    pub stored: Option<StoredWebhook>,
     /// The shared store's revision of the change.
     pub revision: u64,
 }
 
 /// A stored webhook from the JSON of its view.
-fn parse(bytes: &[u8]) -> Result<Stored, String> {
+fn parse(bytes: &[u8]) -> Result<StoredWebhook, String> {
     serde_json::from_slice(bytes)
         .map_err(|e| e.to_string())
         .and_then(|view| {
-            Stored::from_view(view).ok_or_else(|| "not a stored webhook with an id".into())
+            StoredWebhook::from_view(view).ok_or_else(|| "not a stored webhook with an id".into())
         })
 }
 
@@ -158,7 +158,7 @@ mod tests {
             Store::new(Arc::new(files))
         };
         let store = open();
-        let stored = |id: &str, at: &str| Stored {
+        let stored = |id: &str, at: &str| StoredWebhook {
             id: id.into(),
             created_at: at.into(),
             definition: serde_json::json!({"event": "t", "url": "https://x.test"})

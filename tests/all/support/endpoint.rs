@@ -22,6 +22,22 @@ pub struct Seen {
     pub body: Bytes,
 }
 
+impl Seen {
+    /// The value of the header `name`, if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|value| value.to_str().expect("a header in ASCII"))
+    }
+}
+
+/// The `seq` of a JSON request body: the load tests' webhooks send each
+/// event's `{device}-{n}` under that name.
+pub fn seq_of(body: &[u8]) -> String {
+    let body: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
+    body["seq"].as_str().expect("a seq").to_owned()
+}
+
 /// How the endpoint answers.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -116,12 +132,14 @@ async fn record(
 /// One answer of a [`Scripted`] endpoint.
 #[derive(Debug, Clone)]
 pub enum Step {
-    /// Answers with this status, headers and body after `delay`.
+    /// Answers with this status, headers and body after `delay` (and,
+    /// when `held`, once [`Scripted::release`] was called).
     Answer {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
         delay: Duration,
+        held: bool,
     },
     /// Reads the request, then closes the connection without an answer.
     Close,
@@ -135,6 +153,7 @@ impl Step {
             headers: Vec::new(),
             body: body.into(),
             delay: Duration::ZERO,
+            held: false,
         }
     }
 
@@ -150,6 +169,14 @@ impl Step {
     pub fn after(mut self, d: Duration) -> Self {
         if let Self::Answer { delay, .. } = &mut self {
             *delay = d;
+        }
+        self
+    }
+
+    /// This answer, given only once the test calls [`Scripted::release`].
+    pub fn held(mut self) -> Self {
+        if let Self::Answer { held, .. } = &mut self {
+            *held = true;
         }
         self
     }
@@ -169,6 +196,7 @@ pub struct Scripted {
     pub addr: SocketAddr,
     arrivals: mpsc::UnboundedReceiver<Arrival>,
     peak: Arc<std::sync::atomic::AtomicUsize>,
+    released: tokio::sync::watch::Sender<bool>,
 }
 
 /// Counts a request in progress until dropped (also when the client
@@ -198,23 +226,27 @@ impl Scripted {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let peak_in_server = peak.clone();
+        let released = tokio::sync::watch::Sender::new(false);
+        let release = released.subscribe();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (script, in_progress, peak, tx) = (
+                let (script, in_progress, peak, tx, release) = (
                     script.clone(),
                     in_progress.clone(),
                     peak_in_server.clone(),
                     tx.clone(),
+                    release.clone(),
                 );
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let (script, in_progress, peak, tx) = (
+                    let (script, in_progress, peak, tx, mut release) = (
                         script.clone(),
                         in_progress.clone(),
                         peak.clone(),
                         tx.clone(),
+                        release.clone(),
                     );
                     async move {
                         let now = in_progress.fetch_add(1, Ordering::SeqCst) + 1;
@@ -251,7 +283,12 @@ impl Scripted {
                                 headers,
                                 body,
                                 delay,
+                                held,
                             } => {
+                                if held {
+                                    // Sender dropped: the test is over.
+                                    let _ = release.wait_for(|released| *released).await;
+                                }
                                 tokio::time::sleep(delay).await;
                                 let mut response =
                                     hyper::Response::new(Full::new(Bytes::from(body)));
@@ -279,7 +316,13 @@ impl Scripted {
             addr,
             arrivals,
             peak,
+            released,
         }
+    }
+
+    /// Lets the held answers ([`Step::held`]) go, now and from now on.
+    pub fn release(&self) {
+        self.released.send_replace(true);
     }
 
     /// `http://127.0.0.1:PORT{path}`.

@@ -1,6 +1,6 @@
 //! `edgehook serve` as its own process, for tests that kill it or read its
 //! log: the binary of this workspace, its ready line read for the bound
-//! addresses.
+//! addresses (one JSON object, `--ready-format json`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,12 +11,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use super::{WAIT, http_get, http_request};
+use super::WAIT;
 
 /// The API token of the host processes.
 pub const TOKEN: &str = "crash-test-token-0123456789";
 
-/// The `edgehook` binary of this workspace, built first.
+/// The `edgehook` binary of this workspace, as this test run built it
+/// ([`edgehook_tests::edgehook_binary`]).
 pub fn edgehook_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/debug/deps/all-… → target/debug
@@ -27,8 +28,19 @@ pub fn edgehook_binary() -> PathBuf {
     edgehook_tests::edgehook_binary(profile_dir)
 }
 
+/// A temporary directory with a host's `data`, `plugins` and `webhooks`
+/// directories, for [`serve_in`] and [`HostProcess::start`].
+pub fn host_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for sub in ["data", "plugins", "webhooks"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("the host's directories");
+    }
+    dir
+}
+
 /// `edgehook serve` with its API on a free loopback port and the token
-/// [`TOKEN`], its plugins, webhooks and data under `dir`; killed on drop.
+/// [`TOKEN`], its plugins, webhooks and data under `dir`, its ready line one
+/// JSON object; killed on drop.
 pub fn serve_in(dir: &Path) -> Command {
     let mut command = Command::new(edgehook_binary());
     command
@@ -40,6 +52,7 @@ pub fn serve_in(dir: &Path) -> Command {
         .arg(dir.join("plugins"))
         .arg("--webhooks")
         .arg(dir.join("webhooks"))
+        .args(["--ready-format", "json"])
         .kill_on_drop(true);
     command
 }
@@ -68,12 +81,18 @@ pub struct HostProcess {
     pub api_addr: SocketAddr,
 }
 
-/// The address after `prefix` in the ready line, up to the next space or
-/// comma.
-fn address_after(line: &str, prefix: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find(prefix)? + prefix.len()..];
-    let end = rest.find([' ', ',']).unwrap_or(rest.len());
-    Some(rest[..end].parse().expect("an address in the ready line"))
+/// The address under `key` in the ready object, if it has one.
+fn address(ready: &serde_json::Value, key: &str) -> Option<SocketAddr> {
+    let value = ready.get(key).filter(|value| !value.is_null())?;
+    let text = value.as_str().expect("addresses are strings");
+    Some(text.parse().expect("an address in the ready object"))
+}
+
+/// The ready object in `line` (`--ready-format json`), if it is one.
+pub fn ready_object(line: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .filter(|object| object["edgehook"] == "ready")
 }
 
 impl HostProcess {
@@ -137,47 +156,21 @@ impl HostProcess {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let ready = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
-                if line.starts_with("edgehook ready") {
-                    return line;
+                if let Some(ready) = ready_object(&line) {
+                    return ready;
                 }
             }
             panic!("edgehook exited before it was ready");
         });
-        let line = ready.await.expect("edgehook ready in time");
+        let ready = ready.await.expect("edgehook ready in time");
         // Keep reading its output so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self {
             child,
-            mqtt_addr: address_after(&line, "MQTT on "),
-            mqtt_tls_addr: address_after(&line, "TLS on "),
-            api_addr: address_after(&line, "API on http://").expect("the API address"),
+            mqtt_addr: address(&ready, "mqtt_listen"),
+            mqtt_tls_addr: address(&ready, "mqtt_tls_listen"),
+            api_addr: address(&ready, "api_listen").expect("the API address"),
         }
-    }
-
-    /// Makes a Particle-style webhook through the API; its id.
-    pub async fn create_webhook(&self, definition: serde_json::Value) -> String {
-        let (status, body) = http_request(
-            self.api_addr,
-            "POST",
-            "/v1/webhooks",
-            Some(TOKEN),
-            &definition.to_string(),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().expect("the webhook's id").to_owned()
-    }
-
-    /// The value of the counter or gauge `name` on `/metrics`.
-    pub async fn metric(&self, name: &str) -> u64 {
-        let (status, body) = http_get(self.api_addr, "/metrics", Some(TOKEN)).await;
-        assert_eq!(status, 200, "{body}");
-        super::metric_in(body.as_str().expect("metrics are text"), name)
-    }
-
-    /// The value of the gauge `edgehook_queue_depth` on `/metrics`.
-    pub async fn queue_depth(&self) -> u64 {
-        self.metric("edgehook_queue_depth").await
     }
 
     /// Kills the host with SIGKILL and waits for it.

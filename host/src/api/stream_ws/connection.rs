@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::StreamHub;
 use super::frame::{self, Request};
 use crate::commands::{CommandRequest, Sink, SocketSink, Update};
-use crate::stream::{Origin, StreamEvent};
+use crate::stream::{Source, StreamEvent};
 use crate::topic::DeviceId;
 
 /// Frames waiting to be written to one client.
@@ -234,7 +234,7 @@ impl Connection {
 
     /// A `telemetry` frame for each subscription the event matches.
     fn on_event(&mut self, event: &StreamEvent) -> Result<(), Close> {
-        if event.origin != Origin::Device {
+        if event.source != Source::Device {
             return Ok(());
         }
         let mut value = None;

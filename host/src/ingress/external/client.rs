@@ -157,6 +157,15 @@ impl EventLoop {
     /// Drops the connection, keeping the session: the next poll connects
     /// again, the broker sends what the host has not acknowledged, and the
     /// host's own unacknowledged publishes go out again.
+    /// Connects to `c` from the next connection on; what the session owes
+    /// (unacknowledged publishes, subscriptions asked for) carries over.
+    pub fn point_at(&mut self, c: &Connect) {
+        match self {
+            Self::V5(eventloop, _) => eventloop.options = super::v5::options(c),
+            Self::V311(eventloop, _) => eventloop.mqtt_options = super::v311::options(c),
+        }
+    }
+
     pub fn reopen(&mut self) {
         match self {
             Self::V5(eventloop, _) => eventloop.clean(),

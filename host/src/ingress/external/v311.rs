@@ -28,7 +28,7 @@ const MAX_PACKET_BYTES: usize = 268_435_455;
 /// A client and its event loop, not connected yet.
 pub fn connect(c: &Connect, capacity: usize) -> (client::Client, client::EventLoop) {
     let (client, mut eventloop) = AsyncClient::new(options(c), capacity);
-    eventloop.set_network_options(super::nodelay());
+    eventloop.set_network_options(super::connection::nodelay());
     (
         client::Client::V311(client.clone()),
         client::EventLoop::V311(eventloop, client),

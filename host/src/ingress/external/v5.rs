@@ -32,7 +32,7 @@ pub fn options(c: &Connect) -> MqttOptions {
         .set_session_expiry_interval((!c.clean_session).then_some(SESSION_EXPIRY_SECS))
         .set_manual_acks(true)
         .set_receive_maximum(Some(RECEIVE_MAXIMUM))
-        .set_network_options(super::nodelay())
+        .set_network_options(super::connection::nodelay())
         .set_transport(c.transport.clone())
         .set_max_packet_size(Some(u32::try_from(c.max_packet_bytes).unwrap_or(u32::MAX)));
     if let Some((user, password)) = &c.credentials {

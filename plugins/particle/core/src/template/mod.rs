@@ -6,10 +6,14 @@
 //! Partials are rendered only when given ([`Template::render_with_partials`]);
 //! webhook definitions refuse them ([`Template::parse_without_partials`]).
 
+mod error;
 mod parse;
 mod render;
+mod scan;
+mod standalone;
 mod value;
 
-pub use parse::{MAX_SECTION_DEPTH, Template, TemplateError, TemplateErrorCause};
+pub use error::{TemplateError, TemplateErrorCause};
+pub use parse::{MAX_SECTION_DEPTH, Template};
 pub use render::{MAX_PARTIAL_DEPTH, MAX_RENDER_BYTES, MAX_RENDER_STEPS, Partials, RenderLimit};
 pub(crate) use value::{write_json, write_json_string};

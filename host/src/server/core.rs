@@ -1,0 +1,124 @@
+//! The delivery side of a host, started: the pipeline and the command
+//! router, and the API server beside them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::stream_ws::StreamHub;
+use crate::api::{self, ApiState};
+use crate::commands::Commands;
+use crate::config::Config;
+use crate::delivery::{ClientOptions, HttpSender};
+use crate::event::CommandReply;
+use crate::fleet::Fleet;
+use crate::hooks::Registry;
+use crate::ingress::{Inbound, Publisher};
+use crate::pipeline::{DeliveryPolicy, DeliveryStats, Parts, Pipeline};
+use crate::queue::Opened;
+use crate::respond::Responder;
+use crate::stores::Flags;
+use crate::stream::EventStream;
+use crate::throttle::Throttle;
+
+/// The delivery side: the pipeline and the command router, started.
+pub(super) struct Core {
+    pub(super) stream: EventStream,
+    pub(super) stats: Arc<DeliveryStats>,
+    pub(super) throttle: Throttle,
+    pub(super) policy: Arc<ArcSwap<DeliveryPolicy>>,
+    pub(super) liveness: crate::service::Liveness,
+    pub(super) commands: Arc<Commands>,
+    pub(super) abandon: CancellationToken,
+}
+
+impl Core {
+    pub(super) fn start(
+        cfg: &Config,
+        (registry, fleet, publisher, flags): (
+            &Arc<Registry>,
+            &Arc<Fleet>,
+            &Publisher,
+            Arc<dyn Flags>,
+        ),
+        (opened, events, replies): (
+            Opened,
+            mpsc::Receiver<Inbound>,
+            mpsc::Receiver<CommandReply>,
+        ),
+        tasks: &mut JoinSet<()>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let sender = HttpSender::new(ClientOptions {
+            timeout: cfg.http_timeout,
+            max_response_bytes: cfg.max_response_bytes,
+            allow_private: cfg.allow_private_networks,
+        })
+        .context("setting up the HTTP client")?;
+        let core = Self {
+            stream: EventStream::default(),
+            stats: Arc::new(DeliveryStats::default()),
+            throttle: Throttle::new(cfg.throttle.clone()),
+            policy: Arc::new(ArcSwap::from_pointee(cfg.delivery.clone())),
+            liveness: crate::service::Liveness::default(),
+            commands: Arc::new(Commands::new(publisher.clone(), cfg.command_timeout)),
+            abandon: CancellationToken::new(),
+        };
+        let pipeline = Pipeline::new(
+            Parts {
+                registry: registry.clone(),
+                fleet: fleet.clone(),
+                sender,
+                responder: Responder::new(publisher.clone(), core.stream.clone(), cfg.chunk_size),
+                stream: core.stream.clone(),
+                queue: opened.queue,
+                throttle: core.throttle.clone(),
+                policy: core.policy.clone(),
+                stats: core.stats.clone(),
+                max_in_flight: cfg.max_in_flight,
+                flags,
+                liveness: core.liveness.clone(),
+                abandon: core.abandon.clone(),
+            },
+            shutdown.clone(),
+        );
+        tasks.spawn(pipeline.run(events, opened.finished, opened.pending, opened.origins));
+        tasks.spawn(core.commands.clone().run(replies, shutdown.clone()));
+        Ok(core)
+    }
+}
+
+/// Starts the API server with `state`; its address, and the hub of its
+/// WebSocket connections.
+pub(super) async fn serve_api(
+    cfg: &Config,
+    state: ApiState,
+    api_token: &str,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(SocketAddr, StreamHub)> {
+    let listener = tokio::net::TcpListener::bind(cfg.api_listen)
+        .await
+        .with_context(|| format!("API: cannot listen on {}", cfg.api_listen))?;
+    let addr = listener.local_addr()?;
+    let hub = StreamHub::new(
+        cfg.stream,
+        api_token.into(),
+        state.stream.clone(),
+        state.commands.clone(),
+        shutdown.clone(),
+    );
+    let app = api::router(state, api_token.into(), hub.clone());
+    tasks.spawn(api::serve::serve(
+        listener,
+        app,
+        cfg.api_limits,
+        shutdown.clone(),
+    ));
+    Ok((addr, hub))
+}
