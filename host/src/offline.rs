@@ -12,7 +12,7 @@ use crate::event::Event;
 use crate::exchange::{HookResponse, Outcome};
 use crate::plugins::Manifest;
 use crate::respond::publish::messages;
-use crate::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
+use crate::runtime::{DefaultLimits, EngineOptions, Limits, Plugin, WasmEngine};
 use crate::topic::{DeviceId, EventName, hook_sent_topic};
 
 /// What to run: the arguments of `edgehook plugin test`.
@@ -141,11 +141,10 @@ fn configuration(t: &TestRun, dir: &Path) -> anyhow::Result<(serde_json::Value, 
             .with_context(|| format!("{} is not JSON", path.display()))?;
         return Ok((json, Limits::default()));
     }
-    let m = Manifest::parse(&text, &Limits::default(), 4 << 30, |v| {
-        std::env::var(v).ok()
-    })
-    .with_context(|| format!("manifest {}", path.display()))?;
-    Ok((m.config, m.limits))
+    let defaults = DefaultLimits::new(Limits::default());
+    let m = Manifest::parse(&text, &defaults, 4 << 30, |v| std::env::var(v).ok())
+        .with_context(|| format!("manifest {}", path.display()))?;
+    Ok((m.config, m.limits.current()))
 }
 
 /// The manifest `plugin test` reads when `--config` is not given: the one

@@ -7,12 +7,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use edgehook_tests::BEHAVE;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::support::{
-    Device, Endpoint, HostProcess, HostUnderTest, Scripted, Step, TOKEN, WAIT, http_get,
+    Device, Endpoint, HostProcess, HostUnderTest, Scripted, Step, TOKEN, WAIT, forward_manifest,
+    http_get, install,
 };
 
 /// The log lines up to the first that holds `text` (included).
@@ -263,5 +265,60 @@ async fn sighup_changes_the_device_publish_rate_from_the_next_publish() {
             host.metric(REFUSED).await
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The plugins' default limits apply from the next call after SIGHUP, to
+/// the plugins directory's plugins and to the built-in ones alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_applies_new_plugin_limits_to_every_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edgehook.toml");
+    write(&file, BASE);
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    install(
+        &plugins,
+        "fwd",
+        BEHAVE,
+        &forward_manifest("fwd", &endpoint.url("/fwd")),
+    );
+    let (host, mut lines) = HostProcess::start_configured(dir.path(), &file).await;
+    host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
+        .await;
+    let mut device = Device::connect(host.mqtt_addr.unwrap(), "d1").await;
+    let reading = "x".repeat(200);
+    for event in ["fwd", "temp"] {
+        device.publish(event, reading.clone()).await;
+        let seen = endpoint.next().await;
+        assert!(seen.body.len() >= 200, "{event}: {seen:?}");
+    }
+
+    write(
+        &file,
+        &format!("{BASE}[limits]\nrequest_body = \"100 B\"\n"),
+    );
+    host.hang_up();
+    let seen = until(&mut lines, "config reloaded").await;
+    assert!(seen.last().unwrap().contains("limits"), "{seen:#?}");
+    assert!(
+        !seen.iter().any(|l| l.contains("needs a restart")),
+        "{seen:#?}"
+    );
+    assert_eq!(in_force(&host).await["limits"]["request_body"], 100);
+    for event in ["fwd", "temp"] {
+        device.publish(event, reading.clone()).await;
+        let error = format!("devices/d1/hook-error/{event}/0");
+        let text = loop {
+            let (topic, text) = device.next_text().await;
+            if topic == error {
+                break text;
+            }
+        };
+        assert!(
+            text.contains("exceeds the limit of 100 bytes"),
+            "{event}: {text}"
+        );
     }
 }

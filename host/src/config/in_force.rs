@@ -17,7 +17,7 @@ pub type InForce = BTreeMap<&'static str, Value>;
 
 /// The keys a reload applies without a restart. The broker's TLS files
 /// are read again on every reload, changed names or not.
-pub const LIVE: [&str; 13] = [
+pub const LIVE: [&str; 15] = [
     "log_level",
     "log_format",
     "retry_delays",
@@ -29,6 +29,8 @@ pub const LIVE: [&str; 13] = [
     "device_rate",
     "device_publish_rate",
     "device_max_subscriptions",
+    "limits",
+    "suspend_after",
     "mqtt_tls_cert",
     "mqtt_tls_key",
 ];
@@ -52,6 +54,7 @@ impl Config {
         self.log_format = new.log_format;
         self.delivery = new.delivery.clone();
         self.throttle = new.throttle.clone();
+        self.limits = new.limits;
         let (
             Broker::Embedded { tls, limits, .. },
             Broker::Embedded {
@@ -349,14 +352,24 @@ mod tests {
             retry_delays = "1s,2s,3s"
             log_level = "debug"
             host_rate = "10/s"
+            suspend_after = 3
+            [limits]
+            request_body = "1 KiB"
             "#,
         );
         let before: InForce = old.in_force();
         old.take_live(&new);
         assert_eq!(
             changed(&before, &old.in_force()),
-            ["host_rate", "log_level", "retry_delays"]
+            [
+                "host_rate",
+                "limits",
+                "log_level",
+                "retry_delays",
+                "suspend_after"
+            ]
         );
+        assert_eq!(old.limits.request_body, 1024);
         assert_eq!(changed(&old.in_force(), &new.in_force()), ["api_listen"]);
         assert_eq!(old.in_force()["retry_delays"], "1s,2s,3s");
     }

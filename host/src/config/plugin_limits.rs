@@ -66,7 +66,7 @@ pub struct LimitsError {
 }
 
 /// Limits a manifest may set; absent ones take the host's defaults.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     memory: Option<ByteSize>,
@@ -91,18 +91,7 @@ impl RawLimits {
             key: format!("{key}{field}"),
             reason,
         };
-        let bytes = |v: Option<ByteSize>, d: usize| {
-            v.map_or(d, |b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX))
-        };
-        let limits = Limits {
-            memory: bytes(self.memory, defaults.memory),
-            cpu_time: self.cpu_time.unwrap_or(defaults.cpu_time),
-            request_body: bytes(self.request_body, defaults.request_body),
-            replies: self.replies.unwrap_or(defaults.replies),
-            reply_bytes: bytes(self.reply_bytes, defaults.reply_bytes),
-            log_bytes: bytes(self.log_bytes, defaults.log_bytes),
-            suspend_after: self.suspend_after.unwrap_or(defaults.suspend_after),
-        };
+        let limits = self.over(defaults);
         if limits.memory < (1 << 20) || limits.memory > max_memory {
             return Err(invalid(
                 "memory",
@@ -134,5 +123,22 @@ impl RawLimits {
             ));
         }
         Ok(limits)
+    }
+
+    /// These limits over `defaults`, unchecked: for limits that
+    /// [`Self::apply`] checked once, over defaults the host checked.
+    pub fn over(&self, defaults: &Limits) -> Limits {
+        let bytes = |v: Option<ByteSize>, d: usize| {
+            v.map_or(d, |b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX))
+        };
+        Limits {
+            memory: bytes(self.memory, defaults.memory),
+            cpu_time: self.cpu_time.unwrap_or(defaults.cpu_time),
+            request_body: bytes(self.request_body, defaults.request_body),
+            replies: self.replies.unwrap_or(defaults.replies),
+            reply_bytes: bytes(self.reply_bytes, defaults.reply_bytes),
+            log_bytes: bytes(self.log_bytes, defaults.log_bytes),
+            suspend_after: self.suspend_after.unwrap_or(defaults.suspend_after),
+        }
     }
 }

@@ -98,7 +98,6 @@ fn plugins(s: &Settings) -> Result<(u32, usize, Limits), ConfigError> {
     )?;
     let mut limits =
         s.limits
-            .clone()
             .unwrap_or_default()
             .apply(&Limits::default(), max_plugin_memory, "")?;
     // The top-level key (flag, environment, file) wins over the same

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::manifest::Manifest;
 use crate::delivery::SendOptions;
 use crate::hooks::{Filter, Hook, Registry, Retirement};
-use crate::runtime::{Limits, Plugin, WasmEngine};
+use crate::runtime::{DefaultLimits, Plugin, WasmEngine};
 use crate::streak::Streak;
 use crate::watch::{self, FileChange, Scan, Settle, Stamp};
 
@@ -38,7 +38,7 @@ pub struct PluginDir {
     dir: PathBuf,
     lock: DirLock,
     engine: WasmEngine,
-    defaults: Limits,
+    defaults: DefaultLimits,
     max_memory: usize,
     registry: Arc<Registry>,
     settle: Settle<Files>,
@@ -49,7 +49,7 @@ impl PluginDir {
     pub fn new(
         dir: PathBuf,
         engine: WasmEngine,
-        defaults: Limits,
+        defaults: DefaultLimits,
         max_memory: usize,
         registry: Arc<Registry>,
     ) -> Self {

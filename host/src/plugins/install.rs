@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::dir::DirLock;
 use super::manifest::{Manifest, ManifestError};
-use crate::runtime::{Limits, LoadError, Plugin, WasmEngine};
+use crate::runtime::{DefaultLimits, LoadError, Plugin, WasmEngine};
 use crate::stores::{Flags, PluginFiles};
 use crate::webhooks::builtin::BuiltinPlugin;
 
@@ -105,7 +105,7 @@ pub struct Installed {
 #[derive(Debug, Clone)]
 pub struct Installer {
     engine: WasmEngine,
-    defaults: Limits,
+    defaults: DefaultLimits,
     max_memory: usize,
     files: Arc<dyn PluginFiles>,
     flags: Arc<dyn Flags>,
@@ -117,7 +117,7 @@ impl Installer {
     /// new run of failures in `flags` for each new version.
     pub fn new(
         engine: WasmEngine,
-        (defaults, max_memory): (Limits, usize),
+        (defaults, max_memory): (DefaultLimits, usize),
         files: Arc<dyn PluginFiles>,
         flags: Arc<dyn Flags>,
     ) -> Self {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::config::{LimitsError, RawLimits};
 use crate::hooks::{Filter, HostPattern};
-use crate::runtime::Limits;
+use crate::runtime::{DefaultLimits, PluginLimits};
 use crate::topic::DeviceId;
 
 /// Why a manifest is unusable; the message names the key.
@@ -86,8 +86,8 @@ pub struct Manifest {
     pub allowed_hosts: Vec<HostPattern>,
     /// The configuration handed to the plugin, as JSON.
     pub config: serde_json::Value,
-    /// Limits of every call.
-    pub limits: Limits,
+    /// Limits of every call: the manifest's own over the host's defaults.
+    pub limits: PluginLimits,
 }
 
 impl Manifest {
@@ -95,7 +95,7 @@ impl Manifest {
     /// (a parameter so tests need not touch the process environment).
     pub fn parse(
         text: &str,
-        defaults: &Limits,
+        defaults: &DefaultLimits,
         max_memory: usize,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ManifestError> {
@@ -129,7 +129,8 @@ impl Manifest {
                 reason,
             })?;
         let config = resolve_env(toml::Value::Table(raw.config), "config", &env)?;
-        let limits = raw.limits.apply(defaults, max_memory, "limits.")?;
+        raw.limits.apply(&defaults.get(), max_memory, "limits.")?;
+        let limits = PluginLimits::new(raw.limits, defaults.clone());
         Ok(Self {
             filter: Filter {
                 event: raw.event,
@@ -191,11 +192,12 @@ fn resolve_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Limits;
 
     const MAX: usize = 256 << 20;
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        Manifest::parse(text, &Limits::default(), MAX, |var| {
+        Manifest::parse(text, &DefaultLimits::new(Limits::default()), MAX, |var| {
             (var == "EDGEHOOK_PLUGIN_KEY").then(|| "s3cret".to_owned())
         })
     }
@@ -220,10 +222,13 @@ mod tests {
         .unwrap();
         assert_eq!(m.config["api_key"], "s3cret");
         assert_eq!(m.config["fields"]["temp"], "field1");
-        assert_eq!(m.limits.memory, 16 << 20);
-        assert_eq!(m.limits.cpu_time, std::time::Duration::from_millis(50));
-        assert_eq!(m.limits.replies, Limits::default().replies);
-        assert_eq!(m.limits.suspend_after, 3);
+        assert_eq!(m.limits.current().memory, 16 << 20);
+        assert_eq!(
+            m.limits.current().cpu_time,
+            std::time::Duration::from_millis(50)
+        );
+        assert_eq!(m.limits.current().replies, Limits::default().replies);
+        assert_eq!(m.limits.current().suspend_after, 3);
         let dev1 = DeviceId::try_from("dev-1").unwrap();
         let dev2 = DeviceId::try_from("dev-2").unwrap();
         assert!(m.filter.matches(&dev1, None, "temperature"));
@@ -260,7 +265,7 @@ mod tests {
             let text = format!(
                 "event = \"x\"\nallowed_hosts = []\n[config]\nnested = [{{ k = {{ env = \"{var}\" }} }}]"
             );
-            Manifest::parse(&text, &Limits::default(), MAX, |name| {
+            Manifest::parse(&text, &DefaultLimits::new(Limits::default()), MAX, |name| {
                 looked_up.borrow_mut().push(name.to_owned());
                 Some("value".to_owned())
             })

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
+use super::Limits;
 use super::call_error::CallError;
 use super::compat;
 use super::convert::{to_wit_event, to_wit_outcome};
@@ -143,7 +144,7 @@ impl Plugin {
     fn counted<T>(&self, result: Result<T, CallError>) -> Result<T, CallError> {
         let suspended = self
             .stats
-            .record_result(&self.name, &result, self.limits.suspend_after);
+            .record_result(&self.name, &result, self.limits().suspend_after);
         if let Some(reason) = suspended {
             tracing::warn!(plugin = %self.name, "{reason}");
         }
@@ -158,21 +159,22 @@ impl Plugin {
         kept: Option<KeptInstance>,
         f: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, CallError>, Option<KeptInstance>) {
+        let limits = self.limits();
         let (mut store, instance, slot) = match kept {
             Some(kept) => (kept.store, Some(kept.instance), kept.slot),
             None => {
-                let (store, slot) = self.fresh_store().await;
+                let (store, slot) = self.fresh_store(&limits).await;
                 (store, None, slot)
             }
         };
         let _running = self.engine.running();
-        set_cpu_budget(&mut store, self.limits.cpu_time);
+        set_cpu_budget(&mut store, limits.cpu_time);
         let mut ran = Duration::ZERO;
         let run = async {
             let instance = match instance {
                 Some(instance) => instance,
                 None => self.pre.instantiate_async(&mut store).await.map_err(|e| {
-                    match self.classify(&store, e) {
+                    match self.classify(&store, e, &limits) {
                         CallError::Trap { plugin, message } => {
                             CallError::Instantiate { plugin, message }
                         }
@@ -182,12 +184,12 @@ impl Plugin {
             };
             let result = f(&mut store, &instance)
                 .await
-                .map_err(|e| self.classify(&store, e))?;
+                .map_err(|e| self.classify(&store, e, &limits))?;
             Ok((result, instance))
         };
         // A guest blocked in a host call (a sleep) spends no ticks: a
         // wall-clock limit, far above the CPU budget, ends it too.
-        let wall = self.limits.cpu_time * WALL_TIME_FACTOR + WALL_TIME_SLACK;
+        let wall = limits.cpu_time * WALL_TIME_FACTOR + WALL_TIME_SLACK;
         let result = tokio::time::timeout(wall, timed(run, &mut ran))
             .await
             .unwrap_or_else(|_| {
@@ -196,7 +198,7 @@ impl Plugin {
                     limit_ms: wall.as_millis(),
                 })
             });
-        self.drain_log(&store);
+        self.drain_log(&store, limits.log_bytes);
         self.stats.record_call(ran, store.data().limits.high_water);
         match result {
             Ok((result, instance)) => (
@@ -213,8 +215,7 @@ impl Plugin {
 
     /// A store for a fresh instance, and the pool slot it takes (waited
     /// for).
-    async fn fresh_store(&self) -> (Store<HostState>, Slot) {
-        let limits = &self.limits;
+    async fn fresh_store(&self, limits: &Limits) -> (Store<HostState>, Slot) {
         let slot = self.engine.slot().await;
         let mut store = Store::new(
             self.engine.engine(),
@@ -224,18 +225,23 @@ impl Plugin {
         (store, slot)
     }
 
-    fn classify(&self, store: &Store<HostState>, err: wasmtime::Error) -> CallError {
+    fn classify(
+        &self,
+        store: &Store<HostState>,
+        err: wasmtime::Error,
+        limits: &Limits,
+    ) -> CallError {
         let plugin = self.name.clone();
         if store.data().limits.hit {
             return CallError::Memory {
                 plugin,
-                limit: self.limits.memory,
+                limit: limits.memory,
             };
         }
         if let Some(wasmtime::Trap::Interrupt) = err.downcast_ref::<wasmtime::Trap>() {
             return CallError::Deadline {
                 plugin,
-                limit_ms: self.limits.cpu_time.as_millis(),
+                limit_ms: limits.cpu_time.as_millis(),
             };
         }
         let mut message = match err.downcast_ref::<wasmtime::Trap>() {
@@ -254,7 +260,7 @@ impl Plugin {
         CallError::Trap { plugin, message }
     }
 
-    fn drain_log(&self, store: &Store<HostState>) {
+    fn drain_log(&self, store: &Store<HostState>, log_bytes: usize) {
         // A kept instance's next call gets a budget of its own.
         let log = std::mem::replace(
             &mut *store
@@ -262,7 +268,7 @@ impl Plugin {
                 .log
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
-            GuestLog::new(self.limits.log_bytes),
+            GuestLog::new(log_bytes),
         );
         for (stream, text) in log.lines() {
             for line in text.lines().filter(|l| !l.is_empty()) {
@@ -274,7 +280,7 @@ impl Plugin {
                 .log_bytes_dropped
                 .fetch_add(log.dropped as u64, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(target: "plugin", plugin = %self.name,
-                "dropped {} bytes of log over the limit of {} bytes per call", log.dropped, self.limits.log_bytes);
+                "dropped {} bytes of log over the limit of {} bytes per call", log.dropped, log_bytes);
         }
     }
 }

@@ -27,11 +27,11 @@ impl Plugin {
     }
 
     pub(super) fn check_request(&self, r: wit::Request) -> Result<HookRequest, CallError> {
-        if r.body.len() > self.limits.request_body {
+        let limit = self.limits().request_body;
+        if r.body.len() > limit {
             return Err(self.invalid(format!(
-                "request body of {} bytes exceeds the limit of {} bytes",
+                "request body of {} bytes exceeds the limit of {limit} bytes",
                 r.body.len(),
-                self.limits.request_body
             )));
         }
         // The URL is shown as the views show it: it may hold credentials.
@@ -76,18 +76,19 @@ impl Plugin {
     }
 
     pub(super) fn check_replies(&self, replies: Vec<wit::Reply>) -> Result<Vec<Reply>, CallError> {
-        if replies.len() > self.limits.replies {
+        let limits = self.limits();
+        if replies.len() > limits.replies {
             return Err(self.invalid(format!(
                 "{} device messages exceed the limit of {}",
                 replies.len(),
-                self.limits.replies
+                limits.replies
             )));
         }
         let total: usize = replies.iter().map(|r| r.payload.len()).sum();
-        if total > self.limits.reply_bytes {
+        if total > limits.reply_bytes {
             return Err(self.invalid(format!(
                 "device messages of {total} bytes exceed the limit of {} bytes",
-                self.limits.reply_bytes
+                limits.reply_bytes
             )));
         }
         replies

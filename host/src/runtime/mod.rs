@@ -14,6 +14,7 @@ mod convert;
 mod engine;
 #[cfg(test)]
 mod fixtures;
+mod limits;
 mod output;
 mod plugin;
 mod state;
@@ -24,5 +25,6 @@ pub use crate::config::Limits;
 pub use call::KeptInstance;
 pub use call_error::CallError;
 pub use engine::{EngineError, EngineOptions, WasmEngine};
+pub use limits::{DefaultLimits, PluginLimits};
 pub use plugin::{Plugin, PluginStats, digest};
 pub use world::LoadError;

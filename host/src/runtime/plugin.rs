@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::Limits;
 use super::bindings::{v0_1, v0_2};
 use super::call_error::CallError;
 use super::engine::WasmEngine;
 use super::state::HostState;
 use super::world::LoadError;
+use super::{Limits, PluginLimits};
 use crate::streak::Streak;
 
 /// A plugin ready to run: compiled once, instantiated fresh for every call.
@@ -26,7 +26,7 @@ pub struct Plugin {
     /// The configuration as JSON, rendered once at load and handed to every
     /// instance that asks.
     pub(super) config: Arc<str>,
-    pub(super) limits: Limits,
+    pub(super) limits: PluginLimits,
     pub(super) stats: Arc<PluginStats>,
 }
 
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Plugin {
         f.debug_struct("Plugin")
             .field("name", &self.name)
             .field("digest", &self.digest)
-            .field("limits", &self.limits)
+            .field("limits", &self.limits())
             .finish_non_exhaustive()
     }
 }
@@ -48,7 +48,7 @@ impl Plugin {
         name: &str,
         wasm: &[u8],
         config: &serde_json::Value,
-        limits: Limits,
+        limits: impl Into<PluginLimits>,
     ) -> Result<Self, LoadError> {
         let digest = digest(wasm);
         let pre = engine.prepare(wasm, &digest)?;
@@ -58,7 +58,7 @@ impl Plugin {
             pre,
             engine: engine.clone(),
             config: config.to_string().into(),
-            limits,
+            limits: limits.into(),
             stats: Arc::default(),
         })
     }
@@ -90,9 +90,9 @@ impl Plugin {
         &self.digest
     }
 
-    /// The limits applied to every call.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    /// The limits in force: the next call runs under them.
+    pub fn limits(&self) -> Limits {
+        self.limits.current()
     }
 
     /// The plugin's counters, shared.

@@ -17,7 +17,7 @@ use crate::fleet::Fleet;
 use crate::hooks::Registry;
 use crate::plugins::{Installer, PluginDir};
 use crate::queue::{Opened, Queue};
-use crate::runtime::{EngineOptions, WasmEngine};
+use crate::runtime::{DefaultLimits, EngineOptions, WasmEngine};
 use crate::watch::{self, Scan as _};
 use crate::webhooks::{Builtin, Runner, WebhookDir};
 
@@ -28,6 +28,8 @@ pub(super) struct Found {
     pub(super) fleet: Arc<Fleet>,
     pub(super) registry: Arc<Registry>,
     pub(super) installer: Installer,
+    /// The plugins' default limits, which a reload changes for all of them.
+    pub(super) plugin_limits: DefaultLimits,
     pub(super) webhooks: Arc<Webhooks>,
     pub(super) opened: Opened,
     pub(super) following: Following,
@@ -47,17 +49,18 @@ impl Found {
     pub(super) async fn open(cfg: &Config) -> anyhow::Result<Self> {
         let fleet = Fleet::open(&cfg.data_dir).context("opening the device registry")?;
         let (fleet, nats) = cluster::join(cfg, fleet).await?;
-        let (engine, registry, plugin_dir) = load_plugins(cfg).await?;
+        let plugin_limits = DefaultLimits::new(cfg.limits);
+        let (engine, registry, plugin_dir) = load_plugins(cfg, &plugin_limits).await?;
         let adapters = cluster::adapters(cfg, nats.as_ref(), &plugin_dir).await?;
         let installer = Installer::new(
             engine.clone(),
-            (cfg.limits, cfg.max_plugin_memory),
+            (plugin_limits.clone(), cfg.max_plugin_memory),
             adapters.plugin_files.clone(),
             adapters.flags.clone(),
         );
         let runner = Runner {
             registry: registry.clone(),
-            builtin: Arc::new(Builtin::new(engine, cfg.limits)),
+            builtin: Arc::new(Builtin::new(engine, plugin_limits.clone())),
             flags: adapters.flags.clone(),
         };
         let (webhooks, webhook_dir) = load_webhooks(cfg, &adapters, &runner).await?;
@@ -66,6 +69,7 @@ impl Found {
             fleet,
             registry,
             installer,
+            plugin_limits,
             webhooks,
             opened,
             following: Following {
@@ -123,7 +127,10 @@ pub(super) fn prepare(cfg: &Config) -> anyhow::Result<String> {
 
 /// The wasm engine, the table of webhooks in force, and the plugins
 /// directory's plugins loaded in it.
-async fn load_plugins(cfg: &Config) -> anyhow::Result<(WasmEngine, Arc<Registry>, PluginDir)> {
+async fn load_plugins(
+    cfg: &Config,
+    limits: &DefaultLimits,
+) -> anyhow::Result<(WasmEngine, Arc<Registry>, PluginDir)> {
     let engine = WasmEngine::new(&EngineOptions {
         instances: cfg.plugin_instances,
         max_memory: cfg.max_plugin_memory,
@@ -134,7 +141,7 @@ async fn load_plugins(cfg: &Config) -> anyhow::Result<(WasmEngine, Arc<Registry>
     let mut plugin_dir = PluginDir::new(
         cfg.plugins_dir.clone(),
         engine.clone(),
-        cfg.limits,
+        limits.clone(),
         cfg.max_plugin_memory,
         registry.clone(),
     );

@@ -23,6 +23,7 @@ use crate::ingress::refusals::Refusals;
 use crate::ingress::tls_front::TlsFront;
 use crate::ingress::{Publisher, embedded};
 use crate::pipeline::DeliveryPolicy;
+use crate::runtime::DefaultLimits;
 use crate::throttle::Throttle;
 use crate::watch;
 
@@ -67,6 +68,8 @@ pub struct Host {
     config: Arc<ArcSwap<Config>>,
     policy: Arc<ArcSwap<DeliveryPolicy>>,
     throttle: Throttle,
+    /// The plugins' default limits.
+    plugin_limits: DefaultLimits,
     /// Tells the directory watchers to look again at once.
     rescan: watch::Rescan,
 }
@@ -112,6 +115,7 @@ impl Host {
             &shutdown,
         )?;
         let cluster = found.following.adapters.cluster.clone();
+        let plugin_limits = found.plugin_limits.clone();
         let rescan =
             found
                 .following
@@ -154,6 +158,7 @@ impl Host {
             config,
             policy: core.policy,
             throttle: core.throttle,
+            plugin_limits,
             rescan,
         })
     }
@@ -180,6 +185,7 @@ impl Host {
         if let (Some(broker), Broker::Embedded { limits, .. }) = (&self.embedded, &next.broker) {
             broker.set_limits(limits);
         }
+        self.plugin_limits.set(next.limits);
         if next.throttle != old.throttle {
             self.throttle.reconfigure(next.throttle.clone());
         }

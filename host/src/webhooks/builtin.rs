@@ -6,7 +6,7 @@
 
 use tokio::sync::OnceCell;
 
-use crate::runtime::{Limits, Plugin, WasmEngine};
+use crate::runtime::{DefaultLimits, Plugin, PluginLimits, WasmEngine};
 
 /// The `particle` plugin's component.
 pub const PARTICLE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/particle.wasm"));
@@ -57,13 +57,13 @@ impl BuiltinPlugin {
 #[derive(Debug)]
 pub struct Builtin {
     engine: WasmEngine,
-    limits: Limits,
+    limits: DefaultLimits,
     compiled: [OnceCell<Plugin>; 3],
 }
 
 impl Builtin {
     /// Nothing is compiled until [`Self::plugin`] is first called.
-    pub fn new(engine: WasmEngine, limits: Limits) -> Self {
+    pub fn new(engine: WasmEngine, limits: DefaultLimits) -> Self {
         Self {
             engine,
             limits,
@@ -82,7 +82,7 @@ impl Builtin {
         self.compiled[kind.slot()]
             .get_or_try_init(|| async {
                 let engine = self.engine.clone();
-                let limits = self.limits;
+                let limits = PluginLimits::defaults(self.limits.clone());
                 let name = kind.name();
                 tokio::task::spawn_blocking(move || {
                     Plugin::load(&engine, name, kind.wasm(), &serde_json::Value::Null, limits)
