@@ -60,6 +60,7 @@ extern crate self as edgehook_guest;
 
 mod error;
 mod event;
+pub mod kv;
 pub mod log;
 mod reply;
 mod request;
@@ -74,10 +75,13 @@ pub mod rt {
     pub use wit_bindgen;
 
     wit_bindgen::generate!({
-        path: "../wit/webhook.wit",
-        world: "edgehook:webhook/webhook@0.2.0",
+        path: "../wit",
+        world: "edgehook:webhook/webhook@0.3.0",
+        generate_all,
         pub_export_macro: true,
         additional_derives: [PartialEq, Eq],
+        // A swap's error holds a resource, which has no equality.
+        additional_derives_ignore: ["cas-error"],
         export_macro_name: "__export_webhook",
         default_bindings_module: "edgehook_guest::rt",
         runtime_path: "edgehook_guest::rt::wit_bindgen::rt",
@@ -98,7 +102,7 @@ pub mod rt {
 }
 
 pub use error::{Error, Result};
-pub use rt::edgehook::webhook::types::{
+pub use rt::edgehook::webhook0_2_0::types::{
     Answer, Event, Method, Outcome, Reply, ReplyKind, Request, Response,
 };
 
@@ -143,7 +147,7 @@ pub fn config<T: serde::de::DeserializeOwned>() -> Result<T> {
 pub fn config_json() -> String {
     #[cfg(target_arch = "wasm32")]
     {
-        rt::edgehook::webhook::host::config()
+        rt::edgehook::webhook0_2_0::host::config()
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

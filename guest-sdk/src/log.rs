@@ -4,7 +4,7 @@
 //! `limits.log_bytes`); the rest is dropped and counted.
 
 #[cfg(target_arch = "wasm32")]
-use crate::rt::edgehook::webhook::host::{Level, log};
+use crate::rt::edgehook::webhook0_2_0::host::{Level, log};
 
 #[cfg(target_arch = "wasm32")]
 fn write(level: Level, message: &str) {

@@ -25,6 +25,22 @@ pub fn set_config(config: serde_json::Value) {
     CONFIG.with(|c| *c.borrow_mut() = config.to_string());
 }
 
+/// The device whose bucket [`Bucket::device`](crate::kv::Bucket::device)
+/// opens on this thread (default `dev-1`), as the host picks the event's.
+pub fn set_device(device: &str) {
+    crate::kv::imp::set_device(device);
+}
+
+/// Moves the clock of the buckets' time to live forward by `by`.
+pub fn advance(by: std::time::Duration) {
+    crate::kv::imp::advance(u64::try_from(by.as_millis()).unwrap_or(u64::MAX));
+}
+
+/// Empties every bucket on this thread.
+pub fn clear_kv() {
+    crate::kv::imp::clear();
+}
+
 pub(crate) fn config_json() -> String {
     CONFIG.with(|c| c.borrow().clone())
 }

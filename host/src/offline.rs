@@ -114,6 +114,9 @@ async fn load(t: &TestRun, dir: &Path) -> anyhow::Result<Plugin> {
         instances: 4,
         max_memory: limits.memory,
         cache_dir: None,
+        kv: Some(std::sync::Arc::new(
+            crate::stores::KvFile::in_memory().context("setting up key-value buckets in memory")?,
+        )),
     })
     .context("setting up the wasm engine")?;
     let name = t

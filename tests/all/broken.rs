@@ -46,7 +46,7 @@ async fn broken_plugins_fail_to_load_with_named_errors_and_the_others_keep_worki
             "wrong-world",
             WRONG_WORLD,
             &[
-                "wrong-world.wasm: does not implement edgehook:webhook/webhook@0.2.0 (or @0.1.0)",
+                "wrong-world.wasm: does not implement edgehook:webhook/webhook@0.3.0 (or @0.2.0, @0.1.0)",
                 "no `on-event` or `on-response` export (it exports `hello`)",
             ],
         ),
@@ -144,7 +144,7 @@ async fn a_new_version_that_does_not_link_leaves_the_running_one() {
         (SOCKETS, "imports wasi:sockets/"),
         (
             WRONG_WORLD,
-            "does not implement edgehook:webhook/webhook@0.2.0 (or @0.1.0)",
+            "does not implement edgehook:webhook/webhook@0.3.0 (or @0.2.0, @0.1.0)",
         ),
         (FILES, "imports wasi:filesystem/"),
     ] {

@@ -7,7 +7,7 @@ use edgehook::ingress::acl::MqttAuth;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use crate::support::{
-    Endpoint, Heard, HostProcess, HostUnderTest, LoginClient, TestHost, WAIT, login_settled,
+    Device, Endpoint, Heard, HostProcess, HostUnderTest, TestHost, WAIT, login_settled,
 };
 
 async fn devices_host(endpoint: &Endpoint) -> TestHost {
@@ -40,25 +40,28 @@ async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
         ("d2", key.as_str(), "another device's key"),
         ("edgehook", "not-the-token", "a wrong API token"),
     ] {
-        let mut c = LoginClient::connect(addr, "intruder", Some((user, password))).await;
-        let refused = c.login().await.unwrap_err();
+        let mut c = Device::login(addr, "intruder", Some((user, password))).await;
+        let refused = c.login_outcome().await.unwrap_err();
         assert!(refused.contains("BadUserNamePassword"), "{why}: {refused}");
     }
-    let mut anonymous = LoginClient::connect(addr, "anon", None).await;
-    assert!(anonymous.login().await.is_err(), "an anonymous login");
+    let mut anonymous = Device::login(addr, "anon", None).await;
+    assert!(
+        anonymous.login_outcome().await.is_err(),
+        "an anonymous login"
+    );
 
-    let mut d1 = LoginClient::connect(addr, "d1", Some(("d1", &key))).await;
-    d1.login().await.unwrap();
+    let mut d1 = Device::login(addr, "d1", Some(("d1", &key))).await;
+    d1.login_outcome().await.unwrap();
     assert!(!d1.subscribe("devices/#").await, "d1 read every device");
     assert!(!d1.subscribe("devices/d2/#").await, "d1 read d2's answers");
     assert!(d1.subscribe("devices/d1/hook-response/#").await);
 
     // Another device's event and a forged answer are refused; d1's own
     // event, published after them, is the first thing that arrives.
-    d1.publish("devices/d2/events/temp", "forged").await;
-    d1.publish("devices/d1/hook-response/temp/0", "forged")
+    d1.publish_raw("devices/d2/events/temp", "forged").await;
+    d1.publish_raw("devices/d1/hook-response/temp/0", "forged")
         .await;
-    d1.publish("devices/d1/events/temp", "21.5").await;
+    d1.publish_raw("devices/d1/events/temp", "21.5").await;
     let seen = endpoint.next().await;
     let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
     assert_eq!((&body["d"], &body["v"]), (&"d1".into(), &"21.5".into()));
@@ -67,18 +70,18 @@ async fn devices_log_in_with_their_keys_and_speak_only_for_themselves() {
         ("devices/d1/hook-response/temp/0".into(), "noted".into())
     );
 
-    let mut operator = LoginClient::connect(
+    let mut operator = Device::login(
         addr,
         "ops",
         Some(("edgehook", host.host.api_token.as_str())),
     )
     .await;
-    operator.login().await.unwrap();
+    operator.login_outcome().await.unwrap();
     assert!(operator.subscribe("devices/#").await);
     operator
-        .publish("devices/d1/hook-response/temp/0", "forged")
+        .publish_raw("devices/d1/hook-response/temp/0", "forged")
         .await;
-    d1.publish("devices/d1/events/temp", "22").await;
+    d1.publish_raw("devices/d1/events/temp", "22").await;
     endpoint.next().await;
     // The operator reads d1's event (its hook-sent may come first: the
     // host answers as soon as the event is stored, while the broker routes
@@ -105,15 +108,15 @@ async fn a_rotated_key_closes_the_session_and_stops_working() {
     let host = devices_host(&endpoint).await;
     let addr = host.mqtt_addr();
     let old = host.register_device("d3").await;
-    let mut d3 = LoginClient::connect(addr, "d3", Some(("d3", &old))).await;
-    d3.login().await.unwrap();
+    let mut d3 = Device::login(addr, "d3", Some(("d3", &old))).await;
+    d3.login_outcome().await.unwrap();
     assert!(d3.subscribe("devices/d3/#").await);
 
     let (status, rotated) = host.api("POST", "/v1/devices/d3/key", "").await;
     assert_eq!(status, 200, "{rotated}");
     let closed = tokio::time::timeout(WAIT, async {
         loop {
-            if let Heard::Closed(why) = d3.next().await {
+            if let Heard::Closed(why) = d3.heard().await {
                 return why;
             }
         }
@@ -140,17 +143,19 @@ async fn in_open_mode_nobody_forges_the_hosts_answers() {
     host.create_webhook(serde_json::json!({"event": "temp", "url": endpoint.url("/in")}))
         .await;
     let addr = host.mqtt_addr();
-    let mut victim = LoginClient::connect(addr, "victim", None).await;
-    victim.login().await.unwrap();
+    let mut victim = Device::login(addr, "victim", None).await;
+    victim.login_outcome().await.unwrap();
     assert!(victim.subscribe("devices/victim/#").await);
-    let mut forger = LoginClient::connect(addr, "forger", None).await;
-    forger.login().await.unwrap();
+    let mut forger = Device::login(addr, "forger", None).await;
+    forger.login_outcome().await.unwrap();
     forger
-        .publish("devices/victim/hook-response/temp/0", "forged")
+        .publish_raw("devices/victim/hook-response/temp/0", "forged")
         .await;
-    forger.publish("devices/victim/commands", "forged").await;
+    forger
+        .publish_raw("devices/victim/commands", "forged")
+        .await;
     // The marker: the victim's own event, answered by the host.
-    victim.publish("devices/victim/events/temp", "1").await;
+    victim.publish_raw("devices/victim/events/temp", "1").await;
     // Its own event (through its subscription) and the host's two answers,
     // the event and hook-sent in either order; no forgery among them.
     let mut answers = Vec::new();
@@ -242,8 +247,8 @@ async fn a_device_logs_in_over_the_tls_listener() {
     let tls_addr = host.host.mqtt_tls_addr.expect("a TLS listener");
 
     // Plain MQTT on the TLS port gets no CONNACK.
-    let mut plain = LoginClient::connect(tls_addr, "plain", Some(("t1", &device_key))).await;
-    assert!(plain.login().await.is_err());
+    let mut plain = Device::login(tls_addr, "plain", Some(("t1", &device_key))).await;
+    assert!(plain.login_outcome().await.is_err());
 
     let mut opts = MqttOptions::new("t1", "127.0.0.1", tls_addr.port());
     opts.set_credentials("t1", device_key);

@@ -49,7 +49,7 @@ async fn a_deleted_device_is_disconnected_and_its_key_logs_in_no_more() {
 
     // The other device's session was left alone: its event goes through
     // and the answer comes back on the same connection.
-    stays.publish("devices/stays/events/temp", "1").await;
+    stays.publish_raw("devices/stays/events/temp", "1").await;
     assert_eq!(&endpoint.next().await.body[..], b"stays");
     let mut answers = Vec::new();
     while !answers

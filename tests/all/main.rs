@@ -15,6 +15,7 @@ mod external_tls;
 mod hardening;
 mod instances;
 mod iottly;
+mod kv;
 mod limits;
 mod logging;
 mod mainflux;

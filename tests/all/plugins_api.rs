@@ -107,7 +107,7 @@ async fn a_plugin_is_checked_installed_replaced_and_removed_over_the_api() {
         (
             &std::fs::read(WRONG_WORLD).unwrap(),
             v1.clone(),
-            "does not implement edgehook:webhook/webhook@0.2.0",
+            "does not implement edgehook:webhook/webhook@0.3.0",
         ),
         (
             &behave,

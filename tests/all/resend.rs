@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use edgehook::config::Settings;
 
-use crate::support::{Endpoint, HostUnderTest, RawDevice, TestHost, WAIT, is_marker};
+use crate::support::{Device, Endpoint, HostUnderTest, TestHost, WAIT, is_marker};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_device_resend_after_its_event_was_delivered_is_acknowledged_not_delivered_again() {
@@ -22,18 +22,18 @@ async fn a_device_resend_after_its_event_was_delivered_is_acknowledged_not_deliv
     host.create_webhook(serde_json::json!({ "event": "marker", "url": endpoint.url("/marker") }))
         .await;
 
-    let mut device = RawDevice::connect(host.mqtt_addr(), "r1").await;
-    device.publish("resend", "21.5", 7, false).await;
+    let mut device = Device::raw(host.mqtt_addr(), "r1").await;
+    device.publish_pkid("resend", "21.5", 7, false).await;
     let first = endpoint.next().await;
     // The delivery is done and the event has left the queue: the resend
     // must be recognised without it.
     wait_for_metric(&host, "edgehook_queue_depth 0").await;
     // The device leaves without reading its PUBACK, comes back and resends.
     drop(device);
-    let mut device = RawDevice::connect(host.mqtt_addr(), "r1").await;
-    device.publish("resend", "21.5", 7, true).await;
+    let mut device = Device::raw(host.mqtt_addr(), "r1").await;
+    device.publish_pkid("resend", "21.5", 7, true).await;
     device.puback(7).await;
-    device.publish("marker", "", 8, false).await;
+    device.publish_pkid("marker", "", 8, false).await;
     device.puback(8).await;
     let late = endpoint.before_marker(is_marker).await;
     assert!(
@@ -50,7 +50,7 @@ async fn a_device_resend_after_its_event_was_delivered_is_acknowledged_not_deliv
     );
 
     // The same packet id without DUP is a new message, and a new event.
-    device.publish("resend", "21.5", 7, false).await;
+    device.publish_pkid("resend", "21.5", 7, false).await;
     device.puback(7).await;
     let second = endpoint.next().await;
     assert_eq!(second.uri.path(), "/resend");
@@ -84,13 +84,13 @@ async fn a_resend_while_the_event_waits_for_room_in_the_queue_is_delivered_once(
         .await;
     host.create_webhook(serde_json::json!({ "event": "marker", "url": endpoint.url("/marker") }))
         .await;
-    let mut device = RawDevice::connect(host.mqtt_addr(), "r4").await;
+    let mut device = Device::raw(host.mqtt_addr(), "r4").await;
 
     // The big event fills the queue until its request is answered, 2 s
     // after it arrives.
     endpoint.answer(200, "ok", Duration::from_secs(2));
     device
-        .publish("resend/big", &"x".repeat(4096), 1, false)
+        .publish_pkid("resend/big", &"x".repeat(4096), 1, false)
         .await;
     device.puback(1).await;
     endpoint.next().await;
@@ -100,13 +100,13 @@ async fn a_resend_while_the_event_waits_for_room_in_the_queue_is_delivered_once(
     // connection's publish once the old one's hook is done, so the resend
     // comes once the small one is stored).
     let small = "y".repeat(900);
-    device.publish("resend/small", &small, 7, false).await;
+    device.publish_pkid("resend/small", &small, 7, false).await;
     wait_for_metric(&host, "edgehook_events_total 2").await;
     drop(device);
-    let mut device = RawDevice::connect(host.mqtt_addr(), "r4").await;
-    device.publish("resend/small", &small, 7, true).await;
+    let mut device = Device::raw(host.mqtt_addr(), "r4").await;
+    device.publish_pkid("resend/small", &small, 7, true).await;
     device.puback(7).await;
-    device.publish("marker", "", 8, false).await;
+    device.publish_pkid("marker", "", 8, false).await;
     device.puback(8).await;
     let before = endpoint.before_marker(is_marker).await;
     let ids: Vec<_> = before.iter().map(|s| &s.headers["webhook-id"]).collect();
@@ -121,7 +121,7 @@ mod crash {
     use std::path::Path;
 
     use crate::support::{
-        Device, Endpoint, HostProcess, HostUnderTest, Mosquitto, RawDevice, host_dir, is_marker,
+        Device, Endpoint, HostProcess, HostUnderTest, Mosquitto, host_dir, is_marker,
     };
 
     /// Makes the host abort after the commit of a `crash` event, before its
@@ -179,8 +179,8 @@ mod crash {
         let dir = crash_dir(&endpoint);
         let mqtt = ["--mqtt-listen", "127.0.0.1:0"];
         crashed(dir.path(), &mqtt, async |host| {
-            let mut device = RawDevice::connect(host.mqtt_addr.unwrap(), "r2").await;
-            device.publish("crash", "21.5", 3, false).await;
+            let mut device = Device::raw(host.mqtt_addr.unwrap(), "r2").await;
+            device.publish_pkid("crash", "21.5", 3, false).await;
             assert!(
                 device.pubacks_until_closed().await.is_empty(),
                 "a PUBACK came before the crash"
@@ -189,11 +189,11 @@ mod crash {
         .await;
 
         let host = HostProcess::start(dir.path(), &mqtt).await;
-        let mut device = RawDevice::connect(host.mqtt_addr.unwrap(), "r2").await;
-        device.publish("crash", "21.5", 3, true).await;
+        let mut device = Device::raw(host.mqtt_addr.unwrap(), "r2").await;
+        device.publish_pkid("crash", "21.5", 3, true).await;
         device.puback(3).await;
         delivered_once(&mut endpoint, &host, async || {
-            device.publish("marker", "", 4, false).await;
+            device.publish_pkid("marker", "", 4, false).await;
             device.puback(4).await;
         })
         .await;

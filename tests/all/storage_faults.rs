@@ -15,7 +15,7 @@ use edgehook_tests::BEHAVE;
 use tokio::time::Instant;
 
 use crate::support::{
-    Device, Endpoint, HostUnderTest, Mosquitto, RawDevice, Seen, TestHost, WAIT, forward_manifest,
+    Device, Endpoint, HostUnderTest, Mosquitto, Seen, TestHost, WAIT, forward_manifest,
 };
 
 /// Events published while the disk is full.
@@ -66,15 +66,15 @@ async fn on_the_embedded_broker_an_event_not_stored_gets_no_puback_and_is_taken_
     let host = TestHost::start(&[("sf", BEHAVE, &manifest)], Settings::default()).await;
     let faults = host.host.disk_faults.clone();
 
-    let mut device = RawDevice::connect(host.mqtt_addr(), "f1").await;
-    device.publish("sf/before", "before", 1, false).await;
+    let mut device = Device::raw(host.mqtt_addr(), "f1").await;
+    device.publish_pkid("sf/before", "before", 1, false).await;
     device.puback(1).await;
     assert_eq!(&endpoint.next().await.body[..], b"before");
 
     faults.inject(Some(DiskFault::Full));
     for i in 0..N {
         device
-            .publish(&format!("sf/{i}"), &i.to_string(), pkid(i), false)
+            .publish_pkid(&format!("sf/{i}"), &i.to_string(), pkid(i), false)
             .await;
     }
     // The first commit fails: its PUBACK never comes, the connection closes.
@@ -82,8 +82,8 @@ async fn on_the_embedded_broker_an_event_not_stored_gets_no_puback_and_is_taken_
     assert!(acked.is_empty(), "PUBACKs for events not stored: {acked:?}");
     assert_unavailable(&host).await;
     // The device comes back while the disk is still full: refused again.
-    let mut device = RawDevice::connect(host.mqtt_addr(), "f1").await;
-    device.publish("sf/0", "0", pkid(0), true).await;
+    let mut device = Device::raw(host.mqtt_addr(), "f1").await;
+    device.publish_pkid("sf/0", "0", pkid(0), true).await;
     let acked = device.pubacks_until_closed().await;
     assert!(acked.is_empty(), "PUBACKs for events not stored: {acked:?}");
     assert_unavailable(&host).await;
@@ -94,10 +94,10 @@ async fn on_the_embedded_broker_an_event_not_stored_gets_no_puback_and_is_taken_
 
     faults.inject(None);
     let lifted = Instant::now();
-    let mut device = RawDevice::connect(host.mqtt_addr(), "f1").await;
+    let mut device = Device::raw(host.mqtt_addr(), "f1").await;
     for i in 0..N {
         device
-            .publish(&format!("sf/{i}"), &i.to_string(), pkid(i), true)
+            .publish_pkid(&format!("sf/{i}"), &i.to_string(), pkid(i), true)
             .await;
     }
     device.puback(pkid(0)).await;
@@ -108,7 +108,7 @@ async fn on_the_embedded_broker_an_event_not_stored_gets_no_puback_and_is_taken_
     let (bodies, _) = bodies(&mut endpoint, N).await;
     assert_eq!(bodies, all_events());
     eprintln!("embedded broker: the first PUBACK {resumed:?} after writes succeed again");
-    device.publish("sf/marker", "", 1, false).await;
+    device.publish_pkid("sf/marker", "", 1, false).await;
     device.puback(1).await;
     let late = endpoint.before_marker(names_the_marker_event).await;
     assert!(late.is_empty(), "delivered again: {late:?}");

@@ -26,6 +26,7 @@ fn load(wasm: &str, name: &str, config: &serde_json::Value) -> (tokio::runtime::
         instances: 16,
         max_memory: 64 << 20,
         cache_dir: None,
+        kv: None,
     })
     .unwrap();
     let wasm = std::fs::read(wasm).unwrap();

@@ -13,6 +13,7 @@ mod health;
 pub mod iottly;
 pub mod mainflux;
 pub mod metrics;
+mod plugin_kv;
 pub mod plugins;
 mod refusal;
 mod routes;

@@ -8,7 +8,7 @@ use axum::{Router, middleware};
 
 use super::{
     ApiState, auth, commands, config, console, events, fleet, health, iottly, mainflux, metrics,
-    plugins, stream_ws, webhooks,
+    plugin_kv, plugins, stream_ws, webhooks,
 };
 
 /// Largest JSON body taken (a webhook definition, a device), in bytes;
@@ -20,6 +20,7 @@ const MAX_BODY: usize = 1 << 20;
 pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Router {
     let protected = Router::new()
         .merge(plugins::routes())
+        .merge(plugin_kv::routes())
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub cluster: Option<Arc<dyn crate::stores::Cluster>>,
     /// Checks and installs plugins sent over the API.
     pub installer: Installer,
+    /// The plugins' key-value buckets.
+    pub kv: Arc<dyn crate::stores::KeyValue>,
     /// What the embedded broker refused.
     pub refusals: Arc<crate::ingress::refusals::Refusals>,
     /// The settings in force, as the last reload left them.

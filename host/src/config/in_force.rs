@@ -240,6 +240,7 @@ fn host(config: &Config, out: &mut InForce) {
             "reply_bytes": config.limits.reply_bytes,
             "log_bytes": config.limits.log_bytes,
             "suspend_after": config.limits.suspend_after,
+            "kv_max_keys": config.limits.kv_max_keys,
         }),
     );
     set("queue_max_events", json!(config.queue.max_events));

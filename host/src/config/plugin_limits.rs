@@ -33,6 +33,8 @@ pub struct Limits {
     /// new version is loaded: a crash loop should not cost a fresh instance
     /// per event forever.
     pub suspend_after: u32,
+    /// Keys in one of the plugin's key-value buckets.
+    pub kv_max_keys: usize,
 }
 
 impl Limits {
@@ -51,6 +53,7 @@ impl Default for Limits {
             reply_bytes: 256 << 10,
             log_bytes: 16 << 10,
             suspend_after: 10,
+            kv_max_keys: 10_000,
         }
     }
 }
@@ -77,6 +80,7 @@ pub struct RawLimits {
     reply_bytes: Option<ByteSize>,
     log_bytes: Option<ByteSize>,
     suspend_after: Option<u32>,
+    kv_max_keys: Option<usize>,
 }
 
 impl RawLimits {
@@ -122,6 +126,12 @@ impl RawLimits {
                 ),
             ));
         }
+        if !(1..=1_000_000).contains(&limits.kv_max_keys) {
+            return Err(invalid(
+                "kv_max_keys",
+                format!("{} is outside 1..=1000000", limits.kv_max_keys),
+            ));
+        }
         Ok(limits)
     }
 
@@ -139,6 +149,7 @@ impl RawLimits {
             reply_bytes: bytes(self.reply_bytes, defaults.reply_bytes),
             log_bytes: bytes(self.log_bytes, defaults.log_bytes),
             suspend_after: self.suspend_after.unwrap_or(defaults.suspend_after),
+            kv_max_keys: self.kv_max_keys.unwrap_or(defaults.kv_max_keys),
         }
     }
 }

@@ -15,12 +15,14 @@ use super::call_error::CallError;
 use super::compat;
 use super::convert::{to_wit_event, to_wit_outcome};
 use super::engine::Slot;
+use super::keyvalue::KvAccess;
 use super::output::GuestLog;
 use super::plugin::{Instance, Plugin, Pre};
 use super::state::HostState;
 use super::ticker::EPOCH_TICK;
 use crate::event::Event;
 use crate::exchange::{Answer, HookRequest, Outcome, Reply};
+use crate::topic::DeviceId;
 
 /// A call may take this many times its CPU budget in wall-clock time (it
 /// may wait behind others to run, or for the host) ...
@@ -67,13 +69,17 @@ impl Plugin {
         group: Option<&str>,
     ) -> (Result<Option<HookRequest>, CallError>, Option<KeptInstance>) {
         let (result, kept) = self
-            .call(None, async |store, instance| match instance {
-                Instance::V0_2(i) => i.call_on_event(store, &to_wit_event(event, group)).await,
-                Instance::V0_1(i) => i
-                    .call_on_event(store, &compat::event(event))
-                    .await
-                    .map(|r| r.map(|request| request.map(compat::request))),
-            })
+            .call(
+                &event.device,
+                None,
+                async |store, instance| match instance {
+                    Instance::V0_2(i) => i.call_on_event(store, &to_wit_event(event, group)).await,
+                    Instance::V0_1(i) => i
+                        .call_on_event(store, &compat::event(event))
+                        .await
+                        .map(|r| r.map(|request| request.map(compat::request))),
+                },
+            )
             .await;
         let result = result.and_then(|result| {
             result
@@ -82,7 +88,7 @@ impl Plugin {
         });
         // Plugins of 0.1.0 were promised a fresh instance for every call.
         let keep = matches!(&result, Ok(Some(r)) if r.answer == Answer::Plugin)
-            && matches!(self.pre, Pre::V0_2(_))
+            && !matches!(self.pre, Pre::V0_1(_))
             && self.engine.is_roomy();
         (self.counted(result), kept.filter(|_| keep))
     }
@@ -116,16 +122,24 @@ impl Plugin {
         kept: Option<KeptInstance>,
     ) -> Result<Vec<Reply>, CallError> {
         let (result, _) = self
-            .call(kept, async |store, instance| match instance {
-                Instance::V0_2(i) => {
-                    i.call_on_response(store, &to_wit_event(event, group), &to_wit_outcome(outcome))
+            .call(
+                &event.device,
+                kept,
+                async |store, instance| match instance {
+                    Instance::V0_2(i) => {
+                        i.call_on_response(
+                            store,
+                            &to_wit_event(event, group),
+                            &to_wit_outcome(outcome),
+                        )
                         .await
-                }
-                Instance::V0_1(i) => i
-                    .call_on_response(store, &compat::event(event), &compat::outcome(outcome))
-                    .await
-                    .map(|r| r.map(|replies| replies.into_iter().map(compat::reply).collect())),
-            })
+                    }
+                    Instance::V0_1(i) => i
+                        .call_on_response(store, &compat::event(event), &compat::outcome(outcome))
+                        .await
+                        .map(|r| r.map(|replies| replies.into_iter().map(compat::reply).collect())),
+                },
+            )
             .await;
         let result = result.and_then(|result| {
             result
@@ -156,6 +170,7 @@ impl Plugin {
     /// the call succeeded, for a later call of the same event.
     async fn call<R>(
         &self,
+        device: &DeviceId,
         kept: Option<KeptInstance>,
         f: impl AsyncFnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<R>,
     ) -> (Result<R, CallError>, Option<KeptInstance>) {
@@ -163,7 +178,7 @@ impl Plugin {
         let (mut store, instance, slot) = match kept {
             Some(kept) => (kept.store, Some(kept.instance), kept.slot),
             None => {
-                let (store, slot) = self.fresh_store(&limits).await;
+                let (store, slot) = self.fresh_store(&limits, device).await;
                 (store, None, slot)
             }
         };
@@ -215,11 +230,17 @@ impl Plugin {
 
     /// A store for a fresh instance, and the pool slot it takes (waited
     /// for).
-    async fn fresh_store(&self, limits: &Limits) -> (Store<HostState>, Slot) {
+    async fn fresh_store(&self, limits: &Limits, device: &DeviceId) -> (Store<HostState>, Slot) {
         let slot = self.engine.slot().await;
+        let kv = self.engine.kv().map(|store| KvAccess {
+            store: store.clone(),
+            plugin: self.name.clone(),
+            device: device.clone(),
+            max_keys: limits.kv_max_keys,
+        });
         let mut store = Store::new(
             self.engine.engine(),
-            HostState::new(self.config.clone(), limits.memory, limits.log_bytes),
+            HostState::new(self.config.clone(), limits.memory, limits.log_bytes, kv),
         );
         store.limiter(|s| &mut s.limits);
         (store, slot)

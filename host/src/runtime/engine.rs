@@ -17,6 +17,7 @@ use super::plugin::Pre;
 use super::state::HostState;
 use super::ticker::{Running, Ticker};
 use super::world::{LoadError, instantiate_pre, is_core_module, linker};
+use crate::stores::KeyValue;
 
 /// Linear memory kept paged in between instances in one pool slot: enough
 /// for a typical transform's working set (a Rust guest starts at 1.1 MiB),
@@ -35,6 +36,9 @@ pub struct EngineOptions {
     pub max_memory: usize,
     /// Where compiled code is cached; `None` to compile every time.
     pub cache_dir: Option<PathBuf>,
+    /// Where the plugins' key-value buckets are kept; `None`: plugins
+    /// cannot keep state (`open` fails with a message that says so).
+    pub kv: Option<Arc<dyn KeyValue>>,
 }
 
 /// Why the engine could not be set up.
@@ -66,6 +70,7 @@ pub struct WasmEngine {
     /// The number of pool slots.
     instances: usize,
     ticker: Arc<Ticker>,
+    kv: Option<Arc<dyn KeyValue>>,
 }
 
 impl std::fmt::Debug for WasmEngine {
@@ -110,12 +115,18 @@ impl WasmEngine {
             slots: Arc::new(Semaphore::new(opts.instances as usize)),
             instances: opts.instances as usize,
             ticker: Arc::new(ticker),
+            kv: opts.kv.clone(),
         })
     }
 
     /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Where the plugins' buckets are kept, if anywhere.
+    pub(super) fn kv(&self) -> Option<&Arc<dyn KeyValue>> {
+        self.kv.as_ref()
     }
 
     /// Waits for a free instance slot.
@@ -185,6 +196,7 @@ mod tests {
             instances: 1,
             max_memory: 16 << 20,
             cache_dir: None,
+            kv: None,
         })
         .expect("engine")
     }

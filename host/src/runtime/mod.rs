@@ -14,6 +14,7 @@ mod convert;
 mod engine;
 #[cfg(test)]
 mod fixtures;
+mod keyvalue;
 mod limits;
 mod output;
 mod plugin;
@@ -25,6 +26,7 @@ pub use crate::config::Limits;
 pub use call::KeptInstance;
 pub use call_error::CallError;
 pub use engine::{EngineError, EngineOptions, WasmEngine};
+pub use keyvalue::KvAccess;
 pub use limits::{DefaultLimits, PluginLimits};
 pub use plugin::{Plugin, PluginStats, digest};
 pub use world::LoadError;

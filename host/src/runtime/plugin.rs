@@ -104,6 +104,9 @@ impl Plugin {
 /// A plugin compiled and linked against the world it implements.
 #[derive(Clone)]
 pub(super) enum Pre {
+    /// `edgehook:webhook/webhook@0.3.0`: 0.2.0 that imports key-value
+    /// state.
+    V0_3(v0_2::WebhookPre<HostState>),
     /// `edgehook:webhook/webhook@0.2.0`.
     V0_2(v0_2::WebhookPre<HostState>),
     /// `edgehook:webhook/webhook@0.1.0`.
@@ -122,7 +125,9 @@ impl Pre {
         store: &mut wasmtime::Store<HostState>,
     ) -> wasmtime::Result<Instance> {
         Ok(match self {
-            Self::V0_2(pre) => Instance::V0_2(pre.instantiate_async(store).await?),
+            Self::V0_3(pre) | Self::V0_2(pre) => {
+                Instance::V0_2(pre.instantiate_async(store).await?)
+            }
             Self::V0_1(pre) => Instance::V0_1(pre.instantiate_async(store).await?),
         })
     }
@@ -130,6 +135,7 @@ impl Pre {
     /// The version of the world, as `0.2.0`.
     pub(super) fn version(&self) -> &'static str {
         match self {
+            Self::V0_3(_) => "0.3.0",
             Self::V0_2(_) => "0.2.0",
             Self::V0_1(_) => "0.1.0",
         }

@@ -11,6 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{v0_1, v0_2};
+use super::keyvalue::KvAccess;
 use super::output::{GuestLog, GuestOutput};
 
 /// Most table elements a plugin instance may have; Rust guests use a few
@@ -20,13 +21,16 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// The store data of one event's instance.
 pub struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     /// The plugin's configuration as a JSON object, rendered once at load.
     config: Arc<str>,
     /// Everything the guest logged or printed during the current call.
     pub log: Arc<Mutex<GuestLog>>,
     /// Enforces the plugin's memory cap and remembers whether it was hit.
     pub limits: MemoryCap,
+    /// The key-value buckets the instance may open; `None` where there is
+    /// no store.
+    pub(super) kv: Option<KvAccess>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -39,7 +43,12 @@ impl std::fmt::Debug for HostState {
 
 impl HostState {
     /// Fresh state for one event's instance.
-    pub fn new(config: Arc<str>, memory_cap: usize, log_budget: usize) -> Self {
+    pub fn new(
+        config: Arc<str>,
+        memory_cap: usize,
+        log_budget: usize,
+        kv: Option<KvAccess>,
+    ) -> Self {
         let log = Arc::new(Mutex::new(GuestLog::new(log_budget)));
         let wasi = WasiCtx::builder()
             .stdout(GuestOutput::new(log.clone(), "stdout"))
@@ -55,6 +64,7 @@ impl HostState {
                 hit: false,
                 high_water: 0,
             },
+            kv,
         }
     }
 

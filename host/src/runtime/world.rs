@@ -15,12 +15,12 @@ use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use super::plugin::Pre;
 use super::state::HostState;
 
 /// The worlds a plugin may implement, as errors name them.
-const WORLD: &str = "edgehook:webhook/webhook@0.2.0 (or @0.1.0)";
+const WORLD: &str = "edgehook:webhook/webhook@0.3.0 (or @0.2.0, @0.1.0)";
 
 /// Why a plugin could not be loaded. The caller puts the file's name in
 /// front of the message.
@@ -70,13 +70,15 @@ pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
         add(&mut linker)?;
     }
     v0_2::Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    v0_3::State::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     v0_1::Webhook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
 /// Checks `component` against the world and prepares its instantiation:
 /// its exports, then its imports against what `linker` gives. A component
-/// that imports the first release of the world runs as one of 0.1.0.
+/// that imports the first release of the world runs as one of 0.1.0; one
+/// that imports key-value state is of 0.3.0.
 pub(super) fn instantiate_pre(
     engine: &Engine,
     linker: &Linker<HostState>,
@@ -93,6 +95,8 @@ pub(super) fn instantiate_pre(
         .map_err(|err| not_given(&imports).unwrap_or(LoadError::World(err)))?;
     if imports.iter().any(|name| is_first_release(name)) {
         v0_1::WebhookPre::new(pre).map(Pre::V0_1)
+    } else if imports.iter().any(|name| STATE_IMPORTS.contains(name)) {
+        v0_2::WebhookPre::new(pre).map(Pre::V0_3)
     } else {
         v0_2::WebhookPre::new(pre).map(Pre::V0_2)
     }
@@ -178,6 +182,14 @@ const WASI_LINE: &str = "0.2.";
 const HOST_INTERFACES: &[&str] = &["edgehook:webhook/host", "edgehook:webhook/types"];
 const HOST_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
 
+/// What 0.3.0 adds to the imports of 0.2.0, by full name.
+const STATE_IMPORTS: &[&str] = &[
+    "wasi:keyvalue/store@0.2.0-draft2",
+    "wasi:keyvalue/atomics@0.2.0-draft2",
+    "wasi:keyvalue/batch@0.2.0-draft2",
+    "edgehook:webhook/kv-ttl@0.3.0",
+];
+
 /// The functions the world exports; a component without them is not a
 /// plugin.
 const WORLD_EXPORTS: &[&str] = &["on-event", "on-response"];
@@ -222,6 +234,9 @@ fn missing_exports(exports: &[&str]) -> Option<String> {
 
 /// Whether the linker gives the import `name` (`package/interface@version`).
 fn is_given(name: &str) -> bool {
+    if STATE_IMPORTS.contains(&name) {
+        return true;
+    }
     let Some((interface, version)) = name.split_once('@') else {
         return false;
     };
@@ -271,7 +286,7 @@ const REFUSED: &[(&str, &str)] = &[
     ),
     (
         "edgehook:webhook",
-        "this host implements edgehook:webhook@0.2.0 and @0.1.0",
+        "this host implements edgehook:webhook@0.3.0, @0.2.0 and @0.1.0",
     ),
 ];
 
@@ -285,7 +300,7 @@ fn refusal(name: &str) -> (usize, &'static str) {
         .map_or(
             (
                 REFUSED.len(),
-                "plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only",
+                "plugins get the edgehook:webhook host interface, wasi:keyvalue@0.2.0-draft2 and WASI io, clocks, random and cli only",
             ),
             |rank| (rank, REFUSED[rank].1),
         )
@@ -378,6 +393,10 @@ mod tests {
         assert!(is_given("edgehook:webhook/host@0.2.0"));
         assert!(is_given("edgehook:webhook/types@0.1.0"));
         assert!(!is_given("edgehook:webhook/host@0.3.0"));
+        for state in STATE_IMPORTS {
+            assert!(is_given(state), "{state}");
+        }
+        assert!(!is_given("wasi:keyvalue/store@0.2.0-draft"));
         assert!(is_first_release("edgehook:webhook/types@0.1.0"));
         assert!(!is_first_release("edgehook:webhook/types@0.2.0"));
     }
@@ -412,13 +431,13 @@ mod tests {
             not_given(&["wasi:keyvalue/store@0.2.0"])
                 .unwrap()
                 .to_string()
-                .ends_with("(plugins get the edgehook:webhook host interface and WASI io, clocks, random and cli only)")
+                .ends_with("(plugins get the edgehook:webhook host interface, wasi:keyvalue@0.2.0-draft2 and WASI io, clocks, random and cli only)")
         );
         assert!(
             not_given(&["edgehook:webhook/host@0.3.0"])
                 .unwrap()
                 .to_string()
-                .ends_with("(this host implements edgehook:webhook@0.2.0 and @0.1.0)")
+                .ends_with("(this host implements edgehook:webhook@0.3.0, @0.2.0 and @0.1.0)")
         );
     }
 
@@ -430,7 +449,7 @@ mod tests {
                 missing: missing_exports(&["hello"]).unwrap()
             }
             .to_string(),
-            "does not implement edgehook:webhook/webhook@0.2.0 (or @0.1.0): \
+            "does not implement edgehook:webhook/webhook@0.3.0 (or @0.2.0, @0.1.0): \
              no `on-event` or `on-response` export (it exports `hello`)"
         );
         assert_eq!(

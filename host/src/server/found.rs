@@ -18,6 +18,7 @@ use crate::hooks::Registry;
 use crate::plugins::{Installer, PluginDir};
 use crate::queue::{Opened, Queue};
 use crate::runtime::{DefaultLimits, EngineOptions, WasmEngine};
+use crate::stores::{KeyValue, KvFile};
 use crate::watch::{self, Scan as _};
 use crate::webhooks::{Builtin, Runner, WebhookDir};
 
@@ -30,6 +31,8 @@ pub(super) struct Found {
     pub(super) installer: Installer,
     /// The plugins' default limits, which a reload changes for all of them.
     pub(super) plugin_limits: DefaultLimits,
+    /// The plugins' key-value buckets.
+    pub(super) kv: Arc<dyn KeyValue>,
     pub(super) webhooks: Arc<Webhooks>,
     pub(super) opened: Opened,
     pub(super) following: Following,
@@ -50,7 +53,10 @@ impl Found {
         let fleet = Fleet::open(&cfg.data_dir).context("opening the device registry")?;
         let (fleet, nats) = cluster::join(cfg, fleet).await?;
         let plugin_limits = DefaultLimits::new(cfg.limits);
-        let (engine, registry, plugin_dir) = load_plugins(cfg, &plugin_limits).await?;
+        let kv: Arc<dyn KeyValue> = Arc::new(
+            KvFile::open(&cfg.data_dir).context("opening the plugins' key-value buckets")?,
+        );
+        let (engine, registry, plugin_dir) = load_plugins(cfg, &plugin_limits, &kv).await?;
         let adapters = cluster::adapters(cfg, nats.as_ref(), &plugin_dir).await?;
         let installer = Installer::new(
             engine.clone(),
@@ -70,6 +76,7 @@ impl Found {
             registry,
             installer,
             plugin_limits,
+            kv,
             webhooks,
             opened,
             following: Following {
@@ -130,11 +137,13 @@ pub(super) fn prepare(cfg: &Config) -> anyhow::Result<String> {
 async fn load_plugins(
     cfg: &Config,
     limits: &DefaultLimits,
+    kv: &Arc<dyn KeyValue>,
 ) -> anyhow::Result<(WasmEngine, Arc<Registry>, PluginDir)> {
     let engine = WasmEngine::new(&EngineOptions {
         instances: cfg.plugin_instances,
         max_memory: cfg.max_plugin_memory,
         cache_dir: Some(cfg.data_dir.join("cache")),
+        kv: Some(kv.clone()),
     })
     .context("setting up the wasm engine")?;
     let registry = Arc::new(Registry::default());

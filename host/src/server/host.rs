@@ -133,6 +133,7 @@ impl Host {
             commands: core.commands.clone(),
             cluster,
             installer: found.installer,
+            kv: found.kv,
             refusals,
             config: config.clone(),
         };

@@ -17,15 +17,21 @@
 //! - [`Cluster`]: whether the shared stores answer, and their backlog.
 //!
 //! - [`PluginFiles`]: the plugin files installed over the API.
+//!
+//! - [`KeyValue`]: the plugins' key-value buckets.
 
 pub mod claims;
 pub mod cluster;
 pub mod flags;
+pub mod kv;
+pub mod kv_file;
 pub mod plugin_files;
 pub mod records;
 
 pub use claims::Claim;
 pub use cluster::{Backlog, Cluster};
 pub use flags::{Flags, Unshared};
+pub use kv::KeyValue;
+pub use kv_file::KvFile;
 pub use plugin_files::PluginFiles;
 pub use records::{JsonFiles, Record, RecordChange, Records};

@@ -2,44 +2,40 @@
 //! ([`test_host`]) or as its own process ([`process`]), behind one
 //! interface ([`under_test`]), plugin manifests
 //! ([`manifests`]), the API over a raw socket ([`api`]), recording HTTP
-//! endpoints ([`endpoint`]) and markers ([`marker`]), an MQTT device
-//! ([`device`]), one that writes its packets by hand ([`raw_device`]), one
-//! that logs in ([`login_client`]), devices publishing under load
+//! endpoints ([`endpoint`]) and markers ([`marker`]), the MQTT client
+//! ([`mqtt_client`]: a device subscribed to its topics, one that logs in,
+//! one that writes its packets by hand), devices publishing under load
 //! ([`load`]), a real mosquitto ([`mosquitto`]), a real NATS JetStream
 //! cluster with TLS and the hosts' login ([`nats`]) and one server with TLS
 //! and each kind of login ([`nats_secure`]), a WebSocket API client
 //! ([`ws`]), and the waits ([`pace`]).
 
 mod api;
-mod device;
 mod endpoint;
 mod load;
-mod login_client;
 mod manifests;
 mod marker;
 mod mosquitto;
+mod mqtt_client;
 mod nats;
 mod nats_secure;
 mod pace;
 mod process;
-mod raw_device;
 mod test_host;
 mod under_test;
 mod ws;
 
 pub use api::{closed_port, http_get, http_request, ids, metric_in, wait_for};
-pub use device::Device;
 pub use endpoint::{Arrival, Endpoint, Scripted, Seen, Step, seq_of, verify_signature};
 pub use load::{Acked, publish_under_load};
-pub use login_client::{Heard, LoginClient, login_settled};
 pub use manifests::{behave_manifest, forward_manifest, install, not_wasm};
 pub use marker::{before, is_marker};
 pub use mosquitto::Mosquitto;
+pub use mqtt_client::{Device, Heard, login_settled};
 pub use nats::NatsCluster;
 pub use nats_secure::{HOSTS_PASSWORD, HOSTS_USER, Logins, OTHER_PASSWORD, OTHER_USER, SecureNats};
 pub use pace::{UNPACED, WAIT};
 pub use process::{HostProcess, TOKEN, edgehook_binary, host_dir, ready_object, serve_in};
-pub use raw_device::RawDevice;
 pub use test_host::TestHost;
 pub use under_test::HostUnderTest;
 pub use ws::Ws;
