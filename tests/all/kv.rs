@@ -11,8 +11,8 @@ use edgehook_tests::STATEFUL;
 use serde_json::json;
 
 use crate::support::{
-    Device, Endpoint, HostProcess, HostUnderTest, TOKEN, host_dir, http_get, http_request, install,
-    wait_for,
+    Device, Endpoint, HostProcess, HostUnderTest, NatsCluster, TOKEN, host_dir, http_get,
+    http_request, install, wait_for,
 };
 
 const EMBEDDED: &[&str] = &["--mqtt-listen", "127.0.0.1:0"];
@@ -244,4 +244,58 @@ async fn a_key_set_with_a_time_to_live_expires() {
     .await;
     d.publish("kv/once", "t1").await;
     assert_eq!(next_body(&mut endpoint).await, "new t1");
+}
+
+/// Starts a host on `dir` on the cluster, with its embedded broker.
+async fn on_cluster(cluster: &NatsCluster, dir: &Path) -> HostProcess {
+    let flags = cluster.host_flags();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(EMBEDDED);
+    HostProcess::start(dir, &args).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_of_a_cluster_share_the_buckets_and_count_exactly() {
+    const EACH: usize = 20;
+    let cluster = NatsCluster::start(3).await;
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let (one, two) = (host_dir(), host_dir());
+    for dir in [&one, &two] {
+        install_stateful(dir.path(), &endpoint.url("/in"), "", "");
+    }
+    let first = on_cluster(&cluster, one.path()).await;
+    let second = on_cluster(&cluster, two.path()).await;
+    let a = Device::connect(first.mqtt_addr(), "a").await;
+    let b = Device::connect(second.mqtt_addr(), "b").await;
+
+    // Written through one host, read through the other.
+    a.publish("kv/set", "shared=from a").await;
+    assert_eq!(next_body(&mut endpoint).await, "set shared");
+    let (status, value) = http_get(
+        second.api_addr,
+        "/v1/plugins/stateful/kv/shared",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((status, value), (200, json!("from a")));
+
+    // Events of both devices, run by whichever host pulls them.
+    let publishing = [&a, &b].map(|device| async move {
+        for _ in 0..EACH {
+            device.publish("kv/count", "").await;
+        }
+    });
+    futures::future::join_all(publishing).await;
+    let mut totals = Vec::new();
+    for _ in 0..2 * EACH {
+        let body = next_body(&mut endpoint).await;
+        totals.push(body.rsplit('=').next().unwrap().parse::<usize>().unwrap());
+    }
+    totals.sort_unstable();
+    assert_eq!(totals, (1..=2 * EACH).collect::<Vec<_>>());
+    for host in [&first, &second] {
+        let (_, total) =
+            http_get(host.api_addr, "/v1/plugins/stateful/kv/total", Some(TOKEN)).await;
+        assert_eq!(total, json!(2 * EACH));
+    }
 }

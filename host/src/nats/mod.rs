@@ -45,6 +45,7 @@ pub mod held;
 pub mod intake;
 mod names;
 mod patience;
+pub mod plugin_state;
 pub mod plugins;
 pub mod shared;
 mod streams;
@@ -55,7 +56,7 @@ pub use connection::Nats;
 pub use error::NatsError;
 pub use names::{
     COMMAND_REPLIES, DEFINITIONS_BUCKET, EVENTS_CONSUMER, EVENTS_STREAM, EVENTS_SUBJECTS,
-    PLUGINS_BUCKET, REGISTRY_BUCKET, TO_DEVICES_STREAM, TO_DEVICES_SUBJECTS, TOPIC_HEADER,
-    device_subject, topic_in,
+    PLUGIN_STATE_BUCKET, PLUGINS_BUCKET, REGISTRY_BUCKET, TO_DEVICES_STREAM, TO_DEVICES_SUBJECTS,
+    TOPIC_HEADER, device_subject, topic_in,
 };
 pub use patience::{PATIENCE, patiently};

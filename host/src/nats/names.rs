@@ -25,6 +25,8 @@ pub const DEFINITIONS_BUCKET: &str = "EDGEHOOK_DEFINITIONS";
 pub const REGISTRY_BUCKET: &str = "EDGEHOOK_REGISTRY";
 /// Plugin files.
 pub const PLUGINS_BUCKET: &str = "EDGEHOOK_PLUGINS";
+/// The plugins' key-value buckets.
+pub const PLUGIN_STATE_BUCKET: &str = "EDGEHOOK_PLUGIN_STATE";
 
 /// What a device id may not hold in a subject token: the separator, the
 /// wildcards, white space, the escape itself; anything not ASCII too, so

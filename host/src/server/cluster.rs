@@ -15,13 +15,14 @@ use crate::dialects::all::Stores;
 use crate::fleet::Fleet;
 use crate::hooks::Registry;
 use crate::nats::followers::{self, Followers};
+use crate::nats::plugin_state::SharedState;
 use crate::nats::plugins::SharedPlugins;
 use crate::nats::shared::Shared;
 use crate::nats::trips::Trips;
 use crate::nats::{self, Nats};
 use crate::plugins::PluginDir;
 use crate::plugins::install::Directory;
-use crate::stores::{Cluster, Flags, PluginFiles, Unshared};
+use crate::stores::{Cluster, Flags, KeyValue, KvFile, PluginFiles, Unshared};
 
 /// How long start-up waits for a cluster's JetStream to take the events
 /// stream (a cluster that just started elects its leaders first).
@@ -60,6 +61,21 @@ pub async fn join(cfg: &Config, fleet: Fleet) -> anyhow::Result<(Arc<Fleet>, Opt
         tracing::error!("shared plugins not copied at start: {err}");
     }
     Ok((Arc::new(fleet), Some(nats)))
+}
+
+/// Where the plugins' key-value buckets are kept: in JetStream, shared by
+/// every host, when `nats` is given, else in the data directory.
+pub async fn plugin_state(cfg: &Config, nats: Option<&Nats>) -> anyhow::Result<Arc<dyn KeyValue>> {
+    Ok(match nats {
+        Some(nats) => Arc::new(
+            SharedState::open(nats)
+                .await
+                .context("opening the plugins' shared key-value buckets")?,
+        ),
+        None => {
+            Arc::new(KvFile::open(&cfg.data_dir).context("opening the plugins' key-value buckets")?)
+        }
+    })
 }
 
 /// The adapter of each store, chosen once.

@@ -18,7 +18,7 @@ use crate::hooks::Registry;
 use crate::plugins::{Installer, PluginDir};
 use crate::queue::{Opened, Queue};
 use crate::runtime::{DefaultLimits, EngineOptions, WasmEngine};
-use crate::stores::{KeyValue, KvFile};
+use crate::stores::KeyValue;
 use crate::watch::{self, Scan as _};
 use crate::webhooks::{Builtin, Runner, WebhookDir};
 
@@ -53,9 +53,7 @@ impl Found {
         let fleet = Fleet::open(&cfg.data_dir).context("opening the device registry")?;
         let (fleet, nats) = cluster::join(cfg, fleet).await?;
         let plugin_limits = DefaultLimits::new(cfg.limits);
-        let kv: Arc<dyn KeyValue> = Arc::new(
-            KvFile::open(&cfg.data_dir).context("opening the plugins' key-value buckets")?,
-        );
+        let kv = cluster::plugin_state(cfg, nats.as_ref()).await?;
         let (engine, registry, plugin_dir) = load_plugins(cfg, &plugin_limits, &kv).await?;
         let adapters = cluster::adapters(cfg, nats.as_ref(), &plugin_dir).await?;
         let installer = Installer::new(

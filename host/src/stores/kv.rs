@@ -6,7 +6,7 @@
 //! adapter checks the one only it can, the keys of a bucket.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -16,6 +16,26 @@ use crate::topic::DeviceId;
 pub const MAX_KEY_BYTES: usize = 256;
 /// Largest value a plugin may store, in bytes.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Now, in milliseconds since the epoch: what expiries are kept in.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// When a value written now with `ttl` expires, in milliseconds since the
+/// epoch; 0: never.
+pub fn expiry(ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, |ttl| {
+        now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
+/// Whether a value that expires at `expiry` (0: never) is alive at `now`.
+pub fn alive(expiry: u64, now: u64) -> bool {
+    expiry == 0 || expiry > now
+}
 
 /// Whose bucket: a plugin's own, or the one it keeps for a device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use redb::backends::{FileBackend, InMemoryBackend};
@@ -13,7 +12,7 @@ use redb::{
     Database, ReadableDatabase as _, ReadableTable as _, TableDefinition, WriteTransaction,
 };
 
-use super::kv::{Bucket, Entry, KeyValue, Keys, KvError, Swapped, Write};
+use super::kv::{Bucket, Entry, KeyValue, Keys, KvError, Swapped, Write, alive, expiry, now_ms};
 
 /// (bucket, key) → revision (8 bytes LE), expiry in ms since the epoch (8
 /// bytes LE, 0: none), the value.
@@ -36,12 +35,6 @@ fn store(e: impl std::fmt::Display) -> KvError {
     KvError::Store(e.to_string())
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// A stored row.
 struct Row {
     revision: u64,
@@ -60,10 +53,8 @@ impl Row {
         })
     }
 
-    fn encode(revision: u64, ttl: Option<Duration>, value: &[u8]) -> Vec<u8> {
-        let expires = ttl.map_or(0, |ttl| {
-            now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-        });
+    fn encode(revision: u64, how: Write, value: &[u8]) -> Vec<u8> {
+        let expires = expiry(how.ttl);
         let mut out = Vec::with_capacity(16 + value.len());
         out.extend_from_slice(&revision.to_le_bytes());
         out.extend_from_slice(&expires.to_le_bytes());
@@ -72,7 +63,7 @@ impl Row {
     }
 
     fn live(&self, now: u64) -> bool {
-        self.expires == 0 || self.expires > now
+        alive(self.expires, now)
     }
 
     fn entry(self) -> Entry {
@@ -166,7 +157,7 @@ fn put(
         + 1;
     meta.insert("revision", revision).map_err(store)?;
     let mut entries = tx.open_table(ENTRIES).map_err(store)?;
-    let row = Row::encode(revision, how.ttl, value);
+    let row = Row::encode(revision, how, value);
     let had = entries
         .insert((bucket, key), row.as_slice())
         .map_err(store)?
@@ -356,6 +347,8 @@ impl KeyValue for KvFile {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::topic::DeviceId;
 
