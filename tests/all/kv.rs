@@ -222,6 +222,17 @@ async fn every_limit_is_refused_with_its_name_and_nothing_is_evicted() {
     );
     let (_, keys) = http_get(host.api_addr, "/v1/plugins/stateful/kv", Some(TOKEN)).await;
     assert_eq!(keys["keys"], json!(["a", "b"]), "nothing was evicted");
+    let errors = host
+        .metric("edgehook_plugin_kv_errors_total{plugin=\"stateful\"}")
+        .await;
+    let writes = host
+        .metric("edgehook_plugin_kv_operations_total{plugin=\"stateful\",kind=\"write\"}")
+        .await;
+    assert_eq!(
+        (errors, writes),
+        (3, 3),
+        "refused: 2 sizes and 1 full bucket"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -237,6 +237,7 @@ impl Plugin {
             plugin: self.name.clone(),
             device: device.clone(),
             max_keys: limits.kv_max_keys,
+            stats: self.stats.clone(),
         });
         let mut store = Store::new(
             self.engine.engine(),

@@ -12,6 +12,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::v0_3::edgehook::webhook0_3_0::kv_ttl;
 use super::bindings::v0_3::wasi::keyvalue::{atomics, batch, store};
+use super::plugin::PluginStats;
 use super::state::HostState;
 use crate::stores::KeyValue;
 use crate::stores::kv::{Bucket, KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES, Swapped, Write};
@@ -32,6 +33,15 @@ pub struct KvAccess {
     pub device: DeviceId,
     /// `[limits] kv_max_keys`.
     pub max_keys: usize,
+    /// The plugin's counters.
+    pub stats: Arc<PluginStats>,
+}
+
+/// Which counter an operation counts in.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Read,
+    Write,
 }
 
 /// An open bucket.
@@ -82,6 +92,19 @@ fn check_batch(n: usize) -> Result<(), store::Error> {
 }
 
 impl HostState {
+    /// Counts `result` of an operation of kind `op` for the plugin.
+    fn counted<T, E>(&self, op: Op, result: Result<T, E>) -> Result<T, E> {
+        if let Some(kv) = &self.kv {
+            let counter = match (op, &result) {
+                (_, Err(_)) => &kv.stats.kv_errors,
+                (Op::Read, Ok(_)) => &kv.stats.kv_reads,
+                (Op::Write, Ok(_)) => &kv.stats.kv_writes,
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
     fn kv(&self) -> Result<&KvAccess, store::Error> {
         self.kv
             .as_ref()
@@ -130,9 +153,14 @@ impl store::HostBucket for HostState {
         bucket: Resource<KvBucket>,
         key: String,
     ) -> Result<Option<Vec<u8>>, store::Error> {
-        check_key(&key)?;
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        Ok(kv.get(&bucket, &key).await?.map(|e| e.value.to_vec()))
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            Ok(kv.get(&bucket, &key).await?.map(|e| e.value.to_vec()))
+        }
+        .await;
+        self.counted(Op::Read, result)
     }
 
     async fn set(
@@ -141,10 +169,15 @@ impl store::HostBucket for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), store::Error> {
-        check_key(&key)?;
-        check_value(&value)?;
-        let (kv, bucket, how) = self.bucket(&bucket)?;
-        Ok(kv.set(&bucket, &key, value.into(), how).await?)
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            check_value(&value)?;
+            let (kv, bucket, how) = this.bucket(&bucket)?;
+            Ok(kv.set(&bucket, &key, value.into(), how).await?)
+        }
+        .await;
+        self.counted(Op::Write, result)
     }
 
     async fn delete(
@@ -152,9 +185,14 @@ impl store::HostBucket for HostState {
         bucket: Resource<KvBucket>,
         key: String,
     ) -> Result<(), store::Error> {
-        check_key(&key)?;
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        Ok(kv.delete(&bucket, &key).await?)
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            Ok(kv.delete(&bucket, &key).await?)
+        }
+        .await;
+        self.counted(Op::Write, result)
     }
 
     async fn exists(
@@ -162,9 +200,14 @@ impl store::HostBucket for HostState {
         bucket: Resource<KvBucket>,
         key: String,
     ) -> Result<bool, store::Error> {
-        check_key(&key)?;
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        Ok(kv.get(&bucket, &key).await?.is_some())
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            Ok(kv.get(&bucket, &key).await?.is_some())
+        }
+        .await;
+        self.counted(Op::Read, result)
     }
 
     async fn list_keys(
@@ -172,12 +215,17 @@ impl store::HostBucket for HostState {
         bucket: Resource<KvBucket>,
         cursor: Option<String>,
     ) -> Result<store::KeyResponse, store::Error> {
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        let page = kv.keys(&bucket, cursor.as_deref()).await?;
-        Ok(store::KeyResponse {
-            keys: page.keys,
-            cursor: page.cursor,
-        })
+        let this = &mut *self;
+        let result = async move {
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            let page = kv.keys(&bucket, cursor.as_deref()).await?;
+            Ok(store::KeyResponse {
+                keys: page.keys,
+                cursor: page.cursor,
+            })
+        }
+        .await;
+        self.counted(Op::Read, result)
     }
 
     async fn drop(&mut self, bucket: Resource<KvBucket>) -> wasmtime::Result<()> {
@@ -193,9 +241,14 @@ impl atomics::Host for HostState {
         key: String,
         delta: i64,
     ) -> Result<i64, store::Error> {
-        check_key(&key)?;
-        let (kv, bucket, how) = self.bucket(&bucket)?;
-        Ok(kv.increment(&bucket, &key, delta, how).await?)
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            let (kv, bucket, how) = this.bucket(&bucket)?;
+            Ok(kv.increment(&bucket, &key, delta, how).await?)
+        }
+        .await;
+        self.counted(Op::Write, result)
     }
 
     async fn swap(
@@ -203,28 +256,36 @@ impl atomics::Host for HostState {
         cas: Resource<KvCas>,
         value: Vec<u8>,
     ) -> Result<(), atomics::CasError> {
-        let failed = atomics::CasError::StoreError;
-        check_value(&value).map_err(failed)?;
-        let kv = self.kv().map_err(failed)?;
-        let (store, max_keys) = (kv.store.clone(), kv.max_keys);
-        let cas = self.table.delete(cas).map_err(|e| failed(other(e)))?;
-        let how = Write {
-            ttl: None,
-            max_keys,
-        };
-        match store
-            .swap(&cas.bucket, &cas.key, cas.revision, value.into(), how)
-            .await
-            .map_err(|e| failed(e.into()))?
-        {
-            Swapped::Done => Ok(()),
-            Swapped::Changed(now) => {
+        let this = &mut *self;
+        let swapped = async move {
+            check_value(&value)?;
+            let kv = this.kv()?;
+            let (store, max_keys) = (kv.store.clone(), kv.max_keys);
+            let cas = this.table.delete(cas).map_err(other)?;
+            let how = Write {
+                ttl: None,
+                max_keys,
+            };
+            let swapped = store
+                .swap(&cas.bucket, &cas.key, cas.revision, value.into(), how)
+                .await?;
+            Ok((cas, swapped))
+        }
+        .await;
+        // A swap that lost to another write is a write tried, not an error.
+        match self.counted(Op::Write, swapped) {
+            Err(err) => Err(atomics::CasError::StoreError(err)),
+            Ok((_, Swapped::Done)) => Ok(()),
+            Ok((cas, Swapped::Changed(now))) => {
                 let again = KvCas {
                     revision: now.as_ref().map(|e| e.revision),
                     value: now.map(|e| e.value),
                     ..cas
                 };
-                let again = self.table.push(again).map_err(|e| failed(other(e)))?;
+                let again = self
+                    .table
+                    .push(again)
+                    .map_err(|e| atomics::CasError::StoreError(other(e)))?;
                 Err(atomics::CasError::CasFailed(again))
             }
         }
@@ -237,16 +298,21 @@ impl atomics::HostCas for HostState {
         bucket: Resource<KvBucket>,
         key: String,
     ) -> Result<Resource<KvCas>, store::Error> {
-        check_key(&key)?;
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        let now = kv.get(&bucket, &key).await?;
-        let cas = KvCas {
-            bucket,
-            key,
-            revision: now.as_ref().map(|e| e.revision),
-            value: now.map(|e| e.value),
-        };
-        self.table.push(cas).map_err(other)
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            let now = kv.get(&bucket, &key).await?;
+            let cas = KvCas {
+                bucket,
+                key,
+                revision: now.as_ref().map(|e| e.revision),
+                value: now.map(|e| e.value),
+            };
+            this.table.push(cas).map_err(other)
+        }
+        .await;
+        self.counted(Op::Read, result)
     }
 
     async fn current(&mut self, cas: Resource<KvCas>) -> Result<Option<Vec<u8>>, store::Error> {
@@ -266,15 +332,20 @@ impl batch::Host for HostState {
         bucket: Resource<KvBucket>,
         keys: Vec<String>,
     ) -> Result<Vec<Option<(String, Vec<u8>)>>, store::Error> {
-        check_batch(keys.len())?;
-        keys.iter().try_for_each(|k| check_key(k))?;
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let value = kv.get(&bucket, &key).await?;
-            out.push(value.map(|e| (key, e.value.to_vec())));
+        let this = &mut *self;
+        let result = async move {
+            check_batch(keys.len())?;
+            keys.iter().try_for_each(|k| check_key(k))?;
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                let value = kv.get(&bucket, &key).await?;
+                out.push(value.map(|e| (key, e.value.to_vec())));
+            }
+            Ok(out)
         }
-        Ok(out)
+        .await;
+        self.counted(Op::Read, result)
     }
 
     async fn set_many(
@@ -282,16 +353,21 @@ impl batch::Host for HostState {
         bucket: Resource<KvBucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), store::Error> {
-        check_batch(key_values.len())?;
-        for (key, value) in &key_values {
-            check_key(key)?;
-            check_value(value)?;
+        let this = &mut *self;
+        let result = async move {
+            check_batch(key_values.len())?;
+            for (key, value) in &key_values {
+                check_key(key)?;
+                check_value(value)?;
+            }
+            let (kv, bucket, how) = this.bucket(&bucket)?;
+            for (key, value) in key_values {
+                kv.set(&bucket, &key, value.into(), how).await?;
+            }
+            Ok(())
         }
-        let (kv, bucket, how) = self.bucket(&bucket)?;
-        for (key, value) in key_values {
-            kv.set(&bucket, &key, value.into(), how).await?;
-        }
-        Ok(())
+        .await;
+        self.counted(Op::Write, result)
     }
 
     async fn delete_many(
@@ -299,13 +375,18 @@ impl batch::Host for HostState {
         bucket: Resource<KvBucket>,
         keys: Vec<String>,
     ) -> Result<(), store::Error> {
-        check_batch(keys.len())?;
-        keys.iter().try_for_each(|k| check_key(k))?;
-        let (kv, bucket, _) = self.bucket(&bucket)?;
-        for key in keys {
-            kv.delete(&bucket, &key).await?;
+        let this = &mut *self;
+        let result = async move {
+            check_batch(keys.len())?;
+            keys.iter().try_for_each(|k| check_key(k))?;
+            let (kv, bucket, _) = this.bucket(&bucket)?;
+            for key in keys {
+                kv.delete(&bucket, &key).await?;
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        self.counted(Op::Write, result)
     }
 }
 
@@ -317,13 +398,18 @@ impl kv_ttl::Host for HostState {
         value: Vec<u8>,
         ttl_ms: u64,
     ) -> Result<(), store::Error> {
-        check_key(&key)?;
-        check_value(&value)?;
-        if ttl_ms == 0 {
-            return Err(other("a time to live of 0 ms: it must be at least 1"));
+        let this = &mut *self;
+        let result = async move {
+            check_key(&key)?;
+            check_value(&value)?;
+            if ttl_ms == 0 {
+                return Err(other("a time to live of 0 ms: it must be at least 1"));
+            }
+            let (kv, bucket, mut how) = this.bucket(&bucket)?;
+            how.ttl = Some(Duration::from_millis(ttl_ms));
+            Ok(kv.set(&bucket, &key, value.into(), how).await?)
         }
-        let (kv, bucket, mut how) = self.bucket(&bucket)?;
-        how.ttl = Some(Duration::from_millis(ttl_ms));
-        Ok(kv.set(&bucket, &key, value.into(), how).await?)
+        .await;
+        self.counted(Op::Write, result)
     }
 }

@@ -161,6 +161,15 @@ pub struct PluginStats {
     pub memory_high_water: AtomicU64,
     /// Bytes of log and stdout/stderr dropped over the per-call budget.
     pub log_bytes_dropped: AtomicU64,
+    /// Key-value operations that read (`get`, `exists`, `list-keys`, a
+    /// `cas`'s read, `get-many`), that wrote (`set`, `delete`,
+    /// `increment`, `swap`, `set-many`, `delete-many`, `set-with-ttl`),
+    /// and those of either that failed.
+    pub kv_reads: AtomicU64,
+    /// See [`Self::kv_reads`].
+    pub kv_writes: AtomicU64,
+    /// See [`Self::kv_reads`].
+    pub kv_errors: AtomicU64,
     errors: Mutex<BTreeMap<&'static str, u64>>,
     last_error: Mutex<Option<String>>,
     streak: Streak,

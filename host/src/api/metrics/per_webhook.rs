@@ -57,6 +57,25 @@ pub fn render(samples: &[Sample]) -> String {
     );
     family(
         &mut out,
+        "edgehook_plugin_kv_operations_total",
+        "counter",
+        "Key-value operations of the plugin that succeeded, by kind (read, write).",
+        samples,
+        |s, line| {
+            line(&[("kind", "read")], s.kv[0].to_string());
+            line(&[("kind", "write")], s.kv[1].to_string());
+        },
+    );
+    family(
+        &mut out,
+        "edgehook_plugin_kv_errors_total",
+        "counter",
+        "Key-value operations of the plugin that failed (a limit, the store).",
+        samples,
+        |s, line| line(&[], s.kv[2].to_string()),
+    );
+    family(
+        &mut out,
         "edgehook_plugin_suspended",
         "gauge",
         "1 when the plugin is suspended after a run of failed calls.",

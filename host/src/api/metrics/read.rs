@@ -24,6 +24,8 @@ pub struct Sample {
     pub memory_high_water: u64,
     /// Bytes of log dropped over the per-call budget.
     pub log_bytes_dropped: u64,
+    /// Key-value operations that read, that wrote, that failed.
+    pub kv: [u64; 3],
     /// Whether it is suspended after a run of failures.
     pub suspended: bool,
     /// Whether it is disabled after a run of failed deliveries.
@@ -41,6 +43,8 @@ impl Sample {
             call_seconds: stats.call_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             memory_high_water: stats.memory_high_water.load(Ordering::Relaxed),
             log_bytes_dropped: stats.log_bytes_dropped.load(Ordering::Relaxed),
+            kv: [&stats.kv_reads, &stats.kv_writes, &stats.kv_errors]
+                .map(|counter| counter.load(Ordering::Relaxed)),
             suspended: stats.suspended().is_some(),
             disabled: hook.disabled().is_some(),
         }

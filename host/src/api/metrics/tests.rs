@@ -17,6 +17,7 @@ fn renders_every_family_for_every_plugin() {
             call_seconds: 0.25,
             memory_high_water: 1_179_648,
             log_bytes_dropped: 2048,
+            kv: [5, 3, 1],
             suspended: false,
             disabled: true,
         },
@@ -27,6 +28,7 @@ fn renders_every_family_for_every_plugin() {
             call_seconds: 0.000_5,
             memory_high_water: 0,
             log_bytes_dropped: 0,
+            kv: [0, 0, 0],
             suspended: true,
             disabled: false,
         },
@@ -61,6 +63,16 @@ edgehook_plugin_memory_high_water_bytes{plugin="webhook/a\"b\\c\nd"} 0
 # TYPE edgehook_plugin_log_dropped_bytes_total counter
 edgehook_plugin_log_dropped_bytes_total{plugin="forward"} 2048
 edgehook_plugin_log_dropped_bytes_total{plugin="webhook/a\"b\\c\nd"} 0
+# HELP edgehook_plugin_kv_operations_total Key-value operations of the plugin that succeeded, by kind (read, write).
+# TYPE edgehook_plugin_kv_operations_total counter
+edgehook_plugin_kv_operations_total{plugin="forward",kind="read"} 5
+edgehook_plugin_kv_operations_total{plugin="forward",kind="write"} 3
+edgehook_plugin_kv_operations_total{plugin="webhook/a\"b\\c\nd",kind="read"} 0
+edgehook_plugin_kv_operations_total{plugin="webhook/a\"b\\c\nd",kind="write"} 0
+# HELP edgehook_plugin_kv_errors_total Key-value operations of the plugin that failed (a limit, the store).
+# TYPE edgehook_plugin_kv_errors_total counter
+edgehook_plugin_kv_errors_total{plugin="forward"} 1
+edgehook_plugin_kv_errors_total{plugin="webhook/a\"b\\c\nd"} 0
 # HELP edgehook_plugin_suspended 1 when the plugin is suspended after a run of failed calls.
 # TYPE edgehook_plugin_suspended gauge
 edgehook_plugin_suspended{plugin="forward"} 0
@@ -91,6 +103,7 @@ fn totals_render_counters_gauges_and_a_cumulative_histogram() {
         call_seconds: 0.0,
         memory_high_water: 0,
         log_bytes_dropped: 0,
+        kv: [0, 0, 0],
         suspended: false,
         disabled: true,
     }];
@@ -125,6 +138,6 @@ fn totals_render_counters_gauges_and_a_cumulative_histogram() {
 #[test]
 fn an_empty_host_has_the_headers_only() {
     let text = render(&[]);
-    assert_eq!(text.lines().count(), 14);
+    assert_eq!(text.lines().count(), 18);
     assert!(text.lines().all(|l| l.starts_with('#')));
 }
