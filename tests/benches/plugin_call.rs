@@ -3,21 +3,35 @@
 //! and the built-in `particle` plugin rendering a typical JSON template
 //! with four variables (and a whole event of it: both calls, in two
 //! instances or in one), and the built-in `iottly` and `mainflux` plugins
-//! (their only call per event: they leave the answer to nobody). Run with
+//! (their only call per event: they leave the answer to nobody), and the
+//! `stateful` fixture's key-value operations on a real `data/kv.redb`
+//! (every write on disk before it returns). Run with
 //! `cargo bench -p edgehook-tests`.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgehook::event::Event;
 use edgehook::exchange::{HookResponse, Outcome};
 use edgehook::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
+use edgehook::stores::{KeyValue, KvFile};
 use edgehook::topic::{DeviceId, EventName};
 
 /// A single-threaded runtime to drive calls, and `wasm` loaded with
 /// `config` on an engine without a compiled-code cache.
 fn load(wasm: &str, name: &str, config: &serde_json::Value) -> (tokio::runtime::Runtime, Plugin) {
+    load_with(wasm, name, config, None)
+}
+
+/// [`load`] with plugin state kept in `kv`.
+fn load_with(
+    wasm: &str,
+    name: &str,
+    config: &serde_json::Value,
+    kv: Option<Arc<dyn KeyValue>>,
+) -> (tokio::runtime::Runtime, Plugin) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -26,7 +40,7 @@ fn load(wasm: &str, name: &str, config: &serde_json::Value) -> (tokio::runtime::
         instances: 16,
         max_memory: 64 << 20,
         cache_dir: None,
-        kv: None,
+        kv,
     })
     .unwrap();
     let wasm = std::fs::read(wasm).unwrap();
@@ -164,5 +178,36 @@ fn dialect_calls(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, plugin_call, particle_call, dialect_calls);
+fn kv_calls(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let kv: Arc<dyn KeyValue> = Arc::new(KvFile::open(dir.path()).unwrap());
+    let config = serde_json::json!({ "url": "https://example.com/in" });
+    let (runtime, plugin) = load_with(edgehook_tests::STATEFUL, "stateful", &config, Some(kv));
+    let device = DeviceId::try_from("dev-0001").unwrap();
+    for (op, data, what) in [
+        ("kv/get", "k", "one get"),
+        ("kv/get-set", "k", "one get and one set"),
+        ("kv/count", "", "two atomic increments"),
+    ] {
+        let event = Event::received(
+            device.clone(),
+            EventName::try_from(op).unwrap(),
+            Bytes::from(data),
+        );
+        let request = runtime.block_on(plugin.on_event(&event, None));
+        assert!(request.unwrap().is_some(), "{op}");
+        c.bench_function(
+            &format!("stateful on-event, {what} (fresh instance)"),
+            |b| {
+                b.iter(|| {
+                    runtime
+                        .block_on(plugin.on_event(black_box(&event), None))
+                        .unwrap()
+                });
+            },
+        );
+    }
+}
+
+criterion_group!(benches, plugin_call, particle_call, dialect_calls, kv_calls);
 criterion_main!(benches);
