@@ -46,7 +46,7 @@ fn main() {
         let bytes = std::fs::read(&wasm).unwrap_or_else(|e| panic!("reading {name}.wasm: {e}"));
         std::fs::write(
             out.join(format!("{name}.wasm.deflate")),
-            miniz_oxide::deflate::compress_to_vec(&bytes, 9),
+            miniz_oxide::deflate::compress_to_vec(&bytes, 10),
         )
         .unwrap_or_else(|e| panic!("writing {name}.wasm.deflate: {e}"));
         std::fs::write(out.join(format!("{name}.wasm")), bytes)

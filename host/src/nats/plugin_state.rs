@@ -20,7 +20,7 @@ use async_nats::jetstream::kv;
 
 use super::{Nats, NatsError, PLUGIN_STATE_BUCKET};
 use crate::stores::kv::{
-    Bucket, Entry, KeyValue, Keys, KvError, Swapped, Write, alive, expiry, now_ms,
+    Bucket, Entry, KeyValue, Keys, KvError, Swapped, Write, alive, expiry, now_ms, sum,
 };
 
 /// Keys in one page of `list-keys`.
@@ -333,20 +333,8 @@ impl KeyValue for SharedState {
         let at = key_of(bucket, key);
         for _ in 0..TRIES {
             let read = self.entry(&at).await?;
-            let was = match live(read.clone()) {
-                None => 0,
-                Some(entry) => std::str::from_utf8(&entry.value)
-                    .ok()
-                    .and_then(|text| text.parse::<i64>().ok())
-                    .ok_or_else(|| KvError::NotCounter {
-                        key: key.to_owned(),
-                        reason: "its value is not the decimal text of an integer",
-                    })?,
-            };
-            let sum = was.checked_add(delta).ok_or_else(|| KvError::NotCounter {
-                key: key.to_owned(),
-                reason: "the sum is out of range",
-            })?;
+            let was = live(read.clone());
+            let sum = sum(key, was.as_ref().map(|entry| &entry.value[..]), delta)?;
             let text = sum.to_string();
             if self
                 .put_over(bucket, &at, read.as_ref(), text.as_bytes(), how)

@@ -37,6 +37,25 @@ pub fn alive(expiry: u64, now: u64) -> bool {
     expiry == 0 || expiry > now
 }
 
+/// `atomics.increment`'s rule, the same in every adapter: the counter at
+/// `key` holds `was` (`None`: absent, 0), the decimal text of an `i64`;
+/// the sum with `delta`.
+pub fn sum(key: &str, was: Option<&[u8]>, delta: i64) -> Result<i64, KvError> {
+    let refused = |reason| KvError::NotCounter {
+        key: key.to_owned(),
+        reason,
+    };
+    let was = match was {
+        None => 0,
+        Some(value) => std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| text.parse::<i64>().ok())
+            .ok_or_else(|| refused("its value is not the decimal text of an integer"))?,
+    };
+    was.checked_add(delta)
+        .ok_or_else(|| refused("the sum is out of range"))
+}
+
 /// Whose bucket: a plugin's own, or the one it keeps for a device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Bucket {

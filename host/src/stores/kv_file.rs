@@ -12,7 +12,9 @@ use redb::{
     Database, ReadableDatabase as _, ReadableTable as _, TableDefinition, WriteTransaction,
 };
 
-use super::kv::{Bucket, Entry, KeyValue, Keys, KvError, Swapped, Write, alive, expiry, now_ms};
+use super::kv::{
+    Bucket, Entry, KeyValue, Keys, KvError, Swapped, Write, alive, expiry, now_ms, sum,
+};
 
 /// (bucket, key) → revision (8 bytes LE), expiry in ms since the epoch (8
 /// bytes LE, 0: none), the value.
@@ -299,20 +301,8 @@ impl KeyValue for KvFile {
     ) -> Result<i64, KvError> {
         let (bucket, key) = (bucket.name(), key.to_owned());
         self.write(move |tx| {
-            let was = match current(tx, &bucket, &key)? {
-                None => 0,
-                Some(row) => std::str::from_utf8(&row.value)
-                    .ok()
-                    .and_then(|text| text.parse::<i64>().ok())
-                    .ok_or_else(|| KvError::NotCounter {
-                        key: key.clone(),
-                        reason: "its value is not the decimal text of an integer",
-                    })?,
-            };
-            let sum = was.checked_add(delta).ok_or_else(|| KvError::NotCounter {
-                key: key.clone(),
-                reason: "the sum is out of range",
-            })?;
+            let was = current(tx, &bucket, &key)?;
+            let sum = sum(&key, was.as_ref().map(|row| &row.value[..]), delta)?;
             put(tx, (&bucket, &key), sum.to_string().as_bytes(), how)?;
             Ok(sum)
         })
