@@ -89,8 +89,10 @@ fn stored(value: &[u8], how: Write) -> Bytes {
 }
 
 /// What `entry` holds for a plugin: `None` when deleted or expired.
-fn live(entry: Option<kv::Entry>) -> Live {
-    let entry = entry.filter(|e| e.operation == kv::Operation::Put)?;
+fn live(entry: &kv::Entry) -> Live {
+    if entry.operation != kv::Operation::Put {
+        return None;
+    }
     let expires = u64::from_le_bytes(entry.value.get(..8)?.try_into().ok()?);
     alive(expires, now_ms()).then(|| Entry {
         value: entry.value.slice(8..),
@@ -208,7 +210,7 @@ impl SharedState {
     /// Deletes the expired keys of `bucket`, counting them out.
     async fn purge_expired(&self, bucket: &Bucket) -> Result<(), KvError> {
         for (key, entry) in self.entries(bucket).await? {
-            if entry.operation == kv::Operation::Put && live(Some(entry.clone())).is_none() {
+            if entry.operation == kv::Operation::Put && live(&entry).is_none() {
                 self.remove(bucket, &key, entry.revision).await?;
             }
         }
@@ -251,7 +253,11 @@ impl SharedState {
 #[async_trait::async_trait]
 impl KeyValue for SharedState {
     async fn get(&self, bucket: &Bucket, key: &str) -> Result<Live, KvError> {
-        Ok(live(self.entry(&key_of(bucket, key)).await?))
+        Ok(self
+            .entry(&key_of(bucket, key))
+            .await?
+            .as_ref()
+            .and_then(live))
     }
 
     async fn set(
@@ -289,7 +295,7 @@ impl KeyValue for SharedState {
             .entries(bucket)
             .await?
             .into_iter()
-            .filter(|(_, entry)| live(Some(entry.clone())).is_some())
+            .filter(|(_, entry)| live(entry).is_some())
             .filter_map(|(key, _)| decode(key.rsplit('.').next()?))
             .filter(|key| cursor.is_none_or(|c| key.as_str() > c))
             .collect();
@@ -309,7 +315,7 @@ impl KeyValue for SharedState {
     ) -> Result<Swapped, KvError> {
         let at = key_of(bucket, key);
         let read = self.entry(&at).await?;
-        let now = live(read.clone());
+        let now = read.as_ref().and_then(live);
         if now.as_ref().map(|e| e.revision) != revision {
             return Ok(Swapped::Changed(now));
         }
@@ -319,7 +325,9 @@ impl KeyValue for SharedState {
         {
             Ok(Swapped::Done)
         } else {
-            Ok(Swapped::Changed(live(self.entry(&at).await?)))
+            Ok(Swapped::Changed(
+                self.entry(&at).await?.as_ref().and_then(live),
+            ))
         }
     }
 
@@ -333,7 +341,7 @@ impl KeyValue for SharedState {
         let at = key_of(bucket, key);
         for _ in 0..TRIES {
             let read = self.entry(&at).await?;
-            let was = live(read.clone());
+            let was = read.as_ref().and_then(live);
             let sum = sum(key, was.as_ref().map(|entry| &entry.value[..]), delta)?;
             let text = sum.to_string();
             if self

@@ -232,7 +232,9 @@ impl Plugin {
     /// for).
     async fn fresh_store(&self, limits: &Limits, device: &DeviceId) -> (Store<HostState>, Slot) {
         let slot = self.engine.slot().await;
-        let kv = self.engine.kv().map(|store| KvAccess {
+        // Only a plugin that imports key-value state can open a bucket.
+        let stateful = matches!(self.pre, Pre::V0_3(_));
+        let kv = self.engine.kv().filter(|_| stateful).map(|store| KvAccess {
             store: store.clone(),
             plugin: self.name.clone(),
             device: device.clone(),

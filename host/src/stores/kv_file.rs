@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use redb::backends::{FileBackend, InMemoryBackend};
 use redb::{
-    Database, ReadableDatabase as _, ReadableTable as _, TableDefinition, WriteTransaction,
+    Database, ReadableDatabase as _, ReadableTable as _, Table, TableDefinition, WriteTransaction,
 };
 
 use super::kv::{
@@ -171,24 +171,39 @@ fn put(
     let mut count = counts.get(bucket).map_err(store)?.map_or(0, |v| v.value());
     if count >= how.max_keys as u64 {
         let now = now_ms();
-        let expired: Vec<String> = entries
-            .range((bucket, "")..)
-            .map_err(store)?
-            .map_while(Result::ok)
-            .take_while(|(k, _)| k.value().0 == bucket)
-            .filter(|(_, v)| Row::decode(v.value()).is_some_and(|r| !r.live(now)))
-            .map(|(k, _)| k.value().1.to_owned())
-            .collect();
-        for gone in &expired {
-            entries.remove((bucket, gone.as_str())).map_err(store)?;
-        }
-        count -= expired.len() as u64;
+        count -= remove_where(&mut entries, bucket, |row| {
+            Row::decode(row).is_some_and(|r| !r.live(now))
+        })?;
         if count >= how.max_keys as u64 {
             return Err(KvError::Full { max: how.max_keys });
         }
     }
     counts.insert(bucket, count + 1).map_err(store)?;
     Ok(())
+}
+
+/// Removes the rows of `bucket` that `gone` picks (by their stored
+/// bytes); how many.
+fn remove_where(
+    entries: &mut Table<'_, (&'static str, &'static str), &'static [u8]>,
+    bucket: &str,
+    gone: impl Fn(&[u8]) -> bool,
+) -> Result<u64, KvError> {
+    let mut picked = Vec::new();
+    for row in entries.range((bucket, "")..).map_err(store)? {
+        let (k, v) = row.map_err(store)?;
+        let (of, key) = k.value();
+        if of != bucket {
+            break;
+        }
+        if gone(v.value()) {
+            picked.push(key.to_owned());
+        }
+    }
+    for key in &picked {
+        entries.remove((bucket, key.as_str())).map_err(store)?;
+    }
+    Ok(picked.len() as u64)
 }
 
 #[async_trait::async_trait]
@@ -313,18 +328,7 @@ impl KeyValue for KvFile {
         let bucket = bucket.name();
         self.write(move |tx| {
             let mut entries = tx.open_table(ENTRIES).map_err(store)?;
-            let keys: Vec<String> = entries
-                .range((bucket.as_str(), "")..)
-                .map_err(store)?
-                .map_while(Result::ok)
-                .take_while(|(k, _)| k.value().0 == bucket)
-                .map(|(k, _)| k.value().1.to_owned())
-                .collect();
-            for key in &keys {
-                entries
-                    .remove((bucket.as_str(), key.as_str()))
-                    .map_err(store)?;
-            }
+            remove_where(&mut entries, &bucket, |_| true)?;
             tx.open_table(COUNTS)
                 .map_err(store)?
                 .remove(bucket.as_str())
