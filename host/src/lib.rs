@@ -59,6 +59,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod delivery;

@@ -23,6 +23,7 @@ mod mqtt5;
 mod mqtt_failover;
 mod nats_auth;
 mod nats_cluster;
+mod outgoing_auth;
 mod packaging;
 mod particle;
 mod plugin_tools;

@@ -38,6 +38,16 @@ pub struct SendOptions {
     pub insecure_tls: bool,
     /// Standard Webhooks signing key (the decoded bytes of `whsec_...`), when set.
     pub signing_key: Option<Arc<[u8]>>,
+    /// The auth the host does for the webhook (`auth` with a `type`).
+    pub auth: Option<Arc<crate::auth::Authorizer>>,
+}
+
+impl SendOptions {
+    /// Whether its requests depend on the clock being set (a signature,
+    /// a token), and wait for it: see [`crate::auth::clock`].
+    pub fn needs_clock(&self) -> bool {
+        self.signing_key.is_some() || self.auth.as_ref().is_some_and(|a| a.needs_clock())
+    }
 }
 
 /// Why a request got no response. The message names the destination and
@@ -71,6 +81,15 @@ pub enum DeliveryError {
         reason: String,
         /// What that means, in words, e.g. "the certificate is not trusted".
         hint: &'static str,
+    },
+    /// The access token could not be had: its endpoint failed or did not
+    /// answer with a token. Retried like the request it was for.
+    #[error("token request to {host} failed: {reason}")]
+    Token {
+        /// The token endpoint's host.
+        host: String,
+        /// What went wrong.
+        reason: String,
     },
     /// Connecting, TLS or the exchange failed.
     #[error("request to {host} failed: {reason}")]
@@ -122,6 +141,18 @@ impl HttpSender {
         event_id: &str,
         opts: &SendOptions,
     ) -> Result<HookResponse, DeliveryError> {
+        self.send_with_auth(request, event_id, opts, &[]).await
+    }
+
+    /// [`Self::send`], with the `auth` headers in place of any the plugin
+    /// set of the same names.
+    pub async fn send_with_auth(
+        &self,
+        request: &HookRequest,
+        event_id: &str,
+        opts: &SendOptions,
+        auth: &[(&'static str, String)],
+    ) -> Result<HookResponse, DeliveryError> {
         let host = request.url.host_str().unwrap_or_default().to_owned();
         if let Some(ip) = literal_ip(&request.url) {
             self.resolver.check(&host, ip)?;
@@ -131,7 +162,7 @@ impl HttpSender {
             .as_deref()
             .map(|key| Signing::at(key, SystemTime::now()));
         let http_request =
-            build(request, event_id, signing).map_err(|reason| DeliveryError::Transport {
+            build(request, event_id, signing, auth).map_err(|reason| DeliveryError::Transport {
                 host: host.clone(),
                 reason,
             })?;
@@ -223,11 +254,13 @@ fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
 
 /// The HTTP request: the plugin's, plus `User-Agent` and `webhook-id`
 /// unless the plugin set them, plus the Standard Webhooks headers when
-/// `signing`.
+/// `signing`, plus the `auth` headers (the plugin's of the same names
+/// dropped).
 fn build(
     request: &HookRequest,
     event_id: &str,
     signing: Option<Signing<'_>>,
+    auth: &[(&'static str, String)],
 ) -> Result<http::Request<Full<Bytes>>, String> {
     let mut builder = http::Request::builder()
         .method(request.method.clone())
@@ -251,13 +284,17 @@ fn build(
         builder = builder.header("webhook-id", event_id);
     }
     for (name, value) in &request.headers {
-        let host_owned = signing.is_some()
+        let host_owned = (signing.is_some()
             && SIGNED_HEADERS
                 .iter()
-                .any(|signed| name.eq_ignore_ascii_case(signed));
+                .any(|signed| name.eq_ignore_ascii_case(signed)))
+            || auth.iter().any(|(own, _)| name.eq_ignore_ascii_case(own));
         if !host_owned {
             builder = builder.header(name.as_str(), value.as_str());
         }
+    }
+    for (name, value) in auth {
+        builder = builder.header(*name, value.as_str());
     }
     builder
         .body(Full::new(request.body.clone()))
@@ -373,7 +410,7 @@ mod tests {
 
     #[test]
     fn without_a_key_the_request_is_not_signed() {
-        let built = build(&request(&[]), "ev1", None).unwrap();
+        let built = build(&request(&[]), "ev1", None, &[]).unwrap();
         assert_eq!(header(&built, "webhook-id"), ["ev1"]);
         assert!(header(&built, "webhook-timestamp").is_empty());
         assert!(header(&built, "webhook-signature").is_empty());
@@ -381,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_plugin_chooses_its_webhook_id_when_nothing_is_signed() {
-        let built = build(&request(&[("Webhook-Id", "mine")]), "ev1", None).unwrap();
+        let built = build(&request(&[("Webhook-Id", "mine")]), "ev1", None, &[]).unwrap();
         assert_eq!(header(&built, "webhook-id"), ["mine"]);
     }
 
@@ -397,13 +434,22 @@ mod tests {
             ("Webhook-Signature", "v1,forged"),
             ("x-kept", "yes"),
         ];
-        let built = build(&request(&plugin_headers), "ev1", Some(signing)).unwrap();
+        let built = build(&request(&plugin_headers), "ev1", Some(signing), &[]).unwrap();
         assert_eq!(header(&built, "webhook-id"), ["ev1"]);
         assert_eq!(header(&built, "webhook-timestamp"), ["1700000000"]);
         assert_eq!(
             header(&built, "webhook-signature"),
             [sign::signature(&key, "ev1", 1_700_000_000, b"{\"t\":1}").as_str()]
         );
+        assert_eq!(header(&built, "x-kept"), ["yes"]);
+    }
+
+    #[test]
+    fn the_host_s_auth_headers_replace_the_plugin_s() {
+        let plugin_headers = [("Authorization", "Bearer forged"), ("x-kept", "yes")];
+        let auth = [("authorization", "Bearer real".to_owned())];
+        let built = build(&request(&plugin_headers), "ev1", None, &auth).unwrap();
+        assert_eq!(header(&built, "authorization"), ["Bearer real"]);
         assert_eq!(header(&built, "x-kept"), ["yes"]);
     }
 

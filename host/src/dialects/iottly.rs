@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::delivery::SendOptions;
 use crate::fleet::GroupId;
 use crate::hooks::Filter;
 use crate::webhooks::builtin::BuiltinPlugin;
@@ -49,6 +50,9 @@ pub struct Definition {
     pub payload_only: bool,
     /// Sent with every request.
     pub headers: BTreeMap<String, String>,
+    /// The auth the host does for its requests (CONTRACT section 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Value>,
 }
 
 /// The body of `POST /v1/projects/{project_id}/webhooks`.
@@ -65,6 +69,8 @@ struct Input {
     payload_only: bool,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default)]
+    auth: Option<Value>,
 }
 
 /// Parses and checks a new webhook of `project`.
@@ -96,6 +102,7 @@ pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, WebhookError> 
         });
     }
     checks::headers(&input.headers)?;
+    super::auth::authorizer(input.auth.as_ref(), false)?;
     Ok(Definition {
         project_id: project,
         description: input.description,
@@ -104,13 +111,14 @@ pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, WebhookError> 
         channel: input.channel,
         payload_only: input.payload_only,
         headers: input.headers,
+        auth: input.auth,
     })
 }
 
 /// What the API shows of webhook `id`. Every read goes through here, so
 /// that secrets in headers are masked in one place.
 pub fn view(id: &str, d: &Definition) -> Value {
-    json!({
+    let mut view = json!({
         "id": id,
         "project_id": d.project_id.as_str(),
         "description": d.description,
@@ -119,7 +127,11 @@ pub fn view(id: &str, d: &Definition) -> Value {
         "channel": d.channel,
         "payload_only": d.payload_only,
         "headers": super::secrets::masked_headers(&d.headers),
-    })
+    });
+    if let Some(auth) = &d.auth {
+        view["auth"] = super::auth::view(auth);
+    }
+    view
 }
 
 /// The Iottly dialect.
@@ -134,6 +146,10 @@ impl Dialect for Iottly {
     fn running(d: &Definition) -> Result<Running, WebhookError> {
         Ok(Running {
             filter: filter(d),
+            send: SendOptions {
+                auth: super::auth::authorizer(d.auth.as_ref(), false)?,
+                ..SendOptions::default()
+            },
             ..Running::default()
         })
     }

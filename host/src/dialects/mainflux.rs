@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::delivery::SendOptions;
 use crate::fleet::GroupId;
 use crate::hooks::Filter;
 use crate::topic::DeviceId;
@@ -37,6 +38,9 @@ pub struct Definition {
     pub headers: BTreeMap<String, String>,
     /// The user's own attributes.
     pub metadata: Map<String, Value>,
+    /// The auth the host does for its requests (CONTRACT section 14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Value>,
 }
 
 /// One webhook of a `POST` body, or the body of a `PUT`.
@@ -54,6 +58,10 @@ pub struct Input {
     /// `PUT`.
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
+    /// `None` when left out: none for a new webhook, the stored one for a
+    /// `PUT`.
+    #[serde(default)]
+    auth: Option<Value>,
 }
 
 /// Parses the body of `POST /things/{thing_id}/webhooks`: a JSON array.
@@ -109,6 +117,7 @@ impl Input {
                 reason: format!("larger than {MAX_METADATA_BYTES} bytes"),
             });
         }
+        super::auth::authorizer(self.auth.as_ref(), false)?;
         Ok(self)
     }
 
@@ -124,8 +133,20 @@ impl Input {
                 .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
                 .collect()
         });
+        let new_url = self.url.clone();
         super::secrets::keep_secrets(&mut headers, &mut self.url, &old.headers, &old.url)?;
         self.headers = Some(headers);
+        match (&mut self.auth, &old.auth) {
+            (Some(auth), Some(old_auth)) => {
+                super::auth::keep_secrets(auth, old_auth, &old.url, &new_url)?;
+            }
+            (None, Some(old_auth)) => {
+                let mut auth = super::auth::view(old_auth);
+                super::auth::keep_secrets(&mut auth, old_auth, &old.url, &new_url)?;
+                self.auth = Some(auth);
+            }
+            _ => {}
+        }
         self.metadata.get_or_insert_with(|| old.metadata.clone());
         Ok(self)
     }
@@ -139,6 +160,7 @@ impl Input {
             url: self.url,
             headers: self.headers.unwrap_or_default(),
             metadata: self.metadata.unwrap_or_default(),
+            auth: self.auth,
         }
     }
 }
@@ -146,7 +168,7 @@ impl Input {
 /// What the API shows of webhook `id`. Every read goes through here, so
 /// that secrets in headers are masked in one place.
 pub fn view(id: &str, d: &Definition) -> Value {
-    json!({
+    let mut view = json!({
         "id": id,
         "thing_id": d.thing_id.as_str(),
         "group_id": d.group_id.as_ref().map(GroupId::as_str),
@@ -154,7 +176,11 @@ pub fn view(id: &str, d: &Definition) -> Value {
         "url": crate::secrets::url(&d.url),
         "headers": super::secrets::masked_headers(&d.headers),
         "metadata": d.metadata,
-    })
+    });
+    if let Some(auth) = &d.auth {
+        view["auth"] = super::auth::view(auth);
+    }
+    view
 }
 
 /// The Mainflux dialect.
@@ -169,6 +195,10 @@ impl Dialect for Mainflux {
     fn running(d: &Definition) -> Result<Running, WebhookError> {
         Ok(Running {
             filter: filter(d),
+            send: SendOptions {
+                auth: super::auth::authorizer(d.auth.as_ref(), false)?,
+                ..SendOptions::default()
+            },
             ..Running::default()
         })
     }

@@ -5,6 +5,7 @@
 //! they run; [`Webhooks`] holds the three collections.
 
 pub mod all;
+mod auth;
 pub mod iottly;
 pub mod mainflux;
 pub mod particle;

@@ -60,6 +60,17 @@ impl Definition {
         masked::restore(&mut self.0, &old.0)?;
         Ok(self)
     }
+
+    /// What the particle plugin renders, and the `auth` the host does (one
+    /// with a `type`), which the plugin never sees.
+    fn split(&self) -> (Value, Option<Value>) {
+        let mut plugin_part = self.0.clone();
+        let host_auth = match plugin_part.get("auth") {
+            Some(auth) if super::auth::is_typed(auth) => plugin_part.remove("auth"),
+            _ => None,
+        };
+        (Value::Object(plugin_part), host_auth)
+    }
 }
 
 /// The Particle dialect.
@@ -74,7 +85,8 @@ impl Dialect for Particle {
     /// Checks the definition with the particle plugin's own parser, and
     /// derives how the host runs it.
     fn running(definition: &Definition) -> Result<Running, WebhookError> {
-        let webhook = edgehook_particle::Webhook::from_json(&Value::Object(definition.0.clone()))
+        let (plugin_part, auth) = definition.split();
+        let webhook = edgehook_particle::Webhook::from_json(&plugin_part)
             .map_err(|e| WebhookError::Invalid(e.to_string()))?;
         let devices = webhook
             .device_id()
@@ -93,13 +105,14 @@ impl Dialect for Particle {
             send: SendOptions {
                 insecure_tls: !webhook.reject_unauthorized(),
                 signing_key: webhook.secret().map(Arc::from),
+                auth: super::auth::authorizer(auth.as_ref(), true)?,
             },
             disabled: webhook.disabled(),
         })
     }
 
     fn config(definition: &Definition) -> Value {
-        Value::Object(definition.0.clone())
+        definition.split().0
     }
 
     fn view(id: &str, created_at: &str, definition: &Definition) -> Value {

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::SemaphorePermit;
 
+use super::authorize::{Ready, Sent};
 use super::parts::{Job, Pipeline};
 use super::stats::{DropReason, RequestOutcome};
 use crate::delivery::DeliveryError;
@@ -187,9 +188,28 @@ impl Pipeline {
             sent: false,
             kept,
         };
+        // A `401` to an access token asks for a new one, once.
+        let mut refreshed = false;
         loop {
             if let Some(retired) = hook.retired() {
                 return Some(self.retired(retired));
+            }
+            match Box::pin(self.ready_auth(hook, event)).await? {
+                Ready::Go => {}
+                Ready::Retired(why) => return Some(self.retired(why)),
+                Ready::Failed(refused @ DeliveryError::Refused(_)) => {
+                    self.stats.request(RequestOutcome::Refused);
+                    return Some(outcome_of(Err(refused)));
+                }
+                Ready::Failed(failed) => {
+                    match self
+                        .retry(hook, event, host, Err(failed), None, &mut tries)
+                        .await?
+                    {
+                        Step::Again => continue,
+                        Step::Done(outcome) => return Some(outcome),
+                    }
+                }
             }
             let asked = tokio::time::Instant::now();
             let admitted = tokio::select! {
@@ -206,12 +226,12 @@ impl Pipeline {
             if asked.elapsed() >= THROTTLED {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             }
-            let result = {
+            let Sent { result, token } = {
                 let _slot = self.slot().await?;
                 if let Some(retired) = hook.retired() {
                     return Some(self.retired(retired));
                 }
-                Box::pin(self.sender.send(request, &event.id, &hook.send)).await
+                Box::pin(self.send_authorized(hook, event, request)).await
             };
             let attempt = attempt_of(&result);
             let verdict = classify(&attempt, SystemTime::now());
@@ -232,6 +252,13 @@ impl Pipeline {
             }
             drop(host_slot);
             self.stats.request(request_outcome(&attempt));
+            if let (Some(auth), Some(token), Ok(HookResponse { status: 401, .. }), false) =
+                (&hook.send.auth, &token, &result, refreshed)
+            {
+                auth.forget(token);
+                refreshed = true;
+                continue;
+            }
             let Verdict::Retry { not_before } = verdict else {
                 return Some(outcome_of(result));
             };
@@ -358,7 +385,7 @@ impl Pipeline {
     }
 
     /// A slot for a plugin call or a request; `None` at shutdown.
-    async fn slot(&self) -> Option<SemaphorePermit<'_>> {
+    pub(super) async fn slot(&self) -> Option<SemaphorePermit<'_>> {
         tokio::select! {
             permit = self.in_flight.acquire() => permit.ok(),
             () = self.shutdown.cancelled() => None,
@@ -367,7 +394,7 @@ impl Pipeline {
 
     /// Sleeps `d`; `None` when shutdown came first, `Some(Some(why))` when
     /// `hook` was retired first.
-    async fn wait(&self, hook: &Hook, d: Duration) -> Option<Option<String>> {
+    pub(super) async fn wait(&self, hook: &Hook, d: Duration) -> Option<Option<String>> {
         tokio::select! {
             () = tokio::time::sleep(d) => Some(None),
             retired = hook.until_retired() => Some(Some(retired)),
@@ -389,7 +416,11 @@ fn attempt_of(result: &Result<HookResponse, DeliveryError>) -> Attempt<'_> {
         },
         Err(DeliveryError::Refused(_) | DeliveryError::Certificate { .. }) => Attempt::Refused,
         Err(DeliveryError::Timeout { .. }) => Attempt::Timeout,
-        Err(DeliveryError::Transport { .. } | DeliveryError::Unresolved(_)) => Attempt::Transport,
+        Err(
+            DeliveryError::Transport { .. }
+            | DeliveryError::Unresolved(_)
+            | DeliveryError::Token { .. },
+        ) => Attempt::Transport,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The path of one event: taken from the ingress, matched against the
 //! webhooks, stored in the durable queue, acknowledged to the broker, and
-//! delivered by each matching webhook (`deliver.rs`). The intake
+//! delivered by each matching webhook (`deliver.rs`), with the host's
+//! outgoing auth (`authorize.rs`). The intake
 //! (`intake.rs`) takes and commits events; a batch (`batch.rs`) is one
 //! commit; the parts (`parts.rs`) are what every delivery shares.
 //!
@@ -26,6 +27,7 @@
 //! rate, a `Retry-After`) or for a retry holds no slot, so a slow or
 //! failing endpoint never holds up the others.
 
+mod authorize;
 mod batch;
 mod deliver;
 mod intake;

@@ -93,6 +93,10 @@ pub struct DeliveryStats {
     pub throttled: AtomicU64,
     /// Attempts skipped because their host was sleeping.
     pub skipped: AtomicU64,
+    /// Access tokens fetched for webhooks' `auth`.
+    pub tokens_fetched: AtomicU64,
+    /// Token requests that failed (not a token, or no answer).
+    pub token_failures: AtomicU64,
     dropped: [AtomicU64; DropReason::ALL.len()],
     latency: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,

@@ -136,7 +136,10 @@ impl PluginDir {
             filter: manifest.filter,
             allowed_hosts: manifest.allowed_hosts,
             plugin,
-            send: SendOptions::default(),
+            send: SendOptions {
+                auth: manifest.auth,
+                ..SendOptions::default()
+            },
             log: Arc::default(),
             failures: Streak::default(),
             one_way: false,

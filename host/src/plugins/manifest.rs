@@ -6,8 +6,11 @@
 //! from variables named `EDGEHOOK_PLUGIN_…` only: a manifest is not trusted
 //! with the host's own secrets (its API token, cloud credentials).
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
+use crate::auth::{AuthSpec, Authorizer};
 use crate::config::{LimitsError, RawLimits};
 use crate::hooks::{Filter, HostPattern};
 use crate::runtime::{DefaultLimits, PluginLimits};
@@ -75,6 +78,8 @@ struct RawManifest {
     config: toml::Table,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    auth: Option<toml::Table>,
 }
 
 /// A validated manifest.
@@ -88,6 +93,8 @@ pub struct Manifest {
     pub config: serde_json::Value,
     /// Limits of every call: the manifest's own over the host's defaults.
     pub limits: PluginLimits,
+    /// The auth the host does for the plugin's requests (`[auth]`).
+    pub auth: Option<Arc<Authorizer>>,
 }
 
 impl Manifest {
@@ -129,6 +136,10 @@ impl Manifest {
                 reason,
             })?;
         let config = resolve_env(toml::Value::Table(raw.config), "config", &env)?;
+        let auth = raw
+            .auth
+            .map(|table| auth(table, &allowed_hosts, &env))
+            .transpose()?;
         raw.limits.apply(&defaults.get(), max_memory, "limits.")?;
         let limits = PluginLimits::new(raw.limits, defaults.clone());
         Ok(Self {
@@ -140,8 +151,32 @@ impl Manifest {
             allowed_hosts,
             config,
             limits,
+            auth,
         })
     }
+}
+
+/// The `[auth]` table (its secrets may be `{ env = "…" }`), whose token
+/// endpoint, if it has one, must be among the allowed hosts.
+fn auth(
+    table: toml::Table,
+    allowed_hosts: &[HostPattern],
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Arc<Authorizer>, ManifestError> {
+    let invalid = |reason: String| ManifestError::Invalid {
+        key: "auth".into(),
+        reason,
+    };
+    let value = resolve_env(toml::Value::Table(table), "auth", env)?;
+    let spec = AuthSpec::parse_host(&value).map_err(|e| invalid(e.0))?;
+    if let Some(host) = spec.token_endpoint().and_then(url::Url::host_str)
+        && !allowed_hosts.iter().any(|p| p.matches(host))
+    {
+        return Err(invalid(format!(
+            "the token endpoint's host {host} is not in allowed_hosts"
+        )));
+    }
+    Ok(Arc::new(Authorizer::new(spec)))
 }
 
 /// Converts TOML to JSON, replacing `{ env = "NAME" }` tables with the

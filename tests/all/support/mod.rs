@@ -5,7 +5,8 @@
 //! endpoints ([`endpoint`]) and markers ([`marker`]), the MQTT client
 //! ([`mqtt_client`]: a device subscribed to its topics, one that logs in,
 //! one that writes its packets by hand), devices publishing under load
-//! ([`load`]), a real mosquitto ([`mosquitto`]), a real NATS JetStream
+//! ([`load`]), the vendors' APIs checking signatures ([`standin`]), a real
+//! mosquitto ([`mosquitto`]), a real NATS JetStream
 //! cluster with TLS and the hosts' login ([`nats`]) and one server with TLS
 //! and each kind of login ([`nats_secure`]), a WebSocket API client
 //! ([`ws`]), and the waits ([`pace`]).
@@ -21,6 +22,7 @@ mod nats;
 mod nats_secure;
 mod pace;
 mod process;
+mod standin;
 mod test_host;
 mod under_test;
 mod ws;
@@ -36,6 +38,7 @@ pub use nats::NatsCluster;
 pub use nats_secure::{HOSTS_PASSWORD, HOSTS_USER, Logins, OTHER_PASSWORD, OTHER_USER, SecureNats};
 pub use pace::{UNPACED, WAIT};
 pub use process::{HostProcess, TOKEN, edgehook_binary, host_dir, ready_object, serve_in};
+pub use standin::Standin;
 pub use test_host::TestHost;
 pub use under_test::HostUnderTest;
 pub use ws::Ws;

@@ -68,6 +68,8 @@ pub struct Totals {
     pub throttled: u64,
     /// Attempts skipped because their host was sleeping.
     pub skipped: u64,
+    /// Access tokens fetched, and token requests that failed.
+    pub tokens: (u64, u64),
     /// Events given up on, by reason label.
     pub dropped: Vec<(&'static str, u64)>,
     /// Packets the embedded broker refused, by reason label.
@@ -102,6 +104,10 @@ impl Totals {
             retried: stats.retried.load(Ordering::Relaxed),
             throttled: stats.throttled.load(Ordering::Relaxed),
             skipped: stats.skipped.load(Ordering::Relaxed),
+            tokens: (
+                stats.tokens_fetched.load(Ordering::Relaxed),
+                stats.token_failures.load(Ordering::Relaxed),
+            ),
             dropped: DropReason::ALL
                 .iter()
                 .map(|&r| (r.label(), stats.dropped(r)))

@@ -98,6 +98,18 @@ fn write_unlabelled(out: &mut String, t: &Totals) {
             t.skipped.to_string(),
         ),
         (
+            "edgehook_auth_tokens_total",
+            "counter",
+            "Access tokens fetched for webhooks' oauth2-client-credentials and google-service-account auth.",
+            t.tokens.0.to_string(),
+        ),
+        (
+            "edgehook_auth_token_failures_total",
+            "counter",
+            "Token requests that failed: no answer, or an answer that is not a token.",
+            t.tokens.1.to_string(),
+        ),
+        (
             "edgehook_queue_depth",
             "gauge",
             "Events in the durable queue.",

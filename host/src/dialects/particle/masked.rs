@@ -24,7 +24,7 @@ pub fn view(id: &str, created_at: &str, definition: &Map<String, Value>) -> Valu
     Value::Object(view)
 }
 
-/// `definition` (or a view of it) with its secrets masked: `auth.password`,
+/// `definition` (or a view of it) with its secrets masked: `auth`'s,
 /// `secret`, credential-like `headers`, the URL's credentials, credential-
 /// like `query` and `form` fields, and credential-like members of a `json`
 /// (object, or string that is JSON) or a JSON `body`.
@@ -32,11 +32,7 @@ pub fn mask(definition: &mut Map<String, Value>) {
     for (field, value) in definition.iter_mut() {
         match field.as_str() {
             "secret" => mask_value(value),
-            "auth" => {
-                if let Some(password) = value.get_mut("password") {
-                    mask_value(password);
-                }
-            }
+            "auth" => crate::auth::mask(value),
             "url" => map_text(value, |t| secrets::url(t).into_owned()),
             "headers" => each_member(value, |name, v| {
                 map_text(v, |t| secrets::header(name, t).into_owned())
@@ -74,6 +70,23 @@ pub fn restore(
     );
     if let Value::Object(map) = value {
         *incoming = map;
+    }
+    // The secrets of a token-based `auth` go to its token endpoint.
+    let token_endpoint = |d: &Map<String, Value>| {
+        d.get("auth")
+            .and_then(crate::auth::token_endpoint_of)
+            .map(str::to_owned)
+    };
+    let (old_token, new_token) = (token_endpoint(stored), token_endpoint(incoming));
+    let (to_token, kept): (Vec<String>, Vec<String>) = kept
+        .into_iter()
+        .partition(|path| path.starts_with("auth.") && old_token.is_some());
+    if let Some(old) = &old_token {
+        let new = new_token
+            .as_deref()
+            .or(url_of(incoming))
+            .unwrap_or_default();
+        destination::kept_for(to_token, old, new)?;
     }
     match (url_of(stored), url_of(incoming)) {
         (Some(old), Some(new)) => destination::kept_for(kept, old, new),

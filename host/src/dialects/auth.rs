@@ -1,0 +1,68 @@
+//! The `auth` member that every dialect's definitions may have (CONTRACT
+//! section 14): checked into the webhook's [`Authorizer`], masked in every
+//! read, and kept on a `PUT` that sends it back masked — while its secrets
+//! go to the same destination: the token endpoint for a token-based auth,
+//! the webhook's URL for the others.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::auth::{AuthSpec, Authorizer, mask, token_endpoint_of};
+use crate::secrets::destination::{self, Moved};
+use crate::webhooks::WebhookError;
+
+/// The authorizer of a definition's `auth`. `particle`: one without `type`
+/// is the particle plugin's to render (`None` here).
+pub fn authorizer(
+    auth: Option<&Value>,
+    particle: bool,
+) -> Result<Option<Arc<Authorizer>>, WebhookError> {
+    let Some(auth) = auth else {
+        return Ok(None);
+    };
+    let spec = if particle {
+        AuthSpec::parse(auth)
+    } else {
+        AuthSpec::parse_host(auth).map(Some)
+    }
+    .map_err(|e| WebhookError::Field {
+        field: "auth",
+        reason: e.0,
+    })?;
+    Ok(spec.map(|spec| Arc::new(Authorizer::new(spec))))
+}
+
+/// Whether `auth` is the host's to do (it has a `type`), rather than the
+/// particle plugin's.
+pub fn is_typed(auth: &Value) -> bool {
+    auth.get("type").is_some()
+}
+
+/// `auth` as a read shows it.
+pub fn view(auth: &Value) -> Value {
+    let mut view = auth.clone();
+    mask(&mut view);
+    view
+}
+
+/// Puts the stored secrets of `old` back where `incoming` sends them as a
+/// read showed them; refused when they would go to another destination
+/// (`old_url`, `new_url`: the webhook's).
+pub fn keep_secrets(
+    incoming: &mut Value,
+    old: &Value,
+    old_url: &str,
+    new_url: &str,
+) -> Result<(), Box<Moved>> {
+    let kept: Vec<String> = crate::secrets::restore(incoming, &view(old), old)
+        .into_iter()
+        .map(|path| format!("auth.{path}"))
+        .collect();
+    match (token_endpoint_of(old), token_endpoint_of(incoming)) {
+        (Some(from), Some(to)) => destination::kept_for(kept, from, to),
+        (None, None) => destination::kept_for(kept, old_url, new_url),
+        _ if kept.is_empty() => Ok(()),
+        (from, to) => destination::kept_for(kept, from.unwrap_or(old_url), to.unwrap_or(new_url)),
+    }
+}
