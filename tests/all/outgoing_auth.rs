@@ -9,7 +9,9 @@
 use edgehook::config::Settings;
 use serde_json::{Value, json};
 
-use crate::support::{Device, HostUnderTest, Standin, TestHost, WAIT};
+use crate::support::{
+    Device, Endpoint, HostProcess, HostUnderTest, Standin, TestHost, WAIT, host_dir,
+};
 
 const DEVICE: &str = "3f002b000000000000000000";
 
@@ -323,4 +325,96 @@ async fn influxdb_and_slack_recipes_are_accepted() {
         json!({"text": format!("{DEVICE}: door open")})
     );
     host.host.stop().await;
+}
+
+/// libfaketime, from Debian's `faketime` (scripts/test installs it).
+fn libfaketime() -> String {
+    format!(
+        "/usr/lib/{}-linux-gnu/faketime/libfaketime.so.1",
+        std::env::consts::ARCH
+    )
+}
+
+/// A gateway without a real-time clock boots in the past: its signed
+/// deliveries wait, without failing, until the clock is set, and
+/// `/healthz` says so meanwhile. The host runs under libfaketime, its wall
+/// clock read from a file the test rewrites (the monotonic clock, which
+/// timers use, left alone).
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_deliveries_wait_for_the_clock_to_be_set() {
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let standin = Standin::start(&json!({"aws": {
+        "access_key_id": "AKIDEXAMPLE", "secret_access_key": secret,
+        "region": "eu-west-1", "service": "lambda"}}))
+    .await;
+    let dir = host_dir();
+    let clock = dir.path().join("faketime");
+    std::fs::write(&clock, "@2001-01-01 00:00:00\n").unwrap();
+    let clock_path = clock.to_str().unwrap();
+    let libfaketime = libfaketime();
+    let host = HostProcess::start_with_env(
+        dir.path(),
+        &["--mqtt-listen", "127.0.0.1:0"],
+        &[
+            ("LD_PRELOAD", &libfaketime),
+            ("FAKETIME_TIMESTAMP_FILE", clock_path),
+            ("FAKETIME_NO_CACHE", "1"),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    )
+    .await;
+    let (status, health) = host.api_get("/healthz", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        health["clock"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("clock not set"),
+        "{health}"
+    );
+    host.create_webhook(json!({
+        "event": "reading", "url": standin.url("/aws/ingest"), "requestType": "POST",
+        "json": {"v": "{{{PARTICLE_EVENT_VALUE}}}"},
+        "auth": {"type": "aws-sigv4", "region": "eu-west-1", "service": "lambda",
+                 "access_key_id": "AKIDEXAMPLE", "secret_access_key": secret}
+    }))
+    .await;
+    // The marker: an unsigned one-way (Iottly) webhook on the same event,
+    // which does not wait for the clock, and which the device does not hear.
+    let mut marker = Endpoint::start(200, "").await;
+    host.register(&["fleet"], &[(DEVICE, Some("fleet"))]).await;
+    let (status, body) = host
+        .api(
+            "POST",
+            "/v1/projects/fleet/webhooks",
+            &json!({"url": marker.url("/marker"), "type": "user"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut device = Device::connect(host.mqtt_addr(), DEVICE).await;
+    device.publish("reading", "1").await;
+    marker.next().await;
+    assert_eq!(
+        standin.count("aws").await,
+        0,
+        "nothing is signed with a clock in 2001"
+    );
+
+    std::fs::write(&clock, "+0\n").unwrap();
+    // The first thing the device hears is the request going out, then its
+    // answer: no hook-error while the clock was not set.
+    assert_eq!(
+        device.next_text().await,
+        (format!("devices/{DEVICE}/hook-sent/reading"), String::new())
+    );
+    assert_eq!(
+        device.next_text().await,
+        (
+            format!("devices/{DEVICE}/hook-response/reading/0"),
+            r#"{"ok": true}"#.into()
+        )
+    );
+    all_ok(&logged(&standin, "aws", 1).await);
+    let (_, health) = host.api_get("/healthz", None).await;
+    assert_eq!(health, json!({"status": "ok"}));
 }

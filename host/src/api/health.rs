@@ -1,11 +1,14 @@
 //! `GET /healthz`: whether the host can take events (its broker, its queue
-//! and, when it shares its work, the cluster), open without a token.
+//! and, when it shares its work, the cluster), open without a token; and
+//! whether its clock is set (CONTRACT section 14: until then, signed
+//! deliveries wait, while events are still taken).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::ApiState;
+use crate::auth::clock;
 
 /// `200 {"status": "ok"}`, or `503` with what is down.
 pub(super) async fn healthz(
@@ -19,6 +22,17 @@ pub(super) async fn healthz(
         None
     };
     match (down, state.queue.write_fault()) {
+        (None, None) if !clock::is_set() => {
+            let body = serde_json::json!({
+                "status": "ok",
+                "clock": format!(
+                    "{}: it reads before this build's date, {}; signed deliveries wait for it",
+                    clock::NOT_SET,
+                    env!("EDGEHOOK_BUILD_DATE")
+                ),
+            });
+            (StatusCode::OK, Json(body))
+        }
         (None, None) => (StatusCode::OK, Json(serde_json::json!({ "status": "ok" }))),
         (Some(error), _) => {
             let body = serde_json::json!({ "status": "unavailable", "error": error });

@@ -66,3 +66,56 @@ pub fn keep_secrets(
         (from, to) => destination::kept_for(kept, from.unwrap_or(old_url), to.unwrap_or(new_url)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn oauth2(token_url: &str, secret: &str) -> Value {
+        json!({"type": "oauth2-client-credentials", "token_url": token_url,
+               "client_id": "c", "client_secret": secret})
+    }
+
+    #[test]
+    fn a_masked_secret_sent_back_keeps_the_stored_one() {
+        let old = oauth2("https://id.example.com/token", "s3cret");
+        let mut incoming = view(&old);
+        assert_eq!(incoming["client_secret"], "***");
+        keep_secrets(&mut incoming, &old, "https://a.test/", "https://b.test/").unwrap();
+        assert_eq!(
+            incoming, old,
+            "the webhook's URL is not where the secret goes"
+        );
+    }
+
+    #[test]
+    fn a_kept_secret_follows_its_token_endpoint() {
+        let old = oauth2("https://id.example.com/token", "s3cret");
+        let mut incoming = oauth2("https://evil.example.net/token", "***");
+        let moved =
+            keep_secrets(&mut incoming, &old, "https://a.test/", "https://a.test/").unwrap_err();
+        assert!(moved.to_string().contains("auth.client_secret"), "{moved}");
+    }
+
+    #[test]
+    fn a_signing_secret_follows_the_webhook_url() {
+        let old = json!({"type": "basic", "username": "u", "password": "p"});
+        let mut incoming = view(&old);
+        assert!(keep_secrets(&mut incoming, &old, "https://a.test/", "https://b.test/").is_err());
+        let mut incoming = view(&old);
+        keep_secrets(&mut incoming, &old, "https://a.test/x", "https://a.test/y").unwrap();
+        assert_eq!(incoming["password"], "p");
+    }
+
+    #[test]
+    fn a_particle_auth_without_type_stays_with_the_plugin() {
+        let particle = json!({"username": "{{PARTICLE_DEVICE_ID}}", "password": "p"});
+        assert!(authorizer(Some(&particle), true).unwrap().is_none());
+        let host = authorizer(Some(&particle), false).unwrap().unwrap();
+        assert_eq!(host.kind(), "basic");
+        let err = authorizer(Some(&json!({"type": "bearer"})), false).unwrap_err();
+        assert!(err.to_string().starts_with("`auth`"), "{err}");
+    }
+}

@@ -385,4 +385,54 @@ mod tests {
             assert!(err.contains(needle), "{text:?}: {err}");
         }
     }
+
+    #[test]
+    fn auth_takes_its_secrets_from_the_plugin_environment() {
+        let manifest = parse(
+            r#"
+            event = "t"
+            allowed_hosts = ["api.example.com"]
+            [auth]
+            type = "bearer"
+            token = { env = "EDGEHOOK_PLUGIN_KEY" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(manifest.auth.unwrap().kind(), "bearer");
+        let err = parse(
+            "event = \"t\"\nallowed_hosts = [\"h\"]\n[auth]\ntype = \"bearer\"\ntoken = { env = \"EDGEHOOK_API_TOKEN\" }",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ManifestError::ForbiddenEnv { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_token_endpoint_must_be_an_allowed_host() {
+        let err = parse(
+            r#"
+            event = "t"
+            allowed_hosts = ["api.example.com"]
+            [auth]
+            type = "oauth2-client-credentials"
+            token_url = "https://login.example.net/token"
+            client_id = "c"
+            client_secret = "s"
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "`auth`: the token endpoint's host login.example.net is not in allowed_hosts"
+        );
+    }
+
+    #[test]
+    fn an_auth_without_type_is_basic() {
+        let manifest = parse(
+            "event = \"t\"\nallowed_hosts = [\"h\"]\n[auth]\nusername = \"u\"\npassword = \"p\"",
+        )
+        .unwrap();
+        assert_eq!(manifest.auth.unwrap().kind(), "basic");
+    }
 }
