@@ -1,9 +1,11 @@
 //! `edgehook plugin test`: one plugin, one event, no broker and no network.
-//! Prints the request the plugin would send and, given a response, the
-//! device events the host would publish.
+//! Prints the request the plugin would send (and which auth the host would
+//! add, never its secret), given a response the device events the host
+//! would publish, and what the plugin keeps in its key-value buckets.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -13,6 +15,8 @@ use crate::exchange::{HookResponse, Outcome};
 use crate::plugins::Manifest;
 use crate::respond::publish::messages;
 use crate::runtime::{DefaultLimits, EngineOptions, Limits, Plugin, WasmEngine};
+use crate::stores::KvFile;
+use crate::stores::kv::{Bucket, KeyValue};
 use crate::topic::{DeviceId, EventName, hook_sent_topic};
 
 /// What to run: the arguments of `edgehook plugin test`.
@@ -54,7 +58,9 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
     t.wasm = dir.join(&t.wasm);
     t.config = t.config.map(|c| dir.join(c));
     t.response = t.response.map(|r| dir.join(r));
-    let plugin = load(&t, dir).await?;
+    let (config, limits, auth) = configuration(&t, dir)?;
+    let kv = Arc::new(KvFile::in_memory().context("setting up key-value buckets in memory")?);
+    let plugin = load(&t, config, limits, kv.clone()).await?;
     let device = DeviceId::try_from(t.device.as_str())?;
     let event = Event::received(
         device,
@@ -67,16 +73,24 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
     let (request, kept) = plugin.on_event_keeping(&event, group).await;
     let Some(request) = request? else {
         out.push_str("the plugin skips this event: no request\n");
+        state(&*kv, &plugin, &event.device, &mut out).await?;
         return Ok(out);
     };
     writeln!(out, "request:\n{} {}", request.method, request.url)?;
     for (k, v) in &request.headers {
         writeln!(out, "{k}: {v}")?;
     }
+    if let Some(kind) = auth {
+        writeln!(
+            out,
+            "(+ the {kind} auth of the manifest's [auth], added by the host)"
+        )?;
+    }
     writeln!(out, "\n{}", String::from_utf8_lossy(&request.body))?;
 
     let Some(path) = &t.response else {
         out.push_str("\n(give --response FILE to see the device events for a response)\n");
+        state(&*kv, &plugin, &event.device, &mut out).await?;
         return Ok(out);
     };
     let body = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -102,21 +116,75 @@ pub async fn run(mut t: TestRun, dir: &Path) -> anyhow::Result<String> {
             String::from_utf8_lossy(&payload)
         )?;
     }
+    state(&*kv, &plugin, &event.device, &mut out).await?;
     Ok(out)
 }
 
+/// Keys and values shown per bucket, and bytes per value.
+const SHOWN_KEYS: usize = 50;
+const SHOWN_VALUE_BYTES: usize = 200;
+
+/// What the run left in the plugin's buckets (its own, and the device's),
+/// when it used any.
+async fn state(
+    kv: &dyn KeyValue,
+    plugin: &Plugin,
+    device: &DeviceId,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    let name: Arc<str> = Arc::from(plugin.name());
+    for bucket in [
+        Bucket {
+            plugin: name.clone(),
+            device: None,
+        },
+        Bucket {
+            plugin: name.clone(),
+            device: Some(device.clone()),
+        },
+    ] {
+        let keys = kv.keys(&bucket, None).await?;
+        if keys.keys.is_empty() {
+            continue;
+        }
+        let which = match &bucket.device {
+            None => "its own bucket".to_owned(),
+            Some(device) => format!("the bucket of device {device}"),
+        };
+        writeln!(out, "\nkey-value state, {which}:")?;
+        for key in keys.keys.iter().take(SHOWN_KEYS) {
+            let Some(entry) = kv.get(&bucket, key).await? else {
+                continue;
+            };
+            let shown = &entry.value[..entry.value.len().min(SHOWN_VALUE_BYTES)];
+            let more = if shown.len() < entry.value.len() {
+                "…"
+            } else {
+                ""
+            };
+            writeln!(out, "{key} = {}{more}", String::from_utf8_lossy(shown))?;
+        }
+        if keys.keys.len() > SHOWN_KEYS || keys.cursor.is_some() {
+            writeln!(out, "(more keys not shown)")?;
+        }
+    }
+    Ok(())
+}
+
 /// The plugin of `t`, loaded in an engine of its own with its
-/// configuration and limits.
-async fn load(t: &TestRun, dir: &Path) -> anyhow::Result<Plugin> {
-    let (config, limits) = configuration(t, dir)?;
+/// configuration, limits and key-value store.
+async fn load(
+    t: &TestRun,
+    config: serde_json::Value,
+    limits: Limits,
+    kv: Arc<KvFile>,
+) -> anyhow::Result<Plugin> {
     let wasm = std::fs::read(&t.wasm).with_context(|| format!("reading {}", t.wasm.display()))?;
     let engine = WasmEngine::new(&EngineOptions {
         instances: 4,
         max_memory: limits.memory,
         cache_dir: None,
-        kv: Some(std::sync::Arc::new(
-            crate::stores::KvFile::in_memory().context("setting up key-value buckets in memory")?,
-        )),
+        kv: Some(kv),
     })
     .context("setting up the wasm engine")?;
     let name = t
@@ -130,24 +198,30 @@ async fn load(t: &TestRun, dir: &Path) -> anyhow::Result<Plugin> {
         .with_context(|| format!("loading {}", t.wasm.display()))
 }
 
-/// The plugin's configuration and limits: from `--config` (a manifest, or
-/// a JSON configuration), else from its [default manifest](default_manifest),
-/// else an empty configuration and the default limits.
-fn configuration(t: &TestRun, dir: &Path) -> anyhow::Result<(serde_json::Value, Limits)> {
+/// What a plugin runs with: its configuration, its limits and the `type`
+/// of its manifest's `[auth]`.
+type Configured = (serde_json::Value, Limits, Option<&'static str>);
+
+/// The plugin's configuration, limits and auth: from `--config` (a
+/// manifest, or a JSON configuration), else from its [default
+/// manifest](default_manifest), else an empty configuration and the
+/// default limits.
+fn configuration(t: &TestRun, dir: &Path) -> anyhow::Result<Configured> {
     let Some(path) = t.config.clone().or_else(|| default_manifest(&t.wasm, dir)) else {
-        return Ok((serde_json::json!({}), Limits::default()));
+        return Ok((serde_json::json!({}), Limits::default(), None));
     };
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "json") {
         let json = serde_json::from_str(&text)
             .with_context(|| format!("{} is not JSON", path.display()))?;
-        return Ok((json, Limits::default()));
+        return Ok((json, Limits::default(), None));
     }
     let defaults = DefaultLimits::new(Limits::default());
     let m = Manifest::parse(&text, &defaults, 4 << 30, |v| std::env::var(v).ok())
         .with_context(|| format!("manifest {}", path.display()))?;
-    Ok((m.config, m.limits.current()))
+    let auth = m.auth.as_ref().map(|a| a.kind());
+    Ok((m.config, m.limits.current(), auth))
 }
 
 /// The manifest `plugin test` reads when `--config` is not given: the one

@@ -7,7 +7,7 @@ use std::process::Command;
 use clap::Parser as _;
 
 use edgehook::offline::{TestRun, run};
-use edgehook_tests::THINGSPEAK;
+use edgehook_tests::{STATEFUL, THINGSPEAK};
 
 fn test_run(wasm: &str, config: Option<&Path>, response: Option<&Path>) -> TestRun {
     TestRun {
@@ -65,6 +65,38 @@ async fn plugin_test_prints_the_request_and_the_device_events() {
         format!("{missing:#}").contains("/nonexistent/x.wasm"),
         "{missing:#}"
     );
+}
+
+/// What the plugin keeps, and which auth the host adds (never its secret),
+/// are part of the report.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_test_shows_the_key_value_state_and_the_auth_but_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("stateful.toml");
+    std::fs::write(
+        &manifest,
+        "event = \"kv/\"\nallowed_hosts = [\"api.example.com\"]\n\
+         [config]\nurl = \"https://api.example.com/in\"\n\
+         [auth]\ntype = \"bearer\"\ntoken = \"never-shown\"\n",
+    )
+    .unwrap();
+    let run_of = TestRun {
+        event: "kv/count".into(),
+        data: String::new(),
+        ..test_run(STATEFUL, Some(&manifest), None)
+    };
+    let report = run(run_of, Path::new("")).await.unwrap();
+    assert!(report.contains("device=1 total=1"), "{report}");
+    assert!(
+        report.contains("key-value state, its own bucket:\ntotal = 1"),
+        "{report}"
+    );
+    assert!(
+        report.contains("key-value state, the bucket of device dev-9:\nevents = 1"),
+        "{report}"
+    );
+    assert!(report.contains("the bearer auth"), "{report}");
+    assert!(!report.contains("never-shown"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,7 +41,18 @@ async fn the_console_in_a_real_browser() -> Result<()> {
         ..Settings::default()
     };
     let forward = support::forward_manifest("forward", &endpoint.url("/forward"));
-    let host = TestHost::start(&[("forward", edgehook_tests::BEHAVE, &forward)], settings).await;
+    let stateful = format!(
+        "event = \"kv/\"\nallowed_hosts = [\"*\"]\n[config]\nurl = \"{}\"\n",
+        endpoint.url("/stateful")
+    );
+    let host = TestHost::start(
+        &[
+            ("forward", edgehook_tests::BEHAVE, &forward),
+            ("stateful", edgehook_tests::STATEFUL, &stateful),
+        ],
+        settings,
+    )
+    .await;
     host.wait_for_plugin("forward", |p| p["state"] == "running")
         .await;
     host.register(&["p1"], &[("d3", Some("p1"))]).await;
@@ -50,7 +61,8 @@ async fn the_console_in_a_real_browser() -> Result<()> {
         .api("POST", "/v1/projects/p1/webhooks", &iottly.to_string())
         .await;
     ensure!(status == 201, "{body}");
-    let mainflux = json!([{ "name": "Pipeline", "url": "https://example.com/mainflux" }]);
+    let mainflux = json!([{ "name": "Pipeline", "url": "https://example.com/mainflux",
+        "auth": { "type": "bearer", "token": "mf-secret-1" } }]);
     let (status, body) = host
         .api("POST", "/things/d3/webhooks", &mainflux.to_string())
         .await;

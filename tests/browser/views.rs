@@ -151,6 +151,26 @@ pub async fn plugins_and_health(browser: &Browser, host: &TestHost) -> Result<()
         row.starts_with("forward running"),
         "the plugin's row: {row}"
     );
+    // A plugin's own key-value bucket, read-only.
+    let device = Device::connect(host.mqtt_addr(), "d4").await;
+    device.publish("kv/set", "colour=blue").await;
+    host.wait_for("/v1/plugins/stateful/kv", |k| {
+        k["keys"] == json!(["colour"])
+    })
+    .await;
+    browser
+        .click(Locator::Css(
+            "button[aria-label='Key-value state of stateful']",
+        ))
+        .await?;
+    let state = browser
+        .wait_for(
+            "the plugin's key-value state",
+            "const dl = document.querySelector('#plugin-kv dl');
+             return dl && dl.textContent",
+        )
+        .await?;
+    ensure!(state == json!("colourblue"), "the state shown: {state}");
     browser
         .click(Locator::Css("#nav [data-view=health]"))
         .await?;

@@ -332,6 +332,23 @@ pub async fn other_dialects(browser: &Browser, host: &TestHost) -> Result<()> {
         .await?;
     let (_, things) = host.api("GET", "/things/d3/webhooks", "").await;
     ensure!(things.as_array().map(Vec::len) == Some(2), "{things}");
+    // Which auth a webhook uses is shown, its secret never.
+    let pipeline = browser
+        .wait_for(
+            "the auth of the first Mainflux webhook",
+            "const row = [...document.querySelectorAll('#webhooks tbody tr')].find(r => r.cells[1].textContent === 'Pipeline');
+             return row && row.cells[3].textContent",
+        )
+        .await?;
+    ensure!(
+        pipeline == json!("https://example.com/mainflux (auth: bearer)"),
+        "the row shows {pipeline}"
+    );
+    let page = browser.text("body").await?;
+    ensure!(
+        !page.contains("mf-secret-1"),
+        "the bearer token is on the page"
+    );
     Ok(())
 }
 

@@ -33,6 +33,7 @@ export async function allWebhooks() {
     name: w.name || '',
     filter: `event ${w.event ?? w.eventName ?? ''}` + (w.deviceID || w.deviceid ? `, device ${w.deviceID || w.deviceid}` : ''),
     url: w.url || '',
+    auth: authOf(w),
     enabled: !w.disabled,
     raw: w,
   }));
@@ -53,6 +54,7 @@ export async function allWebhooks() {
         name: w.description,
         filter: `project ${w.project_id}, ${w.type} messages` + (w.channel ? `, channel ${w.channel}` : ''),
         url: w.url,
+        auth: authOf(w),
         enabled: true,
         project: w.project_id,
       });
@@ -70,9 +72,16 @@ function mainfluxRow(w) {
     name: w.name,
     filter: `thing ${w.thing_id}` + (w.group_id ? ` (group ${w.group_id})` : ''),
     url: w.url,
+    auth: authOf(w),
     enabled: true,
     raw: w,
   };
+}
+
+// Which auth webhook `w` uses (its secrets are never in a read).
+function authOf(w) {
+  if (!w.auth) return '';
+  return w.auth.type || 'basic (Particle)';
 }
 
 // The newest delivery of webhook `id`: its status, or its error.
@@ -121,7 +130,7 @@ function renderWebhooks({ rows, projects, groups, devices }) {
         el('td', {}, w.dialect),
         el('td', {}, w.name),
         el('td', {}, w.filter),
-        el('td', {}, el('code', {}, w.url)),
+        el('td', {}, el('code', {}, w.url), w.auth ? ` (auth: ${w.auth})` : null),
         el('td', {}, w.enabled ? 'yes' : 'no'),
         status,
         actions,
