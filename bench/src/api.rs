@@ -13,7 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
+use crate::args::Auth;
 use crate::devices::EVENT;
+use crate::sink::Sink;
 
 /// API calls in flight at once while webhooks are created or deleted.
 const CONCURRENT_CALLS: usize = 8;
@@ -61,10 +63,12 @@ impl Api {
     /// none of them; their ids, the answering one first.
     pub async fn create_webhooks(
         &self,
-        sink_url: &str,
+        sink: &Sink,
+        auth: Auth,
         others: usize,
     ) -> anyhow::Result<Vec<String>> {
-        let definitions = std::iter::once(load_webhook(sink_url))
+        let sink_url = &sink.url();
+        let definitions = std::iter::once(load_webhook(sink, auth))
             .chain((0..others).map(|n| idle_webhook(n, sink_url)));
         let created: Vec<anyhow::Result<String>> = stream::iter(definitions)
             .map(|definition| self.create(definition))
@@ -175,11 +179,11 @@ impl Api {
 
 /// The webhook under test: a JSON body template, the sink's answer rendered
 /// through `responseTemplate`, and errors on a topic that names the event.
-fn load_webhook(sink_url: &str) -> Value {
-    json!({
+fn load_webhook(sink: &Sink, auth: Auth) -> Value {
+    let mut webhook = json!({
         "name": "edgehook-bench",
         "event": EVENT,
-        "url": sink_url,
+        "url": sink.url(),
         "requestType": "POST",
         "json": {
             "seq": "{{seq}}",
@@ -189,7 +193,17 @@ fn load_webhook(sink_url: &str) -> Value {
         "noDefaults": true,
         "responseTemplate": "{{echo}}",
         "errorResponseTopic": format!("hook-error/{EVENT}/{{{{seq}}}}")
-    })
+    });
+    let auth = match auth {
+        Auth::None => return webhook,
+        Auth::Bearer => json!({"type": "bearer", "token": "bench-token"}),
+        Auth::Oauth2 => json!({"type": "oauth2-client-credentials",
+            "token_url": sink.token_url(), "client_id": "bench", "client_secret": "bench"}),
+        Auth::AwsSigv4 => json!({"type": "aws-sigv4", "region": "eu-west-1",
+            "service": "lambda", "access_key_id": "AKIDBENCH", "secret_access_key": "bench"}),
+    };
+    webhook["auth"] = auth;
+    webhook
 }
 
 /// A webhook whose event prefix matches none of the devices' events.

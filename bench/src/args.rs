@@ -79,9 +79,27 @@ pub struct Args {
     /// device (at most 64 devices), counting the frames they get
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub ws_clients: usize,
+    /// The auth the host does for the webhook's requests: none, a bearer
+    /// token, an OAuth 2 token from the sink's token endpoint (the report
+    /// counts the token requests), or an AWS SigV4 signature
+    #[arg(long, value_enum, default_value_t = Auth::None)]
+    pub auth: Auth,
     /// Print the report as one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+/// The webhook's `auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Auth {
+    /// No auth.
+    None,
+    /// `bearer`.
+    Bearer,
+    /// `oauth2-client-credentials`, the sink being the token endpoint.
+    Oauth2,
+    /// `aws-sigv4`.
+    AwsSigv4,
 }
 
 /// The window of the default mode.

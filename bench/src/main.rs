@@ -121,7 +121,7 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         true => Some(target.api.register_devices(&devices).await?),
         false => None,
     };
-    let webhooks = target.api.create_webhooks(&sink.url(), others).await?;
+    let webhooks = target.api.create_webhooks(&sink, args.auth, others).await?;
     let report = measure(args, plan, keys.as_deref(), &mut target, &sink).await;
     let cleanup = match target.spawned {
         Some(spawned) => spawned.stop().await,
@@ -168,6 +168,7 @@ async fn measure(
     let host_peak_rss = cpu.host.as_ref().and_then(Proc::peak_rss);
     let exited = target.spawned.as_mut().and_then(Spawned::exited);
     let sink_requests = sink.requests();
+    let token_requests = sink.tokens();
     let mut tally = fleet.finish();
 
     let seconds = tally
@@ -216,6 +217,7 @@ async fn measure(
         }),
         bench_cpu_seconds: my_cpu.map(round2),
         sink_requests,
+        token_requests,
         ws_clients: args.ws_clients,
         ws_frames,
         ws_frames_per_s: per_second(ws_frames as usize, wall),

@@ -47,6 +47,8 @@ pub struct Report {
     pub bench_cpu_seconds: Option<f64>,
     /// Requests the webhook sink received.
     pub sink_requests: u64,
+    /// Tokens its token endpoint gave (`--auth oauth2`).
+    pub token_requests: u64,
     /// WebSocket API clients subscribed to every device.
     pub ws_clients: usize,
     /// Telemetry frames they received in all.
@@ -170,6 +172,9 @@ impl fmt::Display for Report {
         }
         row(f, "bench CPU", &or_na(self.bench_cpu_seconds, " s"))?;
         row(f, "sink requests", &self.sink_requests)?;
+        if self.token_requests > 0 {
+            row(f, "token requests", &self.token_requests)?;
+        }
         if self.ws_clients > 0 {
             let fan_out = format!(
                 "{} frames to {} clients, {:.0} frames/s, {} closed by the host",

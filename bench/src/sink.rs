@@ -1,6 +1,7 @@
 //! The loopback webhook sink: an HTTP/1.1 server that answers every request
 //! `200 {"echo":N}`, N being the `seq` it finds in the request body, so the
-//! device's hook-response names the event it answers.
+//! device's hook-response names the event it answers; and, on `/token`, an
+//! OAuth 2 token endpoint that counts the tokens it gives.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +22,14 @@ use tokio::net::TcpListener;
 #[derive(Debug)]
 pub struct Sink {
     addr: SocketAddr,
-    requests: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+}
+
+/// What the sink has answered.
+#[derive(Debug, Default)]
+struct Counts {
+    requests: AtomicU64,
+    tokens: AtomicU64,
 }
 
 impl Sink {
@@ -31,9 +39,9 @@ impl Sink {
             .await
             .context("starting the webhook sink")?;
         let addr = listener.local_addr()?;
-        let requests = Arc::new(AtomicU64::new(0));
-        tokio::spawn(serve(listener, requests.clone()));
-        Ok(Self { addr, requests })
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(serve(listener, counts.clone()));
+        Ok(Self { addr, counts })
     }
 
     /// The URL the webhooks call.
@@ -41,13 +49,23 @@ impl Sink {
         format!("http://{}/hook", self.addr)
     }
 
-    /// Requests received so far.
+    /// Its token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("http://{}/token", self.addr)
+    }
+
+    /// Webhook requests received so far.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.counts.requests.load(Ordering::Relaxed)
+    }
+
+    /// Tokens given so far.
+    pub fn tokens(&self) -> u64 {
+        self.counts.tokens.load(Ordering::Relaxed)
     }
 }
 
-async fn serve(listener: TcpListener, requests: Arc<AtomicU64>) {
+async fn serve(listener: TcpListener, counts: Arc<Counts>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => {
@@ -61,9 +79,9 @@ async fn serve(listener: TcpListener, requests: Arc<AtomicU64>) {
                 continue;
             }
         };
-        let requests = requests.clone();
+        let counts = counts.clone();
         tokio::spawn(async move {
-            let answer = service_fn(move |request| answer(request, requests.clone()));
+            let answer = service_fn(move |request| answer(request, counts.clone()));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), answer)
                 .await;
@@ -73,9 +91,17 @@ async fn serve(listener: TcpListener, requests: Arc<AtomicU64>) {
 
 async fn answer(
     request: Request<Incoming>,
-    requests: Arc<AtomicU64>,
+    counts: Arc<Counts>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    requests.fetch_add(1, Ordering::Relaxed);
+    if request.uri().path() == "/token" {
+        counts.tokens.fetch_add(1, Ordering::Relaxed);
+        let token = br#"{"access_token":"bench-token","token_type":"Bearer","expires_in":3600}"#;
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from_static(token)));
+        return Ok(response.expect("a static header and a body make a response"));
+    }
+    counts.requests.fetch_add(1, Ordering::Relaxed);
     let body = request.into_body().collect().await?.to_bytes();
     let response = match find_seq(&body) {
         Some(seq) => Response::builder()
