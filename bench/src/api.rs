@@ -68,7 +68,7 @@ impl Api {
         others: usize,
     ) -> anyhow::Result<Vec<String>> {
         let sink_url = &sink.url();
-        let definitions = std::iter::once(load_webhook(sink, auth))
+        let definitions = std::iter::once(load_webhook(sink_url, &sink.token_url(), auth))
             .chain((0..others).map(|n| idle_webhook(n, sink_url)));
         let created: Vec<anyhow::Result<String>> = stream::iter(definitions)
             .map(|definition| self.create(definition))
@@ -179,11 +179,11 @@ impl Api {
 
 /// The webhook under test: a JSON body template, the sink's answer rendered
 /// through `responseTemplate`, and errors on a topic that names the event.
-fn load_webhook(sink: &Sink, auth: Auth) -> Value {
+fn load_webhook(sink_url: &str, token_url: &str, auth: Auth) -> Value {
     let mut webhook = json!({
         "name": "edgehook-bench",
         "event": EVENT,
-        "url": sink.url(),
+        "url": sink_url,
         "requestType": "POST",
         "json": {
             "seq": "{{seq}}",
@@ -198,7 +198,7 @@ fn load_webhook(sink: &Sink, auth: Auth) -> Value {
         Auth::None => return webhook,
         Auth::Bearer => json!({"type": "bearer", "token": "bench-token"}),
         Auth::Oauth2 => json!({"type": "oauth2-client-credentials",
-            "token_url": sink.token_url(), "client_id": "bench", "client_secret": "bench"}),
+            "token_url": token_url, "client_id": "bench", "client_secret": "bench"}),
         Auth::AwsSigv4 => json!({"type": "aws-sigv4", "region": "eu-west-1",
             "service": "lambda", "access_key_id": "AKIDBENCH", "secret_access_key": "bench"}),
     };
@@ -223,7 +223,10 @@ mod tests {
 
     #[test]
     fn the_error_topic_names_the_event() {
-        let hook = load_webhook("http://127.0.0.1:1/hook");
+        let hook = load_webhook("http://127.0.0.1:1/hook", "", Auth::None);
         assert_eq!(hook["errorResponseTopic"], "hook-error/load/{{seq}}");
+        assert!(hook.get("auth").is_none());
+        let oauth2 = load_webhook("http://s/hook", "http://s/token", Auth::Oauth2);
+        assert_eq!(oauth2["auth"]["token_url"], "http://s/token");
     }
 }
