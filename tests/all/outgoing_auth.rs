@@ -159,7 +159,7 @@ async fn google_pubsub_gets_one_token_for_many_events() {
         .create_webhook(json!({
             "event": "reading",
             "url": standin.url("/google/v1/projects/p/topics/t:publish"),
-            "requestType": "POST",
+            "requestType": "POST", "noDefaults": true,
             "json": {"messages": [{"data": "{{{PARTICLE_EVENT_BASE64}}}",
                                    "attributes": {"device": "{{{PARTICLE_DEVICE_ID}}}"}}]},
             "auth": {"type": "google-service-account",
