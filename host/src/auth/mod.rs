@@ -89,6 +89,11 @@ impl Authorizer {
         self.spec.token_endpoint().is_some()
     }
 
+    /// Where it gets its access tokens, if it uses them.
+    pub fn token_endpoint(&self) -> Option<&url::Url> {
+        self.spec.token_endpoint()
+    }
+
     /// The headers `request` is sent with, taking the place of any of the
     /// same name the plugin set: computed at `now` for signatures.
     pub fn headers(

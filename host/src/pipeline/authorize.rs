@@ -77,20 +77,18 @@ impl Pipeline {
         auth: &Authorizer,
         event: &Event,
     ) -> Option<Result<(), DeliveryError>> {
-        let request = match auth.token_request(SystemTime::now()) {
-            Ok(Some(request)) => request,
-            Ok(None) => return Some(Ok(())),
-            Err(e) => {
-                return Some(Err(DeliveryError::Token {
-                    host: String::new(),
-                    reason: e.to_string(),
-                }));
-            }
+        let Some(endpoint) = auth.token_endpoint() else {
+            return Some(Ok(()));
         };
-        let host = request.url.host_str().unwrap_or_default().to_owned();
+        let host = endpoint.host_str().unwrap_or_default().to_owned();
         let failed = |reason: String| DeliveryError::Token {
             host: host.clone(),
             reason,
+        };
+        let request = match auth.token_request(SystemTime::now()) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Some(Ok(())),
+            Err(e) => return Some(Err(failed(e.to_string()))),
         };
         let admitted = tokio::select! {
             admitted = self.throttle.admit(&host, event.device.as_str()) => admitted,
