@@ -233,6 +233,10 @@ async fn every_limit_is_refused_with_its_name_and_nothing_is_evicted() {
         (3, 3),
         "refused: 2 sizes and 1 full bucket"
     );
+    let size = host
+        .metric("edgehook_plugin_kv_keys{plugin=\"stateful\"}")
+        .await;
+    assert_eq!(size, 2, "the bucket's keys");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,5 +312,10 @@ async fn hosts_of_a_cluster_share_the_buckets_and_count_exactly() {
         let (_, total) =
             http_get(host.api_addr, "/v1/plugins/stateful/kv/total", Some(TOKEN)).await;
         assert_eq!(total, json!(2 * EACH));
+        // `shared` and `total`, counted in the shared store.
+        let keys = host
+            .metric("edgehook_plugin_kv_keys{plugin=\"stateful\"}")
+            .await;
+        assert_eq!(keys, 2);
     }
 }

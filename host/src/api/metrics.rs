@@ -21,6 +21,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::ApiState;
+use crate::stores::kv::Bucket;
 pub use per_webhook::render;
 pub use read::{Sample, Totals};
 pub use totals::{render_backlog, render_totals};
@@ -30,12 +31,17 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `GET /metrics`.
 pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
-    let samples: Vec<Sample> = state
-        .registry
-        .hooks()
-        .iter()
-        .map(|hook| Sample::read(hook))
-        .collect();
+    let hooks = state.registry.hooks();
+    let mut samples: Vec<Sample> = hooks.iter().map(|hook| Sample::read(hook)).collect();
+    for (sample, hook) in samples.iter_mut().zip(hooks.iter()) {
+        if hook.plugin.keeps_state() {
+            let own = Bucket {
+                plugin: hook.name.clone(),
+                device: None,
+            };
+            sample.kv_keys = state.kv.size(&own).await.ok();
+        }
+    }
     let totals = Totals::read(
         &state.stats,
         &state.refusals,

@@ -132,18 +132,7 @@ impl SharedState {
     ) -> Result<bool, KvError> {
         let key = prefix(bucket);
         for _ in 0..TRIES {
-            let entry = self.entry(&key).await?;
-            let (now, revision) = match &entry {
-                Some(e) if e.operation == kv::Operation::Put => (
-                    std::str::from_utf8(&e.value)
-                        .ok()
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0),
-                    e.revision,
-                ),
-                Some(e) => (0, e.revision),
-                None => (0, 0),
-            };
+            let (now, revision) = counted(self.entry(&key).await?.as_ref());
             let Some(next) = next(now) else {
                 return Ok(false);
             };
@@ -155,6 +144,11 @@ impl SharedState {
             }
         }
         Err(store("the count of keys kept changing under this host"))
+    }
+
+    /// The count of keys of `bucket`.
+    async fn counted(&self, bucket: &Bucket) -> Result<u64, KvError> {
+        Ok(counted(self.entry(&prefix(bucket)).await?.as_ref()).0)
     }
 
     /// Counts a key out of `bucket`.
@@ -290,6 +284,10 @@ impl KeyValue for SharedState {
         }
     }
 
+    async fn size(&self, bucket: &Bucket) -> Result<u64, KvError> {
+        self.counted(bucket).await
+    }
+
     async fn keys(&self, bucket: &Bucket, cursor: Option<&str>) -> Result<Keys, KvError> {
         let mut keys: Vec<String> = self
             .entries(bucket)
@@ -361,5 +359,21 @@ impl KeyValue for SharedState {
             }
         }
         self.kv.purge(prefix(bucket)).await.map_err(store)
+    }
+}
+
+/// The count a bucket's count entry holds, and the entry's revision (0 when
+/// there is none).
+fn counted(entry: Option<&kv::Entry>) -> (u64, u64) {
+    match entry {
+        Some(e) if e.operation == kv::Operation::Put => (
+            std::str::from_utf8(&e.value)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0),
+            e.revision,
+        ),
+        Some(e) => (0, e.revision),
+        None => (0, 0),
     }
 }

@@ -99,6 +99,11 @@ impl Plugin {
     pub fn stats_handle(&self) -> Arc<PluginStats> {
         self.stats.clone()
     }
+
+    /// Whether it may keep key-value state (it imports the `state` world).
+    pub fn keeps_state(&self) -> bool {
+        matches!(self.pre, Pre::V0_3(_))
+    }
 }
 
 /// A plugin compiled and linked against the world it implements.

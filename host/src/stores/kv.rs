@@ -164,6 +164,8 @@ pub trait KeyValue: std::fmt::Debug + Send + Sync {
 
     /// `store.list-keys`: the page of keys after `cursor`.
     async fn keys(&self, bucket: &Bucket, cursor: Option<&str>) -> Result<Keys, KvError>;
+    /// How many keys `bucket` holds (expired ones until they are purged).
+    async fn size(&self, bucket: &Bucket) -> Result<u64, KvError>;
 
     /// `atomics.swap`: writes `value` only if `key` is still at `revision`
     /// (`None`: still absent), as one indivisible step.

@@ -257,6 +257,19 @@ impl KeyValue for KvFile {
         .await
     }
 
+    async fn size(&self, bucket: &Bucket) -> Result<u64, KvError> {
+        let name = bucket.name();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(store)?;
+            let counts = tx.open_table(COUNTS).map_err(store)?;
+            Ok(counts
+                .get(name.as_str())
+                .map_err(store)?
+                .map_or(0, |v| v.value()))
+        })
+        .await
+    }
+
     async fn keys(&self, bucket: &Bucket, cursor: Option<&str>) -> Result<Keys, KvError> {
         let (bucket, cursor) = (bucket.name(), cursor.map(str::to_owned));
         self.blocking(move |db| {

@@ -76,6 +76,18 @@ pub fn render(samples: &[Sample]) -> String {
     );
     family(
         &mut out,
+        "edgehook_plugin_kv_keys",
+        "gauge",
+        "Keys in the plugin's own key-value bucket (expired ones until they are purged).",
+        samples,
+        |s, line| {
+            if let Some(keys) = s.kv_keys {
+                line(&[], keys.to_string());
+            }
+        },
+    );
+    family(
+        &mut out,
         "edgehook_plugin_suspended",
         "gauge",
         "1 when the plugin is suspended after a run of failed calls.",

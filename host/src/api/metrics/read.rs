@@ -26,6 +26,8 @@ pub struct Sample {
     pub log_bytes_dropped: u64,
     /// Key-value operations that read, that wrote, that failed.
     pub kv: [u64; 3],
+    /// Keys in its own bucket, for a plugin that keeps state.
+    pub kv_keys: Option<u64>,
     /// Whether it is suspended after a run of failures.
     pub suspended: bool,
     /// Whether it is disabled after a run of failed deliveries.
@@ -45,6 +47,7 @@ impl Sample {
             log_bytes_dropped: stats.log_bytes_dropped.load(Ordering::Relaxed),
             kv: [&stats.kv_reads, &stats.kv_writes, &stats.kv_errors]
                 .map(|counter| counter.load(Ordering::Relaxed)),
+            kv_keys: None,
             suspended: stats.suspended().is_some(),
             disabled: hook.disabled().is_some(),
         }

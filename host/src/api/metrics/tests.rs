@@ -18,6 +18,7 @@ fn renders_every_family_for_every_plugin() {
             memory_high_water: 1_179_648,
             log_bytes_dropped: 2048,
             kv: [5, 3, 1],
+            kv_keys: Some(42),
             suspended: false,
             disabled: true,
         },
@@ -29,6 +30,7 @@ fn renders_every_family_for_every_plugin() {
             memory_high_water: 0,
             log_bytes_dropped: 0,
             kv: [0, 0, 0],
+            kv_keys: None,
             suspended: true,
             disabled: false,
         },
@@ -73,6 +75,9 @@ edgehook_plugin_kv_operations_total{plugin="webhook/a\"b\\c\nd",kind="write"} 0
 # TYPE edgehook_plugin_kv_errors_total counter
 edgehook_plugin_kv_errors_total{plugin="forward"} 1
 edgehook_plugin_kv_errors_total{plugin="webhook/a\"b\\c\nd"} 0
+# HELP edgehook_plugin_kv_keys Keys in the plugin's own key-value bucket (expired ones until they are purged).
+# TYPE edgehook_plugin_kv_keys gauge
+edgehook_plugin_kv_keys{plugin="forward"} 42
 # HELP edgehook_plugin_suspended 1 when the plugin is suspended after a run of failed calls.
 # TYPE edgehook_plugin_suspended gauge
 edgehook_plugin_suspended{plugin="forward"} 0
@@ -104,6 +109,7 @@ fn totals_render_counters_gauges_and_a_cumulative_histogram() {
         memory_high_water: 0,
         log_bytes_dropped: 0,
         kv: [0, 0, 0],
+        kv_keys: None,
         suspended: false,
         disabled: true,
     }];
@@ -138,6 +144,6 @@ fn totals_render_counters_gauges_and_a_cumulative_histogram() {
 #[test]
 fn an_empty_host_has_the_headers_only() {
     let text = render(&[]);
-    assert_eq!(text.lines().count(), 18);
+    assert_eq!(text.lines().count(), 20);
     assert!(text.lines().all(|l| l.starts_with('#')));
 }
