@@ -23,17 +23,6 @@ async fn host() -> TestHost {
     TestHost::start(&[], Settings::default()).await
 }
 
-async fn host_retrying(delays: &str) -> TestHost {
-    TestHost::start(
-        &[],
-        Settings {
-            retry_delays: Some(delays.into()),
-            ..Settings::default()
-        },
-    )
-    .await
-}
-
 /// Waits until the stand-in has logged `n` requests of `vendor`; they are
 /// returned.
 async fn logged(standin: &Standin, vendor: &str, n: usize) -> Vec<Value> {
@@ -240,7 +229,7 @@ async fn an_oauth2_token_is_cached_and_refreshed_once_on_a_401() {
 /// A host retrying after `delays` with a webhook whose token endpoint is
 /// the stand-in's OAuth 2 server, and a device that publishes to it.
 async fn oauth2_direct(standin: &Standin, delays: &str) -> (TestHost, Device) {
-    let host = host_retrying(delays).await;
+    let host = TestHost::retrying(delays).await;
     host.create_webhook(json!({
         "event": "temp", "url": standin.url("/oauth2/api/t"),
         "auth": {"type": "oauth2-client-credentials", "token_url": standin.url("/oauth2/token"),

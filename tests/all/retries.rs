@@ -14,18 +14,6 @@ use crate::support::{Device, HostUnderTest, Scripted, Step, TestHost, closed_por
 /// What the device is told when its request was skipped (Particle's words).
 const SLEEPING: &str = "Sleeping, too many errors, please wait and try again";
 
-/// A host that retries failed requests after `delays` (e.g. "200ms, 400ms").
-async fn host_retrying(delays: &str) -> TestHost {
-    TestHost::start(
-        &[],
-        Settings {
-            retry_delays: Some(delays.into()),
-            ..Settings::default()
-        },
-    )
-    .await
-}
-
 /// The value of the sample `series` (name and labels, as written), or
 /// panics when `/metrics` has no such line.
 fn sample(text: &str, series: &str) -> f64 {
@@ -63,7 +51,7 @@ fn webhook_id(arrival: &crate::support::Arrival) -> String {
 async fn a_503_is_retried_and_the_device_gets_only_the_answer_that_followed() {
     let mut endpoint =
         Scripted::start(vec![Step::status(503, "busy"), Step::status(200, "stored")]).await;
-    let host = host_retrying("200ms, 400ms").await;
+    let host = TestHost::retrying("200ms, 400ms").await;
     host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/in") }))
         .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
@@ -108,7 +96,7 @@ async fn a_503_is_retried_and_the_device_gets_only_the_answer_that_followed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is_counted() {
     let mut endpoint = Scripted::start(vec![Step::status(500, "oops")]).await;
-    let host = host_retrying("200ms, 400ms").await;
+    let host = TestHost::retrying("200ms, 400ms").await;
     host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/in") }))
         .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
@@ -157,7 +145,7 @@ async fn when_the_retries_run_out_the_device_gets_one_hook_error_and_the_drop_is
 #[tokio::test(flavor = "multi_thread")]
 async fn a_404_is_not_retried() {
     let mut endpoint = Scripted::start(vec![Step::status(404, "no such thing")]).await;
-    let host = host_retrying("50ms, 50ms").await;
+    let host = TestHost::retrying("50ms, 50ms").await;
     host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/missing") }))
         .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
@@ -193,7 +181,7 @@ async fn a_429_is_retried_no_sooner_than_its_retry_after() {
         Step::status(200, "stored"),
     ])
     .await;
-    let host = host_retrying("50ms").await;
+    let host = TestHost::retrying("50ms").await;
     host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/in") }))
         .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
@@ -219,7 +207,7 @@ async fn a_429_is_retried_no_sooner_than_its_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_connection_closed_without_an_answer_is_retried() {
     let mut endpoint = Scripted::start(vec![Step::Close, Step::status(200, "stored")]).await;
-    let host = host_retrying("100ms").await;
+    let host = TestHost::retrying("100ms").await;
     host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/in") }))
         .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
@@ -259,7 +247,7 @@ async fn a_connection_closed_without_an_answer_is_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_connection_is_retried_until_the_retries_run_out() {
     let (_closed, port) = closed_port();
-    let host = host_retrying("100ms, 100ms").await;
+    let host = TestHost::retrying("100ms, 100ms").await;
     host.create_webhook(json!({ "event": "temp", "url": format!("http://127.0.0.1:{port}/in") }))
         .await;
     let mut device = Device::connect(host.mqtt_addr(), "d1").await;
@@ -459,7 +447,7 @@ async fn a_slow_endpoint_does_not_hold_up_a_fast_one() {
     // answer coming at all shows it did not wait for the slow one's.
     let mut slow = Scripted::start(vec![Step::status(200, "late").held()]).await;
     let mut fast = Scripted::start(vec![Step::status(200, "quick")]).await;
-    let host = host_retrying("").await;
+    let host = TestHost::retrying("").await;
     host.create_webhook(json!({ "event": "slow", "url": slow.url("/in") }))
         .await;
     host.create_webhook(json!({ "event": "fast", "url": fast.localhost_url("/in") }))
@@ -536,7 +524,7 @@ async fn host_concurrency_caps_the_requests_in_progress_to_one_host() {
 async fn a_deleted_webhook_is_tried_no_more_and_the_device_hears_why() {
     let mut endpoint = Scripted::start(vec![Step::status(500, "down")]).await;
     // Long enough that the DELETE comes before the first retry is due.
-    let host = host_retrying("2s, 2s, 2s").await;
+    let host = TestHost::retrying("2s, 2s, 2s").await;
     let id = host
         .create_webhook(json!({ "event": "temp", "url": endpoint.url("/deleted") }))
         .await;
@@ -575,7 +563,7 @@ async fn a_deleted_webhook_is_tried_no_more_and_the_device_hears_why() {
 async fn a_replaced_webhook_tries_the_old_definition_no_more() {
     let mut endpoint = Scripted::start(vec![Step::status(500, "down")]).await;
     // Long enough that the PUT comes before the first retry is due.
-    let host = host_retrying("2s, 2s, 2s").await;
+    let host = TestHost::retrying("2s, 2s, 2s").await;
     let id = host
         .create_webhook(json!({ "event": "temp", "url": endpoint.url("/old") }))
         .await;

@@ -16,6 +16,19 @@ pub struct TestHost {
 }
 
 impl TestHost {
+    /// A host without plugin files that retries failed requests after
+    /// `delays` (e.g. "200ms, 400ms").
+    pub async fn retrying(delays: &str) -> Self {
+        Self::start(
+            &[],
+            Settings {
+                retry_delays: Some(delays.into()),
+                ..Settings::default()
+            },
+        )
+        .await
+    }
+
     /// Starts a host whose plugins directory holds `plugins` (name, wasm
     /// path, manifest text), with private networks allowed (the endpoints
     /// of the tests are on loopback) unless `settings` says otherwise.
