@@ -5,7 +5,9 @@
 //! instances or in one), and the built-in `iottly` and `mainflux` plugins
 //! (their only call per event: they leave the answer to nobody), and the
 //! `stateful` fixture's key-value operations on a real `data/kv.redb`
-//! (every write on disk before it returns). Run with
+//! (every write on disk before it returns) and, when `nats-server` is on
+//! the PATH, on JetStream KV as a cluster keeps them (a server on
+//! loopback, every write acknowledged by it). Run with
 //! `cargo bench -p edgehook-tests`.
 
 use std::hint::black_box;
@@ -15,6 +17,9 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgehook::event::Event;
 use edgehook::exchange::{HookResponse, Outcome};
+use edgehook::nats::Nats;
+use edgehook::nats::auth::NatsAuth;
+use edgehook::nats::plugin_state::SharedState;
 use edgehook::runtime::{EngineOptions, Limits, Plugin, WasmEngine};
 use edgehook::stores::{KeyValue, KvFile};
 use edgehook::topic::{DeviceId, EventName};
@@ -22,20 +27,23 @@ use edgehook::topic::{DeviceId, EventName};
 /// A single-threaded runtime to drive calls, and `wasm` loaded with
 /// `config` on an engine without a compiled-code cache.
 fn load(wasm: &str, name: &str, config: &serde_json::Value) -> (tokio::runtime::Runtime, Plugin) {
-    load_with(wasm, name, config, None)
+    (runtime(), load_in(wasm, name, config, None))
 }
 
-/// [`load`] with plugin state kept in `kv`.
-fn load_with(
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `wasm` loaded with `config` and plugin state kept in `kv`.
+fn load_in(
     wasm: &str,
     name: &str,
     config: &serde_json::Value,
     kv: Option<Arc<dyn KeyValue>>,
-) -> (tokio::runtime::Runtime, Plugin) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+) -> Plugin {
     let engine = WasmEngine::new(&EngineOptions {
         instances: 16,
         max_memory: 64 << 20,
@@ -44,8 +52,7 @@ fn load_with(
     })
     .unwrap();
     let wasm = std::fs::read(wasm).unwrap();
-    let plugin = Plugin::load(&engine, name, &wasm, config, Limits::default()).unwrap();
-    (runtime, plugin)
+    Plugin::load(&engine, name, &wasm, config, Limits::default()).unwrap()
 }
 
 fn plugin_call(c: &mut Criterion) {
@@ -181,8 +188,66 @@ fn dialect_calls(c: &mut Criterion) {
 fn kv_calls(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let kv: Arc<dyn KeyValue> = Arc::new(KvFile::open(dir.path()).unwrap());
+    kv_calls_on(c, &runtime(), kv, "");
+    let Some((server, url)) = nats_server(dir.path()) else {
+        eprintln!("nats-server is not on the PATH: no figures for JetStream KV");
+        return;
+    };
+    let runtime = runtime();
+    let shared = runtime.block_on(async {
+        let nats = Nats::connect(&[url], &NatsAuth::default()).await.unwrap();
+        SharedState::open(&nats).await.unwrap()
+    });
+    kv_calls_on(c, &runtime, Arc::new(shared), ", JetStream KV");
+    drop(server);
+}
+
+/// A JetStream server on a free loopback port, storing under `dir`, and
+/// its URL; `None` when `nats-server` is not on the PATH.
+fn nats_server(dir: &std::path::Path) -> Option<(KillOnDrop, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.join("jetstream"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let server = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nats-server did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some((server, format!("nats://127.0.0.1:{port}")))
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `stateful` fixture's key-value calls on `kv`, named with `on`.
+fn kv_calls_on(
+    c: &mut Criterion,
+    runtime: &tokio::runtime::Runtime,
+    kv: Arc<dyn KeyValue>,
+    on: &str,
+) {
     let config = serde_json::json!({ "url": "https://example.com/in" });
-    let (runtime, plugin) = load_with(edgehook_tests::STATEFUL, "stateful", &config, Some(kv));
+    let plugin = load_in(edgehook_tests::STATEFUL, "stateful", &config, Some(kv));
     let device = DeviceId::try_from("dev-0001").unwrap();
     for (op, data, what) in [
         ("kv/get", "k", "one get"),
@@ -197,7 +262,7 @@ fn kv_calls(c: &mut Criterion) {
         let request = runtime.block_on(plugin.on_event(&event, None));
         assert!(request.unwrap().is_some(), "{op}");
         c.bench_function(
-            &format!("stateful on-event, {what} (fresh instance)"),
+            &format!("stateful on-event, {what} (fresh instance{on})"),
             |b| {
                 b.iter(|| {
                     runtime
