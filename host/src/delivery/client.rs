@@ -48,6 +48,13 @@ impl SendOptions {
     pub fn needs_clock(&self) -> bool {
         self.signing_key.is_some() || self.auth.as_ref().is_some_and(|a| a.needs_clock())
     }
+
+    /// Whether an attempt may first have to wait: for the clock, or for
+    /// an access token. (Checked before anything is allocated for it: most
+    /// webhooks have neither.)
+    pub fn may_wait(&self) -> bool {
+        self.needs_clock() || self.auth.as_ref().is_some_and(|a| a.uses_token())
+    }
 }
 
 /// Why a request got no response. The message names the destination and

@@ -151,11 +151,11 @@ impl Pipeline {
                 }
             },
         };
-        let result = Box::pin(
-            self.sender
-                .send_with_auth(request, &event.id, &hook.send, &headers),
-        )
-        .await;
+        // Boxed by the caller, with this.
+        let result = self
+            .sender
+            .send_with_auth(request, &event.id, &hook.send, &headers)
+            .await;
         Sent { result, token }
     }
 }

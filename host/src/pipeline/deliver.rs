@@ -194,7 +194,11 @@ impl Pipeline {
             if let Some(retired) = hook.retired() {
                 return Some(self.retired(retired));
             }
-            match Box::pin(self.ready_auth(hook, event)).await? {
+            let ready = match hook.send.may_wait() {
+                true => Box::pin(self.ready_auth(hook, event)).await?,
+                false => Ready::Go,
+            };
+            match ready {
                 Ready::Go => {}
                 Ready::Retired(why) => return Some(self.retired(why)),
                 Ready::Failed(refused @ DeliveryError::Refused(_)) => {
