@@ -42,8 +42,8 @@ struct Token {
     refresh_at: Instant,
 }
 
-/// The auth of one webhook, with its cached token.
-#[derive(Debug)]
+/// The auth of one webhook, with its cached token. Its `Debug` shows the
+/// type only: the secrets and the token never reach a log.
 pub struct Authorizer {
     spec: AuthSpec,
     token: Mutex<Option<Token>>,
@@ -61,6 +61,14 @@ pub enum Unauthorized {
     /// The token endpoint's answer is not a token.
     #[error("{0}")]
     BadToken(String),
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("type", &self.kind())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authorizer {
@@ -272,4 +280,52 @@ impl Authorizer {
 fn unix(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_type_and_no_secret() {
+        let spec = json!({"type": "basic", "username": "u", "password": "hunter2"});
+        let auth = Authorizer::new(AuthSpec::parse(&spec).unwrap().unwrap());
+        let shown = format!("{auth:?}");
+        assert_eq!(shown, r#"Authorizer { type: "basic", .. }"#);
+    }
+
+    #[test]
+    fn a_token_is_kept_until_three_quarters_of_its_life_and_forgotten_on_a_401() {
+        let spec = json!({"type": "oauth2-client-credentials",
+            "token_url": "https://id.example.com/token", "client_id": "c", "client_secret": "s"});
+        let auth = Authorizer::new(AuthSpec::parse(&spec).unwrap().unwrap());
+        assert!(auth.needs_token());
+        let answer = |body: &'static str| HookResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Bytes::from_static(body.as_bytes()),
+        };
+        auth.accept(&answer(r#"{"access_token": "t1", "expires_in": 3600}"#))
+            .unwrap();
+        let request = auth.token_request(SystemTime::now()).unwrap().unwrap();
+        let headers = auth.headers(&request, SystemTime::now()).unwrap();
+        assert_eq!(headers, [("authorization", "Bearer t1".to_owned())]);
+        auth.forget("Bearer stale");
+        assert!(
+            !auth.needs_token(),
+            "only the token that was refused is dropped"
+        );
+        auth.forget("Bearer t1");
+        assert!(auth.needs_token());
+        auth.accept(&answer(r#"{"access_token": "t2", "expires_in": 0}"#))
+            .unwrap();
+        assert!(
+            auth.needs_token(),
+            "a token at the end of its life is fetched again"
+        );
+        let refused = auth.accept(&answer(r#"{"error": "invalid_client"}"#));
+        assert!(matches!(refused, Err(Unauthorized::BadToken(_))));
+    }
 }
