@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 
 use crate::args::Auth;
 use crate::devices::EVENT;
+
+/// The name of the plugin `--plugin` installs.
+pub const PLUGIN: &str = "edgehook-bench";
 use crate::sink::Sink;
 
 /// API calls in flight at once while webhooks are created or deleted.
@@ -59,16 +62,19 @@ impl Api {
         Ok(token.trim().to_owned())
     }
 
-    /// Creates the webhook the devices' events run, and `others` that match
-    /// none of them; their ids, the answering one first.
+    /// Creates the webhook the devices' events run, with `auth` (none when
+    /// a plugin runs them), and `others` that match none of them; their
+    /// ids, the answering one first.
     pub async fn create_webhooks(
         &self,
         sink: &Sink,
-        auth: Auth,
+        load: Option<Auth>,
         others: usize,
     ) -> anyhow::Result<Vec<String>> {
         let sink_url = &sink.url();
-        let definitions = std::iter::once(load_webhook(sink_url, &sink.token_url(), auth))
+        let definitions = load
+            .map(|auth| load_webhook(sink_url, &sink.token_url(), auth))
+            .into_iter()
             .chain((0..others).map(|n| idle_webhook(n, sink_url)));
         let created: Vec<anyhow::Result<String>> = stream::iter(definitions)
             .map(|definition| self.create(definition))
@@ -137,6 +143,46 @@ impl Api {
             .await
     }
 
+    /// Installs `wasm` as plugin [`PLUGIN`] for the `load` events, posting
+    /// to `url`, with `config` (TOML lines) besides.
+    pub async fn install_plugin(&self, wasm: &Path, url: &str, config: &str) -> anyhow::Result<()> {
+        let wasm = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+        let manifest = format!(
+            "event = \"{EVENT}\"\nallowed_hosts = [\"127.0.0.1\"]\n[config]\nurl = \"{url}\"\n{config}\n"
+        );
+        const BOUNDARY: &str = "edgehook-bench-boundary-7d1f";
+        let mut body = Vec::with_capacity(wasm.len() + manifest.len() + 256);
+        for (field, content) in [("wasm", &wasm[..]), ("manifest", manifest.as_bytes())] {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{field}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+        self.send(
+            Method::PUT,
+            &format!("/v1/plugins/{PLUGIN}"),
+            &content_type,
+            body.into(),
+        )
+        .await
+        .map(drop)
+        .context("installing the plugin")
+    }
+
+    /// Removes plugin [`PLUGIN`].
+    pub async fn remove_plugin(&self) -> anyhow::Result<()> {
+        self.call(Method::DELETE, &format!("/v1/plugins/{PLUGIN}"), None)
+            .await
+            .map(drop)
+    }
+
     async fn create(&self, definition: Value) -> anyhow::Result<String> {
         let created = self
             .call(Method::POST, "/v1/webhooks", Some(definition.to_string()))
@@ -153,13 +199,25 @@ impl Api {
         path: &str,
         body: Option<String>,
     ) -> anyhow::Result<Value> {
+        let body = body.map(Bytes::from).unwrap_or_default();
+        self.send(method, path, "application/json", body).await
+    }
+
+    /// One API request; its JSON answer (`null` when it has no body).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.base);
         let request = Request::builder()
             .method(&method)
             .uri(&url)
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body.map(Bytes::from).unwrap_or_default()))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Full::new(body))
             .with_context(|| format!("--api {:?} is not a usable URL", self.base))?;
         let response = self
             .client
@@ -171,6 +229,9 @@ impl Api {
         let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             bail!("{method} {url}: the API answered {status}: {text}");
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
         }
         serde_json::from_slice(&body)
             .with_context(|| format!("{method} {url}: the API answered with no JSON: {text}"))

@@ -84,6 +84,16 @@ pub struct Args {
     /// counts the token requests), or an AWS SigV4 signature
     #[arg(long, value_enum, default_value_t = Auth::None)]
     pub auth: Auth,
+    /// Run the events through this plugin instead of the Particle-style
+    /// webhook: installed over the API for the run (a plugin that posts
+    /// `{"seq":N}` for an event `{"seq":N,…}` to `config.url`, as the
+    /// tests' `stateful` fixture does with its key-value work)
+    #[arg(long, value_name = "WASM", conflicts_with = "auth")]
+    pub plugin: Option<PathBuf>,
+    /// With --plugin: its configuration besides `url`, as TOML lines
+    /// (e.g. `load_op = "count"`)
+    #[arg(long, value_name = "TOML", requires = "plugin", default_value = "")]
+    pub plugin_config: String,
     /// Print the report as one JSON object instead of a table
     #[arg(long)]
     pub json: bool,

@@ -121,11 +121,23 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         true => Some(target.api.register_devices(&devices).await?),
         false => None,
     };
-    let webhooks = target.api.create_webhooks(&sink, args.auth, others).await?;
+    if let Some(wasm) = &args.plugin {
+        let config = &args.plugin_config;
+        target
+            .api
+            .install_plugin(wasm, &sink.plain_url(), config)
+            .await?;
+    }
+    let load = args.plugin.is_none().then_some(args.auth);
+    let webhooks = target.api.create_webhooks(&sink, load, others).await?;
     let report = measure(args, plan, keys.as_deref(), &mut target, &sink).await;
     let cleanup = match target.spawned {
         Some(spawned) => spawned.stop().await,
         None => match target.api.delete_webhooks(&webhooks).await {
+            Ok(()) if args.plugin.is_some() => match target.api.remove_plugin().await {
+                Ok(()) => target.api.remove_devices(&devices).await,
+                Err(err) => Err(err),
+            },
             Ok(()) => target.api.remove_devices(&devices).await,
             Err(err) => Err(err),
         },

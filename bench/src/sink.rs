@@ -1,7 +1,8 @@
 //! The loopback webhook sink: an HTTP/1.1 server that answers every request
 //! `200 {"echo":N}`, N being the `seq` it finds in the request body, so the
-//! device's hook-response names the event it answers; and, on `/token`, an
-//! OAuth 2 token endpoint that counts the tokens it gives.
+//! device's hook-response names the event it answers (on `/plain`, the
+//! bare `N`, for a plugin that answers with the body as it came); and, on
+//! `/token`, an OAuth 2 token endpoint that counts the tokens it gives.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +48,11 @@ impl Sink {
     /// The URL the webhooks call.
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    /// The URL whose answer is the bare `seq`.
+    pub fn plain_url(&self) -> String {
+        format!("http://{}/plain", self.addr)
     }
 
     /// Its token endpoint.
@@ -102,8 +108,10 @@ async fn answer(
         return Ok(response.expect("a static header and a body make a response"));
     }
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    let plain = request.uri().path() == "/plain";
     let body = request.into_body().collect().await?.to_bytes();
     let response = match find_seq(&body) {
+        Some(seq) if plain => Response::builder().body(Full::new(seq.to_owned().into())),
         Some(seq) => Response::builder()
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(format!("{{\"echo\":{seq}}}").into())),
