@@ -216,4 +216,27 @@ mod tests {
             "sent again, not kept"
         );
     }
+
+    /// The secrets of a token-based `auth` go to its token endpoint: they
+    /// stay with it whatever the URL does, and not when it moves.
+    #[test]
+    fn a_kept_auth_secret_follows_its_token_endpoint() {
+        let with_oauth2 = |url: &str, token_url: &str, secret: &str| {
+            object(json!({"event": "t", "url": url, "auth": {
+                "type": "oauth2-client-credentials", "token_url": token_url,
+                "client_id": "c", "client_secret": secret}}))
+        };
+        let stored = with_oauth2("https://a.example.com/", "https://id.example.com/t", "s3");
+        let mut moved_url =
+            with_oauth2("https://b.example.com/", "https://id.example.com/t", "***");
+        restore(&mut moved_url, &stored).unwrap();
+        assert_eq!(moved_url["auth"]["client_secret"], "s3");
+        let mut moved_token = with_oauth2(
+            "https://a.example.com/",
+            "https://evil.example.net/t",
+            "***",
+        );
+        let refused = restore(&mut moved_token, &stored).unwrap_err();
+        assert_eq!(refused.fields, ["auth.client_secret"]);
+    }
 }
