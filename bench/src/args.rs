@@ -94,6 +94,11 @@ pub struct Args {
     /// (e.g. `load_op = "count"`)
     #[arg(long, value_name = "TOML", requires = "plugin", default_value = "")]
     pub plugin_config: String,
+    /// Idle devices connected before the run and through it, keeping alive
+    /// only; the report gives the host's memory per idle device and its CPU
+    /// for them (each is a socket of this tool: `ulimit -n` bounds N)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub idle: usize,
     /// Print the report as one JSON object instead of a table
     #[arg(long)]
     pub json: bool,

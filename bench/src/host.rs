@@ -236,12 +236,21 @@ impl Proc {
         ))
     }
 
+    /// The resident set size in bytes now (`VmRSS`).
+    pub fn rss(&self) -> Option<u64> {
+        self.status_kib("VmRSS:").map(|kib| kib * 1024)
+    }
+
+    /// A `/proc/PID/status` figure given in kB.
+    fn status_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(self.dir.join("status")).ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix(field))?;
+        line.trim().strip_suffix("kB")?.trim().parse().ok()
+    }
+
     /// The peak resident set size in bytes (`VmHWM`).
     pub fn peak_rss(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(self.dir.join("status")).ok()?;
-        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-        let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-        Some(kib * 1024)
+        self.status_kib("VmHWM:").map(|kib| kib * 1024)
     }
 }
 

@@ -8,6 +8,7 @@ mod api;
 mod args;
 mod devices;
 mod host;
+mod idle;
 mod report;
 mod sink;
 mod watchers;
@@ -22,7 +23,8 @@ use crate::api::Api;
 use crate::args::Args;
 use crate::devices::{Broker, Fleet, Plan};
 use crate::host::{Proc, Spawned};
-use crate::report::{HostUsage, Latency, Report, round2};
+use crate::idle::Idle;
+use crate::report::{HostUsage, IdleUsage, Latency, Report, round2};
 use crate::sink::Sink;
 use crate::watchers::Watchers;
 
@@ -130,7 +132,20 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     }
     let load = args.plugin.is_none().then_some(args.auth);
     let webhooks = target.api.create_webhooks(&sink, load, others).await?;
-    let report = measure(args, plan, keys.as_deref(), &mut target, &sink).await;
+    let (idle, idle_usage) = match args.idle {
+        0 => (None, None),
+        count => {
+            let (idle, usage) = connect_idle(count, &target).await?;
+            (Some(idle), Some(usage))
+        }
+    };
+    let report = measure(args, plan, keys.as_deref(), &mut target, &sink)
+        .await
+        .map(|report| Report {
+            idle: idle_usage,
+            ..report
+        });
+    drop(idle);
     let cleanup = match target.spawned {
         Some(spawned) => spawned.stop().await,
         None => match target.api.delete_webhooks(&webhooks).await {
@@ -146,6 +161,38 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         eprintln!("edgehook-bench: warning: after the run: {err:#}");
     }
     report
+}
+
+/// How long the host is watched with only the idle devices connected.
+const IDLE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Connects `count` idle devices and measures what they cost the host: its
+/// resident set before and after, and its CPU over [`IDLE_WINDOW`] with
+/// nothing else going on.
+async fn connect_idle(count: usize, target: &Target) -> anyhow::Result<(Idle, IdleUsage)> {
+    let host = target.pid.map(Proc::pid);
+    let before = host.as_ref().and_then(Proc::rss);
+    eprintln!("edgehook-bench: connecting {count} idle devices");
+    let idle = Idle::connect(target.broker.socket_addr().await?, count).await?;
+    // Let the sessions settle before the resident set is read.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = host.as_ref().and_then(Proc::rss);
+    let cpu_before = host.as_ref().and_then(Proc::cpu_time);
+    tokio::time::sleep(IDLE_WINDOW).await;
+    let cpu_after = host.as_ref().and_then(Proc::cpu_time);
+    let mib = |bytes: u64| round2(bytes as f64 / (1024.0 * 1024.0));
+    let usage = IdleUsage {
+        devices: count,
+        connect_seconds: round2(idle.connect_time.as_secs_f64()),
+        rss_mib: before.zip(after).map(|(b, a)| (mib(b), mib(a))),
+        kib_per_device: before
+            .zip(after)
+            .map(|(b, a)| round2(a.saturating_sub(b) as f64 / 1024.0 / count as f64)),
+        idle_cpu_percent: cpu_before
+            .zip(cpu_after)
+            .map(|(b, a)| round2(100.0 * (a - b).as_secs_f64() / IDLE_WINDOW.as_secs_f64())),
+    };
+    Ok((idle, usage))
 }
 
 /// Connects the devices (each with its key, when given), runs the plan,
@@ -230,6 +277,7 @@ async fn measure(
         bench_cpu_seconds: my_cpu.map(round2),
         sink_requests,
         token_requests,
+        idle: None,
         ws_clients: args.ws_clients,
         ws_frames,
         ws_frames_per_s: per_second(ws_frames as usize, wall),

@@ -49,6 +49,8 @@ pub struct Report {
     pub sink_requests: u64,
     /// Tokens its token endpoint gave (`--auth oauth2`).
     pub token_requests: u64,
+    /// The idle devices (`--idle`), when there were any.
+    pub idle: Option<IdleUsage>,
     /// WebSocket API clients subscribed to every device.
     pub ws_clients: usize,
     /// Telemetry frames they received in all.
@@ -99,6 +101,22 @@ pub struct HostUsage {
     pub cpu_percent: Option<f64>,
     /// Its peak resident set size (`VmHWM`), since it started.
     pub peak_rss_mib: Option<f64>,
+}
+
+/// What `--idle` devices cost the host.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleUsage {
+    /// Idle devices connected.
+    pub devices: usize,
+    /// Seconds to connect them all.
+    pub connect_seconds: f64,
+    /// The host's resident set (`VmRSS`) before and after, MiB.
+    pub rss_mib: Option<(f64, f64)>,
+    /// The growth of the resident set per idle device, KiB.
+    pub kib_per_device: Option<f64>,
+    /// The host's CPU, as a share of one core, over a quiet window with
+    /// only the idle devices connected.
+    pub idle_cpu_percent: Option<f64>,
 }
 
 /// Rounds to 2 decimals.
@@ -169,6 +187,21 @@ impl fmt::Display for Report {
                 row(f, "host peak RSS", &or_na(host.peak_rss_mib, " MiB"))?;
             }
             None => row(f, "host", &"not measured (give --spawn or --host-pid)")?,
+        }
+        if let Some(idle) = &self.idle {
+            let rss = match (idle.rss_mib, idle.kib_per_device) {
+                (Some((before, after)), Some(per)) => {
+                    format!("RSS {before} → {after} MiB, {per} KiB per device")
+                }
+                _ => "RSS not measured".to_owned(),
+            };
+            let line = format!(
+                "{} connected in {} s, {rss}, host CPU idle {}",
+                idle.devices,
+                idle.connect_seconds,
+                or_na(idle.idle_cpu_percent, "% of one core")
+            );
+            row(f, "idle devices", &line)?;
         }
         row(f, "bench CPU", &or_na(self.bench_cpu_seconds, " s"))?;
         row(f, "sink requests", &self.sink_requests)?;

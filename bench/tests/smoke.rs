@@ -1,6 +1,7 @@
 //! Smoke test: the load tool spawns the workspace's edgehook binary and
 //! gets every one of a few hundred events answered exactly once, with the
-//! devices anonymous and with each logged in with its own key.
+//! devices anonymous, with each logged in with its own key, and with idle
+//! devices connected beside them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,9 +34,20 @@ fn devices_logged_in_with_their_keys_get_every_answer() {
     smoke(&["--device-logins"]);
 }
 
+#[test]
+fn idle_devices_are_measured_and_the_active_ones_get_every_answer() {
+    let report = smoke(&["--idle", "300"]);
+    let idle = &report["idle"];
+    assert_eq!(idle["devices"], 300, "{report}");
+    let per_device = idle["kib_per_device"]
+        .as_f64()
+        .expect("the host's RSS was read");
+    assert!(per_device > 0.0, "{report}");
+}
+
 /// A run of 5 devices and 200 events with `extra` options: every event
-/// answered once.
-fn smoke(extra: &[&str]) {
+/// answered once. The report.
+fn smoke(extra: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_edgehook-bench"))
         .arg("--spawn")
         .arg(host_binary())
@@ -58,4 +70,5 @@ fn smoke(extra: &[&str]) {
     assert_eq!(report["duplicates"], 0, "{report}");
     assert_eq!(report["wrong_topics"], 0, "{report}");
     assert_eq!(report["sink_requests"], 200, "{report}");
+    report
 }

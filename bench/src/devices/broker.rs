@@ -33,6 +33,14 @@ impl Broker {
         })
     }
 
+    /// Its socket address, resolved.
+    pub async fn socket_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await?
+            .next()
+            .with_context(|| format!("{}:{} does not resolve", self.host, self.port))
+    }
+
     /// The broker of an `mqtt://[user:pass@]host[:port]` URL, with its
     /// credentials.
     pub fn from_url(url: &str) -> anyhow::Result<Self> {
