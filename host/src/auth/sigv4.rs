@@ -317,41 +317,11 @@ fn host(url: &url::Url) -> String {
 }
 
 /// `now` in UTC as `x-amz-date` has it: `YYYYMMDDTHHMMSSZ` (the epoch for a
-/// time before it).
+/// time before it): RFC 3339 without its separators.
 fn amz_date(now: SystemTime) -> String {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    let (year, month, day) = civil_date(secs / 86_400);
-    let time = secs % 86_400;
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    )
-}
-
-/// The proleptic Gregorian (year, month, day) of a count of days since
-/// 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_date(days: u64) -> (u64, u64, u64) {
-    // Days since 0000-03-01, in 400-year eras that begin on a March 1st.
-    let days = days + 719_468;
-    let era = days / 146_097;
-    let day_of_era = days % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    // Months from March: 0 is March, 11 is February.
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
+    humantime::format_rfc3339_seconds(now.max(UNIX_EPOCH))
+        .to_string()
+        .replace(['-', ':'], "")
 }
 
 #[cfg(test)]
