@@ -59,12 +59,28 @@ pub fn keep_secrets(
         .into_iter()
         .map(|path| format!("auth.{path}"))
         .collect();
-    match (token_endpoint_of(old), token_endpoint_of(incoming)) {
-        (Some(from), Some(to)) => destination::kept_for(kept, from, to),
-        (None, None) => destination::kept_for(kept, old_url, new_url),
-        _ if kept.is_empty() => Ok(()),
-        (from, to) => destination::kept_for(kept, from.unwrap_or(old_url), to.unwrap_or(new_url)),
+    kept_for(kept, Some(old), Some(incoming), old_url, new_url)
+}
+
+/// Whether the secrets `kept` (paths in a definition; `auth.…` for its
+/// auth's) still go where they went: those of an auth with a token
+/// endpoint to that endpoint, the others with the webhook's URL.
+pub fn kept_for(
+    kept: Vec<String>,
+    old_auth: Option<&Value>,
+    new_auth: Option<&Value>,
+    old_url: &str,
+    new_url: &str,
+) -> Result<(), Box<Moved>> {
+    let old_endpoint = old_auth.and_then(token_endpoint_of);
+    let (to_endpoint, with_url): (Vec<String>, Vec<String>) = kept
+        .into_iter()
+        .partition(|path| path.starts_with("auth.") && old_endpoint.is_some());
+    if let Some(from) = old_endpoint {
+        let to = new_auth.and_then(token_endpoint_of).unwrap_or(new_url);
+        destination::kept_for(to_endpoint, from, to)?;
     }
+    destination::kept_for(with_url, old_url, new_url)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::secrets::destination::{self, Moved};
+use crate::secrets::destination::Moved;
 use crate::secrets::{self, MASK};
 
 /// What the API shows of webhook `id`, made at `created_at`: its
@@ -71,25 +71,10 @@ pub fn restore(
     if let Value::Object(map) = value {
         *incoming = map;
     }
-    // The secrets of a token-based `auth` go to its token endpoint.
-    let token_endpoint = |d: &Map<String, Value>| {
-        d.get("auth")
-            .and_then(crate::auth::token_endpoint_of)
-            .map(str::to_owned)
-    };
-    let (old_token, new_token) = (token_endpoint(stored), token_endpoint(incoming));
-    let (to_token, kept): (Vec<String>, Vec<String>) = kept
-        .into_iter()
-        .partition(|path| path.starts_with("auth.") && old_token.is_some());
-    if let Some(old) = &old_token {
-        let new = new_token
-            .as_deref()
-            .or(url_of(incoming))
-            .unwrap_or_default();
-        destination::kept_for(to_token, old, new)?;
-    }
     match (url_of(stored), url_of(incoming)) {
-        (Some(old), Some(new)) => destination::kept_for(kept, old, new),
+        (Some(old), Some(new)) => {
+            super::super::auth::kept_for(kept, stored.get("auth"), incoming.get("auth"), old, new)
+        }
         _ => Ok(()),
     }
 }
