@@ -60,6 +60,63 @@ impl Event {
     }
 }
 
+impl Event {
+    fn fields(&self) -> [&str; 4] {
+        [
+            self.id.as_str(),
+            self.published_at.as_str(),
+            self.device.as_str(),
+            self.name.as_str(),
+        ]
+    }
+
+    /// Its size as [`Event::encode`] writes it.
+    pub fn encoded_len(&self) -> usize {
+        self.fields().iter().map(|f| 4 + f.len()).sum::<usize>() + self.data.len()
+    }
+
+    /// The event as the stores keep it (the queue, the delivery history):
+    /// four length-prefixed strings (id, published_at, device, name), then
+    /// the data as is.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        for field in self.fields() {
+            let n = u32::try_from(field.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(field.as_bytes());
+        }
+        out.extend_from_slice(&self.data);
+        debug_assert_eq!(out.len(), self.encoded_len());
+        out
+    }
+
+    /// The event [`Event::encode`] wrote, or what is wrong with the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+        let mut rest = bytes;
+        let mut field = || -> Result<&str, &'static str> {
+            let (len, tail) = rest.split_first_chunk::<4>().ok_or("truncated")?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if tail.len() < len {
+                return Err("truncated");
+            }
+            let (text, tail) = tail.split_at(len);
+            rest = tail;
+            std::str::from_utf8(text).map_err(|_| "not UTF-8")
+        };
+        let id = field()?.to_owned();
+        let published_at = field()?.to_owned();
+        let device = DeviceId::try_from(field()?).map_err(|_| "bad device id")?;
+        let name = EventName::try_from(field()?).map_err(|_| "bad event name")?;
+        Ok(Self {
+            id,
+            device,
+            name,
+            data: Bytes::copy_from_slice(rest),
+            published_at,
+        })
+    }
+}
+
 /// What a device published about a command it was sent: a chunk of output
 /// or its end. Not an event: never queued, never given to a webhook.
 #[derive(Debug, Clone)]
@@ -94,5 +151,23 @@ mod tests {
         // 2026-11-22T14:16:58.123Z
         assert_eq!(a.published_at.len(), 24, "{}", a.published_at);
         assert!(a.published_at.ends_with('Z'));
+    }
+
+    #[test]
+    fn a_corrupt_event_is_named() {
+        assert_eq!(
+            Event::decode(b"\x05\x00\x00\x00ab").unwrap_err(),
+            "truncated"
+        );
+        let event = Event::received(
+            DeviceId::try_from("dev-1").unwrap(),
+            EventName::try_from("e").unwrap(),
+            Bytes::from_static(b"21.5"),
+        );
+        let mut bytes = event.encode();
+        let back = Event::decode(&bytes).unwrap();
+        assert_eq!((back.id, back.data), (event.id, event.data));
+        bytes[40] = 0xff;
+        assert!(Event::decode(&bytes).is_err());
     }
 }

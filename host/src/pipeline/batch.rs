@@ -16,7 +16,7 @@ use crate::hooks::Hook;
 use crate::ingress::device_limits::Share;
 use crate::ingress::{Ack, Inbound};
 use crate::origin::Sent;
-use crate::queue::{Change, Origins, Room, Unwritten, encode, encoded_len};
+use crate::queue::{Change, Origins, Room, Unwritten};
 
 /// An event taken in a batch, before its commit.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ impl Pipeline {
         }
         let room = match room {
             Some(room) => room,
-            None => self.queue.reserve(encoded_len(&event)).await,
+            None => self.queue.reserve(event.encoded_len()).await,
         };
         if let Some(claim) = claim {
             // Stored elsewhere already: nothing to commit here.
@@ -101,7 +101,7 @@ impl Pipeline {
             return;
         }
         let seq = self.queue.next_seq();
-        batch.changes.push(Change::Put(seq, encode(&event)));
+        batch.changes.push(Change::Put(seq, event.encode()));
         if let Some(sent) = &sent {
             origins.remember(sent, seq, &mut batch.changes);
         }

@@ -12,7 +12,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use super::batch::Batch;
 use super::parts::Pipeline;
 use crate::ingress::Inbound;
-use crate::queue::{Change, Origins, Pending, encoded_len};
+use crate::queue::{Change, Origins, Pending};
 use crate::service::Liveness;
 
 /// Most events written in one commit.
@@ -167,7 +167,7 @@ impl Pipeline {
                 },
                 (Err(_), _) => break,
             };
-            let Some(room) = self.queue.try_reserve(encoded_len(&next.event)) else {
+            let Some(room) = self.queue.try_reserve(next.event.encoded_len()) else {
                 // Full: commit what we have, then wait for room.
                 intake.held = Some(next);
                 break;

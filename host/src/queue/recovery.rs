@@ -11,7 +11,6 @@ use super::error::{JournalError, io_error};
 use super::frame::{self, Entry, FrameKind};
 use super::legacy::{self, Legacy};
 use super::origins::StoredOrigin;
-use super::record::decode;
 use super::segment::{MAGIC, segment_path};
 use super::state::{Replay, State, replay};
 use crate::event::Event;
@@ -129,7 +128,7 @@ pub(super) fn from_legacy(legacy: &Legacy) -> State<'_> {
 pub(super) fn recover(state: &State<'_>, dir: &Path) -> Result<Recovered, JournalError> {
     let mut pending = Vec::with_capacity(state.events.len());
     for (&seq, (bytes, done)) in &state.events {
-        let event = decode(bytes).map_err(|reason| JournalError::Corrupt {
+        let event = crate::event::Event::decode(bytes).map_err(|reason| JournalError::Corrupt {
             path: dir.display().to_string(),
             seq,
             reason,

@@ -19,10 +19,15 @@
 //! - [`PluginFiles`]: the plugin files installed over the API.
 //!
 //! - [`KeyValue`]: the plugins' key-value buckets.
+//!
+//! - [`History`]: every delivery attempt, with its event, for the
+//!   history, the dead letters and replays (each host its own).
 
 pub mod claims;
 pub mod cluster;
 pub mod flags;
+pub mod history;
+pub mod history_file;
 pub mod kv;
 pub mod kv_file;
 pub mod plugin_files;
@@ -31,6 +36,8 @@ pub mod records;
 pub use claims::Claim;
 pub use cluster::{Backlog, Cluster};
 pub use flags::{Flags, Unshared};
+pub use history::History;
+pub use history_file::HistoryFile;
 pub use kv::KeyValue;
 pub use kv_file::KvFile;
 pub use plugin_files::PluginFiles;

@@ -8,7 +8,6 @@ use bytes::Bytes;
 
 use super::super::frame::{self, Entry, FrameKind};
 use super::super::legacy;
-use super::super::record::encode;
 use super::super::segment::{MAGIC, segment_path, segments};
 use super::*;
 use crate::event::Event;
@@ -53,7 +52,7 @@ fn events_survive_reopening_with_their_done_webhooks_until_removed() {
         let (journal, recovered) = open(dir.path());
         assert!(recovered.pending.is_empty());
         journal
-            .apply(&[Change::Put(1, encode(&a)), Change::Put(2, encode(&b))])
+            .apply(&[Change::Put(1, a.encode()), Change::Put(2, b.encode())])
             .unwrap();
         journal
             .apply(&[Change::Done(2, "webhook/x".into()), Change::Remove(1)])
@@ -68,14 +67,14 @@ fn events_survive_reopening_with_their_done_webhooks_until_removed() {
     assert_eq!(p.event.published_at, b.published_at);
     assert_eq!(&p.event.data[..], b"\x00\xffbinary");
     assert_eq!(p.done, ["webhook/x"]);
-    assert_eq!(p.bytes, encode(&b).len());
+    assert_eq!(p.bytes, b.encode().len());
 
     journal.apply(&[Change::Remove(2)]).unwrap();
     drop(journal);
     let (journal, recovered) = open(dir.path());
     assert!(recovered.pending.is_empty());
     // Removing an event also forgets its `done` rows.
-    journal.apply(&[Change::Put(2, encode(&b))]).unwrap();
+    journal.apply(&[Change::Put(2, b.encode())]).unwrap();
     drop(journal);
     assert!(open(dir.path()).1.pending[0].done.is_empty());
 }
@@ -87,7 +86,7 @@ fn origins_survive_reopening_and_outlive_their_events() {
         let (journal, _) = open(dir.path());
         journal
             .apply(&[
-                Change::Put(1, encode(&event("a", b"1"))),
+                Change::Put(1, event("a", b"1").encode()),
                 Change::Remember(Origin::device("d1", 7), stored(1)),
                 Change::Remember(Origin::device("d1", 8), stored(2)),
             ])
@@ -135,10 +134,10 @@ fn a_commit_cut_short_is_dropped_and_the_log_goes_on_after_it() {
     {
         let (journal, _) = open(dir.path());
         journal
-            .apply(&[Change::Put(1, encode(&event("a", b"1")))])
+            .apply(&[Change::Put(1, event("a", b"1").encode())])
             .unwrap();
         journal
-            .apply(&[Change::Put(2, encode(&event("b", b"2")))])
+            .apply(&[Change::Put(2, event("b", b"2").encode())])
             .unwrap();
     }
     // A crash in the middle of writing the second commit.
@@ -154,7 +153,7 @@ fn a_commit_cut_short_is_dropped_and_the_log_goes_on_after_it() {
         let (journal, recovered) = open(dir.path());
         assert_eq!(seqs(&recovered), [1]);
         journal
-            .apply(&[Change::Put(3, encode(&event("c", b"3")))])
+            .apply(&[Change::Put(3, event("c", b"3").encode())])
             .unwrap();
     }
     assert_eq!(seqs(&open(dir.path()).1), [1, 3]);
@@ -168,14 +167,14 @@ fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
         {
             let (journal, _) = open(dir.path());
             journal
-                .apply(&[Change::Put(1, encode(&event("a", b"1")))])
+                .apply(&[Change::Put(1, event("a", b"1").encode())])
                 .unwrap();
             let good = fs::metadata(segment(dir.path())).unwrap().len();
             journal.faults().inject(Some(fault));
             // Even half of it is longer than the commit after it.
             let big = event("b", &[b'x'; 256]);
             for _ in 0..2 {
-                let err = journal.apply(&[Change::Put(2, encode(&big))]).unwrap_err();
+                let err = journal.apply(&[Change::Put(2, big.encode())]).unwrap_err();
                 let JournalError::Io { source, .. } = &err else {
                     panic!("{err}")
                 };
@@ -185,7 +184,7 @@ fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
             }
             journal.faults().inject(None);
             journal
-                .apply(&[Change::Put(3, encode(&event("c", b"3")))])
+                .apply(&[Change::Put(3, event("c", b"3").encode())])
                 .unwrap();
             // Nothing of the failed commits is left after the last one.
             let bytes = fs::read(segment(dir.path())).unwrap();
@@ -206,7 +205,7 @@ fn segments_are_rewritten_with_what_is_still_held() {
     let first = segment(dir.path());
     for seq in 1..=200 {
         let mut changes = vec![
-            Change::Put(seq, encode(&event("e", b"0123456789abcdef"))),
+            Change::Put(seq, event("e", b"0123456789abcdef").encode()),
             Change::Remember(Origin::device("d1", seq as u16), stored(seq)),
         ];
         if seq % 10 != 0 {
@@ -233,7 +232,7 @@ fn a_rewrite_cut_short_is_ignored() {
     {
         let (journal, _) = open(dir.path());
         journal
-            .apply(&[Change::Put(1, encode(&event("a", b"1")))])
+            .apply(&[Change::Put(1, event("a", b"1").encode())])
             .unwrap();
     }
     let path = segment(dir.path());
@@ -274,7 +273,7 @@ fn events_queued_by_an_earlier_version_are_taken_over() {
         let tx = db.begin_write().unwrap();
         {
             let mut events = tx.open_table(legacy::EVENTS).unwrap();
-            events.insert(4, encode(&a).as_slice()).unwrap();
+            events.insert(4, a.encode().as_slice()).unwrap();
             let mut done = tx.open_table(legacy::DONE).unwrap();
             done.insert((4, "webhook/x"), ()).unwrap();
             let mut origins = tx.open_table(legacy::ORIGINS).unwrap();
