@@ -24,7 +24,7 @@ use super::ApiState;
 use crate::stores::kv::Bucket;
 pub use per_webhook::render;
 pub use read::{Sample, Totals};
-pub use totals::{render_backlog, render_totals};
+pub use totals::{render_backlog, render_history, render_totals};
 
 /// The content type of the text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -50,6 +50,10 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
         &samples,
     );
     let mut text = render_totals(&totals);
+    text.push_str(&render_history(
+        state.replays.history().held(),
+        &state.recorded,
+    ));
     if let Some(cluster) = &state.cluster {
         text.push_str(&render_backlog(cluster.backlog().await));
     }

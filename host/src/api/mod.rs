@@ -7,6 +7,7 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod console;
+mod deliveries;
 pub mod events;
 pub mod fleet;
 mod health;

@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::{Router, middleware};
 
 use super::{
-    ApiState, auth, commands, config, console, events, fleet, health, iottly, mainflux, metrics,
-    plugin_kv, plugins, stream_ws, webhooks,
+    ApiState, auth, commands, config, console, deliveries, events, fleet, health, iottly, mainflux,
+    metrics, plugin_kv, plugins, stream_ws, webhooks,
 };
 
 /// Largest JSON body taken (a webhook definition, a device), in bytes;
@@ -21,6 +21,7 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
     let protected = Router::new()
         .merge(plugins::routes())
         .merge(plugin_kv::routes())
+        .merge(deliveries::routes())
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/v1/webhooks/{id}",

@@ -44,6 +44,10 @@ pub struct ApiState {
     pub kv: Arc<dyn crate::stores::KeyValue>,
     /// What the embedded broker refused.
     pub refusals: Arc<crate::ingress::refusals::Refusals>,
+    /// The delivery history, and replays from it into the pipeline.
+    pub replays: crate::pipeline::Replays,
+    /// What the history's writer could not keep.
+    pub recorded: Arc<crate::pipeline::RecordStats>,
     /// The settings in force, as the last reload left them.
     pub config: Arc<arc_swap::ArcSwap<crate::config::Config>>,
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::Settings;
-use super::error::{ConfigError, bytes, check, invalid};
+use super::error::{ConfigError, bytes, check, invalid, within};
 use crate::throttle::{Rate, RetrySchedule, ThrottleConfig};
 
 /// What happens to deliveries that fail.
@@ -21,6 +21,18 @@ pub struct DeliveryPolicy {
     pub ttl: Duration,
     /// Failed deliveries in a row after which a webhook is disabled (0: never).
     pub disable_after: u32,
+    /// What the delivery history keeps.
+    pub history: HistoryLimits,
+}
+
+/// What the delivery history keeps: attempts and their events for
+/// `max_age`, within `max_bytes`, the oldest first out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// How long.
+    pub max_age: Duration,
+    /// How much.
+    pub max_bytes: u64,
 }
 
 /// Bounds of the queue.
@@ -73,6 +85,16 @@ impl DeliveryPolicy {
             skip_retry: delays("skip_retry_delays", s.skip_retry_delays.as_deref())?,
             ttl,
             disable_after: s.disable_after.unwrap_or(10),
+            history: HistoryLimits {
+                max_age: within(
+                    "history_retention",
+                    s.history_retention,
+                    Duration::from_secs(7 * 24 * 3600),
+                    Duration::from_secs(60)..=Duration::from_secs(3650 * 24 * 3600),
+                    "1m..=3650d",
+                )?,
+                max_bytes: s.history_max_bytes.map_or(256 << 20, |b| b.as_u64()),
+            },
         })
     }
 }

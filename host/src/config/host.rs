@@ -74,6 +74,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The shape of the ready line.
     pub ready_format: ReadyFormat,
+    /// Where traces go (OTLP/HTTP), if anywhere.
+    pub otlp_endpoint: Option<url::Url>,
 }
 
 impl Config {
@@ -146,6 +148,7 @@ impl Config {
             log_level,
             log_format: s.log_format.unwrap_or_default(),
             ready_format: s.ready_format.unwrap_or_default(),
+            otlp_endpoint: output::otlp_endpoint(s.otlp_endpoint.as_deref())?,
         })
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Broker, Cluster, Config, Login, MqttVersion};
+use crate::secrets;
 use crate::throttle::{Rate, RetrySchedule};
 
 /// Each config key and its value in force (`null`: not set, or not
@@ -17,12 +18,14 @@ pub type InForce = BTreeMap<&'static str, Value>;
 
 /// The keys a reload applies without a restart. The broker's TLS files
 /// are read again on every reload, changed names or not.
-pub const LIVE: [&str; 15] = [
+pub const LIVE: [&str; 17] = [
     "log_level",
     "log_format",
     "retry_delays",
     "skip_retry_delays",
     "event_ttl",
+    "history_retention",
+    "history_max_bytes",
     "disable_after",
     "host_concurrency",
     "host_rate",
@@ -252,6 +255,23 @@ fn host(config: &Config, out: &mut InForce) {
         json!(delays(&config.delivery.skip_retry)),
     );
     set("disable_after", json!(config.delivery.disable_after));
+    set(
+        "history_retention",
+        json!(duration(config.delivery.history.max_age)),
+    );
+    set(
+        "history_max_bytes",
+        json!(config.delivery.history.max_bytes),
+    );
+    set(
+        "otlp_endpoint",
+        json!(
+            config
+                .otlp_endpoint
+                .as_ref()
+                .map(|u| secrets::url(u.as_str()))
+        ),
+    );
     set("host_concurrency", json!(config.throttle.host_concurrency));
     set("host_rate", rate(config.throttle.host_rate));
     set("device_rate", rate(config.throttle.device_rate));

@@ -18,7 +18,7 @@ mod sizes;
 
 pub use api::{ApiLimits, StreamLimits};
 pub use cluster::{ClientCert, Cluster, Login, NatsAuth};
-pub use delivery::{DeliveryPolicy, QueueLimits};
+pub use delivery::{DeliveryPolicy, HistoryLimits, QueueLimits};
 pub use error::ConfigError;
 pub use host::Config;
 pub use mqtt::{Broker, DeviceLimits, EmbeddedTls, MqttAuth, MqttVersion, UnknownVersion};

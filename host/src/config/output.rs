@@ -37,3 +37,23 @@ pub(super) fn log_level(s: &Settings) -> Result<String, ConfigError> {
     crate::logging::filter(&level).map_err(|e| invalid("log_level", e))?;
     Ok(level)
 }
+
+/// The OTLP/HTTP collector traces go to, when one is named: an `http` or
+/// `https` URL.
+pub(super) fn otlp_endpoint(text: Option<&str>) -> Result<Option<url::Url>, ConfigError> {
+    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match url::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(Some(url))
+        }
+        _ => Err(invalid(
+            "otlp_endpoint",
+            format!(
+                "{:?} is not an http(s) URL; write e.g. http://127.0.0.1:4318",
+                crate::secrets::url(text)
+            ),
+        )),
+    }
+}

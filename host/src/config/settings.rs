@@ -148,6 +148,16 @@ pub struct Settings {
     /// Delays before each new attempt of a request skipped because its host was sleeping after too many errors [default: 30s,1m]
     #[arg(long, env = "EDGEHOOK_SKIP_RETRY_DELAYS", value_name = "DURATIONS")]
     pub skip_retry_delays: Option<String>,
+    /// How long the delivery history keeps every attempt and its event (`GET /v1/deliveries`, dead letters, replays) [default: 7d]
+    #[arg(long, env = "EDGEHOOK_HISTORY_RETENTION", value_name = "DURATION", value_parser = duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub history_retention: Option<Duration>,
+    /// Most bytes of attempts and events the delivery history keeps; beyond it the oldest go first [default: 256 MiB]
+    #[arg(long, env = "EDGEHOOK_HISTORY_MAX_BYTES", value_name = "SIZE")]
+    pub history_max_bytes: Option<ByteSize>,
+    /// Export one OpenTelemetry trace per event to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 [default: none]
+    #[arg(long, env = "EDGEHOOK_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Requests in progress to one destination host at once [default: 32]
     #[arg(long, env = "EDGEHOOK_HOST_CONCURRENCY", value_name = "N")]
     pub host_concurrency: Option<usize>,
@@ -248,6 +258,9 @@ impl Settings {
             event_ttl: self.event_ttl.or(other.event_ttl),
             retry_delays: self.retry_delays.or(other.retry_delays),
             skip_retry_delays: self.skip_retry_delays.or(other.skip_retry_delays),
+            history_retention: self.history_retention.or(other.history_retention),
+            history_max_bytes: self.history_max_bytes.or(other.history_max_bytes),
+            otlp_endpoint: self.otlp_endpoint.or(other.otlp_endpoint),
             host_concurrency: self.host_concurrency.or(other.host_concurrency),
             host_rate: self.host_rate.or(other.host_rate),
             device_max_subscriptions: self

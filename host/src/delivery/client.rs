@@ -40,6 +40,8 @@ pub struct SendOptions {
     pub signing_key: Option<Arc<[u8]>>,
     /// The auth the host does for the webhook (`auth` with a `type`).
     pub auth: Option<Arc<crate::auth::Authorizer>>,
+    /// Its own retry schedule (`retry.schedule`), in place of the host's.
+    pub retry: Option<crate::throttle::RetrySchedule>,
 }
 
 impl SendOptions {

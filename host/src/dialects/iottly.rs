@@ -53,6 +53,9 @@ pub struct Definition {
     /// The auth the host does for its requests (CONTRACT section 14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Value>,
+    /// Its own retry schedule (CONTRACT section 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Value>,
 }
 
 /// The body of `POST /v1/projects/{project_id}/webhooks`.
@@ -71,6 +74,8 @@ struct Input {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     auth: Option<Value>,
+    #[serde(default)]
+    retry: Option<Value>,
 }
 
 /// Parses and checks a new webhook of `project`.
@@ -103,6 +108,7 @@ pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, WebhookError> 
     }
     checks::headers(&input.headers)?;
     super::auth::authorizer(input.auth.as_ref(), false)?;
+    super::retry::schedule(input.retry.as_ref())?;
     Ok(Definition {
         project_id: project,
         description: input.description,
@@ -112,6 +118,7 @@ pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, WebhookError> 
         payload_only: input.payload_only,
         headers: input.headers,
         auth: input.auth,
+        retry: input.retry,
     })
 }
 
@@ -131,6 +138,9 @@ pub fn view(id: &str, d: &Definition) -> Value {
     if let Some(auth) = &d.auth {
         view["auth"] = super::auth::view(auth);
     }
+    if let Some(retry) = &d.retry {
+        view["retry"] = retry.clone();
+    }
     view
 }
 
@@ -148,6 +158,7 @@ impl Dialect for Iottly {
             filter: filter(d),
             send: SendOptions {
                 auth: super::auth::authorizer(d.auth.as_ref(), false)?,
+                retry: super::retry::schedule(d.retry.as_ref())?,
                 ..SendOptions::default()
             },
             ..Running::default()

@@ -41,6 +41,9 @@ pub struct Definition {
     /// The auth the host does for its requests (CONTRACT section 14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Value>,
+    /// Its own retry schedule (CONTRACT section 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Value>,
 }
 
 /// One webhook of a `POST` body, or the body of a `PUT`.
@@ -62,6 +65,10 @@ pub struct Input {
     /// `PUT`.
     #[serde(default)]
     auth: Option<Value>,
+    /// `None` when left out: none for a new webhook, the stored one for a
+    /// `PUT`.
+    #[serde(default)]
+    retry: Option<Value>,
 }
 
 /// Parses the body of `POST /things/{thing_id}/webhooks`: a JSON array.
@@ -118,6 +125,7 @@ impl Input {
             });
         }
         super::auth::authorizer(self.auth.as_ref(), false)?;
+        super::retry::schedule(self.retry.as_ref())?;
         Ok(self)
     }
 
@@ -148,6 +156,9 @@ impl Input {
             _ => {}
         }
         self.metadata.get_or_insert_with(|| old.metadata.clone());
+        if self.retry.is_none() {
+            self.retry.clone_from(&old.retry);
+        }
         Ok(self)
     }
 
@@ -161,6 +172,7 @@ impl Input {
             headers: self.headers.unwrap_or_default(),
             metadata: self.metadata.unwrap_or_default(),
             auth: self.auth,
+            retry: self.retry,
         }
     }
 }
@@ -180,6 +192,9 @@ pub fn view(id: &str, d: &Definition) -> Value {
     if let Some(auth) = &d.auth {
         view["auth"] = super::auth::view(auth);
     }
+    if let Some(retry) = &d.retry {
+        view["retry"] = retry.clone();
+    }
     view
 }
 
@@ -197,6 +212,7 @@ impl Dialect for Mainflux {
             filter: filter(d),
             send: SendOptions {
                 auth: super::auth::authorizer(d.auth.as_ref(), false)?,
+                retry: super::retry::schedule(d.retry.as_ref())?,
                 ..SendOptions::default()
             },
             ..Running::default()

@@ -9,6 +9,7 @@ mod auth;
 pub mod iottly;
 pub mod mainflux;
 pub mod particle;
+mod retry;
 mod secrets;
 
 pub use all::Webhooks;

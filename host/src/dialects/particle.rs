@@ -61,16 +61,24 @@ impl Definition {
         Ok(self)
     }
 
-    /// What the particle plugin renders, and the `auth` the host does (one
-    /// with a `type`), which the plugin never sees.
-    fn split(&self) -> (Value, Option<Value>) {
+    /// What the particle plugin renders, and what the host does itself,
+    /// which the plugin never sees: the `auth` (one with a `type`) and the
+    /// `retry` schedule.
+    fn split(&self) -> (Value, HostPart) {
         let mut plugin_part = self.0.clone();
-        let host_auth = match plugin_part.get("auth") {
+        let auth = match plugin_part.get("auth") {
             Some(auth) if super::auth::is_typed(auth) => plugin_part.remove("auth"),
             _ => None,
         };
-        (Value::Object(plugin_part), host_auth)
+        let retry = plugin_part.remove("retry");
+        (Value::Object(plugin_part), HostPart { auth, retry })
     }
+}
+
+/// The parts of a Particle definition the host does itself.
+struct HostPart {
+    auth: Option<Value>,
+    retry: Option<Value>,
 }
 
 /// The Particle dialect.
@@ -85,7 +93,7 @@ impl Dialect for Particle {
     /// Checks the definition with the particle plugin's own parser, and
     /// derives how the host runs it.
     fn running(definition: &Definition) -> Result<Running, WebhookError> {
-        let (plugin_part, auth) = definition.split();
+        let (plugin_part, host) = definition.split();
         let webhook = edgehook_particle::Webhook::from_json(&plugin_part)
             .map_err(|e| WebhookError::Invalid(e.to_string()))?;
         let devices = webhook
@@ -105,7 +113,8 @@ impl Dialect for Particle {
             send: SendOptions {
                 insecure_tls: !webhook.reject_unauthorized(),
                 signing_key: webhook.secret().map(Arc::from),
-                auth: super::auth::authorizer(auth.as_ref(), true)?,
+                auth: super::auth::authorizer(host.auth.as_ref(), true)?,
+                retry: super::retry::schedule(host.retry.as_ref())?,
             },
             disabled: webhook.disabled(),
         })

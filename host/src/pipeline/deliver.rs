@@ -23,6 +23,7 @@ use tokio::sync::SemaphorePermit;
 
 use super::authorize::{Ready, Sent};
 use super::parts::{Job, Pipeline};
+use super::record::Made;
 use super::stats::{DropReason, RequestOutcome};
 use crate::delivery::DeliveryError;
 use crate::event::Event;
@@ -30,6 +31,7 @@ use crate::exchange::{Answer, HookRequest, HookResponse, Outcome, Reply};
 use crate::fleet::GroupId;
 use crate::hooks::Hook;
 use crate::runtime::KeptInstance;
+use crate::stores::history::Outcome as Recorded;
 use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
 
 /// Waiting this long for the throttle counts as throttled.
@@ -43,6 +45,8 @@ struct Tries<'a> {
     skips: usize,
     /// The request went out at least once: the device heard `hook-sent`.
     sent: bool,
+    /// Attempts recorded in the history.
+    recorded: u32,
     /// The instance kept for the answer, dropped before any wait for a
     /// retry (it would hold a pool slot through the wait).
     kept: &'a mut Option<KeptInstance>,
@@ -80,6 +84,7 @@ impl Pipeline {
         let event = &job.event;
         if let Some(reason) = hook.disabled() {
             // Through the plugin, so that its error topic applies.
+            self.note_unsent(hook, job, &reason, Recorded::Refused);
             let outcome = Outcome::Failed(reason);
             let replies = self
                 .answer(hook, job, Answer::Plugin, &outcome, None)
@@ -102,6 +107,7 @@ impl Pipeline {
             Ok(None) => return Some(Vec::new()),
             Err(why) => {
                 tracing::warn!(device = %event.device, event = %event.name, "{why}");
+                self.note_unsent(hook, job, &why, Recorded::GaveUp);
                 let reply = Reply::error(why.clone());
                 hook.log.record(event, None, Outcome::Failed(why));
                 return Some(vec![reply]);
@@ -179,20 +185,24 @@ impl Pipeline {
     ) -> Option<Outcome> {
         let event = &job.event;
         let host = request.url.host_str().unwrap_or_default();
-        if let Some(ended) = self.ended_before_sending(hook, event, host) {
+        if let Some((ended, recorded)) = self.ended_before_sending(hook, event, host) {
+            if let Outcome::Failed(why) = &ended {
+                self.note_unsent(hook, job, why, recorded);
+            }
             return Some(ended);
         }
         let mut tries = Tries {
             retries: 0,
             skips: 0,
             sent: false,
+            recorded: 0,
             kept,
         };
         // A `401` to an access token asks for a new one, once.
         let mut refreshed = false;
         loop {
             if let Some(retired) = hook.retired() {
-                return Some(self.retired(retired));
+                return Some(self.retired(hook, job, &mut tries, retired));
             }
             let ready = match hook.send.may_wait() {
                 true => Box::pin(self.ready_auth(hook, event)).await?,
@@ -200,14 +210,33 @@ impl Pipeline {
             };
             match ready {
                 Ready::Go => {}
-                Ready::Retired(why) => return Some(self.retired(why)),
+                Ready::Retired(why) => return Some(self.retired(hook, job, &mut tries, why)),
                 Ready::Failed(refused @ DeliveryError::Refused(_)) => {
                     self.stats.request(RequestOutcome::Refused);
-                    return Some(outcome_of(Err(refused)));
+                    let ended = outcome_of(Err(refused));
+                    if let Outcome::Failed(why) = &ended {
+                        self.note(
+                            hook,
+                            job,
+                            &mut tries,
+                            Made::unsent(),
+                            Err(why),
+                            Recorded::Refused,
+                        );
+                    }
+                    return Some(ended);
                 }
                 Ready::Failed(failed) => {
                     match self
-                        .retry(hook, event, host, Err(failed), None, &mut tries)
+                        .retry(
+                            hook,
+                            job,
+                            host,
+                            Err(failed),
+                            None,
+                            Made::unsent(),
+                            &mut tries,
+                        )
                         .await?
                     {
                         Step::Again => continue,
@@ -218,7 +247,7 @@ impl Pipeline {
             let asked = tokio::time::Instant::now();
             let admitted = tokio::select! {
                 admitted = self.throttle.admit(host, event.device.as_str()) => admitted,
-                retired = hook.until_retired() => return Some(self.retired(retired)),
+                retired = hook.until_retired() => return Some(self.retired(hook, job, &mut tries, retired)),
                 () = self.shutdown.cancelled() => return None,
             };
             let Ok(host_slot) = admitted else {
@@ -230,13 +259,21 @@ impl Pipeline {
             if asked.elapsed() >= THROTTLED {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             }
+            let mut made = Made::unsent();
             let Sent { result, token } = {
                 let _slot = self.slot().await?;
                 if let Some(retired) = hook.retired() {
-                    return Some(self.retired(retired));
+                    return Some(self.retired(hook, job, &mut tries, retired));
                 }
-                Box::pin(self.send_authorized(hook, event, request)).await
+                made.at = SystemTime::now();
+                let started = tokio::time::Instant::now();
+                let sent = Box::pin(self.send_authorized(hook, event, request)).await;
+                made.took = started.elapsed();
+                sent
             };
+            if !matches!(result, Err(DeliveryError::Refused(_))) {
+                made.request = Some(request);
+            }
             let attempt = attempt_of(&result);
             let verdict = classify(&attempt, SystemTime::now());
             let not_before = match verdict {
@@ -261,13 +298,20 @@ impl Pipeline {
             {
                 auth.forget(token);
                 refreshed = true;
+                self.note_result(hook, job, &mut tries, made, &result, Recorded::Retrying);
                 continue;
             }
             let Verdict::Retry { not_before } = verdict else {
+                let recorded = match (verdict, attempt) {
+                    (Verdict::Success, _) => Recorded::Delivered,
+                    (_, Attempt::Refused) => Recorded::Refused,
+                    _ => Recorded::GaveUp,
+                };
+                self.note_result(hook, job, &mut tries, made, &result, recorded);
                 return Some(outcome_of(result));
             };
             match self
-                .retry(hook, event, host, result, not_before, &mut tries)
+                .retry(hook, job, host, result, not_before, made, &mut tries)
                 .await?
             {
                 Step::Again => {}
@@ -279,15 +323,22 @@ impl Pipeline {
     /// The end of a delivery before its first attempt: its destination
     /// is not allowed, or its event is past its TTL already (it waited in
     /// the queue: a stop, a slow cluster).
-    fn ended_before_sending(&self, hook: &Hook, event: &Event, host: &str) -> Option<Outcome> {
+    fn ended_before_sending(
+        &self,
+        hook: &Hook,
+        event: &Event,
+        host: &str,
+    ) -> Option<(Outcome, Recorded)> {
         if !hook.allows_host(host) {
             self.stats.request(RequestOutcome::Refused);
-            return Some(Outcome::Failed(format!(
+            let why = format!(
                 "destination {host} refused: not in the allowed_hosts of plugin {}",
                 hook.name
-            )));
+            );
+            return Some((Outcome::Failed(why), Recorded::Refused));
         }
         self.expires_within(event, Duration::ZERO)
+            .map(|expired| (expired, Recorded::GaveUp))
     }
 
     /// The host of `request` is sleeping: the device hears of every skip,
@@ -305,11 +356,35 @@ impl Pipeline {
         self.stats.skipped.fetch_add(1, Ordering::Relaxed);
         let Some(wait) = self.policy.load().skip_retry.delay(tries.skips, None) else {
             self.stats.drop_event(DropReason::Skipped);
+            self.note(
+                hook,
+                job,
+                tries,
+                Made::unsent(),
+                Err(SLEEPING_MESSAGE),
+                Recorded::GaveUp,
+            );
             return Some(Step::Done(Outcome::Failed(SLEEPING_MESSAGE.to_owned())));
         };
         if let Some(expired) = self.expires_within(event, wait) {
+            self.note(
+                hook,
+                job,
+                tries,
+                Made::unsent(),
+                Err(SLEEPING_MESSAGE),
+                Recorded::GaveUp,
+            );
             return Some(Step::Done(expired));
         }
+        self.note(
+            hook,
+            job,
+            tries,
+            Made::unsent(),
+            Err(SLEEPING_MESSAGE),
+            Recorded::Retrying,
+        );
         let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
         let replies = self
             .answer(hook, job, request.answer, &skipped, tries.kept.take())
@@ -318,22 +393,30 @@ impl Pipeline {
             Box::pin(self.responder.replies(event, &replies)).await;
         }
         tries.skips += 1;
-        self.wait_for_next(hook, wait).await
+        self.wait_for_next(hook, job, tries, wait).await
     }
 
     /// A failed attempt the policy retries: waits for the next one, or
     /// ends the delivery when the retries are exhausted or the event would
     /// outlive its TTL. `None` when shutdown cut it short.
+    #[allow(clippy::too_many_arguments)]
     async fn retry(
         &self,
         hook: &Hook,
-        event: &Event,
+        job: &Job,
         host: &str,
         result: Result<HookResponse, DeliveryError>,
         not_before: Option<Duration>,
+        made: Made<'_>,
         tries: &mut Tries<'_>,
     ) -> Option<Step> {
-        let Some(wait) = self.policy.load().retry.delay(tries.retries, not_before) else {
+        let event = &job.event;
+        let schedule = match &hook.send.retry {
+            Some(own) => own.delay(tries.retries, not_before),
+            None => self.policy.load().retry.delay(tries.retries, not_before),
+        };
+        let Some(wait) = schedule else {
+            self.note_result(hook, job, tries, made, &result, Recorded::GaveUp);
             self.stats.drop_event(DropReason::Retries);
             return Some(Step::Done(match outcome_of(result) {
                 Outcome::Failed(why) if tries.retries > 0 => Outcome::Failed(format!(
@@ -344,30 +427,93 @@ impl Pipeline {
             }));
         };
         if let Some(expired) = self.expires_within(event, wait) {
+            self.note_result(hook, job, tries, made, &result, Recorded::GaveUp);
             return Some(Step::Done(expired));
         }
+        self.note_result(hook, job, tries, made, &result, Recorded::Retrying);
         tries.retries += 1;
         *tries.kept = None;
         self.stats.retried.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
             "attempt {} to {host} failed; trying again in {wait:?}", tries.retries);
-        self.wait_for_next(hook, wait).await
+        self.wait_for_next(hook, job, tries, wait).await
     }
 
     /// Waits `wait` for the next attempt: [`Step::Again`], or the end of
     /// the delivery when its webhook was retired first; `None` at shutdown.
-    async fn wait_for_next(&self, hook: &Hook, wait: Duration) -> Option<Step> {
+    async fn wait_for_next(
+        &self,
+        hook: &Hook,
+        job: &Job,
+        tries: &mut Tries<'_>,
+        wait: Duration,
+    ) -> Option<Step> {
         Some(match self.wait(hook, wait).await? {
-            Some(retired) => Step::Done(self.retired(retired)),
+            Some(retired) => Step::Done(self.retired(hook, job, tries, retired)),
             None => Step::Again,
         })
     }
 
     /// The end of a delivery whose webhook was retired (`why`, its
-    /// message): counted as a drop.
-    fn retired(&self, why: String) -> Outcome {
+    /// message): counted as a drop, recorded as given up.
+    fn retired(&self, hook: &Hook, job: &Job, tries: &mut Tries<'_>, why: String) -> Outcome {
         self.stats.drop_event(DropReason::Removed);
+        self.note(
+            hook,
+            job,
+            tries,
+            Made::unsent(),
+            Err(&why),
+            Recorded::GaveUp,
+        );
         Outcome::Failed(why)
+    }
+
+    /// Records an attempt of this delivery in the history.
+    fn note(
+        &self,
+        hook: &Hook,
+        job: &Job,
+        tries: &mut Tries<'_>,
+        made: Made<'_>,
+        answer: Result<&HookResponse, &str>,
+        outcome: Recorded,
+    ) {
+        let first = tries.recorded == 0;
+        tries.recorded += 1;
+        let number = job.attempts_before + tries.recorded;
+        self.recorder
+            .attempt(&hook.name, &job.event, first, number, made, answer, outcome);
+    }
+
+    /// [`Self::note`] of a request's result.
+    fn note_result(
+        &self,
+        hook: &Hook,
+        job: &Job,
+        tries: &mut Tries<'_>,
+        made: Made<'_>,
+        result: &Result<HookResponse, DeliveryError>,
+        outcome: Recorded,
+    ) {
+        match result {
+            Ok(response) => self.note(hook, job, tries, made, Ok(response), outcome),
+            Err(err) => self.note(hook, job, tries, made, Err(&err.to_string()), outcome),
+        }
+    }
+
+    /// Records the one attempt of a delivery that ended before any
+    /// request: `why` it ended.
+    fn note_unsent(&self, hook: &Hook, job: &Job, why: &str, outcome: Recorded) {
+        self.recorder.attempt(
+            &hook.name,
+            &job.event,
+            true,
+            job.attempts_before + 1,
+            Made::unsent(),
+            Err(why),
+            outcome,
+        );
     }
 
     /// The drop of `event` when waiting `wait` more would take it past the

@@ -32,9 +32,13 @@ mod batch;
 mod deliver;
 mod intake;
 mod parts;
+mod record;
+mod replay;
 pub mod stats;
 
 pub use crate::config::DeliveryPolicy;
 pub use intake::{COMMIT_WAIT, MAX_BATCH, REMOVAL_DELAY};
 pub use parts::{Parts, Pipeline};
+pub use record::{RecordStats, Recorder};
+pub use replay::{ReplayError, Replays};
 pub use stats::DeliveryStats;

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::record::Recorder;
 use super::stats::DeliveryStats;
 use crate::config::DeliveryPolicy;
 use crate::delivery::HttpSender;
@@ -39,6 +40,7 @@ pub struct Pipeline {
     /// Every delivery task, waited for at shutdown.
     pub(super) deliveries: tokio_util::task::TaskTracker,
     pub(super) flags: Arc<dyn Flags>,
+    pub(super) recorder: Recorder,
     pub(super) liveness: crate::service::Liveness,
     pub(super) shutdown: CancellationToken,
     /// Stops the deliveries still in progress where they are.
@@ -75,6 +77,8 @@ pub struct Parts {
     pub max_in_flight: usize,
     /// Where auto-disable is shared with other hosts (`--nats-url`).
     pub flags: Arc<dyn Flags>,
+    /// Where every attempt goes, for the delivery history.
+    pub recorder: Recorder,
     /// Stamped each time the loop goes round, for the watchdog.
     pub liveness: crate::service::Liveness,
     /// Cancelled when a stop's drain timeout has passed: the deliveries
@@ -93,6 +97,8 @@ pub(super) struct Job {
     pub(super) ticket: Arc<Ticket>,
     /// When the host took it (or found it in the queue at start).
     pub(super) since: Instant,
+    /// Attempts the history has of it already: a replay counts on.
+    pub(super) attempts_before: u32,
     /// Its place in its device's share of the queue, until every webhook
     /// is done with it.
     pub(super) _share: Share,
@@ -115,6 +121,7 @@ impl Pipeline {
             in_flight: Arc::new(Semaphore::new(parts.max_in_flight)),
             deliveries: tokio_util::task::TaskTracker::new(),
             flags: parts.flags,
+            recorder: parts.recorder,
             liveness: parts.liveness,
             abandon: parts.abandon,
             shutdown,
@@ -162,6 +169,7 @@ impl Pipeline {
                     group,
                     ticket,
                     since: Instant::now(),
+                    attempts_before: 0,
                     _share: Share::none(),
                 },
                 hooks,

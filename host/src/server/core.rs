@@ -19,10 +19,12 @@ use crate::event::CommandReply;
 use crate::fleet::Fleet;
 use crate::hooks::Registry;
 use crate::ingress::{Inbound, Publisher};
-use crate::pipeline::{DeliveryPolicy, DeliveryStats, Parts, Pipeline};
+use crate::pipeline::{
+    DeliveryPolicy, DeliveryStats, Parts, Pipeline, RecordStats, Recorder, Replays,
+};
 use crate::queue::Opened;
 use crate::respond::Responder;
-use crate::stores::Flags;
+use crate::stores::{Flags, History, HistoryFile};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
 
@@ -35,6 +37,8 @@ pub(super) struct Core {
     pub(super) liveness: crate::service::Liveness,
     pub(super) commands: Arc<Commands>,
     pub(super) abandon: CancellationToken,
+    pub(super) replays: Replays,
+    pub(super) recorded: Arc<RecordStats>,
 }
 
 impl Core {
@@ -60,34 +64,57 @@ impl Core {
             allow_private: cfg.allow_private_networks,
         })
         .context("setting up the HTTP client")?;
-        let core = Self {
-            stream: EventStream::default(),
-            stats: Arc::new(DeliveryStats::default()),
-            throttle: Throttle::new(cfg.throttle.clone()),
-            policy: Arc::new(ArcSwap::from_pointee(cfg.delivery.clone())),
-            liveness: crate::service::Liveness::default(),
-            commands: Arc::new(Commands::new(publisher.clone(), cfg.command_timeout)),
-            abandon: CancellationToken::new(),
-        };
+        let history: Arc<dyn History> = Arc::new(
+            HistoryFile::open(&cfg.data_dir, cfg.delivery.history)
+                .context("opening the delivery history")?,
+        );
+        let policy = Arc::new(ArcSwap::from_pointee(cfg.delivery.clone()));
+        let pipeline_done = CancellationToken::new();
+        let (recorder, writer) =
+            Recorder::start(history.clone(), policy.clone(), pipeline_done.clone());
+        let recorded = recorder.stats().clone();
+        let stream = EventStream::default();
+        let stats = Arc::new(DeliveryStats::default());
+        let throttle = Throttle::new(cfg.throttle.clone());
+        let liveness = crate::service::Liveness::default();
+        let abandon = CancellationToken::new();
         let pipeline = Pipeline::new(
             Parts {
                 registry: registry.clone(),
                 fleet: fleet.clone(),
                 sender,
-                responder: Responder::new(publisher.clone(), core.stream.clone(), cfg.chunk_size),
-                stream: core.stream.clone(),
+                responder: Responder::new(publisher.clone(), stream.clone(), cfg.chunk_size),
+                stream: stream.clone(),
                 queue: opened.queue,
-                throttle: core.throttle.clone(),
-                policy: core.policy.clone(),
-                stats: core.stats.clone(),
+                throttle: throttle.clone(),
+                policy: policy.clone(),
+                stats: stats.clone(),
                 max_in_flight: cfg.max_in_flight,
                 flags,
-                liveness: core.liveness.clone(),
-                abandon: core.abandon.clone(),
+                recorder,
+                liveness: liveness.clone(),
+                abandon: abandon.clone(),
             },
             shutdown.clone(),
         );
-        tasks.spawn(pipeline.run(events, opened.finished, opened.pending, opened.origins));
+        let core = Self {
+            stream,
+            stats,
+            throttle,
+            policy,
+            liveness,
+            commands: Arc::new(Commands::new(publisher.clone(), cfg.command_timeout)),
+            abandon,
+            replays: Replays::new(pipeline.clone(), history),
+            recorded,
+        };
+        tasks.spawn(async move {
+            pipeline
+                .run(events, opened.finished, opened.pending, opened.origins)
+                .await;
+            pipeline_done.cancel();
+        });
+        tasks.spawn(writer);
         tasks.spawn(core.commands.clone().run(replies, shutdown.clone()));
         Ok(core)
     }

@@ -135,6 +135,8 @@ impl Host {
             installer: found.installer,
             kv: found.kv,
             refusals,
+            replays: core.replays.clone(),
+            recorded: core.recorded.clone(),
             config: config.clone(),
         };
         let (api_addr, hub) = serve_api(&cfg, state, &api_token, &mut tasks, &shutdown).await?;

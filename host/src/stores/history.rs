@@ -232,13 +232,7 @@ pub struct Target {
 
 /// How long and how much is kept (`--history-retention`,
 /// `--history-max-bytes`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// Attempts and events older than this go.
-    pub max_age: Duration,
-    /// Beyond this the oldest go first.
-    pub max_bytes: u64,
-}
+pub use crate::config::HistoryLimits as Retention;
 
 /// What the history holds, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

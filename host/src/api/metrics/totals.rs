@@ -1,9 +1,13 @@
-//! The exposition text of the host's totals and of the shared consumer's
-//! backlog.
+//! The exposition text of the host's totals, of the delivery history and
+//! of the shared consumer's backlog.
+
+use std::sync::atomic::Ordering;
 
 use super::read::Totals;
 use super::text::{header, line};
+use crate::pipeline::RecordStats;
 use crate::pipeline::stats::LATENCY_BUCKETS;
+use crate::stores::history::Held;
 
 /// The exposition text of the shared consumer's numbers (with
 /// `--nats-url`); only `edgehook_jetstream_up 0` when JetStream does not
@@ -44,6 +48,42 @@ pub fn render_backlog(backlog: Option<crate::stores::Backlog>) -> String {
         ),
     ] {
         header(&mut out, name, "gauge", help);
+        line(&mut out, name, &[], &value.to_string());
+    }
+    out
+}
+
+/// The exposition text of the delivery history: what it holds, and what
+/// its writer could not keep.
+pub fn render_history(held: Held, recorded: &RecordStats) -> String {
+    let mut out = String::new();
+    for (name, kind, help, value) in [
+        (
+            "edgehook_history_attempts",
+            "gauge",
+            "Attempts the delivery history keeps.",
+            held.attempts,
+        ),
+        (
+            "edgehook_history_bytes",
+            "gauge",
+            "Bytes of attempts and events the delivery history keeps, counted against history_max_bytes.",
+            held.bytes,
+        ),
+        (
+            "edgehook_history_dropped_total",
+            "counter",
+            "Attempts not kept in the history because its writer was too far behind.",
+            recorded.dropped.load(Ordering::Relaxed),
+        ),
+        (
+            "edgehook_history_write_failures_total",
+            "counter",
+            "Writes to the delivery history that failed (their attempts are not kept).",
+            recorded.failures.load(Ordering::Relaxed),
+        ),
+    ] {
+        header(&mut out, name, kind, help);
         line(&mut out, name, &[], &value.to_string());
     }
     out
