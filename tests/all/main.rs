@@ -13,6 +13,7 @@ mod event_ttl;
 mod external_broker;
 mod external_tls;
 mod hardening;
+mod history;
 mod instances;
 mod iottly;
 mod kv;
