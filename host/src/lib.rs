@@ -49,6 +49,8 @@
 //!   hosts send devices relayed to every host's broker, the shared stores.
 //! - [`server`]: wiring and lifecycle (`run(cfg, shutdown)`).
 //! - [`service`]: `READY`, `STOPPING` and watchdog pings for systemd.
+//! - [`traces`]: each event as an OpenTelemetry trace, exported over
+//!   OTLP/HTTP (`--otlp-endpoint`), and the `traceparent` of its requests.
 //! - [`logging`]: log lines as text (control characters escaped) or JSON,
 //!   colours only on a terminal.
 //! - [`offline`], [`scaffold`]: `edgehook plugin test` and `plugin new`.
@@ -90,6 +92,7 @@ pub mod stream;
 pub mod throttle;
 pub mod tls;
 pub mod topic;
+pub mod traces;
 pub mod watch;
 pub mod webhooks;
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use edgehook::config::{Config, Settings};
+use edgehook::remote::deliveries::{DeliveriesCommand, deliveries};
 use edgehook::remote::fleet::{self, DeviceCommand, GroupCommand};
 use edgehook::remote::plugins;
 use edgehook::remote::{ApiArgs, ApiClient};
@@ -53,6 +54,13 @@ enum Command {
     Group {
         #[command(subcommand)]
         command: GroupCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// The delivery history of a running host: list, show and replay attempts
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -154,6 +162,10 @@ fn main() -> anyhow::Result<()> {
             Command::Webhook { command, api } => webhook(command, &ApiClient::new(&api)?).await,
             Command::Device { command, api } => {
                 print!("{}", fleet::device(command, &ApiClient::new(&api)?).await?);
+                Ok(())
+            }
+            Command::Deliveries { command, api } => {
+                print!("{}", deliveries(command, &ApiClient::new(&api)?).await?);
                 Ok(())
             }
             Command::Group { command, api } => {

@@ -2,6 +2,7 @@
 //! `device …`, `group …`, `plugin push|remove` and `subscribe` talk to a
 //! running host through its HTTP API.
 
+pub mod deliveries;
 pub mod fleet;
 pub mod plugins;
 

@@ -24,7 +24,7 @@ use super::ApiState;
 use crate::stores::kv::Bucket;
 pub use per_webhook::render;
 pub use read::{Sample, Totals};
-pub use totals::{render_backlog, render_history, render_totals};
+pub use totals::{render_backlog, render_history, render_totals, render_traces};
 
 /// The content type of the text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -54,6 +54,7 @@ pub async fn get(State(state): State<ApiState>) -> impl IntoResponse {
         state.replays.history().held(),
         &state.recorded,
     ));
+    text.push_str(&render_traces(state.traces.dropped()));
     if let Some(cluster) = &state.cluster {
         text.push_str(&render_backlog(cluster.backlog().await));
     }

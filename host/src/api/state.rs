@@ -48,6 +48,8 @@ pub struct ApiState {
     pub replays: crate::pipeline::Replays,
     /// What the history's writer could not keep.
     pub recorded: Arc<crate::pipeline::RecordStats>,
+    /// The traces' export, for its count of dropped spans.
+    pub traces: crate::traces::Traces,
     /// The settings in force, as the last reload left them.
     pub config: Arc<arc_swap::ArcSwap<crate::config::Config>>,
 }

@@ -129,8 +129,9 @@ impl Pipeline {
         hook: &Hook,
         event: &Event,
         request: &HookRequest,
+        traceparent: Option<String>,
     ) -> Sent {
-        let (headers, token) = match &hook.send.auth {
+        let (mut headers, token) = match &hook.send.auth {
             None => (Vec::new(), None),
             Some(auth) => match auth.headers(request, SystemTime::now()) {
                 Ok(headers) => {
@@ -151,6 +152,9 @@ impl Pipeline {
                 }
             },
         };
+        if let Some(traceparent) = traceparent {
+            headers.push(("traceparent", traceparent));
+        }
         // Boxed by the caller, with this.
         let result = self
             .sender

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::parts::{Job, Pipeline};
 use crate::event::Event;
@@ -17,6 +17,7 @@ use crate::ingress::device_limits::Share;
 use crate::ingress::{Ack, Inbound};
 use crate::origin::Sent;
 use crate::queue::{Change, Origins, Room, Unwritten};
+use crate::traces::Span;
 
 /// An event taken in a batch, before its commit.
 #[derive(Debug)]
@@ -30,6 +31,9 @@ pub(super) struct Taken {
     pub(super) seq: u64,
     pub(super) room: Room,
     pub(super) share: Share,
+    /// The root span of its trace, and its `intake` span, which ends when
+    /// the commit begins.
+    pub(super) trace: (Span, Span),
 }
 
 /// What one commit writes and then acknowledges.
@@ -69,6 +73,10 @@ impl Pipeline {
             return;
         }
         let (group, hooks) = self.arrived(&event);
+        let now = SystemTime::now();
+        let trace = self
+            .traces
+            .event(&event.id, event.device.as_str(), event.name.as_str(), now);
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
             if let Some(claim) = claim {
@@ -95,6 +103,7 @@ impl Pipeline {
                     ticket,
                     since,
                     attempts_before: 0,
+                    trace,
                     _share: share,
                 },
                 hooks,
@@ -106,6 +115,7 @@ impl Pipeline {
         if let Some(sent) = &sent {
             origins.remember(sent, seq, &mut batch.changes);
         }
+        let intake = trace.child_at("intake", now);
         batch.taken.push(Taken {
             seq,
             event,
@@ -115,6 +125,7 @@ impl Pipeline {
             hooks,
             room,
             share,
+            trace: (trace, intake),
         });
     }
 
@@ -172,12 +183,24 @@ impl Pipeline {
         origins: &mut Origins,
     ) -> Vec<Change> {
         let Batch {
-            taken: batch,
+            taken: mut batch,
             changes,
             resends,
         } = batch;
         self.stats.commits.fetch_add(1, Ordering::Relaxed);
-        if let Err(unwritten) = self.queue.commit(changes).await {
+        let began = SystemTime::now();
+        for taken in &mut batch {
+            std::mem::take(&mut taken.trace.1).end_at(began);
+        }
+        let committed = self.queue.commit(changes).await;
+        for taken in &batch {
+            let mut commit = taken.trace.0.child_at("commit", began);
+            if committed.is_err() {
+                commit.error("the queue could not write");
+            }
+            commit.end();
+        }
+        if let Err(unwritten) = committed {
             for taken in &batch {
                 if let Some(sent) = &taken.sent {
                     origins.forget_stored(&sent.origin, taken.seq);
@@ -207,6 +230,7 @@ impl Pipeline {
         for taken in batch {
             taken.ack.ack().await;
             let ticket = self.queue.ticket(taken.seq, taken.hooks.len(), taken.room);
+            let (trace, _) = taken.trace;
             self.start(
                 Job {
                     event: taken.event,
@@ -214,6 +238,7 @@ impl Pipeline {
                     ticket,
                     since,
                     attempts_before: 0,
+                    trace,
                     _share: taken.share,
                 },
                 taken.hooks,

@@ -33,6 +33,8 @@ use crate::hooks::Hook;
 use crate::runtime::KeptInstance;
 use crate::stores::history::Outcome as Recorded;
 use crate::throttle::{Attempt, SLEEPING_MESSAGE, Verdict, classify};
+use crate::traces::Span;
+use opentelemetry::StringValue;
 
 /// Waiting this long for the throttle counts as throttled.
 const THROTTLED: Duration = Duration::from_millis(1);
@@ -47,6 +49,8 @@ struct Tries<'a> {
     sent: bool,
     /// Attempts recorded in the history.
     recorded: u32,
+    /// The span of this delivery, whose children its attempts are.
+    span: &'a Span,
     /// The instance kept for the answer, dropped before any wait for a
     /// retry (it would hold a pool slot through the wait).
     kept: &'a mut Option<KeptInstance>,
@@ -63,10 +67,13 @@ enum Step {
 impl Pipeline {
     /// Runs `hook` for the event of `job` to its end.
     pub(super) async fn deliver(&self, hook: &Hook, job: &Job) {
-        let Some(replies) = self.run_hook(hook, job).await else {
+        let mut span = job.trace.child("webhook");
+        span.set("edgehook.webhook", StringValue::from(hook.name.clone()));
+        let Some(replies) = self.run_hook(hook, job, &span).await else {
             return;
         };
         if !hook.one_way {
+            let publish = span.child("publish");
             Box::pin(self.responder.replies(&job.event, &replies)).await;
             if job.ticket.is_claimed() {
                 // The answers are part of the delivery: the event stays in
@@ -74,13 +81,14 @@ impl Pipeline {
                 // killed in between leaves them to another host.
                 self.responder.confirmed().await;
             }
+            publish.end();
         }
         self.stats.latency(job.since.elapsed());
         job.ticket.finish(&hook.name);
     }
 
     /// The device's replies; `None` when shutdown cut the delivery short.
-    async fn run_hook(&self, hook: &Hook, job: &Job) -> Option<Vec<Reply>> {
+    async fn run_hook(&self, hook: &Hook, job: &Job, span: &Span) -> Option<Vec<Reply>> {
         let event = &job.event;
         if let Some(reason) = hook.disabled() {
             // Through the plugin, so that its error topic applies.
@@ -98,8 +106,14 @@ impl Pipeline {
             None => {
                 let _slot = self.slot().await?;
                 let group = job.group.as_ref().map(GroupId::as_str);
+                let mut call = span.child("plugin.on_event");
                 let (called, kept) = Box::pin(hook.plugin.on_event_keeping(event, group)).await;
-                (called.map_err(|e| e.to_string()), kept)
+                let called = called.map_err(|e| e.to_string());
+                if let Err(why) = &called {
+                    call.error(why);
+                }
+                call.end();
+                (called, kept)
             }
         };
         let request = match called {
@@ -114,7 +128,7 @@ impl Pipeline {
             }
         };
         let outcome = self
-            .send_with_retries(hook, job, &request, &mut kept)
+            .send_with_retries(hook, job, &request, &mut kept, span)
             .await?;
         let failure = match &outcome {
             Outcome::Response(r) if r.status < 400 => None,
@@ -133,9 +147,11 @@ impl Pipeline {
             tracing::warn!("{reason}");
             self.flags.disabled(&hook.name, &reason);
         }
+        let answering = span.child("plugin.on_response");
         let replies = self
             .answer(hook, job, request.answer, &outcome, kept)
             .await?;
+        answering.end();
         hook.log.record(event, Some(request), outcome);
         Some(replies)
     }
@@ -182,6 +198,7 @@ impl Pipeline {
         job: &Job,
         request: &HookRequest,
         kept: &mut Option<KeptInstance>,
+        span: &Span,
     ) -> Option<Outcome> {
         let event = &job.event;
         let host = request.url.host_str().unwrap_or_default();
@@ -196,6 +213,7 @@ impl Pipeline {
             skips: 0,
             sent: false,
             recorded: 0,
+            span,
             kept,
         };
         // A `401` to an access token asks for a new one, once.
@@ -219,7 +237,7 @@ impl Pipeline {
                             hook,
                             job,
                             &mut tries,
-                            Made::unsent(),
+                            Made::unsent(0),
                             Err(why),
                             Recorded::Refused,
                         );
@@ -228,15 +246,7 @@ impl Pipeline {
                 }
                 Ready::Failed(failed) => {
                     match self
-                        .retry(
-                            hook,
-                            job,
-                            host,
-                            Err(failed),
-                            None,
-                            Made::unsent(),
-                            &mut tries,
-                        )
+                        .retry(hook, job, Err(failed), None, Made::unsent(0), &mut tries)
                         .await?
                     {
                         Step::Again => continue,
@@ -259,16 +269,31 @@ impl Pipeline {
             if asked.elapsed() >= THROTTLED {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             }
-            let mut made = Made::unsent();
+            let mut made = Made::unsent(0);
             let Sent { result, token } = {
                 let _slot = self.slot().await?;
                 if let Some(retired) = hook.retired() {
                     return Some(self.retired(hook, job, &mut tries, retired));
                 }
+                let mut http = tries.span.client("http");
+                if http.is_recording() {
+                    http.set("server.address", host.to_owned());
+                    http.set("http.request.method", request.method.to_string());
+                    let number = job.attempts_before + tries.recorded + 1;
+                    http.set("edgehook.attempt", i64::from(number));
+                }
                 made.at = SystemTime::now();
                 let started = tokio::time::Instant::now();
-                let sent = Box::pin(self.send_authorized(hook, event, request)).await;
+                let sent =
+                    Box::pin(self.send_authorized(hook, event, request, http.traceparent())).await;
                 made.took = started.elapsed();
+                if http.is_recording() {
+                    match &sent.result {
+                        Ok(r) => http.set("http.response.status_code", i64::from(r.status)),
+                        Err(e) => http.error(&e.to_string()),
+                    }
+                }
+                http.end();
                 sent
             };
             if !matches!(result, Err(DeliveryError::Refused(_))) {
@@ -311,7 +336,7 @@ impl Pipeline {
                 return Some(outcome_of(result));
             };
             match self
-                .retry(hook, job, host, result, not_before, made, &mut tries)
+                .retry(hook, job, result, not_before, made, &mut tries)
                 .await?
             {
                 Step::Again => {}
@@ -360,7 +385,7 @@ impl Pipeline {
                 hook,
                 job,
                 tries,
-                Made::unsent(),
+                Made::unsent(0),
                 Err(SLEEPING_MESSAGE),
                 Recorded::GaveUp,
             );
@@ -371,7 +396,7 @@ impl Pipeline {
                 hook,
                 job,
                 tries,
-                Made::unsent(),
+                Made::unsent(0),
                 Err(SLEEPING_MESSAGE),
                 Recorded::GaveUp,
             );
@@ -381,7 +406,7 @@ impl Pipeline {
             hook,
             job,
             tries,
-            Made::unsent(),
+            Made::unsent(0),
             Err(SLEEPING_MESSAGE),
             Recorded::Retrying,
         );
@@ -399,12 +424,10 @@ impl Pipeline {
     /// A failed attempt the policy retries: waits for the next one, or
     /// ends the delivery when the retries are exhausted or the event would
     /// outlive its TTL. `None` when shutdown cut it short.
-    #[allow(clippy::too_many_arguments)]
     async fn retry(
         &self,
         hook: &Hook,
         job: &Job,
-        host: &str,
         result: Result<HookResponse, DeliveryError>,
         not_before: Option<Duration>,
         made: Made<'_>,
@@ -435,7 +458,7 @@ impl Pipeline {
         *tries.kept = None;
         self.stats.retried.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(device = %event.device, event = %event.name, plugin = %hook.name,
-            "attempt {} to {host} failed; trying again in {wait:?}", tries.retries);
+            "attempt {} failed; trying again in {wait:?}", tries.retries);
         self.wait_for_next(hook, job, tries, wait).await
     }
 
@@ -462,7 +485,7 @@ impl Pipeline {
             hook,
             job,
             tries,
-            Made::unsent(),
+            Made::unsent(0),
             Err(&why),
             Recorded::GaveUp,
         );
@@ -481,9 +504,12 @@ impl Pipeline {
     ) {
         let first = tries.recorded == 0;
         tries.recorded += 1;
-        let number = job.attempts_before + tries.recorded;
+        let made = Made {
+            number: job.attempts_before + tries.recorded,
+            ..made
+        };
         self.recorder
-            .attempt(&hook.name, &job.event, first, number, made, answer, outcome);
+            .attempt(&hook.name, &job.event, first, made, answer, outcome);
     }
 
     /// [`Self::note`] of a request's result.
@@ -509,8 +535,7 @@ impl Pipeline {
             &hook.name,
             &job.event,
             true,
-            job.attempts_before + 1,
-            Made::unsent(),
+            Made::unsent(job.attempts_before + 1),
             Err(why),
             outcome,
         );

@@ -4,7 +4,7 @@
 //! stored, or at start for what the last run left in the queue.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
@@ -23,6 +23,7 @@ use crate::respond::Responder;
 use crate::stores::Flags;
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
+use crate::traces::{Span, Traces};
 
 /// Everything a delivery needs, shared by all of them.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ pub struct Pipeline {
     pub(super) deliveries: tokio_util::task::TaskTracker,
     pub(super) flags: Arc<dyn Flags>,
     pub(super) recorder: Recorder,
+    pub(super) traces: Traces,
     pub(super) liveness: crate::service::Liveness,
     pub(super) shutdown: CancellationToken,
     /// Stops the deliveries still in progress where they are.
@@ -79,6 +81,8 @@ pub struct Parts {
     pub flags: Arc<dyn Flags>,
     /// Where every attempt goes, for the delivery history.
     pub recorder: Recorder,
+    /// Where each event's trace goes (`--otlp-endpoint`), if anywhere.
+    pub traces: Traces,
     /// Stamped each time the loop goes round, for the watchdog.
     pub liveness: crate::service::Liveness,
     /// Cancelled when a stop's drain timeout has passed: the deliveries
@@ -99,6 +103,9 @@ pub(super) struct Job {
     pub(super) since: Instant,
     /// Attempts the history has of it already: a replay counts on.
     pub(super) attempts_before: u32,
+    /// The root span of its trace, ended when the last webhook is done
+    /// with it (the job is dropped).
+    pub(super) trace: Span,
     /// Its place in its device's share of the queue, until every webhook
     /// is done with it.
     pub(super) _share: Share,
@@ -122,6 +129,7 @@ impl Pipeline {
             deliveries: tokio_util::task::TaskTracker::new(),
             flags: parts.flags,
             recorder: parts.recorder,
+            traces: parts.traces,
             liveness: parts.liveness,
             abandon: parts.abandon,
             shutdown,
@@ -163,6 +171,12 @@ impl Pipeline {
                 continue;
             }
             let ticket = self.queue.ticket(p.seq, hooks.len(), room);
+            let trace = self.traces.event(
+                &p.event.id,
+                p.event.device.as_str(),
+                p.event.name.as_str(),
+                SystemTime::now(),
+            );
             self.start(
                 Job {
                     event: p.event,
@@ -170,6 +184,7 @@ impl Pipeline {
                     ticket,
                     since: Instant::now(),
                     attempts_before: 0,
+                    trace,
                     _share: Share::none(),
                 },
                 hooks,

@@ -56,6 +56,8 @@ pub struct Recorder {
 /// An attempt as a delivery knows it, before its outcome is decided.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Made<'a> {
+    /// Its number: 1 for an event's first attempt through the webhook.
+    pub number: u32,
     /// When it started.
     pub at: SystemTime,
     /// How long it took.
@@ -65,9 +67,10 @@ pub(super) struct Made<'a> {
 }
 
 impl Made<'_> {
-    /// An attempt that sent nothing, now.
-    pub fn unsent() -> Self {
+    /// Attempt `number`, which sent nothing, now.
+    pub fn unsent(number: u32) -> Self {
         Made {
+            number,
             at: SystemTime::now(),
             took: Duration::ZERO,
             request: None,
@@ -101,16 +104,14 @@ impl Recorder {
         &self.stats
     }
 
-    /// Records attempt `number` of `webhook` for `event`: `made`, and the
+    /// Records an attempt of `webhook` for `event`: `made`, and the
     /// response or the error, as it ended. `first` hands the event along
     /// (the first attempt a delivery records).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn attempt(
         &self,
         webhook: &str,
         event: &Event,
         first: bool,
-        number: u32,
         made: Made<'_>,
         answer: Result<&HookResponse, &str>,
         outcome: Outcome,
@@ -130,7 +131,7 @@ impl Recorder {
                 .to_owned(),
             device: event.device.as_str().to_owned(),
             event: event.name.as_str().to_owned(),
-            number,
+            number: made.number,
             at: made.at,
             request: made.request.map(SentRequest::masked),
             response,

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::parts::{Job, Pipeline};
 use crate::hooks::Hook;
@@ -126,6 +126,12 @@ impl Replays {
                 () = pipeline.shutdown.cancelled() => return,
             };
             let group = pipeline.group_of(&event);
+            let trace = pipeline.traces.event(
+                &event.id,
+                event.device.as_str(),
+                event.name.as_str(),
+                SystemTime::now(),
+            );
             let ticket = pipeline.queue.claimed_ticket(Box::new(InHistory), 1, room);
             pipeline.start(
                 Job {
@@ -134,6 +140,7 @@ impl Replays {
                     ticket,
                     since: Instant::now(),
                     attempts_before: target.attempts,
+                    trace,
                     _share: Share::none(),
                 },
                 vec![Arc::clone(hook)],

@@ -27,6 +27,7 @@ use crate::respond::Responder;
 use crate::stores::{Flags, History, HistoryFile};
 use crate::stream::EventStream;
 use crate::throttle::Throttle;
+use crate::traces::Traces;
 
 /// The delivery side: the pipeline and the command router, started.
 pub(super) struct Core {
@@ -39,6 +40,7 @@ pub(super) struct Core {
     pub(super) abandon: CancellationToken,
     pub(super) replays: Replays,
     pub(super) recorded: Arc<RecordStats>,
+    pub(super) traces: Traces,
 }
 
 impl Core {
@@ -69,6 +71,10 @@ impl Core {
                 .context("opening the delivery history")?,
         );
         let policy = Arc::new(ArcSwap::from_pointee(cfg.delivery.clone()));
+        let traces = match &cfg.otlp_endpoint {
+            Some(endpoint) => Traces::start(endpoint).context("starting the OTLP export")?,
+            None => Traces::disabled(),
+        };
         let pipeline_done = CancellationToken::new();
         let (recorder, writer) =
             Recorder::start(history.clone(), policy.clone(), pipeline_done.clone());
@@ -92,6 +98,7 @@ impl Core {
                 max_in_flight: cfg.max_in_flight,
                 flags,
                 recorder,
+                traces: traces.clone(),
                 liveness: liveness.clone(),
                 abandon: abandon.clone(),
             },
@@ -107,6 +114,7 @@ impl Core {
             abandon,
             replays: Replays::new(pipeline.clone(), history),
             recorded,
+            traces,
         };
         tasks.spawn(async move {
             pipeline

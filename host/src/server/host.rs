@@ -33,6 +33,9 @@ const SETTLE_AT_LEAST: std::time::Duration = std::time::Duration::from_millis(50
 /// How long a stop waits for the deliveries it abandoned to end.
 const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How long a stop waits for the last spans to reach the collector.
+const TRACES_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long shutdown waits for the WebSocket connections' close frames.
 const STREAM_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -72,6 +75,8 @@ pub struct Host {
     plugin_limits: DefaultLimits,
     /// Tells the directory watchers to look again at once.
     rescan: watch::Rescan,
+    /// The traces' export, flushed at the end of a stop.
+    traces: crate::traces::Traces,
 }
 
 impl Host {
@@ -137,6 +142,7 @@ impl Host {
             refusals,
             replays: core.replays.clone(),
             recorded: core.recorded.clone(),
+            traces: core.traces.clone(),
             config: config.clone(),
         };
         let (api_addr, hub) = serve_api(&cfg, state, &api_token, &mut tasks, &shutdown).await?;
@@ -160,6 +166,7 @@ impl Host {
             hub,
             config,
             policy: core.policy,
+            traces: core.traces.clone(),
             throttle: core.throttle,
             plugin_limits,
             rescan,
@@ -245,6 +252,7 @@ impl Host {
                 join_all(&mut self.tasks).await;
             }
         }
+        self.traces.shutdown(TRACES_FLUSH_WAIT).await;
         if !self.hub.closed(STREAM_CLOSE_WAIT).await {
             tracing::warn!(
                 "some WebSocket connections were not closed within {} s",

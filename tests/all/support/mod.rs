@@ -8,8 +8,9 @@
 //! ([`load`]), the vendors' APIs checking signatures ([`standin`]), a real
 //! mosquitto ([`mosquitto`]), a real NATS JetStream
 //! cluster with TLS and the hosts' login ([`nats`]) and one server with TLS
-//! and each kind of login ([`nats_secure`]), a WebSocket API client
-//! ([`ws`]), and the waits ([`pace`]).
+//! and each kind of login ([`nats_secure`]), a stand-in OpenTelemetry
+//! collector ([`otlp`]), a WebSocket API client ([`ws`]), and the waits
+//! ([`pace`]).
 
 mod api;
 mod endpoint;
@@ -20,6 +21,7 @@ mod mosquitto;
 mod mqtt_client;
 mod nats;
 mod nats_secure;
+mod otlp;
 mod pace;
 mod process;
 mod standin;
@@ -36,6 +38,7 @@ pub use mosquitto::Mosquitto;
 pub use mqtt_client::{Device, Heard, login_settled};
 pub use nats::NatsCluster;
 pub use nats_secure::{HOSTS_PASSWORD, HOSTS_USER, Logins, OTHER_PASSWORD, OTHER_USER, SecureNats};
+pub use otlp::{Collector, Outcome, Received};
 pub use pace::{UNPACED, WAIT};
 pub use process::{HostProcess, TOKEN, edgehook_binary, host_dir, ready_object, serve_in};
 pub use standin::Standin;

@@ -89,6 +89,20 @@ pub fn render_history(held: Held, recorded: &RecordStats) -> String {
     out
 }
 
+/// The exposition text of the traces' export.
+pub fn render_traces(dropped: u64) -> String {
+    let mut out = String::new();
+    let name = "edgehook_traces_dropped_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Spans not exported: the export queue was full or the OTLP collector did not take them.",
+    );
+    line(&mut out, name, &[], &dropped.to_string());
+    out
+}
+
 /// The exposition text of the host's totals.
 pub fn render_totals(t: &Totals) -> String {
     let mut out = String::new();
