@@ -284,3 +284,56 @@ async fn the_history_keeps_within_its_size_the_oldest_going_first() {
     );
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_renders_the_request_that_a_test_then_sends() {
+    let mut endpoint = Scripted::start(vec![Step::status(201, "created")]).await;
+    let host = TestHost::start(&[], Settings::default()).await;
+    let definition = json!({
+        "event": "temp",
+        "url": endpoint.url("/in/{{PARTICLE_DEVICE_ID}}"),
+        "requestType": "PUT",
+        "headers": { "X-Token": "tok-SECRET" },
+        "json": { "celsius": "{{PARTICLE_EVENT_VALUE}}", "at": "{{PARTICLE_PUBLISHED_AT}}" },
+    });
+    let sample = json!({ "data": "21.5", "device_id": "d7" });
+    let (status, preview) = host
+        .api(
+            "POST",
+            "/v1/webhooks/preview",
+            &json!({ "webhook": definition, "event": sample }).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    let request = &preview["request"];
+    assert_eq!(request["method"], "PUT");
+    assert_eq!(request["url"], endpoint.url("/in/d7"));
+    assert!(!preview.to_string().contains("SECRET"), "{preview}");
+    let (status, bad) = host
+        .api(
+            "POST",
+            "/v1/webhooks/preview",
+            &json!({ "webhook": { "event": "temp" } }).to_string(),
+        )
+        .await;
+    assert_eq!(status, 400, "a definition without a url: {bad}");
+
+    let id = host.create_webhook(definition).await;
+    let (status, tested) = host
+        .api(
+            "POST",
+            &format!("/v1/webhooks/{id}/test"),
+            &sample.to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    let arrival = endpoint.next().await;
+    assert_eq!(arrival.seen.uri.path(), "/in/d7");
+    let sent: Value = serde_json::from_slice(&arrival.seen.body).unwrap();
+    let previewed: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    assert_eq!(sent["celsius"], previewed["celsius"], "the same rendering");
+    assert_eq!(tested["attempt"]["response"]["status"], 201, "{tested}");
+    assert_eq!(tested["attempt"]["response"]["body"], "created");
+    assert_eq!(tested["attempt"]["outcome"], "delivered");
+    host.host.stop().await;
+}

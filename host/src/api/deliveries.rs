@@ -252,7 +252,8 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
 }
 
-fn request_json(r: &SentRequest) -> Value {
+/// A request as the API shows it (masked when it was recorded).
+pub fn request_json(r: &SentRequest) -> Value {
     json!({
         "method": r.method,
         "url": r.url,

@@ -21,6 +21,7 @@ mod routes;
 pub mod serve;
 mod state;
 pub mod stream_ws;
+mod try_out;
 pub mod webhooks;
 
 pub use routes::router;

@@ -8,7 +8,7 @@ use axum::{Router, middleware};
 
 use super::{
     ApiState, auth, commands, config, console, deliveries, events, fleet, health, iottly, mainflux,
-    metrics, plugin_kv, plugins, stream_ws, webhooks,
+    metrics, plugin_kv, plugins, stream_ws, try_out, webhooks,
 };
 
 /// Largest JSON body taken (a webhook definition, a device), in bytes;
@@ -30,6 +30,8 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
                 .delete(webhooks::delete),
         )
         .route("/v1/webhooks/{id}/log", get(webhooks::log))
+        .route("/v1/webhooks/preview", post(try_out::preview))
+        .route("/v1/webhooks/{id}/test", post(try_out::test))
         .route(
             "/v1/groups",
             get(fleet::list_groups).post(fleet::create_group),

@@ -93,6 +93,39 @@ impl Replays {
         Ok(n)
     }
 
+    /// Sends `event`, made up for the purpose, through webhook `hook` (its
+    /// registry name) as a live event goes: its attempts are recorded in
+    /// the history under its id. `false` when no such webhook is in force.
+    pub async fn test(&self, hook: &str, event: crate::event::Event) -> bool {
+        let hooks = self.pipeline.registry.hooks();
+        let Some(hook) = hooks.iter().find(|h| *h.name == *hook) else {
+            return false;
+        };
+        let pipeline = &self.pipeline;
+        let room = pipeline.queue.reserve(event.encoded_len()).await;
+        let group = pipeline.group_of(&event);
+        let trace = pipeline.traces.event(
+            &event.id,
+            event.device.as_str(),
+            event.name.as_str(),
+            SystemTime::now(),
+        );
+        let ticket = pipeline.queue.claimed_ticket(Box::new(InHistory), 1, room);
+        pipeline.start(
+            Job {
+                event,
+                group,
+                ticket,
+                since: Instant::now(),
+                attempts_before: 0,
+                trace,
+                _share: Share::none(),
+            },
+            vec![Arc::clone(hook)],
+        );
+        true
+    }
+
     /// Starts the delivery of each target, oldest first, each when the
     /// queue has room for it (its bound holds replays too).
     async fn start(&self, mut targets: Vec<Target>) {

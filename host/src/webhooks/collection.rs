@@ -20,6 +20,8 @@ use super::error::WebhookError;
 use super::ids::{hook_name, new_id, now};
 use super::store::{Remote, Store, StoredWebhook};
 use crate::delivery::SendOptions;
+use crate::event::Event;
+use crate::exchange::HookRequest;
 use crate::hooks::{DeliveryLog, Filter, Hook, HostPattern, Registry, Retired, Retirement};
 use crate::stores::Flags;
 use crate::streak::Streak;
@@ -442,6 +444,28 @@ impl<D: Dialect> Collection<D> {
         let mut all: Vec<(&String, &Entry<D>)> = entries.iter().collect();
         all.sort_by(|a, b| a.1.created_at.cmp(&b.1.created_at).then(a.0.cmp(b.0)));
         all.into_iter().filter_map(|(id, e)| pick(id, e)).collect()
+    }
+
+    /// The request `definition` would send for `event` (of a device in
+    /// `group`), rendered by the plugin that runs it live; `None` when it
+    /// sends none for that event. Nothing is stored or sent.
+    pub async fn preview(
+        &self,
+        definition: Value,
+        event: &Event,
+        group: Option<&str>,
+    ) -> Result<Option<HookRequest>, WebhookError> {
+        let (definition, _) = checked::<D>(definition)?;
+        let plugin = self
+            .builtin
+            .plugin(D::KIND)
+            .await
+            .map_err(WebhookError::Internal)?;
+        plugin
+            .configured("preview", &D::config(&definition))
+            .on_event(event, group)
+            .await
+            .map_err(|e| WebhookError::Invalid(e.to_string()))
     }
 
     fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry<D>>> {
