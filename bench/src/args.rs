@@ -99,6 +99,19 @@ pub struct Args {
     /// for them (each is a socket of this tool: `ulimit -n` bounds N)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub idle: usize,
+    /// With --spawn: one more argument of the host's `serve`, e.g.
+    /// `--host-arg=--history-max-bytes=0` (repeat for more)
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "spawn",
+        allow_hyphen_values = true
+    )]
+    pub host_arg: Vec<String>,
+    /// With --spawn: the host exports its traces to this tool's OTLP/HTTP
+    /// endpoint (`--otlp-endpoint`); the report counts the exports
+    #[arg(long, requires = "spawn")]
+    pub otlp: bool,
     /// Print the report as one JSON object instead of a table
     #[arg(long)]
     pub json: bool,

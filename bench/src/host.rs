@@ -100,11 +100,12 @@ impl Spawned {
     /// Starts `binary serve` in a fresh temporary directory on free
     /// loopback ports, with `mqtt_url` as its external broker if given
     /// (starting from a clean session there), with `--mqtt-auth devices` when
-    /// `device_logins`, and waits until it is ready.
+    /// `device_logins`, and `extra` arguments, and waits until it is ready.
     pub async fn start(
         binary: &Path,
         mqtt_url: Option<&str>,
         device_logins: bool,
+        extra: &[String],
     ) -> anyhow::Result<Self> {
         let external = mqtt_url.map(Broker::from_url).transpose()?;
         if let Some(broker) = &external {
@@ -148,6 +149,7 @@ impl Spawned {
         if device_logins {
             command.args(["--mqtt-auth", "devices"]);
         }
+        command.args(extra);
         if std::env::var_os("EDGEHOOK_LOG_LEVEL").is_none() {
             command.env("EDGEHOOK_LOG_LEVEL", "warn");
         }

@@ -68,7 +68,7 @@ struct Target {
 
 impl Target {
     /// Starts the host with --spawn, or finds the one the options name.
-    async fn open(args: &Args) -> anyhow::Result<Self> {
+    async fn open(args: &Args, sink: &Sink) -> anyhow::Result<Self> {
         let broker = match (&args.mqtt, &args.host_mqtt_url) {
             (Some(addr), _) => Some(Broker::from_addr(addr)?),
             (None, Some(url)) => Some(Broker::from_url(url)?),
@@ -86,8 +86,17 @@ impl Target {
                 spawned: None,
             });
         };
-        let spawned =
-            Spawned::start(binary, args.host_mqtt_url.as_deref(), args.device_logins).await?;
+        let mut extra = args.host_arg.clone();
+        if args.otlp {
+            extra.extend(["--otlp-endpoint".to_owned(), sink.otlp_url()]);
+        }
+        let spawned = Spawned::start(
+            binary,
+            args.host_mqtt_url.as_deref(),
+            args.device_logins,
+            &extra,
+        )
+        .await?;
         let broker = match (broker, spawned.mqtt) {
             (Some(broker), _) => broker,
             (None, Some(embedded)) => Broker::from_addr(&embedded.to_string())?,
@@ -104,7 +113,7 @@ impl Target {
 
 async fn run(args: &Args) -> anyhow::Result<Report> {
     let sink = Sink::start().await?;
-    let mut target = Target::open(args).await?;
+    let mut target = Target::open(args, &sink).await?;
     let others = args.webhooks as usize - 1;
     if others > 0 {
         eprintln!("edgehook-bench: creating {} webhooks", args.webhooks);
@@ -228,6 +237,7 @@ async fn measure(
     let exited = target.spawned.as_mut().and_then(Spawned::exited);
     let sink_requests = sink.requests();
     let token_requests = sink.tokens();
+    let trace_exports = sink.trace_exports();
     let mut tally = fleet.finish();
 
     let seconds = tally
@@ -277,6 +287,7 @@ async fn measure(
         bench_cpu_seconds: my_cpu.map(round2),
         sink_requests,
         token_requests,
+        trace_exports,
         idle: None,
         ws_clients: args.ws_clients,
         ws_frames,

@@ -49,6 +49,8 @@ pub struct Report {
     pub sink_requests: u64,
     /// Tokens its token endpoint gave (`--auth oauth2`).
     pub token_requests: u64,
+    /// Trace exports its OTLP endpoint took (`--otlp`).
+    pub trace_exports: u64,
     /// The idle devices (`--idle`), when there were any.
     pub idle: Option<IdleUsage>,
     /// WebSocket API clients subscribed to every device.
@@ -207,6 +209,9 @@ impl fmt::Display for Report {
         row(f, "sink requests", &self.sink_requests)?;
         if self.token_requests > 0 {
             row(f, "token requests", &self.token_requests)?;
+        }
+        if self.trace_exports > 0 {
+            row(f, "trace exports", &self.trace_exports)?;
         }
         if self.ws_clients > 0 {
             let fan_out = format!(

@@ -1,8 +1,10 @@
 //! The loopback webhook sink: an HTTP/1.1 server that answers every request
 //! `200 {"echo":N}`, N being the `seq` it finds in the request body, so the
 //! device's hook-response names the event it answers (on `/plain`, the
-//! bare `N`, for a plugin that answers with the body as it came); and, on
-//! `/token`, an OAuth 2 token endpoint that counts the tokens it gives.
+//! bare `N`, for a plugin that answers with the body as it came); on
+//! `/token`, an OAuth 2 token endpoint that counts the tokens it gives;
+//! and on `/v1/traces`, an OTLP/HTTP collector that takes every export and
+//! counts them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub struct Sink {
 struct Counts {
     requests: AtomicU64,
     tokens: AtomicU64,
+    trace_exports: AtomicU64,
 }
 
 impl Sink {
@@ -58,6 +61,16 @@ impl Sink {
     /// Its token endpoint.
     pub fn token_url(&self) -> String {
         format!("http://{}/token", self.addr)
+    }
+
+    /// Its OTLP/HTTP endpoint.
+    pub fn otlp_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Trace exports taken so far.
+    pub fn trace_exports(&self) -> u64 {
+        self.counts.trace_exports.load(Ordering::Relaxed)
     }
 
     /// Webhook requests received so far.
@@ -106,6 +119,11 @@ async fn answer(
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from_static(token)));
         return Ok(response.expect("a static header and a body make a response"));
+    }
+    if request.uri().path() == "/v1/traces" {
+        counts.trace_exports.fetch_add(1, Ordering::Relaxed);
+        request.into_body().collect().await?;
+        return Ok(Response::new(Full::new(Bytes::new())));
     }
     counts.requests.fetch_add(1, Ordering::Relaxed);
     let plain = request.uri().path() == "/plain";

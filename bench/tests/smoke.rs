@@ -1,7 +1,7 @@
 //! Smoke test: the load tool spawns the workspace's edgehook binary and
 //! gets every one of a few hundred events answered exactly once, with the
 //! devices anonymous, with each logged in with its own key, and with idle
-//! devices connected beside them.
+//! devices connected beside them, and with traces exported and no history.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,4 +71,11 @@ fn smoke(extra: &[&str]) -> Value {
     assert_eq!(report["wrong_topics"], 0, "{report}");
     assert_eq!(report["sink_requests"], 200, "{report}");
     report
+}
+
+#[test]
+fn a_traced_host_without_history_answers_every_event_and_exports_its_traces() {
+    let report = smoke(&["--otlp", "--host-arg=--history-max-bytes=0"]);
+    let exports = report["trace_exports"].as_u64().unwrap_or_default();
+    assert!(exports > 0, "{report}");
 }

@@ -152,7 +152,7 @@ pub struct Settings {
     #[arg(long, env = "EDGEHOOK_HISTORY_RETENTION", value_name = "DURATION", value_parser = duration)]
     #[serde(default, with = "humantime_serde")]
     pub history_retention: Option<Duration>,
-    /// Most bytes of attempts and events the delivery history keeps; beyond it the oldest go first [default: 256 MiB]
+    /// Most bytes of attempts and events the delivery history keeps; beyond it the oldest go first; 0 keeps no history [default: 256 MiB]
     #[arg(long, env = "EDGEHOOK_HISTORY_MAX_BYTES", value_name = "SIZE")]
     pub history_max_bytes: Option<ByteSize>,
     /// Export one OpenTelemetry trace per event to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318 [default: none]

@@ -51,6 +51,8 @@ pub struct RecordStats {
 pub struct Recorder {
     tx: mpsc::Sender<Item>,
     stats: Arc<RecordStats>,
+    /// Its `history.max_bytes` of 0 keeps no history at all.
+    policy: Arc<ArcSwap<DeliveryPolicy>>,
 }
 
 /// An attempt as a delivery knows it, before its outcome is decided.
@@ -91,12 +93,12 @@ impl Recorder {
         let stats = Arc::new(RecordStats::default());
         let writer = Writer {
             history,
-            policy,
+            policy: policy.clone(),
             rx,
             stats: stats.clone(),
         }
         .run(done);
-        (Self { tx, stats }, writer)
+        (Self { tx, stats, policy }, writer)
     }
 
     /// The writer's counters.
@@ -116,6 +118,9 @@ impl Recorder {
         answer: Result<&HookResponse, &str>,
         outcome: Outcome,
     ) {
+        if self.policy.load().history.max_bytes == 0 {
+            return;
+        }
         let (response, error) = match answer {
             Ok(r) => (
                 Some(Received::masked(r)),
