@@ -138,6 +138,7 @@ impl PluginDir {
             plugin,
             send: SendOptions {
                 auth: manifest.auth,
+                retry: manifest.retry,
                 ..SendOptions::default()
             },
             log: Arc::default(),

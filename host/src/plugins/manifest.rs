@@ -14,6 +14,7 @@ use crate::auth::{AuthSpec, Authorizer};
 use crate::config::{LimitsError, RawLimits};
 use crate::hooks::{Filter, HostPattern};
 use crate::runtime::{DefaultLimits, PluginLimits};
+use crate::throttle::RetrySchedule;
 use crate::topic::DeviceId;
 
 /// Why a manifest is unusable; the message names the key.
@@ -80,6 +81,15 @@ struct RawManifest {
     limits: RawLimits,
     #[serde(default)]
     auth: Option<toml::Table>,
+    #[serde(default)]
+    retry: Option<RawRetry>,
+}
+
+/// `[retry]`: the plugin's own retry schedule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    schedule: Vec<String>,
 }
 
 /// A validated manifest.
@@ -95,6 +105,8 @@ pub struct Manifest {
     pub limits: PluginLimits,
     /// The auth the host does for the plugin's requests (`[auth]`).
     pub auth: Option<Arc<Authorizer>>,
+    /// Its own retry schedule (`[retry] schedule`), in place of the host's.
+    pub retry: Option<RetrySchedule>,
 }
 
 impl Manifest {
@@ -140,6 +152,14 @@ impl Manifest {
             .auth
             .map(|table| auth(table, &allowed_hosts, &env))
             .transpose()?;
+        let retry = raw
+            .retry
+            .map(|r| RetrySchedule::own(r.schedule.iter().map(|d| Some(d.as_str()))))
+            .transpose()
+            .map_err(|reason| ManifestError::Invalid {
+                key: "retry.schedule".into(),
+                reason,
+            })?;
         raw.limits.apply(&defaults.get(), max_memory, "limits.")?;
         let limits = PluginLimits::new(raw.limits, defaults.clone());
         Ok(Self {
@@ -152,6 +172,7 @@ impl Manifest {
             config,
             limits,
             auth,
+            retry,
         })
     }
 }
@@ -226,6 +247,8 @@ fn resolve_env(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::runtime::Limits;
 
@@ -379,11 +402,27 @@ mod tests {
                 "`config.k`: environment variable EDGEHOOK_PLUGIN_NOPE is not set",
             ),
             ("allowed_hosts = []", "event"),
+            (
+                "event = \"x\"\nallowed_hosts = []\n[retry]\nschedule = [\"soon\"]",
+                "`retry.schedule`: \"soon\" is not a delay",
+            ),
         ];
         for (text, needle) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_retry_schedule_replaces_the_hosts() {
+        let manifest =
+            parse("event = \"t\"\nallowed_hosts = []\n[retry]\nschedule = [\"5s\", \"1m\"]")
+                .unwrap();
+        let retry = manifest.retry.unwrap();
+        assert_eq!(
+            retry.delays(),
+            [Duration::from_secs(5), Duration::from_secs(60)]
+        );
     }
 
     #[test]

@@ -90,7 +90,40 @@ impl Default for RetrySchedule {
     }
 }
 
+/// Most retries a webhook's own schedule may list (20 attempts in all).
+pub const MAX_OWN_RETRIES: usize = 19;
+
+/// Longest a webhook's own schedule may wait in all.
+pub const MAX_OWN_TOTAL: Duration = Duration::from_secs(24 * 3600);
+
 impl RetrySchedule {
+    /// A webhook's own schedule (`retry.schedule`): delays such as `30s`,
+    /// at most [`MAX_OWN_RETRIES`] of them and [`MAX_OWN_TOTAL`] in all;
+    /// what is wrong with it otherwise.
+    pub fn own<'a>(items: impl ExactSizeIterator<Item = Option<&'a str>>) -> Result<Self, String> {
+        if items.len() > MAX_OWN_RETRIES {
+            return Err(format!(
+                "{} delays: at most {MAX_OWN_RETRIES} (20 attempts in all)",
+                items.len()
+            ));
+        }
+        let delays = items
+            .map(|item| {
+                let text = item.ok_or("a delay is a text such as \"30s\"")?;
+                humantime::parse_duration(text)
+                    .map_err(|e| format!("{text:?} is not a delay such as \"30s\" ({e})"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let total: Duration = delays.iter().sum();
+        if total > MAX_OWN_TOTAL {
+            return Err(format!(
+                "the delays add up to {}: at most 24h",
+                humantime::format_duration(total)
+            ));
+        }
+        Ok(Self::new(delays))
+    }
+
     /// A schedule of these delays; empty means never retry.
     pub fn new(delays: Vec<Duration>) -> Self {
         Self { delays }
