@@ -337,3 +337,100 @@ async fn a_preview_renders_the_request_that_a_test_then_sends() {
     assert_eq!(tested["attempt"]["outcome"], "delivered");
     host.host.stop().await;
 }
+
+/// `edgehook ARGS` against a host; (success, stdout, stderr).
+async fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(crate::support::edgehook_binary())
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_lists_shows_and_replays_deliveries() {
+    let mut endpoint =
+        Scripted::start(vec![Step::status(500, "down"), Step::status(200, "stored")]).await;
+    let host = TestHost::start(&[], Settings::default()).await;
+    let id = host
+        .create_webhook(json!({ "event": "temp", "url": endpoint.url("/in"), "secret": SECRET }))
+        .await;
+    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    device.publish("temp", "21.5").await;
+    let event_id = webhook_id(&endpoint.next().await);
+    wait_for_n(&host, "/v1/dead-letters", "dead_letters", 1).await;
+    let api = format!("http://{}", host.host.api_addr);
+    let login = [
+        "--api",
+        api.as_str(),
+        "--token",
+        host.host.api_token.as_str(),
+    ];
+
+    let list = [&["deliveries", "list", "--dead", "--json"][..], &login].concat();
+    let (ok, out, err) = cli(&list).await;
+    assert!(ok, "{err}");
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(
+        (&rows[0]["event_id"], &rows[0]["webhook"]),
+        (&json!(event_id), &json!(id))
+    );
+    let table = [&["deliveries", "list", "--outcome", "gave_up"][..], &login].concat();
+    let (ok, out, err) = cli(&table).await;
+    assert!(
+        ok && out.contains(&event_id) && out.contains("status 500"),
+        "{out}{err}"
+    );
+
+    let show = [&["deliveries", "show", event_id.as_str()][..], &login].concat();
+    let (ok, out, err) = cli(&show).await;
+    assert!(ok, "{err}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["event"]["data"], "21.5", "{out}");
+
+    let replay = [&["deliveries", "replay", event_id.as_str()][..], &login].concat();
+    let (ok, out, err) = cli(&replay).await;
+    assert!(ok && out.contains("Replaying 1"), "{out}{err}");
+    assert_eq!(webhook_id(&endpoint.next().await), event_id);
+    let (ok, _, err) =
+        cli(&[&["deliveries", "list", "--outcome", "lost"][..], &login].concat()).await;
+    assert!(!ok && err.contains("outcome"), "{err}");
+    host.host.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_of_no_bytes_keeps_nothing() {
+    let mut endpoint = Scripted::start(vec![Step::status(200, "stored")]).await;
+    let host = TestHost::start(
+        &[],
+        Settings {
+            history_max_bytes: Some(bytesize::ByteSize::b(0)),
+            ..Settings::default()
+        },
+    )
+    .await;
+    host.create_webhook(json!({ "event": "temp", "url": endpoint.url("/in") }))
+        .await;
+    let mut device = Device::connect(host.mqtt_addr(), "d1").await;
+    device.publish("temp", "21.5").await;
+    endpoint.next().await;
+    // The attempt is recorded, or not, before the answer is published.
+    assert_eq!(device.next_text().await.0, "devices/d1/hook-sent/temp");
+    assert_eq!(
+        device.next_text().await.0,
+        "devices/d1/hook-response/temp/0"
+    );
+    let page = get(&host, "/v1/deliveries").await;
+    assert!(attempts(&page, "deliveries").is_empty(), "{page}");
+    assert_eq!(host.metric("edgehook_history_dropped_total").await, 0);
+    host.host.stop().await;
+}
