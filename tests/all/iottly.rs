@@ -232,3 +232,94 @@ async fn each_body_shape_each_filter_and_nothing_back_to_the_device() {
     assert_eq!(d1.next().await.0, "devices/d1/hook-sent/marker");
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_replaces_a_webhook_keeping_the_secrets_sent_back_masked() {
+    let host = TestHost::start(&[], Settings::default()).await;
+    host.register(&["p1", "p2"], &[("d1", Some("p1"))]).await;
+    let mut endpoint = Endpoint::start(200, "ok").await;
+    let id = create(
+        &host,
+        "p1",
+        json!({"description": "first", "url": endpoint.url("/old"), "type": "iottly",
+            "headers": {"X-Api-Key": "key-SECRET", "X-Other": "one"}}),
+    )
+    .await;
+    let path = format!("/v1/projects/p1/webhooks/{id}");
+
+    // What the console sends back: the view, edited, its secret masked.
+    let (_, list) = host.api("GET", "/v1/projects/p1/webhooks", "").await;
+    let mut edited = list[0].clone();
+    assert_eq!(edited["headers"]["X-Api-Key"], "***", "{edited}");
+    let edited = edited.as_object_mut().unwrap();
+    for shown in ["id", "project_id"] {
+        edited.remove(shown);
+    }
+    edited.insert("description".into(), json!("second"));
+    edited.insert("url".into(), json!(endpoint.url("/new")));
+    edited.insert("type".into(), json!("user"));
+    edited["headers"]["X-Other"] = json!("two");
+    let (status, view) = host
+        .api("PUT", &path, &Value::Object(edited.clone()).to_string())
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["id"], id.as_str(), "the id stays");
+    assert_eq!(
+        (&view["description"], &view["type"], &view["project_id"]),
+        (&json!("second"), &json!("user"), &json!("p1"))
+    );
+    assert_eq!(view["headers"]["X-Api-Key"], "***", "{view}");
+    let (_, list) = host.api("GET", "/v1/projects/p1/webhooks", "").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "replaced, not added");
+
+    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    device.publish("temp", "21").await;
+    let seen = endpoint.next().await;
+    assert_eq!(seen.uri.path(), "/new", "the new URL and type in force");
+    assert_eq!(
+        seen.header("x-api-key"),
+        Some("key-SECRET"),
+        "the masked header kept the stored secret"
+    );
+    assert_eq!(seen.header("x-other"), Some("two"));
+
+    let body = |url: &str, kind: &str| json!({"url": url, "type": kind}).to_string();
+    let (status, refusal) = host
+        .api("PUT", &path, &body(&endpoint.url("/"), "both"))
+        .await;
+    assert_eq!(status, 400, "{refusal}");
+    assert!(
+        refusal["error"].as_str().unwrap().starts_with("`type`"),
+        "{refusal}"
+    );
+    let elsewhere = json!({"url": "https://example.com/", "type": "user",
+        "headers": {"X-Api-Key": "***"}});
+    let (status, refusal) = host.api("PUT", &path, &elsewhere.to_string()).await;
+    assert_eq!(
+        status, 400,
+        "a kept secret follows its destination: {refusal}"
+    );
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("`headers.X-Api-Key`"),
+        "{refusal}"
+    );
+    let ok = body(&endpoint.url("/"), "user");
+    for (path, why) in [
+        ("/v1/projects/p1/webhooks/nope".to_owned(), "an unknown id"),
+        (
+            format!("/v1/projects/p2/webhooks/{id}"),
+            "another project's",
+        ),
+        (
+            format!("/v1/projects/nope/webhooks/{id}"),
+            "an unknown project",
+        ),
+    ] {
+        let (status, refusal) = host.api("PUT", &path, &ok).await;
+        assert_eq!(status, 404, "{why}: {refusal}");
+    }
+    host.host.stop().await;
+}

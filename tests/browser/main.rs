@@ -1,14 +1,17 @@
-//! The web console (`GET /`, CONTRACT section 10) in a real headless
-//! Chromium, driven over WebDriver against a host on loopback: log in with
-//! a wrong token and the right one, the webhook list, a creation refused
-//! with the API's message, a creation, a deletion, the delivery log with
-//! its secrets masked, a live event, and no console errors. One browser
-//! for the whole binary: the scenarios run in order in one test.
+//! The web console (`GET /`, CONTRACT sections 10 and 15) in a real
+//! headless Chromium, driven over WebDriver against a host on loopback:
+//! log in with a wrong token and the right one, the webhook list, a
+//! creation refused with the API's message, a creation, a deletion, the
+//! delivery log with its secrets masked, an Iottly webhook edited, the
+//! builder's preview against its Test, the history with a replay of a dead
+//! letter, a live event, and no console errors. One browser for the whole
+//! binary: the scenarios run in order in one test.
 //!
 //! Needs `chromium` and `chromedriver` on `PATH` (Debian: `apt-get install
 //! chromium chromium-driver`); without them the test fails saying so.
 
 mod driver;
+mod history;
 mod session;
 #[path = "../all/support/mod.rs"]
 #[allow(
@@ -25,11 +28,13 @@ use edgehook::config::Settings;
 use serde_json::json;
 
 use driver::Browser;
+use history::{builder_preview_then_test, history_and_replay};
 use session::{first_paint, log_in, log_out, no_console_errors, security_headers, wrong_token};
 use support::{Endpoint, HostUnderTest, TestHost};
 use views::{devices, live_events, plugins_and_health};
 use webhooks::{
-    creation_and_deletion, delivery_log, edit_and_toggle, other_dialects, refused_creation,
+    creation_and_deletion, delivery_log, edit_and_toggle, iottly_edit, other_dialects,
+    refused_creation,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -98,6 +103,9 @@ async fn scenarios(
     delivery_log(browser, host, logged, endpoint).await?;
     edit_and_toggle(browser, host, logged, endpoint).await?;
     other_dialects(browser, host).await?;
+    iottly_edit(browser, host).await?;
+    builder_preview_then_test(browser, host).await?;
+    history_and_replay(browser, host).await?;
     live_events(browser, host).await?;
     devices(browser, host).await?;
     plugins_and_health(browser, host).await?;

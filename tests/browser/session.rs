@@ -196,11 +196,13 @@ pub async fn log_out(browser: &Browser) -> Result<()> {
 
 /// The page logged no error: the only ones allowed are the network's
 /// record of the refusals the scenarios provoke (the wrong token's 401,
-/// the refused definition's 400, the full project's 409).
+/// the refused definition's 400, the builder's previews of an unfinished
+/// definition, the full project's 409).
 pub async fn no_console_errors(browser: &Browser) -> Result<()> {
     let provoked = [
         ("/v1/plugins - ", "status of 401"),
         ("/v1/webhooks - ", "status of 400"),
+        ("/v1/webhooks/preview - ", "status of 400"),
         ("/v1/projects/p1/webhooks - ", "status of 409"),
     ];
     let log = browser.console_log().await?;

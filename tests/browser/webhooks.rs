@@ -358,3 +358,56 @@ fn particle_webhooks(list: &Value) -> usize {
         all.iter().filter(|w| w["dialect"] == "particle").count()
     })
 }
+
+/// An Iottly webhook edited in the page (its JSON as the API shows it) is
+/// replaced in its project under the same id.
+pub async fn iottly_edit(browser: &Browser, host: &TestHost) -> Result<()> {
+    webhooks_view(browser).await?;
+    let row = "//table[@id='webhooks']//tr[td[1]='Iottly'][td[2]='Agent 2']";
+    let id = browser
+        .appears(Locator::XPath(row))
+        .await?
+        .attr("data-id")
+        .await?
+        .context("the row's id")?;
+    browser
+        .click(Locator::XPath(&format!("{row}//button[text()='Edit']")))
+        .await?;
+    let shown = browser
+        .wait_for(
+            "the Iottly definition in the form",
+            "const text = document.getElementById('webhook-json').value;
+             return text.includes('Agent 2') && text",
+        )
+        .await?;
+    let shown: Value = serde_json::from_str(shown.as_str().unwrap_or_default())?;
+    ensure!(
+        shown["type"] == "user" && shown.get("id").is_none(),
+        "the form shows {shown}"
+    );
+    browser
+        .client
+        .execute(
+            "const field = document.getElementById('webhook-json');
+             field.value = field.value.replace('\"Agent 2\"', '\"Agent 2 (edited)\"').replace('\"user\"', '\"iottly\"');",
+            vec![],
+        )
+        .await?;
+    browser.click(Locator::Css("#webhook-submit")).await?;
+    browser
+        .appears(Locator::XPath(&format!(
+            "//tr[@data-id='{id}'][td[2]='Agent 2 (edited)'][td[3]='project p1, iottly messages']"
+        )))
+        .await?;
+    let (_, list) = host.api("GET", "/v1/projects/p1/webhooks", "").await;
+    let edited = list
+        .as_array()
+        .and_then(|all| all.iter().find(|w| w["id"] == id.as_str()))
+        .with_context(|| format!("{id} gone: {list}"))?;
+    ensure!(
+        edited["description"] == "Agent 2 (edited)" && edited["type"] == "iottly",
+        "{edited}"
+    );
+    ensure!(list.as_array().map(Vec::len) == Some(3), "{list}");
+    Ok(())
+}

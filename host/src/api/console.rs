@@ -28,7 +28,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// The page's files, served under `/console/`: name, text, type. `app.js`
 /// imports the others (one module per view).
-const FILES: [(&str, &str, &str); 9] = [
+const FILES: [(&str, &str, &str); 12] = [
     (
         "style.css",
         include_str!("console/style.css"),
@@ -37,6 +37,9 @@ const FILES: [(&str, &str, &str); 9] = [
     ("app.js", include_str!("console/app.js"), JS),
     ("api.js", include_str!("console/api.js"), JS),
     ("webhooks.js", include_str!("console/webhooks.js"), JS),
+    ("builder.js", include_str!("console/builder.js"), JS),
+    ("exchange.js", include_str!("console/exchange.js"), JS),
+    ("history.js", include_str!("console/history.js"), JS),
     ("log.js", include_str!("console/log.js"), JS),
     ("events.js", include_str!("console/events.js"), JS),
     ("plugins.js", include_str!("console/plugins.js"), JS),

@@ -55,6 +55,33 @@ pub async fn list(State(state): State<ApiState>, Path(project): Path<String>) ->
     }
 }
 
+/// `PUT /v1/projects/{project_id}/webhooks/{id}`: the body of a `POST`;
+/// the id and project stay, and a secret sent back masked keeps the stored
+/// one ([`iottly::parse_replacement`]).
+pub async fn replace(
+    State(state): State<ApiState>,
+    Path((project, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let project = known_project(&state, &project)?;
+        state
+            .webhooks
+            .iottly
+            .replace(&id, |old| {
+                if old.project_id != project {
+                    return Err(WebhookError::NotFound(id.clone()));
+                }
+                iottly::parse_replacement(&body, old)
+            })
+            .await
+    };
+    match result.await {
+        Ok(view) => Json(view).into_response(),
+        Err(err) => webhook_refusal(&err),
+    }
+}
+
 /// `DELETE /v1/projects/{project_id}/webhooks/{id}`.
 pub async fn delete(
     State(state): State<ApiState>,

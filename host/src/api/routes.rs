@@ -61,7 +61,7 @@ pub fn router(state: ApiState, token: Arc<str>, hub: stream_ws::StreamHub) -> Ro
         )
         .route(
             "/v1/projects/{project_id}/webhooks/{id}",
-            axum::routing::delete(iottly::delete),
+            axum::routing::put(iottly::replace).delete(iottly::delete),
         )
         .merge(mainflux::routes())
         .nest("/svcwebhooks", mainflux::routes())

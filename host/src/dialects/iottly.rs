@@ -58,7 +58,8 @@ pub struct Definition {
     pub retry: Option<Value>,
 }
 
-/// The body of `POST /v1/projects/{project_id}/webhooks`.
+/// The body of `POST /v1/projects/{project_id}/webhooks`, or of a `PUT`
+/// of one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Input {
@@ -70,56 +71,120 @@ struct Input {
     channel: Option<String>,
     #[serde(default)]
     payload_only: bool,
+    /// `None` when left out: none for a new webhook; for a `PUT`, the
+    /// stored ones, as if sent back as a read shows them (so that a secret
+    /// among them still follows the destination rule).
     #[serde(default)]
-    headers: BTreeMap<String, String>,
+    headers: Option<BTreeMap<String, String>>,
+    /// `None` when left out: none for a new webhook, the stored one for a
+    /// `PUT`.
     #[serde(default)]
     auth: Option<Value>,
+    /// `None` when left out: none for a new webhook, the stored one for a
+    /// `PUT`.
     #[serde(default)]
     retry: Option<Value>,
 }
 
 /// Parses and checks a new webhook of `project`.
 pub fn parse(project: GroupId, body: &[u8]) -> Result<Definition, WebhookError> {
-    let input: Input = serde_json::from_slice(body)
-        .map_err(|e| WebhookError::Invalid(format!("the request body is not a webhook: {e}")))?;
-    let kind = match input.kind.as_str() {
-        "iottly" => MessageType::Iottly,
-        "user" => MessageType::User,
-        other => {
-            return Err(WebhookError::Field {
-                field: "type",
-                reason: format!("{other:?} is neither \"iottly\" nor \"user\""),
-            });
+    let (input, kind) = Input::read(body)?;
+    Ok(input.definition(project, kind))
+}
+
+/// Parses and checks the body of `PUT
+/// /v1/projects/{project_id}/webhooks/{id}`, the replacement of `old` in
+/// its project: the fields of a `POST`; `headers`, `auth` and `retry` left
+/// out are `old`'s, and a header, the URL or an auth secret sent back as a
+/// read showed it (masked) keeps its stored value, unless the URL now goes
+/// to another destination, where such a secret must be sent again.
+pub fn parse_replacement(body: &[u8], old: &Definition) -> Result<Definition, WebhookError> {
+    let (input, kind) = Input::read(body)?;
+    Ok(input
+        .keeping_secrets_of(old)?
+        .definition(old.project_id.clone(), kind))
+}
+
+impl Input {
+    /// The input of `body`, checked, with its message type.
+    fn read(body: &[u8]) -> Result<(Self, MessageType), WebhookError> {
+        let input: Self = serde_json::from_slice(body).map_err(|e| {
+            WebhookError::Invalid(format!("the request body is not a webhook: {e}"))
+        })?;
+        let kind = match input.kind.as_str() {
+            "iottly" => MessageType::Iottly,
+            "user" => MessageType::User,
+            other => {
+                return Err(WebhookError::Field {
+                    field: "type",
+                    reason: format!("{other:?} is neither \"iottly\" nor \"user\""),
+                });
+            }
+        };
+        checks::text("description", &input.description)?;
+        checks::http_url(&input.url)?;
+        if let Some(channel) = &input.channel {
+            checks::text("channel", channel)?;
         }
-    };
-    checks::text("description", &input.description)?;
-    checks::http_url(&input.url)?;
-    if let Some(channel) = &input.channel {
-        checks::text("channel", channel)?;
+        if let Some(headers) = &input.headers {
+            if headers.len() > MAX_HEADERS {
+                return Err(WebhookError::Field {
+                    field: "headers",
+                    reason: format!(
+                        "{} headers, more than the {MAX_HEADERS} a webhook may have",
+                        headers.len()
+                    ),
+                });
+            }
+            checks::headers(headers)?;
+        }
+        super::auth::authorizer(input.auth.as_ref(), false)?;
+        super::retry::schedule(input.retry.as_ref())?;
+        Ok((input, kind))
     }
-    if input.headers.len() > MAX_HEADERS {
-        return Err(WebhookError::Field {
-            field: "headers",
-            reason: format!(
-                "{} headers, more than the {MAX_HEADERS} a webhook may have",
-                input.headers.len()
-            ),
+
+    /// This input as the replacement of `old` (see [`parse_replacement`]).
+    fn keeping_secrets_of(mut self, old: &Definition) -> Result<Self, WebhookError> {
+        let mut headers = self.headers.take().unwrap_or_else(|| {
+            old.headers
+                .iter()
+                .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
+                .collect()
         });
+        let new_url = self.url.clone();
+        super::secrets::keep_secrets(&mut headers, &mut self.url, &old.headers, &old.url)?;
+        self.headers = Some(headers);
+        match (&mut self.auth, &old.auth) {
+            (Some(auth), Some(old_auth)) => {
+                super::auth::keep_secrets(auth, old_auth, &old.url, &new_url)?;
+            }
+            (None, Some(old_auth)) => {
+                let mut auth = super::auth::view(old_auth);
+                super::auth::keep_secrets(&mut auth, old_auth, &old.url, &new_url)?;
+                self.auth = Some(auth);
+            }
+            _ => {}
+        }
+        if self.retry.is_none() {
+            self.retry.clone_from(&old.retry);
+        }
+        Ok(self)
     }
-    checks::headers(&input.headers)?;
-    super::auth::authorizer(input.auth.as_ref(), false)?;
-    super::retry::schedule(input.retry.as_ref())?;
-    Ok(Definition {
-        project_id: project,
-        description: input.description,
-        url: input.url,
-        kind,
-        channel: input.channel,
-        payload_only: input.payload_only,
-        headers: input.headers,
-        auth: input.auth,
-        retry: input.retry,
-    })
+
+    /// The webhook of `project` this makes.
+    fn definition(self, project: GroupId, kind: MessageType) -> Definition {
+        Definition {
+            project_id: project,
+            description: self.description,
+            url: self.url,
+            kind,
+            channel: self.channel,
+            payload_only: self.payload_only,
+            headers: self.headers.unwrap_or_default(),
+            auth: self.auth,
+            retry: self.retry,
+        }
+    }
 }
 
 /// What the API shows of webhook `id`. Every read goes through here, so
@@ -215,6 +280,42 @@ mod tests {
             {"a": "1", "b": "1", "c": "1", "d": "1", "e": "1", "f": "1"}}"#;
         assert!(err(six).starts_with("`headers`"));
         assert!(err(r#"{"url": "http://x.test", "type": "user", "extra": 1}"#).contains("extra"));
+    }
+
+    #[test]
+    fn a_put_keeps_the_masked_secrets_for_the_same_destination() {
+        let old = parse(
+            project(),
+            br#"{"description": "a", "url": "https://h.test/a", "type": "user",
+                 "headers": {"X-Api-Key": "KEY", "X-Other": "two"}, "retry": {"schedule": ["1s"]}}"#,
+        )
+        .unwrap();
+        let put = |body: &str| parse_replacement(body.as_bytes(), &old);
+
+        let sent_back = put(
+            r#"{"description": "b", "url": "https://h.test/b", "type": "iottly",
+                "headers": {"X-Api-Key": "***", "X-Other": "three"}}"#,
+        )
+        .unwrap();
+        assert_eq!(sent_back.headers["X-Api-Key"], "KEY");
+        assert_eq!(sent_back.headers["X-Other"], "three");
+        assert_eq!(
+            (sent_back.kind, sent_back.project_id.as_str()),
+            (MessageType::Iottly, "p1")
+        );
+        assert_eq!(sent_back.retry, old.retry, "left out: kept");
+        let left_out = put(r#"{"url": "https://h.test/c", "type": "user"}"#).unwrap();
+        assert_eq!(left_out.headers, old.headers);
+
+        let moved = put(r#"{"url": "https://other.test/", "type": "user"}"#).unwrap_err();
+        assert!(
+            moved
+                .to_string()
+                .starts_with("`headers.X-Api-Key`: send the secret again"),
+            "{moved}"
+        );
+        let bad = put(r#"{"url": "https://h.test/", "type": "both"}"#).unwrap_err();
+        assert!(bad.to_string().starts_with("`type`"), "{bad}");
     }
 
     #[test]

@@ -42,6 +42,10 @@ const DEAD_PAIRS: TableDefinition<(&str, &str), u64> = TableDefinition::new("dea
 /// `bytes`, `attempts` → the totals held.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
+/// redb's page cache for the history: it is written far more than read,
+/// and the default (1 GiB) would grow the host by what it writes.
+const CACHE_BYTES: usize = 4 << 20;
+
 /// Most attempts one append or prune lets go of; the rest go next time,
 /// so that no write transaction grows without bound.
 const PRUNE_MAX: usize = 20_000;
@@ -138,7 +142,11 @@ impl HistoryFile {
             .open(&path)
             .map_err(|e| named(&e))?;
         let db = FileBackend::new(file)
-            .and_then(|backend| Database::builder().create_with_backend(backend))
+            .and_then(|backend| {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create_with_backend(backend)
+            })
             .map_err(|e| named(&e))?;
         let tx = db.begin_write().map_err(store)?;
         tx.open_table(ATTEMPTS).map_err(store)?;

@@ -10,6 +10,7 @@ import { $, attempt, onUnauthorized, say, session } from './api.js';
 import { openDevices, wireDevices } from './devices.js';
 import { openEvents, wireEvents } from './events.js';
 import { openHealth } from './health.js';
+import { openHistory, wireHistory } from './history.js';
 import { loadLog, openLog, wireLog } from './log.js';
 import { loadPlugins } from './plugins.js';
 import { loadWebhooks, wireWebhooks } from './webhooks.js';
@@ -70,6 +71,7 @@ function logout(message = '') {
 const views = {
   webhooks: loadWebhooks,
   log: openLog,
+  history: openHistory,
   events: openEvents,
   plugins: loadPlugins,
   devices: openDevices,
@@ -114,6 +116,7 @@ for (const b of document.querySelectorAll('#nav [data-view]')) {
 onUnauthorized(logout);
 wireWebhooks(showLog);
 wireLog();
+wireHistory();
 wireEvents();
 wireDevices();
 

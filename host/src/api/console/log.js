@@ -2,6 +2,7 @@
 // them (secrets masked).
 
 import { $, api, attempt, el, enc, fillSelect } from './api.js';
+import { requestView, responseView } from './exchange.js';
 import { allWebhooks, listed } from './webhooks.js';
 
 export async function openLog() {
@@ -37,25 +38,11 @@ function entries(list) {
       {},
       el('p', {}, `${e.at}: event ${e.event.name} from ${e.event.device_id} (data ${e.event.data})`),
     );
-    if (e.request) {
-      item.append(
-        el('p', {}, `${e.request.method} `, el('code', {}, e.request.url)),
-        el('pre', {}, headerLines(e.request.headers) + (e.request.body ? `\n\n${e.request.body}` : '')),
-      );
-    }
-    if (e.response) {
-      item.append(
-        el('p', {}, `Response ${e.response.status}`),
-        el('pre', {}, headerLines(e.response.headers) + (e.response.body ? `\n\n${e.response.body}` : '')),
-      );
-    }
+    if (e.request) item.append(requestView(e.request));
+    if (e.response) item.append(responseView(e.response));
     if (e.error) item.append(el('p', { class: 'error' }, `Error: ${e.error}`));
     return item;
   });
-}
-
-function headerLines(headers) {
-  return headers.map(([k, v]) => `${k}: ${v}`).join('\n');
 }
 
 export function wireLog() {

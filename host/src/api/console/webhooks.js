@@ -1,8 +1,11 @@
-// The webhooks view: every webhook of every dialect in one list, the
-// Particle form (create and edit), the Iottly projects with their limit,
-// and the forms of the other dialects.
+// The webhooks view: every webhook of every dialect in one list with a
+// Test button each, the Particle builder and JSON form (create and edit),
+// the Iottly projects with their limit, and the forms of the other
+// dialects.
 
 import { $, api, attempt, button, dangerButton, el, enc, fillSelect, say } from './api.js';
+import { sampleEvent, wireBuilder } from './builder.js';
+import { requestView, responseView } from './exchange.js';
 
 // Bounds on what the list asks for, whatever the fleet's size.
 const MAX_GROUPS = 200;
@@ -57,6 +60,7 @@ export async function allWebhooks() {
         auth: authOf(w),
         enabled: true,
         project: w.project_id,
+        raw: w,
       });
     }
     for (const w of mainflux) rows.push(mainfluxRow(w));
@@ -111,6 +115,7 @@ function renderWebhooks({ rows, projects, groups, devices }) {
     ...rows.map((w, i) => {
       const status = el('td', {}, i < MAX_STATUS_LOOKUPS ? '…' : 'see its log');
       const actions = el('td', {}, button('Log', () => openLogOf(w.id), { 'aria-label': `Log of ${w.name || w.id}` }));
+      actions.append(button('Test', () => attempt(() => testWebhook(w)), { 'aria-label': `Test ${w.name || w.id}` }));
       if (w.raw) actions.append(button('Edit', () => editWebhook(w), { 'aria-label': `Edit ${w.name || w.id}` }));
       if (w.dialect === 'Particle') {
         actions.append(
@@ -171,6 +176,9 @@ function editWebhook(w) {
   if (w.dialect === 'Particle') {
     definition = { ...w.raw };
     for (const k of ['id', 'created_at', 'file_error', 'dialect']) delete definition[k];
+  } else if (w.dialect === 'Iottly') {
+    definition = { ...w.raw };
+    for (const k of ['id', 'project_id', 'dialect']) delete definition[k];
   } else {
     const { name, url, headers, metadata } = w.raw;
     definition = { name, url, headers, metadata };
@@ -187,7 +195,7 @@ function editWebhook(w) {
 
 function stopEditing() {
   editing = null;
-  $('webhook-form-title').textContent = 'New Particle webhook';
+  $('webhook-form-title').textContent = 'New Particle webhook from its JSON';
   $('webhook-json-label').textContent = 'Particle webhook JSON';
   $('webhook-submit').textContent = 'Create';
   $('webhook-cancel').hidden = true;
@@ -202,7 +210,9 @@ async function submitWebhook(event) {
     let saved;
     if (!editing) saved = await api('/v1/webhooks', { method: 'POST', body: field.value });
     else if (editing.dialect === 'Particle') saved = await api(`/v1/webhooks/${enc(editing.id)}`, { method: 'PUT', body: field.value });
-    else saved = await api(`/webhooks/${enc(editing.id)}`, { method: 'PUT', body: field.value });
+    else if (editing.dialect === 'Iottly') {
+      saved = await api(`/v1/projects/${enc(editing.project)}/webhooks/${enc(editing.id)}`, { method: 'PUT', body: field.value });
+    }    else saved = await api(`/webhooks/${enc(editing.id)}`, { method: 'PUT', body: field.value });
     if (!editing) field.value = field.defaultValue;
     stopEditing();
     say(`Saved webhook ${saved.id}.`);
@@ -222,6 +232,40 @@ async function toggleWebhook(w) {
   await api(`/v1/webhooks/${enc(w.id)}`, { method: 'PUT', body: JSON.stringify(definition) });
   say(`${w.enabled ? 'Disabled' : 'Enabled'} webhook ${w.id}.`);
   await loadWebhooks();
+}
+
+// Sends the builder's sample event (its defaults where it is empty)
+// through webhook `w` and shows the first attempt: its request and its
+// response or error.
+async function testWebhook(w) {
+  const out = $('webhook-test');
+  const label = `${w.dialect} webhook ${w.name || w.id}`;
+  out.dataset.state = 'pending';
+  out.replaceChildren(el('p', {}, `Testing the ${label}…`));
+  let answer;
+  try {
+    answer = await api(`/v1/webhooks/${enc(w.id)}/test`, { method: 'POST', body: JSON.stringify(sampleEvent()) });
+  } catch (err) {
+    if (err.status === 401) return;
+    out.replaceChildren(el('h3', {}, `Test of the ${label}`), el('p', { class: 'error' }, `Failed: ${err.message}`));
+    out.dataset.state = 'failed';
+    return;
+  }
+  const a = answer.attempt;
+  out.replaceChildren(
+    el('h3', {}, `Test of the ${label}`),
+    el(
+      'p',
+      { class: 'summary' },
+      `Event ${answer.event_id}, attempt ${a.attempt}: ${a.outcome}`,
+      a.response ? `, status ${a.response.status}` : '',
+      ` after ${a.duration_ms} ms.`,
+    ),
+    a.request ? requestView(a.request) : null,
+    a.response ? responseView(a.response) : null,
+    a.error ? el('p', { class: 'error' }, `Error: ${a.error}`) : null,
+  );
+  out.dataset.state = 'done';
 }
 
 async function deleteWebhook(w) {
@@ -251,6 +295,7 @@ function dialectForm(formId, errorId, send) {
 // Wires the view's forms; `showLog(id)` opens the log of webhook `id`.
 export function wireWebhooks(showLog) {
   openLogOf = showLog;
+  wireBuilder(() => loadWebhooks());
   $('webhook-form').addEventListener('submit', submitWebhook);
   $('webhook-cancel').addEventListener('click', () => {
     stopEditing();
