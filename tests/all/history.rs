@@ -434,3 +434,68 @@ async fn a_history_of_no_bytes_keeps_nothing() {
     assert_eq!(host.metric("edgehook_history_dropped_total").await, 0);
     host.host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_token_the_history_is_neither_read_nor_replayed_nor_tried() {
+    let mut endpoint = Scripted::start(vec![Step::status(200, "stored")]).await;
+    let host = TestHost::start(&[], Settings::default()).await;
+    let id = host
+        .create_webhook(json!({ "event": "temp", "url": endpoint.url("/in") }))
+        .await;
+    let device = Device::connect(host.mqtt_addr(), "d1").await;
+    device.publish("temp", "21.5").await;
+    endpoint.next().await;
+    let page = wait_for_n(&host, "/v1/deliveries", "deliveries", 1).await;
+    let event_id = page["deliveries"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let api = host.api_addr();
+    let wrong = Some("wrong-token-wrong-token");
+    for (method, path, body) in [
+        ("GET", "/v1/deliveries".to_owned(), String::new()),
+        ("GET", format!("/v1/deliveries/{event_id}"), String::new()),
+        ("GET", "/v1/dead-letters".to_owned(), String::new()),
+        (
+            "POST",
+            format!("/v1/deliveries/{event_id}/replay"),
+            String::new(),
+        ),
+        (
+            "POST",
+            "/v1/deliveries/replay".to_owned(),
+            json!({ "since": "1h" }).to_string(),
+        ),
+        (
+            "POST",
+            "/v1/webhooks/preview".to_owned(),
+            json!({ "webhook": { "event": "t", "url": endpoint.url("/p") } }).to_string(),
+        ),
+        ("POST", format!("/v1/webhooks/{id}/test"), String::new()),
+    ] {
+        for token in [None, wrong] {
+            let (status, answer) =
+                crate::support::http_request(api, method, &path, token, &body).await;
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {answer}");
+            assert!(!answer.to_string().contains(&event_id), "{answer}");
+        }
+    }
+    // Nothing was replayed or tried: the next request the endpoint sees is
+    // the one an authorised test sends.
+    let (status, tested) = host
+        .api(
+            "POST",
+            &format!("/v1/webhooks/{id}/test"),
+            r#"{"data": "marker"}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    let next = endpoint.next().await;
+    assert!(
+        String::from_utf8_lossy(&next.seen.body).contains("marker"),
+        "{:?}",
+        next.seen.body
+    );
+    host.host.stop().await;
+}

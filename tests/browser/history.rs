@@ -1,8 +1,8 @@
 //! Trying a webhook and reading what it did: the Particle builder's
 //! preview against the request its Test button then sends, the history
 //! view (filters, an attempt's request and response, its event), the dead
-//! letters, and replays from the page: of one event and by filter. Screenshots of the builder and of
-//! the history go to `docs/`.
+//! letters, and replays from the page: of one event and by filter.
+//! Screenshots of the builder and of the history go to `target/tmp/`.
 
 use std::time::Duration;
 
@@ -14,13 +14,11 @@ use crate::driver::Browser;
 use crate::support::{Device, Endpoint, HostUnderTest, TestHost};
 use crate::webhooks::webhooks_view;
 
-/// Saves a screenshot of the page as `docs/{name}`, a file of the
-/// repository (rewritten on each run, the same bytes or not).
+/// Saves a screenshot of the page as `target/tmp/{name}` (the copies in
+/// `docs/` are refreshed by hand: CONTRIBUTING.md).
 async fn screenshot(browser: &Browser, name: &str) -> Result<()> {
     let png = browser.client.screenshot().await?;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs")
-        .join(name);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("console: screenshot in {}", path.display());
     Ok(())

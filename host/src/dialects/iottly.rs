@@ -145,29 +145,20 @@ impl Input {
 
     /// This input as the replacement of `old` (see [`parse_replacement`]).
     fn keeping_secrets_of(mut self, old: &Definition) -> Result<Self, WebhookError> {
-        let mut headers = self.headers.take().unwrap_or_else(|| {
-            old.headers
-                .iter()
-                .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
-                .collect()
-        });
-        let new_url = self.url.clone();
-        super::secrets::keep_secrets(&mut headers, &mut self.url, &old.headers, &old.url)?;
-        self.headers = Some(headers);
-        match (&mut self.auth, &old.auth) {
-            (Some(auth), Some(old_auth)) => {
-                super::auth::keep_secrets(auth, old_auth, &old.url, &new_url)?;
-            }
-            (None, Some(old_auth)) => {
-                let mut auth = super::auth::view(old_auth);
-                super::auth::keep_secrets(&mut auth, old_auth, &old.url, &new_url)?;
-                self.auth = Some(auth);
-            }
-            _ => {}
-        }
-        if self.retry.is_none() {
-            self.retry.clone_from(&old.retry);
-        }
+        super::secrets::replace_destination(
+            super::secrets::Sent {
+                url: &mut self.url,
+                headers: &mut self.headers,
+                auth: &mut self.auth,
+                retry: &mut self.retry,
+            },
+            super::secrets::Stored {
+                url: &old.url,
+                headers: &old.headers,
+                auth: old.auth.as_ref(),
+                retry: old.retry.as_ref(),
+            },
+        )?;
         Ok(self)
     }
 

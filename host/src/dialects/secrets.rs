@@ -38,3 +38,56 @@ pub fn keep_secrets(
     }
     crate::secrets::destination::kept_for(kept, old_url, url)
 }
+
+/// What a replacement sends of its destination: the URL, and the headers,
+/// `auth` and `retry`, each `None` when left out.
+pub struct Sent<'a> {
+    /// The URL.
+    pub url: &'a mut String,
+    /// The headers.
+    pub headers: &'a mut Option<std::collections::BTreeMap<String, String>>,
+    /// The auth the host does.
+    pub auth: &'a mut Option<serde_json::Value>,
+    /// The webhook's own retry schedule.
+    pub retry: &'a mut Option<serde_json::Value>,
+}
+
+/// What the stored webhook has of its destination.
+pub struct Stored<'a> {
+    /// The URL.
+    pub url: &'a str,
+    /// The headers.
+    pub headers: &'a std::collections::BTreeMap<String, String>,
+    /// The auth the host does.
+    pub auth: Option<&'a serde_json::Value>,
+    /// The webhook's own retry schedule.
+    pub retry: Option<&'a serde_json::Value>,
+}
+
+/// A replacement (an Iottly or Mainflux `PUT`) of `old` by `new`: headers,
+/// `auth` and `retry` left out are `old`'s (as a read shows them, so that
+/// their secrets follow the destination rule), and a secret sent back as a
+/// read showed it keeps its stored value while the URL goes to the same
+/// destination ([`keep_secrets`], `auth::keep_secrets`).
+pub fn replace_destination(
+    new: Sent<'_>,
+    old: Stored<'_>,
+) -> Result<(), crate::webhooks::WebhookError> {
+    let mut headers = new.headers.take().unwrap_or_else(|| {
+        old.headers
+            .iter()
+            .map(|(name, value)| (name.clone(), crate::secrets::header(name, value).into()))
+            .collect()
+    });
+    let new_url = new.url.clone();
+    keep_secrets(&mut headers, new.url, old.headers, old.url)?;
+    *new.headers = Some(headers);
+    if let Some(old_auth) = old.auth {
+        let auth = new.auth.get_or_insert_with(|| super::auth::view(old_auth));
+        super::auth::keep_secrets(auth, old_auth, old.url, &new_url)?;
+    }
+    if new.retry.is_none() {
+        *new.retry = old.retry.cloned();
+    }
+    Ok(())
+}

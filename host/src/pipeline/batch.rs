@@ -73,10 +73,6 @@ impl Pipeline {
             return;
         }
         let (group, hooks) = self.arrived(&event);
-        let now = SystemTime::now();
-        let trace = self
-            .traces
-            .event(&event.id, event.device.as_str(), event.name.as_str(), now);
         if hooks.is_empty() {
             tracing::debug!(device = %event.device, event = %event.name, "no webhook matches");
             if let Some(claim) = claim {
@@ -88,6 +84,8 @@ impl Pipeline {
             ack.ack().await;
             return;
         }
+        let now = SystemTime::now();
+        let trace = self.trace(&event, now);
         let room = match room {
             Some(room) => room,
             None => self.queue.reserve(event.encoded_len()).await,

@@ -171,12 +171,7 @@ impl Pipeline {
                 continue;
             }
             let ticket = self.queue.ticket(p.seq, hooks.len(), room);
-            let trace = self.traces.event(
-                &p.event.id,
-                p.event.device.as_str(),
-                p.event.name.as_str(),
-                SystemTime::now(),
-            );
+            let trace = self.trace(&p.event, SystemTime::now());
             self.start(
                 Job {
                     event: p.event,
@@ -190,6 +185,12 @@ impl Pipeline {
                 hooks,
             );
         }
+    }
+
+    /// The root span of `event`'s trace, started at `at`.
+    pub(super) fn trace(&self, event: &Event, at: SystemTime) -> Span {
+        self.traces
+            .event(&event.id, event.device.as_str(), event.name.as_str(), at)
     }
 
     /// Starts one delivery task per webhook of `hooks` for `job`.

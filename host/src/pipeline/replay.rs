@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::parts::{Job, Pipeline};
+use crate::event::Event;
 use crate::hooks::Hook;
 use crate::ingress::device_limits::Share;
+use crate::queue::Room;
 use crate::stores::history::{Filter, HistoryError, MAX_REPLAY, Target};
 use crate::stores::{Claim, History};
 use crate::webhooks::ids::hook_name;
@@ -96,34 +98,30 @@ impl Replays {
     /// Sends `event`, made up for the purpose, through webhook `hook` (its
     /// registry name) as a live event goes: its attempts are recorded in
     /// the history under its id. `false` when no such webhook is in force.
-    pub async fn test(&self, hook: &str, event: crate::event::Event) -> bool {
+    pub async fn test(&self, hook: &str, event: Event) -> bool {
         let hooks = self.pipeline.registry.hooks();
         let Some(hook) = hooks.iter().find(|h| *h.name == *hook) else {
             return false;
         };
-        let pipeline = &self.pipeline;
-        let room = pipeline.queue.reserve(event.encoded_len()).await;
-        let group = pipeline.group_of(&event);
-        let trace = pipeline.traces.event(
-            &event.id,
-            event.device.as_str(),
-            event.name.as_str(),
-            SystemTime::now(),
-        );
-        let ticket = pipeline.queue.claimed_ticket(Box::new(InHistory), 1, room);
-        pipeline.start(
-            Job {
-                event,
-                group,
-                ticket,
-                since: Instant::now(),
-                attempts_before: 0,
-                trace,
-                _share: Share::none(),
-            },
-            vec![Arc::clone(hook)],
-        );
+        let room = self.pipeline.queue.reserve(event.encoded_len()).await;
+        self.start_one(event, hook, room, 0);
         true
+    }
+
+    /// Starts the delivery of `event`, kept by the history, through `hook`,
+    /// its attempts numbered after `attempts_before`.
+    fn start_one(&self, event: Event, hook: &Arc<Hook>, room: Room, attempts_before: u32) {
+        let pipeline = &self.pipeline;
+        let job = Job {
+            group: pipeline.group_of(&event),
+            trace: pipeline.trace(&event, SystemTime::now()),
+            event,
+            ticket: pipeline.queue.claimed_ticket(Box::new(InHistory), 1, room),
+            since: Instant::now(),
+            attempts_before,
+            _share: Share::none(),
+        };
+        pipeline.start(job, vec![Arc::clone(hook)]);
     }
 
     /// Starts the delivery of each target, oldest first, each when the
@@ -158,26 +156,7 @@ impl Replays {
                 room = pipeline.queue.reserve(event.encoded_len()) => room,
                 () = pipeline.shutdown.cancelled() => return,
             };
-            let group = pipeline.group_of(&event);
-            let trace = pipeline.traces.event(
-                &event.id,
-                event.device.as_str(),
-                event.name.as_str(),
-                SystemTime::now(),
-            );
-            let ticket = pipeline.queue.claimed_ticket(Box::new(InHistory), 1, room);
-            pipeline.start(
-                Job {
-                    event,
-                    group,
-                    ticket,
-                    since: Instant::now(),
-                    attempts_before: target.attempts,
-                    trace,
-                    _share: Share::none(),
-                },
-                vec![Arc::clone(hook)],
-            );
+            self.start_one(event, hook, room, target.attempts);
         }
     }
 }
