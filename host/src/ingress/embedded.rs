@@ -262,6 +262,9 @@ async fn register_hooks(
     }
 }
 
+/// Connections the kernel holds for the broker before it accepts them.
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// The one TCP listener, bound.
 fn listener(opts: &EmbeddedOptions) -> rmqtt::Result<Listener> {
     // Room for the MQTT header and topic beside the largest payload, so an
@@ -284,6 +287,12 @@ fn listener(opts: &EmbeddedOptions) -> rmqtt::Result<Listener> {
         // A restarted host binds again while its last connections are in
         // TIME_WAIT.
         .reuseaddr(Some(true))
+        // Devices reconnecting all at once (after a restart, a network
+        // outage) overflowed rmqtt's default of 512 pending connections:
+        // the kernel dropped their SYNs and each one waited for its
+        // retransmission (1 s, 3 s, 7 s, …). The kernel caps this at
+        // net.core.somaxconn.
+        .backlog(LISTEN_BACKLOG)
         .bind()
         .and_then(|l| l.tcp())
 }
