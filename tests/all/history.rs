@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use edgehook::config::Settings;
 use serde_json::{Value, json};
 
-use crate::support::{Device, HostUnderTest, Scripted, Step, TestHost};
+use crate::support::{Device, HostUnderTest, Scripted, Step, TestHost, cli};
 
 /// A Standard Webhooks secret: its requests carry `webhook-id`.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -336,20 +336,6 @@ async fn a_preview_renders_the_request_that_a_test_then_sends() {
     assert_eq!(tested["attempt"]["response"]["body"], "created");
     assert_eq!(tested["attempt"]["outcome"], "delivered");
     host.host.stop().await;
-}
-
-/// `edgehook ARGS` against a host; (success, stdout, stderr).
-async fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(crate::support::edgehook_binary())
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,8 +9,8 @@ use edgehook_tests::{BEHAVE, THINGSPEAK, WRONG_WORLD};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::support::{
-    Device, Endpoint, HostUnderTest, TestHost, closed_port, edgehook_binary, forward_manifest,
-    http_request, is_marker, not_wasm,
+    Device, Endpoint, HostUnderTest, TestHost, cli, closed_port, forward_manifest, http_request,
+    is_marker, not_wasm,
 };
 
 /// `PUT /v1/plugins/{name}` with `wasm` and `manifest` as a multipart form
@@ -225,20 +225,6 @@ async fn uploads_need_the_token_a_plugin_name_a_free_name_and_at_most_32_mib() {
     let (status, body) = put_plugin(addr, Some(&token), "big", &big[..31 << 20], manifest).await;
     assert_eq!(status, 400, "{body}");
     host.host.stop().await;
-}
-
-/// Runs `edgehook ARGS`; (success, stdout, stderr).
-async fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = tokio::process::Command::new(edgehook_binary())
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -237,7 +237,7 @@ impl Pipeline {
                             hook,
                             job,
                             &mut tries,
-                            Made::unsent(0),
+                            Made::unsent(),
                             Err(why),
                             Recorded::Refused,
                         );
@@ -246,7 +246,7 @@ impl Pipeline {
                 }
                 Ready::Failed(failed) => {
                     match self
-                        .retry(hook, job, Err(failed), None, Made::unsent(0), &mut tries)
+                        .retry(hook, job, Err(failed), None, Made::unsent(), &mut tries)
                         .await?
                     {
                         Step::Again => continue,
@@ -269,7 +269,7 @@ impl Pipeline {
             if asked.elapsed() >= THROTTLED {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             }
-            let mut made = Made::unsent(0);
+            let mut made = Made::unsent();
             let Sent { result, token } = {
                 let _slot = self.slot().await?;
                 if let Some(retired) = hook.retired() {
@@ -381,35 +381,14 @@ impl Pipeline {
         self.stats.skipped.fetch_add(1, Ordering::Relaxed);
         let Some(wait) = self.policy.load().skip_retry.delay(tries.skips, None) else {
             self.stats.drop_event(DropReason::Skipped);
-            self.note(
-                hook,
-                job,
-                tries,
-                Made::unsent(0),
-                Err(SLEEPING_MESSAGE),
-                Recorded::GaveUp,
-            );
+            self.note_skip(hook, job, tries, Recorded::GaveUp);
             return Some(Step::Done(Outcome::Failed(SLEEPING_MESSAGE.to_owned())));
         };
         if let Some(expired) = self.expires_within(event, wait) {
-            self.note(
-                hook,
-                job,
-                tries,
-                Made::unsent(0),
-                Err(SLEEPING_MESSAGE),
-                Recorded::GaveUp,
-            );
+            self.note_skip(hook, job, tries, Recorded::GaveUp);
             return Some(Step::Done(expired));
         }
-        self.note(
-            hook,
-            job,
-            tries,
-            Made::unsent(0),
-            Err(SLEEPING_MESSAGE),
-            Recorded::Retrying,
-        );
+        self.note_skip(hook, job, tries, Recorded::Retrying);
         let skipped = Outcome::Failed(SLEEPING_MESSAGE.to_owned());
         let replies = self
             .answer(hook, job, request.answer, &skipped, tries.kept.take())
@@ -485,7 +464,7 @@ impl Pipeline {
             hook,
             job,
             tries,
-            Made::unsent(0),
+            Made::unsent(),
             Err(&why),
             Recorded::GaveUp,
         );
@@ -512,6 +491,12 @@ impl Pipeline {
             .attempt(&hook.name, &job.event, first, made, answer, outcome);
     }
 
+    /// [`Self::note`] of an attempt skipped because its host was sleeping.
+    fn note_skip(&self, hook: &Hook, job: &Job, tries: &mut Tries<'_>, outcome: Recorded) {
+        let made = Made::unsent();
+        self.note(hook, job, tries, made, Err(SLEEPING_MESSAGE), outcome);
+    }
+
     /// [`Self::note`] of a request's result.
     fn note_result(
         &self,
@@ -535,7 +520,10 @@ impl Pipeline {
             &hook.name,
             &job.event,
             true,
-            Made::unsent(job.attempts_before + 1),
+            Made {
+                number: job.attempts_before + 1,
+                ..Made::unsent()
+            },
             Err(why),
             outcome,
         );

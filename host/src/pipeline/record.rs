@@ -63,7 +63,8 @@ pub struct Recorder {
 /// An attempt as a delivery knows it, before its outcome is decided.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Made<'a> {
-    /// Its number: 1 for an event's first attempt through the webhook.
+    /// Its number: 1 for an event's first attempt through the webhook (a
+    /// delivery numbers its attempts when it records them).
     pub number: u32,
     /// When it started.
     pub at: SystemTime,
@@ -74,10 +75,10 @@ pub(super) struct Made<'a> {
 }
 
 impl Made<'_> {
-    /// Attempt `number`, which sent nothing, now.
-    pub fn unsent(number: u32) -> Self {
+    /// An attempt that sent nothing, now, not numbered yet.
+    pub fn unsent() -> Self {
         Made {
-            number,
+            number: 0,
             at: SystemTime::now(),
             took: Duration::ZERO,
             request: None,

@@ -40,7 +40,7 @@ pub use nats::NatsCluster;
 pub use nats_secure::{HOSTS_PASSWORD, HOSTS_USER, Logins, OTHER_PASSWORD, OTHER_USER, SecureNats};
 pub use otlp::{Collector, Outcome, Received};
 pub use pace::{UNPACED, WAIT};
-pub use process::{HostProcess, TOKEN, edgehook_binary, host_dir, ready_object, serve_in};
+pub use process::{HostProcess, TOKEN, cli, edgehook_binary, host_dir, ready_object, serve_in};
 pub use standin::Standin;
 pub use test_host::TestHost;
 pub use under_test::HostUnderTest;

@@ -28,6 +28,20 @@ pub fn edgehook_binary() -> PathBuf {
     edgehook_tests::edgehook_binary(profile_dir)
 }
 
+/// Runs `edgehook ARGS` to its end; (success, stdout, stderr).
+pub async fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(edgehook_binary())
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A temporary directory with a host's `data`, `plugins` and `webhooks`
 /// directories, for [`serve_in`] and [`HostProcess::start`].
 pub fn host_dir() -> tempfile::TempDir {
