@@ -415,9 +415,24 @@ async fn a_history_of_no_bytes_keeps_nothing() {
         device.next_text().await.0,
         "devices/d1/hook-response/temp/0"
     );
-    let page = get(&host, "/v1/deliveries").await;
-    assert!(attempts(&page, "deliveries").is_empty(), "{page}");
     assert_eq!(host.metric("edgehook_history_dropped_total").await, 0);
+
+    // A reload turns the history on; the next event's attempt is then the
+    // only one the writer was ever given.
+    let on = edgehook::config::Config::build(Settings {
+        allow_private_networks: Some(true),
+        ..Settings::default()
+    })
+    .unwrap();
+    host.host.reload(&on);
+    device.publish("temp", "marker").await;
+    endpoint.next().await;
+    let page = wait_for_n(&host, "/v1/deliveries", "deliveries", 1).await;
+    let kept = &attempts(&page, "deliveries")[0];
+    assert!(
+        kept["request"]["body"].as_str().unwrap().contains("marker"),
+        "{page}"
+    );
     host.host.stop().await;
 }
 

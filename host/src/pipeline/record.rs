@@ -176,7 +176,6 @@ impl Writer {
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            self.history.retain(self.policy.load().history);
             tokio::select! {
                 n = self.rx.recv_many(&mut items, BATCH) => if n == 0 {
                     return;
@@ -184,6 +183,7 @@ impl Writer {
                     self.gather(&mut items, &done).await;
                 },
                 _ = prune.tick() => {
+                    self.retain();
                     if let Err(err) = self.history.prune().await {
                         tracing::warn!("{err}");
                     }
@@ -215,6 +215,12 @@ impl Writer {
         }
     }
 
+    /// Hands the history the retention in force now (a reload may have
+    /// changed it while the writer waited).
+    fn retain(&self) {
+        self.history.retain(self.policy.load().history);
+    }
+
     /// Appends `items` in one write, leaving it empty.
     async fn append(&self, items: &mut Vec<Item>) {
         if items.is_empty() {
@@ -229,6 +235,7 @@ impl Writer {
             })
             .collect::<Vec<_>>();
         let n = attempts.len();
+        self.retain();
         if let Err(err) = self.history.append(events, attempts).await {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("{n} attempt(s) not kept: {err}");
