@@ -18,6 +18,7 @@ use super::ApiState;
 use super::deliveries::{attempt_json, request_json};
 use super::refusal::webhook_refusal;
 use crate::event::Event;
+use crate::fleet::GroupId;
 use crate::stores::history::SentRequest;
 use crate::topic::{DeviceId, EventName};
 use crate::webhooks::WebhookError;
@@ -93,14 +94,12 @@ pub async fn preview(State(state): State<ApiState>, body: Bytes) -> Response {
         let group = state
             .fleet
             .snapshot()
-            .devices
-            .get(event.device.as_str())
-            .and_then(|d| d.group.clone());
-        let group = group.as_ref().map(|g| g.as_str());
+            .group_of(event.device.as_str())
+            .cloned();
         state
             .webhooks
             .particle
-            .preview(webhook, &event, group)
+            .preview(webhook, &event, group.as_ref().map(GroupId::as_str))
             .await
     };
     match rendered.await {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{Device, Group};
+use super::model::{Device, Group, GroupId};
 
 /// The registry as it stands after a commit.
 #[derive(Debug, Default)]
@@ -15,6 +15,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The group of device `id`, when it is registered in one.
+    pub fn group_of(&self, id: &str) -> Option<&GroupId> {
+        self.devices.get(id).and_then(|d| d.group.as_ref())
+    }
+
     /// The devices of `group`, in id order.
     pub fn members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Device> + 'a {
         self.devices

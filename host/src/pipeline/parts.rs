@@ -142,9 +142,8 @@ impl Pipeline {
     pub(super) fn group_of(&self, event: &Event) -> Option<GroupId> {
         self.fleet
             .snapshot()
-            .devices
-            .get(event.device.as_str())
-            .and_then(|d| d.group.clone())
+            .group_of(event.device.as_str())
+            .cloned()
     }
 
     /// Delivers the events a previous run left in the queue, to the
