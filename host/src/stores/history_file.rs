@@ -149,31 +149,26 @@ impl HistoryFile {
             })
             .map_err(|e| named(&e))?;
         let tx = db.begin_write().map_err(store)?;
-        tx.open_table(ATTEMPTS).map_err(store)?;
         tx.open_multimap_table(BY_EVENT).map_err(store)?;
         tx.open_table(EVENTS).map_err(store)?;
         tx.open_table(DEAD).map_err(store)?;
         tx.open_table(DEAD_PAIRS).map_err(store)?;
-        let (last, bytes, attempts) = {
-            let meta = tx.open_table(META).map_err(store)?;
-            let attempts_t = tx.open_table(ATTEMPTS).map_err(store)?;
-            let last = attempts_t
-                .last()
-                .map_err(store)?
-                .map_or(0, |(k, _)| k.value());
-            let get = |k| meta.get(k).map(|v| v.map_or(0, |v| v.value()));
-            (
-                last,
-                get("bytes").map_err(store)?,
-                get("attempts").map_err(store)?,
-            )
-        };
+        let last = tx
+            .open_table(ATTEMPTS)
+            .map_err(store)?
+            .last()
+            .map_err(store)?
+            .map_or(0, |(k, _)| k.value());
+        let totals = Totals::read(&tx)?;
         tx.commit().map_err(store)?;
         Ok(Self {
             db: Arc::new(db),
             retention: Arc::new(ArcSwap::from_pointee(retention)),
             last: Arc::new(AtomicU64::new(last)),
-            held: Arc::new([AtomicU64::new(attempts), AtomicU64::new(bytes)]),
+            held: Arc::new([
+                AtomicU64::new(totals.attempts),
+                AtomicU64::new(totals.bytes),
+            ]),
         })
     }
 
