@@ -99,6 +99,13 @@ pub struct Args {
     /// for them (each is a socket of this tool: `ulimit -n` bounds N)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub idle: usize,
+    /// With --spawn and --idle: before the run, kill the host (as a crash
+    /// would) and start it again on the same ports and data; the idle
+    /// devices connect again (each after a random delay of up to 1 s, then
+    /// every second until taken) while the run goes on, and the report
+    /// gives how long it took until every one was back
+    #[arg(long, requires_all = ["spawn", "idle"], conflicts_with = "host_mqtt_url")]
+    pub restart: bool,
     /// With --spawn: one more argument of the host's `serve`, e.g.
     /// `--host-arg=--history-max-bytes=0` (repeat for more)
     #[arg(

@@ -93,7 +93,10 @@ pub struct Spawned {
     pub mqtt: Option<SocketAddr>,
     /// The external broker, where its session is kept.
     external: Option<Broker>,
-    _dir: TempDir,
+    /// How it was started, to start it again.
+    binary: PathBuf,
+    args: Vec<String>,
+    dir: TempDir,
 }
 
 impl Spawned {
@@ -112,8 +115,8 @@ impl Spawned {
             broker.clear_session(CLIENT_ID).await?;
         }
         // The host runs in its directory: a relative path would be read from there.
-        let binary = &std::path::absolute(binary)
-            .with_context(|| format!("finding {}", binary.display()))?;
+        let binary =
+            std::path::absolute(binary).with_context(|| format!("finding {}", binary.display()))?;
         let dir = tempfile::Builder::new()
             .prefix("edgehook-bench-")
             .tempdir()
@@ -123,46 +126,36 @@ impl Spawned {
             std::fs::create_dir(path).with_context(|| format!("creating {}", path.display()))?;
         }
         let token = generate_token();
-        let mut command = Command::new(binary);
-        command
-            .arg("serve")
-            .arg("--allow-private-networks")
-            .arg("--data")
-            .arg(&data)
-            .arg("--plugins")
-            .arg(&plugins)
-            .arg("--webhooks")
-            .arg(&webhooks)
-            .args(["--api-token", &token])
-            .args(["--api-listen", "127.0.0.1:0", "--ready-format", "json"]);
+        let mut args: Vec<String> = vec!["serve".into(), "--allow-private-networks".into()];
+        for (flag, path) in [
+            ("--data", &data),
+            ("--plugins", &plugins),
+            ("--webhooks", &webhooks),
+        ] {
+            args.extend([flag.to_owned(), path.display().to_string()]);
+        }
+        args.extend(["--api-token".to_owned(), token.clone()]);
+        args.extend(["--ready-format".to_owned(), "json".to_owned()]);
         match mqtt_url {
-            Some(url) => command.args(["--mqtt-url", url, "--mqtt-client-id", CLIENT_ID]),
+            Some(url) => {
+                args.extend(["--mqtt-url", url, "--mqtt-client-id", CLIENT_ID].map(str::to_owned))
+            }
             // The load publishes far faster per device than a device may by
             // default: lift the limit (it is still checked on every event).
-            None => command.args([
-                "--mqtt-listen",
-                "127.0.0.1:0",
-                "--device-publish-rate",
-                "1000000/s",
-            ]),
+            None => args.extend(["--device-publish-rate", "1000000/s"].map(str::to_owned)),
         };
         if device_logins {
-            command.args(["--mqtt-auth", "devices"]);
+            args.extend(["--mqtt-auth", "devices"].map(str::to_owned));
         }
-        command.args(extra);
-        if std::env::var_os("EDGEHOOK_LOG_LEVEL").is_none() {
-            command.env("EDGEHOOK_LOG_LEVEL", "warn");
-        }
-        let mut child = command
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let pid = child.id().context("the host exited at once")?;
-        let ready = Ready::read(&mut child, binary).await?;
+        args.extend_from_slice(extra);
+        let listen = Listen {
+            api: "127.0.0.1:0".parse()?,
+            mqtt: mqtt_url
+                .is_none()
+                .then(|| "127.0.0.1:0".parse())
+                .transpose()?,
+        };
+        let (child, pid, ready) = launch(&binary, &args, &listen, dir.path()).await?;
         Ok(Self {
             child,
             pid,
@@ -170,8 +163,24 @@ impl Spawned {
             token,
             mqtt: ready.mqtt_listen,
             external,
-            _dir: dir,
+            binary,
+            args,
+            dir,
         })
+    }
+
+    /// Kills the host, as a crash would, and starts it again with the same
+    /// data on the same ports; returns once it is ready again.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("stopping the host")?;
+        let listen = Listen {
+            api: self.api.trim_start_matches("http://").parse()?,
+            mqtt: self.mqtt,
+        };
+        let (child, pid, _) = launch(&self.binary, &self.args, &listen, self.dir.path()).await?;
+        self.child = child;
+        self.pid = pid;
+        Ok(())
     }
 
     /// Why the host is no longer running, if it is not.
@@ -192,6 +201,44 @@ impl Spawned {
             None => Ok(()),
         }
     }
+}
+
+/// Where a spawned host listens: port 0 for any free one.
+struct Listen {
+    api: SocketAddr,
+    /// Its embedded broker; `None` with an external one.
+    mqtt: Option<SocketAddr>,
+}
+
+/// Runs `binary args` in `dir`, listening on `listen`, and waits for its
+/// ready line.
+async fn launch(
+    binary: &Path,
+    args: &[String],
+    listen: &Listen,
+    dir: &Path,
+) -> anyhow::Result<(Child, u32, Ready)> {
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .args(["--api-listen", &listen.api.to_string()]);
+    if let Some(mqtt) = listen.mqtt {
+        command.args(["--mqtt-listen", &mqtt.to_string()]);
+    }
+    if std::env::var_os("EDGEHOOK_LOG_LEVEL").is_none() {
+        command.env("EDGEHOOK_LOG_LEVEL", "warn");
+    }
+    let mut child = command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id().context("the host exited at once")?;
+    let ready = Ready::read(&mut child, binary).await?;
+    Ok((child, pid, ready))
 }
 
 /// A random token for the spawned host's API, from the standard library's

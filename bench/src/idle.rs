@@ -4,16 +4,23 @@
 //! PINGREQ, and reading CONNACK and PINGRESP), so that the tool holds tens of
 //! thousands of them cheaply. On loopback they are spread over source
 //! addresses 127.0.0.2, 127.0.0.3, … so that the ephemeral ports of one
-//! address do not run out.
+//! address do not run out. A device whose connection ends comes back as a
+//! real one does after its broker restarted: after a random delay of up to
+//! [`RECONNECT_SPREAD`], then trying again every [`RETRY`] until the host
+//! takes it; [`Idle::all_back`] says when every one of them did.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt, stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 /// The keep-alive the idle devices announce; they ping at 90 % of it.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(60);
@@ -25,31 +32,124 @@ const CONCURRENT_CONNECTS: usize = 256;
 /// port range of one).
 const PER_SOURCE: usize = 20_000;
 
-/// The idle devices, connected; dropped, they disconnect.
+/// A device that lost its connection waits a random time up to this long
+/// before it connects again, as real devices spread their reconnects...
+const RECONNECT_SPREAD: Duration = Duration::from_secs(1);
+
+/// ... and then tries again this often while the host refuses it.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The idle devices, connected; dropped, they disconnect. They run on a
+/// runtime of their own: thousands of them connecting at once must not
+/// delay the tasks that time the active devices.
 pub struct Idle {
-    _keep_alive: JoinSet<()>,
+    runtime: Option<tokio::runtime::Runtime>,
     /// How long connecting all of them took.
     pub connect_time: Duration,
+    count: usize,
+    /// How many connected again after losing their connection.
+    back: watch::Receiver<usize>,
 }
 
 impl Idle {
     /// Connects `count` idle devices (`idle-000000`, …) to `broker`.
     pub async fn connect(broker: SocketAddr, count: usize) -> anyhow::Result<Self> {
-        let start = Instant::now();
-        let streams: Vec<TcpStream> = stream::iter(0..count)
-            .map(|i| connect_one(broker, i))
-            .buffer_unordered(CONCURRENT_CONNECTS)
-            .try_collect()
-            .await?;
-        let connect_time = start.elapsed();
-        let mut keep_alive = JoinSet::new();
-        for stream in streams {
-            keep_alive.spawn(ping(stream));
-        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("idle-devices")
+            .enable_all()
+            .build()
+            .context("a runtime for the idle devices")?;
+        let (back_tx, back) = watch::channel(0);
+        let returns = Arc::new(Returns {
+            count: AtomicUsize::new(0),
+            tx: back_tx,
+        });
+        let connect_time = runtime
+            .spawn(async move {
+                let start = Instant::now();
+                let streams: Vec<TcpStream> = stream::iter(0..count)
+                    .map(|i| connect_one(broker, i))
+                    .buffer_unordered(CONCURRENT_CONNECTS)
+                    .try_collect()
+                    .await?;
+                let connect_time = start.elapsed();
+                for (i, stream) in streams.into_iter().enumerate() {
+                    tokio::spawn(keep(broker, i, stream, Arc::clone(&returns)));
+                }
+                anyhow::Ok(connect_time)
+            })
+            .await
+            .context("connecting the idle devices")??;
         Ok(Self {
-            _keep_alive: keep_alive,
+            runtime: Some(runtime),
             connect_time,
+            count,
+            back,
         })
+    }
+
+    /// Waits until every device connected again once after losing its
+    /// connection: how long that took from now, or `None` when not all of
+    /// them were back within `limit`.
+    pub async fn all_back(&self, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        let mut back = self.back.clone();
+        tokio::time::timeout(limit, back.wait_for(|n| *n >= self.count))
+            .await
+            .ok()?
+            .ok()?;
+        Some(start.elapsed())
+    }
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The count of devices that came back, shared by their tasks.
+struct Returns {
+    count: AtomicUsize,
+    tx: watch::Sender<usize>,
+}
+
+/// Idle device `i` on `stream`: keeps alive, and connects again whenever
+/// its connection ends.
+async fn keep(broker: SocketAddr, i: usize, mut stream: TcpStream, back: Arc<Returns>) {
+    loop {
+        keep_alive(stream).await;
+        let spread = RandomState::new().hash_one(i) % RECONNECT_SPREAD.as_millis() as u64;
+        tokio::time::sleep(Duration::from_millis(spread)).await;
+        stream = loop {
+            match connect_one(broker, i).await {
+                Ok(stream) => break stream,
+                Err(_) => tokio::time::sleep(RETRY).await,
+            }
+        };
+        let n = back.count.fetch_add(1, Ordering::Relaxed) + 1;
+        back.tx.send_replace(n);
+    }
+}
+
+/// Pings at 90 % of the keep-alive until the connection ends, and closes
+/// its socket.
+async fn keep_alive(mut stream: TcpStream) {
+    let mut read = [0u8; 16];
+    loop {
+        tokio::select! {
+            got = stream.read(&mut read) => if matches!(got, Ok(0) | Err(_)) {
+                return;
+            },
+            () = tokio::time::sleep(KEEP_ALIVE * 9 / 10) => {
+                if stream.write_all(&[0xC0, 0x00]).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -78,19 +178,6 @@ async fn connect_one(broker: SocketAddr, i: usize) -> anyhow::Result<TcpStream> 
         bail!("idle device {i}: the broker refused it (CONNACK {connack:02x?})");
     }
     Ok(stream)
-}
-
-/// Pings at 90 % of the keep-alive until the connection ends.
-async fn ping(mut stream: TcpStream) {
-    let mut pong = [0u8; 2];
-    loop {
-        tokio::time::sleep(KEEP_ALIVE * 9 / 10).await;
-        if stream.write_all(&[0xC0, 0x00]).await.is_err()
-            || stream.read_exact(&mut pong).await.is_err()
-        {
-            return;
-        }
-    }
 }
 
 /// An MQTT 3.1.1 CONNECT with a clean session and [`KEEP_ALIVE`].

@@ -17,6 +17,7 @@ use std::pin::pin;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::api::Api;
@@ -24,7 +25,7 @@ use crate::args::Args;
 use crate::devices::{Broker, Fleet, Plan};
 use crate::host::{Proc, Spawned};
 use crate::idle::Idle;
-use crate::report::{HostUsage, IdleUsage, Latency, Report, round2};
+use crate::report::{HostUsage, IdleUsage, Latency, Report, Restart, round2};
 use crate::sink::Sink;
 use crate::watchers::Watchers;
 
@@ -148,12 +149,31 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
             (Some(idle), Some(usage))
         }
     };
-    let report = measure(args, plan, keys.as_deref(), &mut target, &sink)
-        .await
-        .map(|report| Report {
-            idle: idle_usage,
-            ..report
-        });
+    let ready_seconds = match (&idle, args.restart) {
+        (Some(_), true) => Some(restart(&mut target).await?),
+        _ => None,
+    };
+    let back = async {
+        match (&idle, ready_seconds) {
+            (Some(idle), Some(_)) => idle.all_back(args.timeout().max(RECONNECT_LIMIT)).await,
+            _ => None,
+        }
+    };
+    let (report, back) = tokio::join!(
+        measure(args, plan, keys.as_deref(), &mut target, &sink),
+        back
+    );
+    let idle_usage = idle_usage.map(|usage| IdleUsage {
+        restart: ready_seconds.map(|ready_seconds| Restart {
+            ready_seconds,
+            reconnect_seconds: back.map(|d| round2(d.as_secs_f64())),
+        }),
+        ..usage
+    });
+    let report = report.map(|report| Report {
+        idle: idle_usage,
+        ..report
+    });
     drop(idle);
     let cleanup = match target.spawned {
         Some(spawned) => spawned.stop().await,
@@ -170,6 +190,23 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         eprintln!("edgehook-bench: warning: after the run: {err:#}");
     }
     report
+}
+
+/// How long the idle devices have to come back after a restart, at least.
+const RECONNECT_LIMIT: Duration = Duration::from_secs(120);
+
+/// Kills the spawned host and starts it again (`--restart`): the seconds
+/// until it was ready.
+async fn restart(target: &mut Target) -> anyhow::Result<f64> {
+    let spawned = target
+        .spawned
+        .as_mut()
+        .context("--restart needs a host started with --spawn")?;
+    eprintln!("edgehook-bench: restarting the host");
+    let start = Instant::now();
+    spawned.restart().await?;
+    target.pid = Some(spawned.pid);
+    Ok(round2(start.elapsed().as_secs_f64()))
 }
 
 /// How long the host is watched with only the idle devices connected.
@@ -200,6 +237,7 @@ async fn connect_idle(count: usize, target: &Target) -> anyhow::Result<(Idle, Id
         idle_cpu_percent: cpu_before
             .zip(cpu_after)
             .map(|(b, a)| round2(100.0 * (a - b).as_secs_f64() / IDLE_WINDOW.as_secs_f64())),
+        restart: None,
     };
     Ok((idle, usage))
 }

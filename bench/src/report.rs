@@ -119,6 +119,18 @@ pub struct IdleUsage {
     /// The host's CPU, as a share of one core, over a quiet window with
     /// only the idle devices connected.
     pub idle_cpu_percent: Option<f64>,
+    /// With `--restart`: what the restart cost.
+    pub restart: Option<Restart>,
+}
+
+/// A restart of the host under its idle devices (`--restart`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Restart {
+    /// Seconds from the kill until the host was ready again.
+    pub ready_seconds: f64,
+    /// Seconds from then until every idle device was connected again;
+    /// `None` when not all of them were back within the run's timeout.
+    pub reconnect_seconds: Option<f64>,
 }
 
 /// Rounds to 2 decimals.
@@ -130,7 +142,13 @@ impl Report {
     /// Every event published and answered once by a hook-response, and
     /// nothing else received.
     pub fn passed(&self) -> bool {
-        self.sent == self.events
+        let all_back = self
+            .idle
+            .as_ref()
+            .and_then(|idle| idle.restart.as_ref())
+            .is_none_or(|restart| restart.reconnect_seconds.is_some());
+        all_back
+            && self.sent == self.events
             && self.losses == 0
             && self.duplicates == 0
             && self.wrong_topics == 0
@@ -204,6 +222,17 @@ impl fmt::Display for Report {
                 or_na(idle.idle_cpu_percent, "% of one core")
             );
             row(f, "idle devices", &line)?;
+            if let Some(restart) = &idle.restart {
+                let back = restart.reconnect_seconds.map_or_else(
+                    || "not all back within the timeout".to_owned(),
+                    |s| format!("all back {s} s later"),
+                );
+                let line = format!(
+                    "ready again in {} s, idle devices {back}",
+                    restart.ready_seconds
+                );
+                row(f, "restart", &line)?;
+            }
         }
         row(f, "bench CPU", &or_na(self.bench_cpu_seconds, " s"))?;
         row(f, "sink requests", &self.sink_requests)?;

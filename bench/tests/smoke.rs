@@ -1,7 +1,8 @@
 //! Smoke test: the load tool spawns the workspace's edgehook binary and
 //! gets every one of a few hundred events answered exactly once, with the
 //! devices anonymous, with each logged in with its own key, and with idle
-//! devices connected beside them, and with traces exported and no history.
+//! devices connected beside them (and coming back after a restart of the
+//! host), and with traces exported and no history.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +44,17 @@ fn idle_devices_are_measured_and_the_active_ones_get_every_answer() {
         .as_f64()
         .expect("the host's RSS was read");
     assert!(per_device > 0.0, "{report}");
+}
+
+#[test]
+fn idle_devices_all_come_back_after_a_restart_and_no_event_is_lost() {
+    let report = smoke(&["--idle", "300", "--restart"]);
+    let restart = &report["idle"]["restart"];
+    assert!(restart["ready_seconds"].is_number(), "{report}");
+    assert!(
+        restart["reconnect_seconds"].is_number(),
+        "every idle device connected again: {report}"
+    );
 }
 
 /// A run of 5 devices and 200 events with `extra` options: every event

@@ -18,12 +18,6 @@ use crate::service::Liveness;
 /// Most events written in one commit.
 pub const MAX_BATCH: usize = 1024;
 
-/// Longest a commit waits for more events when they come faster than
-/// commits (events were already waiting when the last one ended). At
-/// 1,000 events/s a commit then carries about twice as many events, and
-/// an `fsync` costs about half as much per event; a lone event never waits.
-pub const COMMIT_WAIT: Duration = Duration::from_millis(1);
-
 /// Longest the removal of a finished event waits to ride on the commit of
 /// new events before it is written on its own. Under a steady flow of
 /// events it never waits this long, and removals cost no commit of their
@@ -81,7 +75,7 @@ impl Pipeline {
         };
         while !self.shutdown.is_cancelled() {
             self.liveness.beat();
-            let (first, flowing) = match self.first(&mut intake).await {
+            let first = match self.first(&mut intake).await {
                 Ok(first) => first,
                 Err(Idle::Again) => continue,
                 Err(Idle::Stop) => break,
@@ -92,7 +86,7 @@ impl Pipeline {
             };
             self.take(first, None, &mut intake.origins, &mut batch)
                 .await;
-            self.fill(&mut intake, &mut batch, flowing).await;
+            self.fill(&mut intake, &mut batch).await;
             if batch.taken.is_empty() && batch.resends.is_empty() {
                 // Events no webhook matches: nothing to store, and the
                 // changes go on waiting.
@@ -111,23 +105,22 @@ impl Pipeline {
         self.deliveries.wait().await;
     }
 
-    /// The first event of the next batch, and whether events were already
-    /// waiting (they come faster than commits): one held or waiting
-    /// already, or the next to come. While none comes, the changes of
-    /// finished deliveries are collected, and written once they are due.
-    async fn first(self: &Arc<Self>, intake: &mut Intake) -> Result<(Inbound, bool), Idle> {
+    /// The first event of the next batch: one held or waiting already, or
+    /// the next to come. While none comes, the changes of finished
+    /// deliveries are collected, and written once they are due.
+    async fn first(self: &Arc<Self>, intake: &mut Intake) -> Result<Inbound, Idle> {
         if let Some(first) = intake.held.take() {
-            return Ok((first, true));
+            return Ok(first);
         }
         if let Ok(first) = intake.inbound.try_recv() {
-            return Ok((first, true));
+            return Ok(first);
         }
         let until = intake.due.unwrap_or_else(Instant::now);
         tokio::select! {
             biased;
             () = self.shutdown.cancelled() => Err(Idle::Stop),
             next = intake.inbound.recv() => match next {
-                Some(first) => Ok((first, false)),
+                Some(first) => Ok(first),
                 None => Err(Idle::Stop),
             },
             _ = intake.beat.tick() => Err(Idle::Again),
@@ -148,24 +141,15 @@ impl Pipeline {
         }
     }
 
-    /// Adds the events waiting to `batch`, up to [`MAX_BATCH`]; when they
-    /// are `flowing`, waits up to [`COMMIT_WAIT`] for more. An event that
-    /// finds the queue full is held for the next batch.
-    async fn fill(self: &Arc<Self>, intake: &mut Intake, batch: &mut Batch, flowing: bool) {
-        let company = flowing.then(|| Instant::now() + COMMIT_WAIT);
+    /// Adds the events already waiting to `batch`, up to [`MAX_BATCH`],
+    /// and never waits for more: a commit carries what came while the last
+    /// one was written, so batches grow with the rate by themselves and a
+    /// lone event is written at once. An event that finds the queue full is
+    /// held for the next batch.
+    async fn fill(self: &Arc<Self>, intake: &mut Intake, batch: &mut Batch) {
         while batch.taken.len() < MAX_BATCH {
-            let next = match (intake.inbound.try_recv(), company) {
-                (Ok(next), _) => next,
-                (Err(_), Some(until)) if !batch.taken.is_empty() => tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => break,
-                    next = intake.inbound.recv() => match next {
-                        Some(next) => next,
-                        None => break,
-                    },
-                    () = tokio::time::sleep_until(until) => break,
-                },
-                (Err(_), _) => break,
+            let Ok(next) = intake.inbound.try_recv() else {
+                break;
             };
             let Some(room) = self.queue.try_reserve(next.event.encoded_len()) else {
                 // Full: commit what we have, then wait for room.

@@ -10,8 +10,9 @@
 //! of finished events in one transaction, and only then acknowledges them.
 //! Deletions alone wait up to [`REMOVAL_DELAY`] for events to ride with:
 //! at a steady rate, every commit is one that a new event needed anyway.
-//! When events come faster than commits, a commit waits up to
-//! [`COMMIT_WAIT`] for more of them; a lone event is committed at once.
+//! A commit never waits for more events: it carries what came while the
+//! last one was written, so batches grow with the rate by themselves and a
+//! lone event is committed at once.
 //! An event no webhook matches is acknowledged at once and never stored.
 //! When the queue is full the intake waits, and the broker holds the rest.
 //!
@@ -37,7 +38,7 @@ mod replay;
 pub mod stats;
 
 pub use crate::config::DeliveryPolicy;
-pub use intake::{COMMIT_WAIT, MAX_BATCH, REMOVAL_DELAY};
+pub use intake::{MAX_BATCH, REMOVAL_DELAY};
 pub use parts::{Parts, Pipeline};
 pub use record::{RecordStats, Recorder};
 pub use replay::{ReplayError, Replays};
