@@ -94,9 +94,7 @@ impl Pipeline {
             // Through the plugin, so that its error topic applies.
             self.note_unsent(hook, job, &reason, Recorded::Refused);
             let outcome = Outcome::Failed(reason);
-            let replies = self
-                .answer(hook, job, Answer::Plugin, &outcome, None)
-                .await?;
+            let replies = Box::pin(self.answer(hook, job, Answer::Plugin, &outcome, None)).await?;
             hook.log.record(event, None, outcome);
             return Some(replies);
         }
@@ -127,9 +125,10 @@ impl Pipeline {
                 return Some(vec![reply]);
             }
         };
-        let outcome = self
-            .send_with_retries(hook, job, &request, &mut kept, span)
-            .await?;
+        // Boxed, as the answer below: a delivery waiting for its first slot
+        // (thousands of them in a flood) holds only what it needs so far.
+        let outcome =
+            Box::pin(self.send_with_retries(hook, job, &request, &mut kept, span)).await?;
         let failure = match &outcome {
             Outcome::Response(r) if r.status < 400 => None,
             Outcome::Response(r) => Some(format!("status {}", r.status)),
@@ -148,9 +147,7 @@ impl Pipeline {
             self.flags.disabled(&hook.name, &reason);
         }
         let answering = span.child("plugin.on_response");
-        let replies = self
-            .answer(hook, job, request.answer, &outcome, kept)
-            .await?;
+        let replies = Box::pin(self.answer(hook, job, request.answer, &outcome, kept)).await?;
         answering.end();
         hook.log.record(event, Some(request), outcome);
         Some(replies)
