@@ -18,6 +18,17 @@ use crate::service::Liveness;
 /// Most events written in one commit.
 pub const MAX_BATCH: usize = 1024;
 
+/// Events in one commit from which the next commit waits for company: at
+/// this many, events come faster than commits (about 2,000 events/s and
+/// up on this project's machine; at 1,000 a commit carries one), and
+/// waiting up to [`COMMIT_WAIT`] makes each `fsync` carry several times
+/// as many. Below it a commit takes what is already waiting and never
+/// waits, so a lone event is written at once.
+pub const CROWD: usize = 4;
+
+/// Longest a commit waits for more events once they come in a crowd.
+pub const COMMIT_WAIT: Duration = Duration::from_millis(1);
+
 /// Longest the removal of a finished event waits to ride on the commit of
 /// new events before it is written on its own. Under a steady flow of
 /// events it never waits this long, and removals cost no commit of their
@@ -39,6 +50,8 @@ struct Intake {
     due: Option<Instant>,
     /// Idle is alive: the watchdog hears of it.
     beat: Interval,
+    /// The last commit carried a [`CROWD`] of events.
+    crowded: bool,
 }
 
 /// Why the intake has no event to take this time round.
@@ -72,6 +85,7 @@ impl Pipeline {
             deferred: Vec::new(),
             due: None,
             beat,
+            crowded: false,
         };
         while !self.shutdown.is_cancelled() {
             self.liveness.beat();
@@ -141,15 +155,24 @@ impl Pipeline {
         }
     }
 
-    /// Adds the events already waiting to `batch`, up to [`MAX_BATCH`],
-    /// and never waits for more: a commit carries what came while the last
-    /// one was written, so batches grow with the rate by themselves and a
-    /// lone event is written at once. An event that finds the queue full is
-    /// held for the next batch.
+    /// Adds the events already waiting to `batch`, up to [`MAX_BATCH`]; in
+    /// a crowd, waits up to [`COMMIT_WAIT`] for more. An event that finds
+    /// the queue full is held for the next batch.
     async fn fill(self: &Arc<Self>, intake: &mut Intake, batch: &mut Batch) {
+        let company = intake.crowded.then(|| Instant::now() + COMMIT_WAIT);
         while batch.taken.len() < MAX_BATCH {
-            let Ok(next) = intake.inbound.try_recv() else {
-                break;
+            let next = match (intake.inbound.try_recv(), company) {
+                (Ok(next), _) => next,
+                (Err(_), Some(until)) => tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => break,
+                    next = intake.inbound.recv() => match next {
+                        Some(next) => next,
+                        None => break,
+                    },
+                    () = tokio::time::sleep_until(until) => break,
+                },
+                (Err(_), None) => break,
             };
             let Some(room) = self.queue.try_reserve(next.event.encoded_len()) else {
                 // Full: commit what we have, then wait for room.
@@ -164,6 +187,7 @@ impl Pipeline {
     /// Commits `batch` with the changes of the deliveries finished since;
     /// the changes it could not write wait for a later commit.
     async fn write(self: &Arc<Self>, intake: &mut Intake, mut batch: Batch) {
+        intake.crowded = batch.taken.len() >= CROWD;
         drain(&mut intake.finished, &mut batch.changes);
         intake.deferred = self.commit(batch, &mut intake.origins).await;
         if !intake.deferred.is_empty() {

@@ -10,9 +10,11 @@
 //! of finished events in one transaction, and only then acknowledges them.
 //! Deletions alone wait up to [`REMOVAL_DELAY`] for events to ride with:
 //! at a steady rate, every commit is one that a new event needed anyway.
-//! A commit never waits for more events: it carries what came while the
-//! last one was written, so batches grow with the rate by themselves and a
-//! lone event is committed at once.
+//! A commit carries what came while the last one was written, so batches
+//! grow with the rate by themselves and a lone event is committed at once;
+//! only once events come in a crowd (the last commit carried
+//! [`CROWD`] or more) does a commit wait, up to
+//! [`COMMIT_WAIT`], for company.
 //! An event no webhook matches is acknowledged at once and never stored.
 //! When the queue is full the intake waits, and the broker holds the rest.
 //!
@@ -38,7 +40,7 @@ mod replay;
 pub mod stats;
 
 pub use crate::config::DeliveryPolicy;
-pub use intake::{MAX_BATCH, REMOVAL_DELAY};
+pub use intake::{COMMIT_WAIT, CROWD, MAX_BATCH, REMOVAL_DELAY};
 pub use parts::{Parts, Pipeline};
 pub use record::{RecordStats, Recorder};
 pub use replay::{ReplayError, Replays};

@@ -1,8 +1,8 @@
 //! Recording every attempt in the delivery history: deliveries hand their
 //! attempts to a [`Recorder`] (a bounded channel, never waited on), and
-//! one writer task gathers them for [`GATHER`] and appends them in one
-//! write, so the history costs about ten `fsync`s a second at any rate and
-//! no delivery waits for the disk. An attempt that finds the channel full
+//! one writer task gathers them for [`GATHER`] (or up to [`BATCH`]) and
+//! appends them in one write, so the history costs one `fsync` a second
+//! at light load, a few under load, and no delivery waits for the disk. An attempt that finds the channel full
 //! is counted and not kept: the history must never hold up a delivery.
 
 use std::sync::Arc;
