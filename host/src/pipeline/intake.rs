@@ -163,7 +163,7 @@ impl Pipeline {
         while batch.taken.len() < MAX_BATCH {
             let next = match (intake.inbound.try_recv(), company) {
                 (Ok(next), _) => next,
-                (Err(_), Some(until)) => tokio::select! {
+                (Err(_), Some(until)) if !batch.taken.is_empty() => tokio::select! {
                     biased;
                     () = self.shutdown.cancelled() => break,
                     next = intake.inbound.recv() => match next {
@@ -172,7 +172,7 @@ impl Pipeline {
                     },
                     () = tokio::time::sleep_until(until) => break,
                 },
-                (Err(_), None) => break,
+                (Err(_), _) => break,
             };
             let Some(room) = self.queue.try_reserve(next.event.encoded_len()) else {
                 // Full: commit what we have, then wait for room.

@@ -2,8 +2,9 @@
 //! attempts to a [`Recorder`] (a bounded channel, never waited on), and
 //! one writer task gathers them for [`GATHER`] (or up to [`BATCH`]) and
 //! appends them in one write, so the history costs one `fsync` a second
-//! at light load, a few under load, and no delivery waits for the disk. An attempt that finds the channel full
-//! is counted and not kept: the history must never hold up a delivery.
+//! at light load, a few under load, and no delivery waits for the disk.
+//! An attempt that finds the channel full is counted and not kept: the
+//! history must never hold up a delivery.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
