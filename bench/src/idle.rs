@@ -13,7 +13,6 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -60,11 +59,8 @@ impl Idle {
             .enable_all()
             .build()
             .context("a runtime for the idle devices")?;
-        let (back_tx, back) = watch::channel(0);
-        let returns = Arc::new(Returns {
-            count: AtomicUsize::new(0),
-            tx: back_tx,
-        });
+        let (returns, back) = watch::channel(0);
+        let returns = Arc::new(returns);
         let connect_time = runtime
             .spawn(async move {
                 let start = Instant::now();
@@ -111,15 +107,14 @@ impl Drop for Idle {
     }
 }
 
-/// The count of devices that came back, shared by their tasks.
-struct Returns {
-    count: AtomicUsize,
-    tx: watch::Sender<usize>,
-}
-
 /// Idle device `i` on `stream`: keeps alive, and connects again whenever
-/// its connection ends.
-async fn keep(broker: SocketAddr, i: usize, mut stream: TcpStream, back: Arc<Returns>) {
+/// its connection ends, counting each return in `back`.
+async fn keep(
+    broker: SocketAddr,
+    i: usize,
+    mut stream: TcpStream,
+    back: Arc<watch::Sender<usize>>,
+) {
     loop {
         keep_alive(stream).await;
         let spread = RandomState::new().hash_one(i) % RECONNECT_SPREAD.as_millis() as u64;
@@ -130,8 +125,7 @@ async fn keep(broker: SocketAddr, i: usize, mut stream: TcpStream, back: Arc<Ret
                 Err(_) => tokio::time::sleep(RETRY).await,
             }
         };
-        let n = back.count.fetch_add(1, Ordering::Relaxed) + 1;
-        back.tx.send_replace(n);
+        back.send_modify(|n| *n += 1);
     }
 }
 
