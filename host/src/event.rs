@@ -27,7 +27,7 @@ impl Event {
     pub fn received(device: DeviceId, name: EventName, data: Bytes) -> Self {
         let now = std::time::SystemTime::now();
         Self {
-            id: new_event_id(),
+            id: new_event_id(now),
             device,
             name,
             data,
@@ -131,9 +131,18 @@ pub struct CommandReply {
     pub payload: Bytes,
 }
 
-/// A 128-bit random id in hex: unique without coordination between hosts.
-fn new_event_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+/// A 128-bit id in hex: the receive time's milliseconds (48 bits) then 80
+/// random bits, unique without coordination between hosts. Ids received
+/// later sort later, so the delivery history's tables keyed by event id
+/// grow at one end (and are pruned at the other) instead of at random
+/// pages of a file much larger than its cache.
+fn new_event_id(at: std::time::SystemTime) -> String {
+    let millis = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        & 0xffff_ffff_ffff;
+    let random = rand::random::<u128>() >> 48;
+    format!("{millis:012x}{random:020x}")
 }
 
 #[cfg(test)]
@@ -148,9 +157,22 @@ mod tests {
         let b = Event::received(d, n, Bytes::new());
         assert_ne!(a.id, b.id);
         assert_eq!(a.id.len(), 32);
+        assert!(a.id.bytes().all(|b| b.is_ascii_hexdigit()), "{}", a.id);
         // 2026-11-22T14:16:58.123Z
         assert_eq!(a.published_at.len(), 24, "{}", a.published_at);
         assert!(a.published_at.ends_with('Z'));
+    }
+
+    #[test]
+    fn ids_of_events_received_later_sort_later() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_256_000_123);
+        let ids: Vec<String> = (0..100)
+            .map(|ms| new_event_id(at + std::time::Duration::from_millis(ms)))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids[0].starts_with("01a23"), "{}", ids[0]);
+        let same_ms: std::collections::HashSet<_> = (0..1000).map(|_| new_event_id(at)).collect();
+        assert_eq!(same_ms.len(), 1000);
     }
 
     #[test]

@@ -154,9 +154,6 @@ impl EventLoop {
         }
     }
 
-    /// Drops the connection, keeping the session: the next poll connects
-    /// again, the broker sends what the host has not acknowledged, and the
-    /// host's own unacknowledged publishes go out again.
     /// Connects to `c` from the next connection on; what the session owes
     /// (unacknowledged publishes, subscriptions asked for) carries over.
     pub fn point_at(&mut self, c: &Connect) {
@@ -166,6 +163,9 @@ impl EventLoop {
         }
     }
 
+    /// Drops the connection, keeping the session: the next poll connects
+    /// again, the broker sends what the host has not acknowledged, and the
+    /// host's own unacknowledged publishes go out again.
     pub fn reopen(&mut self) {
         match self {
             Self::V5(eventloop, _) => eventloop.clean(),
