@@ -1,5 +1,5 @@
-//! An external MQTT broker, through a rumqttc client speaking MQTT 5 or
-//! 3.1.1 ([`MqttVersion`]).
+//! An external MQTT broker, through the host's own client (rumqttc's
+//! codecs) speaking MQTT 5 or 3.1.1 ([`MqttVersion`]).
 //!
 //! The client keeps a persistent session (stable client id, no clean start,
 //! a session expiry on MQTT 5) and acknowledges each event by hand when its
@@ -16,7 +16,10 @@
 //! answers to commands come through their own subscriptions, never
 //! shared: each host waits for the answers to its own commands. Which
 //! version is spoken is hidden behind `client`; the `event_loop` is the
-//! same for both, and hands each message on (`messages`).
+//! same for both, and hands each message on (`messages`). The client
+//! writes what its event loop gathered in a turn at once (`wire`), so
+//! that the acknowledgements of a commit and the answers sent meanwhile
+//! share a system call.
 
 mod client;
 mod confirm;
@@ -25,8 +28,10 @@ mod event_loop;
 mod messages;
 mod nodes;
 mod reopen;
+mod session;
 mod v311;
 mod v5;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,7 +42,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use self::client::Client;
+use self::client::{Client, EventLoop};
 use self::confirm::Confirmations;
 use self::connection::connect_options;
 use self::event_loop::{Link, run};
@@ -107,10 +112,7 @@ pub async fn start(
         .map(|url| connect_options(&opts, url))
         .collect::<Result<Vec<_>, _>>()?;
     let capacity = usize::from(RECEIVE_MAXIMUM) + 256;
-    let (client, eventloop) = match opts.version {
-        MqttVersion::V5 => v5::connect(&nodes[0], capacity),
-        MqttVersion::V311 => v311::connect(&nodes[0], capacity),
-    };
+    let (client, eventloop) = EventLoop::new(opts.version, nodes[0].clone(), capacity);
     let filter = match &opts.share_group {
         Some(group) => format!("$share/{group}/{EVENTS_FILTER}"),
         None => EVENTS_FILTER.to_owned(),

@@ -1,10 +1,31 @@
-//! The seam between the external ingress and the MQTT version it speaks:
-//! one client (publish QoS 1, subscribe, disconnect), one event loop, one
-//! kind of received message with its acknowledgement owed. The rest of
-//! [`super`] — and so the pipeline — never knows which version is in use;
-//! [`super::v5`] and [`super::v311`] hold what differs.
+//! The external broker's client: a handle ([`Client`]) that asks for
+//! publishes, subscriptions and acknowledgements, and the [`EventLoop`]
+//! that owns the connection. Each turn of the loop takes every request
+//! waiting (letting the tasks that are ready add theirs first) and writes
+//! them in one write: the PUBACKs of a commit, and the answers sent
+//! meanwhile, cost one system call instead of one each. The packets come
+//! from rumqttc's codecs for the version spoken ([`super::v311`],
+//! [`super::v5`]); the rest of [`super`], and so the pipeline, never
+//! knows which version is in use.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::session::Session;
+use super::wire::{In, NETWORK_TIMEOUT, Out, Wire};
+use crate::config::MqttVersion;
+
+/// How often the client shows the broker it is alive, and the longest it
+/// waits for the answer.
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// Most requests written in one turn of the loop.
+const MAX_GATHER: usize = 256;
 
 /// What either version's client is set up with.
 #[derive(Clone)]
@@ -19,32 +40,37 @@ pub struct Connect {
     pub clean_session: bool,
     /// User name and password from the URL.
     pub credentials: Option<(String, String)>,
-    /// TCP, or TLS with the host's rustls configuration.
-    pub transport: rumqttc::Transport,
+    /// TLS with the host's rustls configuration, or plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Largest packet taken from the broker: an event of the largest size
     /// allowed, with room for its topic and properties.
     pub max_packet_bytes: usize,
 }
 
-/// A client handle, cheap to clone.
-#[derive(Debug, Clone)]
-pub enum Client {
-    /// MQTT 5.
-    V5(rumqttc::v5::AsyncClient),
-    /// MQTT 3.1.1.
-    V311(rumqttc::AsyncClient),
+impl Connect {
+    /// The keep-alive the CONNECT announces, in seconds.
+    pub fn keep_alive_secs() -> u16 {
+        KEEP_ALIVE.as_secs() as u16
+    }
 }
 
-/// The event loop that owns the connection.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one event loop per host, polled in place for its whole life: boxing saves nothing"
-)]
-pub enum EventLoop {
-    /// MQTT 5, with the client that acknowledges its messages.
-    V5(rumqttc::v5::EventLoop, rumqttc::v5::AsyncClient),
-    /// MQTT 3.1.1, with the client that acknowledges its messages.
-    V311(rumqttc::EventLoop, rumqttc::AsyncClient),
+/// What the loop is asked to send.
+#[derive(Debug)]
+enum Request {
+    /// A QoS 1 publish.
+    Publish { topic: String, payload: Bytes },
+    /// The PUBACK for a message received on connection `generation`.
+    Ack { generation: u64, pkid: u16 },
+    /// A QoS 1 subscription.
+    Subscribe(String),
+    /// A clean goodbye.
+    Disconnect,
+}
+
+/// A client handle, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    requests: mpsc::Sender<Request>,
 }
 
 /// What the event loop saw.
@@ -54,6 +80,8 @@ pub enum Incoming {
     ConnAck {
         /// Whether the broker kept our session (and so our subscription).
         session_present: bool,
+        /// The publishes a new session lost (never acknowledged).
+        lost: usize,
     },
     /// A message on a subscribed topic.
     Publish(Message),
@@ -61,8 +89,6 @@ pub enum Incoming {
     PubAck,
     /// The broker answered one of the host's subscriptions.
     SubAck,
-    /// Anything else (acks of our own packets, pings).
-    Other,
 }
 
 /// A message from the broker, and the acknowledgement owed for it.
@@ -72,34 +98,33 @@ pub struct Message {
     pub topic: String,
     /// Its payload.
     pub payload: Bytes,
-    /// Its packet id (QoS 1 and 2) and DUP flag: the broker resends what
-    /// the host's session did not acknowledge with the same id and DUP=1.
+    /// Its packet id (QoS 1) and DUP flag: the broker resends what the
+    /// host's session did not acknowledge with the same id and DUP=1.
     pub packet: Option<(u16, bool)>,
     /// The PUBACK to send once it is safe.
     pub ack: PendingAck,
 }
 
-/// The acknowledgement owed for one message.
+/// The acknowledgement owed for one message (nothing for QoS 0).
 #[derive(Debug)]
-pub enum PendingAck {
-    /// For an MQTT 5 message.
-    V5(
-        rumqttc::v5::AsyncClient,
-        Box<rumqttc::v5::mqttbytes::v5::Publish>,
-    ),
-    /// For an MQTT 3.1.1 message.
-    V311(rumqttc::AsyncClient, Box<rumqttc::Publish>),
+pub struct PendingAck {
+    requests: mpsc::Sender<Request>,
+    generation: u64,
+    pkid: Option<u16>,
 }
 
 impl PendingAck {
-    /// Sends the PUBACK.
+    /// Sends the PUBACK, on the connection the message came on: after a
+    /// reconnection the broker sends the message again, to be
+    /// acknowledged again.
     pub async fn ack(self) {
-        let result = match self {
-            Self::V5(client, publish) => client.ack(&publish).await.map_err(|e| e.to_string()),
-            Self::V311(client, publish) => client.ack(&publish).await.map_err(|e| e.to_string()),
+        let Some(pkid) = self.pkid else { return };
+        let ack = Request::Ack {
+            generation: self.generation,
+            pkid,
         };
-        if let Err(err) = result {
-            tracing::warn!("cannot acknowledge an event to the broker: {err}");
+        if self.requests.send(ack).await.is_err() {
+            tracing::warn!("cannot acknowledge an event to the broker: the client has stopped");
         }
     }
 }
@@ -107,69 +132,287 @@ impl PendingAck {
 impl Client {
     /// Publishes with QoS 1, not retained.
     pub async fn publish(&self, topic: String, payload: Bytes) -> Result<(), String> {
-        match self {
-            Self::V5(c) => c
-                .publish(
-                    topic,
-                    rumqttc::v5::mqttbytes::QoS::AtLeastOnce,
-                    false,
-                    payload,
-                )
-                .await
-                .map_err(|e| e.to_string()),
-            Self::V311(c) => c
-                .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
-                .await
-                .map_err(|e| e.to_string()),
-        }
+        self.requests
+            .send(Request::Publish { topic, payload })
+            .await
+            .map_err(|_| "the MQTT client has stopped".to_owned())
     }
 
     /// Asks for a QoS 1 subscription to `filter`, without waiting.
     pub fn subscribe(&self, filter: &str) -> Result<(), String> {
-        match self {
-            Self::V5(c) => super::v5::subscribe(c, filter),
-            Self::V311(c) => c
-                .try_subscribe(filter, rumqttc::QoS::AtLeastOnce)
-                .map_err(|e| e.to_string()),
-        }
+        self.requests
+            .try_send(Request::Subscribe(filter.to_owned()))
+            .map_err(|e| e.to_string())
     }
 
     /// Sends a DISCONNECT.
     pub async fn disconnect(&self) {
         // Gone already is as good as disconnected.
-        let _ = match self {
-            Self::V5(c) => c.disconnect().await.map_err(|e| e.to_string()),
-            Self::V311(c) => c.disconnect().await.map_err(|e| e.to_string()),
-        };
+        let _ = self.requests.send(Request::Disconnect).await;
     }
 }
 
+/// The event loop that owns the connection.
+pub struct EventLoop {
+    version: MqttVersion,
+    target: Connect,
+    requests: mpsc::Receiver<Request>,
+    /// For the acknowledgements handed out with messages.
+    sender: mpsc::Sender<Request>,
+    wire: Option<Wire>,
+    session: Session,
+    /// What the broker sent, not handed on yet.
+    incoming: VecDeque<Incoming>,
+    /// Counts connections: an acknowledgement is for the one its message
+    /// came on.
+    generation: u64,
+    /// A publish taken while the broker's window was full.
+    held: Option<(String, Bytes)>,
+    next_ping: Instant,
+    awaiting_pong: bool,
+}
+
+/// What woke a turn of the loop.
+enum Woken {
+    Read(Result<(), String>),
+    Request(Option<Request>),
+    Ping,
+}
+
 impl EventLoop {
+    /// A client and its event loop for `target`, not connected yet; the
+    /// client's requests wait in a channel of `capacity`.
+    pub fn new(version: MqttVersion, target: Connect, capacity: usize) -> (Client, Self) {
+        let (sender, requests) = mpsc::channel(capacity);
+        let client = Client {
+            requests: sender.clone(),
+        };
+        let eventloop = Self {
+            version,
+            target,
+            requests,
+            sender,
+            wire: None,
+            session: Session::default(),
+            incoming: VecDeque::new(),
+            generation: 0,
+            held: None,
+            next_ping: Instant::now(),
+            awaiting_pong: false,
+        };
+        (client, eventloop)
+    }
+
     /// The next thing that happened on the connection; an error means the
     /// connection is down (the next poll reconnects).
     pub async fn poll(&mut self) -> Result<Incoming, String> {
-        match self {
-            Self::V5(eventloop, client) => super::v5::poll(eventloop, client).await,
-            Self::V311(eventloop, client) => super::v311::poll(eventloop, client).await,
+        loop {
+            if let Some(incoming) = self.incoming.pop_front() {
+                return Ok(incoming);
+            }
+            let result = match self.wire {
+                None => return self.connect().await,
+                Some(_) => self.turn().await,
+            };
+            if let Err(err) = result {
+                self.reopen();
+                return Err(err);
+            }
         }
     }
 
     /// Connects to `c` from the next connection on; what the session owes
     /// (unacknowledged publishes, subscriptions asked for) carries over.
     pub fn point_at(&mut self, c: &Connect) {
-        match self {
-            Self::V5(eventloop, _) => eventloop.options = super::v5::options(c),
-            Self::V311(eventloop, _) => eventloop.mqtt_options = super::v311::options(c),
-        }
+        self.target = c.clone();
     }
 
     /// Drops the connection, keeping the session: the next poll connects
     /// again, the broker sends what the host has not acknowledged, and the
     /// host's own unacknowledged publishes go out again.
     pub fn reopen(&mut self) {
-        match self {
-            Self::V5(eventloop, _) => eventloop.clean(),
-            Self::V311(eventloop, _) => eventloop.clean(),
+        self.wire = None;
+        self.incoming.clear();
+    }
+
+    /// Connects, and sends again what a kept session owes.
+    async fn connect(&mut self) -> Result<Incoming, String> {
+        let target = &self.target;
+        let (mut wire, connack) =
+            tokio::time::timeout(NETWORK_TIMEOUT, Wire::open(target, self.version))
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no CONNACK from {}:{} within {} s",
+                        target.host,
+                        target.port,
+                        NETWORK_TIMEOUT.as_secs()
+                    )
+                })??;
+        if let Some(why) = connack.refused {
+            return Err(format!("the broker refused the connection: {why}"));
         }
+        self.generation += 1;
+        let lost = self
+            .session
+            .resume(connack.session_present, connack.receive_maximum);
+        for unacked in self.session.unacked() {
+            wire.push(&Out::Publish {
+                pkid: unacked.pkid,
+                topic: &unacked.topic,
+                payload: &unacked.payload,
+                dup: true,
+            })?;
+        }
+        if wire.pending() {
+            wire.flush().await?;
+        }
+        self.wire = Some(wire);
+        self.next_ping = Instant::now() + KEEP_ALIVE;
+        self.awaiting_pong = false;
+        Ok(Incoming::ConnAck {
+            session_present: connack.session_present,
+            lost,
+        })
+    }
+
+    /// One turn: reads what came, or takes the requests waiting, or pings;
+    /// then writes what that gathered.
+    async fn turn(&mut self) -> Result<(), String> {
+        let wire = self.wire.as_mut().expect("connected");
+        let open = self.held.is_none();
+        let woken = tokio::select! {
+            read = wire.fill() => Woken::Read(read),
+            request = self.requests.recv(), if open => Woken::Request(request),
+            () = tokio::time::sleep_until(self.next_ping) => Woken::Ping,
+        };
+        match woken {
+            Woken::Read(read) => {
+                read?;
+                self.read_packets()?;
+            }
+            Woken::Request(request) => {
+                let request = request.expect("the loop holds a sender");
+                self.send(request)?;
+                // The tasks woken with this one (the deliveries of a
+                // commit) add their requests before the write.
+                tokio::task::yield_now().await;
+                self.gather()?;
+            }
+            Woken::Ping => {
+                if self.awaiting_pong {
+                    return Err(format!(
+                        "no PINGRESP from the broker within {} s",
+                        KEEP_ALIVE.as_secs()
+                    ));
+                }
+                self.push(&Out::PingReq)?;
+                self.awaiting_pong = true;
+                self.next_ping += KEEP_ALIVE;
+            }
+        }
+        let wire = self.wire.as_mut().expect("connected");
+        if wire.pending() {
+            wire.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, packet: &Out<'_>) -> Result<(), String> {
+        self.wire.as_mut().expect("connected").push(packet)
+    }
+
+    /// Takes the requests waiting, as many as the broker's window allows.
+    fn gather(&mut self) -> Result<(), String> {
+        for _ in 0..MAX_GATHER {
+            if self.held.is_some() {
+                break;
+            }
+            match self.requests.try_recv() {
+                Ok(request) => self.send(request)?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `request` to the next write.
+    fn send(&mut self, request: Request) -> Result<(), String> {
+        match request {
+            Request::Publish { topic, payload } => self.publish(topic, payload),
+            Request::Ack { generation, pkid } if generation == self.generation => {
+                self.push(&Out::PubAck(pkid))
+            }
+            // The broker sends that message again on this connection.
+            Request::Ack { .. } => Ok(()),
+            Request::Subscribe(filter) => {
+                let pkid = self.session.subscribe();
+                self.push(&Out::Subscribe {
+                    pkid,
+                    filter: &filter,
+                })
+            }
+            Request::Disconnect => self.push(&Out::Disconnect),
+        }
+    }
+
+    /// Sends a publish, or holds it while the broker's window is full.
+    fn publish(&mut self, topic: String, payload: Bytes) -> Result<(), String> {
+        if !self.session.has_room() {
+            self.held = Some((topic, payload));
+            return Ok(());
+        }
+        let unacked = self.session.publish(topic, payload);
+        self.wire.as_mut().expect("connected").push(&Out::Publish {
+            pkid: unacked.pkid,
+            topic: &unacked.topic,
+            payload: &unacked.payload,
+            dup: false,
+        })
+    }
+
+    /// Handles every whole packet read.
+    fn read_packets(&mut self) -> Result<(), String> {
+        while let Some(packet) = self.wire.as_mut().expect("connected").take()? {
+            match packet {
+                In::Publish {
+                    topic,
+                    payload,
+                    pkid,
+                    dup,
+                } => self.incoming.push_back(Incoming::Publish(Message {
+                    topic,
+                    payload,
+                    packet: pkid.map(|id| (id, dup)),
+                    ack: PendingAck {
+                        requests: self.sender.clone(),
+                        generation: self.generation,
+                        pkid,
+                    },
+                })),
+                In::PubAck { pkid, refused } => {
+                    if let Some(why) = refused {
+                        tracing::warn!("the MQTT broker refused a message of the host's: {why}");
+                    }
+                    if self.session.acked(pkid) {
+                        self.incoming.push_back(Incoming::PubAck);
+                        if let Some((topic, payload)) = self.held.take() {
+                            self.publish(topic, payload)?;
+                        }
+                    }
+                }
+                In::SubAck { pkid, granted } => {
+                    self.session.subacked(pkid);
+                    if !granted {
+                        tracing::error!("the MQTT broker refused one of the host's subscriptions");
+                    }
+                    self.incoming.push_back(Incoming::SubAck);
+                }
+                In::PingResp => self.awaiting_pong = false,
+                In::ConnAck(_) => return Err("the broker sent a second CONNACK".to_owned()),
+                In::Unexpected(what) => return Err(format!("the broker sent {what}")),
+            }
+        }
+        Ok(())
     }
 }

@@ -44,16 +44,13 @@ impl Confirmations {
         acked.wake();
     }
 
-    /// The connection came back in a new session: the client dropped what
-    /// it had not sent or had not got acknowledged, so nothing asked so far
-    /// will be; whoever waits goes on. The number of publishes dropped.
-    pub fn lost(&self) -> u64 {
-        let asked = self.asked.load(Ordering::Acquire);
+    /// The connection came back in a new session, which dropped `dropped`
+    /// publishes the broker had not acknowledged: they never will be, so
+    /// they count as acknowledged and whoever waits for them goes on.
+    pub fn lost(&self, dropped: u64) {
         let mut acked = self.lock();
-        let lost = asked.saturating_sub(acked.count);
-        acked.count = acked.count.max(asked);
+        acked.count += dropped;
         acked.wake();
-        lost
     }
 
     /// Waits until every publish asked for so far is acknowledged, at most
@@ -120,8 +117,13 @@ mod tests {
             async move { c.settled(Duration::from_secs(10)).await }
         });
         tokio::task::yield_now().await;
-        assert_eq!(c.lost(), 1);
+        c.lost(1);
         assert!(waiter.await.unwrap());
+        assert!(c.settled(Duration::ZERO).await);
+        // One asked after the new session is still waited for.
+        c.ask();
+        assert!(!c.settled(Duration::from_millis(10)).await);
+        c.acked();
         assert!(c.settled(Duration::ZERO).await);
     }
 }

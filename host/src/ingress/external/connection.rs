@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use rumqttc::{TlsConfiguration, Transport};
-
 use super::ExternalOptions;
 use super::client::Connect;
 use crate::ingress::IngressError;
@@ -37,28 +35,20 @@ pub(super) fn connect_options(opts: &ExternalOptions, url: &str) -> Result<Conne
             decode(url.password().unwrap_or_default()),
         )
     });
-    let transport = if tls {
-        Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let tls = match tls {
+        true => Some(Arc::new(
             crate::tls::client_config(opts.ca_file.as_deref()).map_err(|e| bad(e.to_string()))?,
-        )))
-    } else {
-        Transport::tcp()
+        )),
+        false => None,
     };
     Ok(Connect {
         host: host.to_owned(),
-        port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
+        port,
         client_id: opts.client_id.clone(),
         clean_session: false,
         credentials,
-        transport,
+        tls,
         max_packet_bytes: opts.max_event_bytes + (64 << 10),
     })
-}
-
-/// Small writes (acks, replies) go out at once, not after the broker's
-/// delayed ACK.
-pub(super) fn nodelay() -> rumqttc::NetworkOptions {
-    let mut network = rumqttc::NetworkOptions::new();
-    network.set_tcp_nodelay(true);
-    network
 }

@@ -67,7 +67,10 @@ pub(super) async fn run(
         };
         let link = &state.link;
         match polled {
-            Ok(Incoming::ConnAck { session_present }) => state.connected(session_present),
+            Ok(Incoming::ConnAck {
+                session_present,
+                lost,
+            }) => state.connected(session_present, lost),
             Ok(Incoming::SubAck) => state.subscribed(),
             Ok(Incoming::Publish(message)) if is_command_reply_topic(&message.topic) => {
                 take_reply(message, &link.replies, link.max_event_bytes);
@@ -84,7 +87,6 @@ pub(super) async fn run(
                 }
             }
             Ok(Incoming::PubAck) => link.confirmations.acked(),
-            Ok(Incoming::Other) => {}
             Err(err) => {
                 state.failed(&err).await;
                 nodes.next(&mut eventloop);
@@ -124,19 +126,17 @@ struct State {
 impl State {
     /// The broker accepted the connection: subscribe when it kept no
     /// session, and to the command answers every time.
-    fn connected(&mut self, session_present: bool) {
+    fn connected(&mut self, session_present: bool, lost: usize) {
         if self.failing {
             tracing::info!("connected to the MQTT broker again");
         }
         self.failing = false;
         self.connected.store(true, Ordering::Relaxed);
-        if !session_present {
-            let lost = self.link.confirmations.lost();
-            if lost > 0 {
-                tracing::warn!(
-                    "the MQTT broker started a new session: {lost} message(s) to devices it had not acknowledged are lost"
-                );
-            }
+        if lost > 0 {
+            self.link.confirmations.lost(lost as u64);
+            tracing::warn!(
+                "the MQTT broker started a new session: {lost} message(s) to devices it had not acknowledged are lost"
+            );
         }
         self.backoff = Duration::from_millis(100);
         // Ready once the broker has answered every subscription:

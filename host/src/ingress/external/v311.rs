@@ -1,4 +1,5 @@
-//! MQTT 3.1.1 for the external broker, for brokers that speak no MQTT 5.
+//! MQTT 3.1.1 for the external broker, for brokers that speak no MQTT 5:
+//! the host's packets to and from bytes, with rumqttc's codec.
 //!
 //! What 3.1.1 lacks, and why the host does not need it:
 //! - a session expiry: `clean session = 0` keeps the session for as long as
@@ -13,59 +14,142 @@
 //!   which [`crate::topic::check_reply_suffix`] keeps off `events/`), so
 //!   its own messages never come back as events.
 
-use std::time::Duration;
+use bytes::BytesMut;
+use rumqttc::mqttbytes::Error;
+use rumqttc::mqttbytes::v4::{
+    ConnectReturnCode, Login, Packet, PubAck, Publish, Subscribe, SubscribeFilter,
+    SubscribeReasonCode,
+};
+use rumqttc::{PingReq, QoS};
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet};
+use super::client::Connect;
+use super::wire::{ConnAck, In, Out};
 
-use super::RECEIVE_MAXIMUM;
-use super::client::{self, Connect, Incoming, Message, PendingAck};
-
-/// The largest packet MQTT can carry (its remaining-length limit): the
-/// host's own replies are bounded by its settings (chunk size, response
-/// size), not by the client's small default.
-const MAX_PACKET_BYTES: usize = 268_435_455;
-
-/// A client and its event loop, not connected yet.
-pub fn connect(c: &Connect, capacity: usize) -> (client::Client, client::EventLoop) {
-    let (client, mut eventloop) = AsyncClient::new(options(c), capacity);
-    eventloop.set_network_options(super::connection::nodelay());
-    (
-        client::Client::V311(client.clone()),
-        client::EventLoop::V311(eventloop, client),
-    )
+/// Adds the CONNECT for `c` to `buf`.
+pub fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), String> {
+    let mut connect = rumqttc::mqttbytes::v4::Connect::new(c.client_id.clone());
+    connect.keep_alive = Connect::keep_alive_secs();
+    connect.clean_session = c.clean_session;
+    connect.login = c
+        .credentials
+        .as_ref()
+        .map(|(user, password)| Login::new(user.clone(), password.clone()));
+    written(connect.write(buf))
 }
 
-/// The client's settings for the broker `c`.
-pub fn options(c: &Connect) -> MqttOptions {
-    let mut options = MqttOptions::new(c.client_id.clone(), c.host.clone(), c.port);
-    options
-        .set_keep_alive(Duration::from_secs(30))
-        .set_clean_session(c.clean_session)
-        .set_manual_acks(true)
-        .set_inflight(RECEIVE_MAXIMUM)
-        .set_transport(c.transport.clone())
-        .set_max_packet_size(c.max_packet_bytes, MAX_PACKET_BYTES);
-    if let Some((user, password)) = &c.credentials {
-        options.set_credentials(user.clone(), password.clone());
-    }
-    options
+/// Adds `packet` to `buf`.
+pub fn encode(packet: &Out<'_>, buf: &mut BytesMut) -> Result<(), String> {
+    written(match *packet {
+        Out::Publish {
+            pkid,
+            topic,
+            payload,
+            dup,
+        } => Publish {
+            dup,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            topic: topic.to_owned(),
+            pkid,
+            payload: payload.clone(),
+        }
+        .write(buf),
+        Out::PubAck(pkid) => PubAck::new(pkid).write(buf),
+        Out::Subscribe { pkid, filter } => Subscribe {
+            pkid,
+            filters: vec![SubscribeFilter::new(filter.to_owned(), QoS::AtLeastOnce)],
+        }
+        .write(buf),
+        Out::PingReq => PingReq.write(buf),
+        Out::Disconnect => rumqttc::mqttbytes::v4::Disconnect.write(buf),
+    })
 }
 
-/// The next event of the loop, in the version-neutral shape.
-pub async fn poll(eventloop: &mut EventLoop, client: &AsyncClient) -> Result<Incoming, String> {
-    match eventloop.poll().await.map_err(|e| e.to_string())? {
-        Event::Incoming(Packet::ConnAck(connack)) => Ok(Incoming::ConnAck {
+fn written(result: Result<usize, Error>) -> Result<(), String> {
+    result
+        .map(drop)
+        .map_err(|e| format!("cannot write an MQTT packet: {e}"))
+}
+
+/// The next whole packet in `buf`, if there is one.
+pub fn decode(buf: &mut BytesMut, max_packet: usize) -> Result<Option<In>, String> {
+    let packet = match Packet::read(buf, max_packet) {
+        Ok(packet) => packet,
+        Err(Error::InsufficientBytes(_)) => return Ok(None),
+        Err(err) => return Err(format!("cannot read a packet from the broker: {err}")),
+    };
+    Ok(Some(match packet {
+        Packet::ConnAck(connack) => In::ConnAck(ConnAck {
             session_present: connack.session_present,
+            refused: (connack.code != ConnectReturnCode::Success)
+                .then(|| format!("{:?}", connack.code)),
+            receive_maximum: None,
         }),
-        Event::Incoming(Packet::Publish(publish)) => Ok(Incoming::Publish(Message {
-            topic: publish.topic.clone(),
-            payload: publish.payload.clone(),
-            packet: (publish.qos != rumqttc::QoS::AtMostOnce)
-                .then_some((publish.pkid, publish.dup)),
-            ack: PendingAck::V311(client.clone(), Box::new(publish)),
-        })),
-        Event::Incoming(Packet::PubAck(_)) => Ok(Incoming::PubAck),
-        Event::Incoming(Packet::SubAck(_)) => Ok(Incoming::SubAck),
-        _ => Ok(Incoming::Other),
+        Packet::Publish(publish) if publish.qos != QoS::ExactlyOnce => In::Publish {
+            pkid: (publish.qos == QoS::AtLeastOnce).then_some(publish.pkid),
+            dup: publish.dup,
+            topic: publish.topic,
+            payload: publish.payload,
+        },
+        Packet::PubAck(puback) => In::PubAck {
+            pkid: puback.pkid,
+            refused: None,
+        },
+        Packet::SubAck(suback) => In::SubAck {
+            pkid: suback.pkid,
+            granted: suback
+                .return_codes
+                .iter()
+                .all(|code| matches!(code, SubscribeReasonCode::Success(_))),
+        },
+        Packet::PingResp => In::PingResp,
+        other => In::Unexpected(format!("{other:?}")),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn a_publish_reads_back_with_its_id_and_dup_and_half_a_packet_waits() {
+        let payload = Bytes::from_static(b"21.5");
+        let mut buf = BytesMut::new();
+        let publish = Out::Publish {
+            pkid: 7,
+            topic: "devices/d/hook-sent/e",
+            payload: &payload,
+            dup: true,
+        };
+        encode(&publish, &mut buf).unwrap();
+        encode(&Out::PubAck(9), &mut buf).unwrap();
+        let mut half = buf.split_to(5);
+        assert!(decode(&mut half, 1 << 10).unwrap().is_none(), "not whole yet");
+        half.unsplit(buf);
+        let Some(In::Publish {
+            topic,
+            payload: read,
+            pkid,
+            dup,
+        }) = decode(&mut half, 1 << 10).unwrap()
+        else {
+            panic!("not a publish");
+        };
+        assert_eq!(
+            (topic.as_str(), read, pkid, dup),
+            ("devices/d/hook-sent/e", payload.clone(), Some(7), true)
+        );
+        assert!(
+            matches!(
+                decode(&mut half, 1 << 10).unwrap(),
+                Some(In::PubAck { pkid: 9, .. })
+            ),
+            "the second packet of one read"
+        );
+        let mut big = BytesMut::new();
+        encode(&publish, &mut big).unwrap();
+        assert!(decode(&mut big, 8).is_err(), "larger than allowed");
     }
 }
