@@ -13,6 +13,7 @@ use super::health;
 use super::journal::{Change, Journal};
 use super::origins::{MAX_ORIGINS, Origins};
 use super::recovery::Pending;
+use super::writer::Writer;
 use crate::stores::Claim;
 
 pub use crate::config::QueueLimits;
@@ -21,7 +22,9 @@ pub use crate::config::QueueLimits;
 /// commit.
 #[derive(Debug)]
 pub struct Queue {
+    #[cfg(any(test, feature = "fault-injection"))]
     journal: Arc<Journal>,
+    writer: Writer,
     events: Arc<Semaphore>,
     bytes: Arc<Semaphore>,
     limits: QueueLimits,
@@ -70,8 +73,12 @@ impl Queue {
         let origins = Origins::new(MAX_ORIGINS, recovered.origins);
         let next_seq = pending.last().map_or(1, |p| p.seq + 1);
         let (finished, changes) = mpsc::unbounded_channel();
+        let journal = Arc::new(journal);
+        let writer = Writer::start(Arc::clone(&journal), data_dir)?;
         let queue = Arc::new(Self {
-            journal: Arc::new(journal),
+            #[cfg(any(test, feature = "fault-injection"))]
+            journal,
+            writer,
             events: Arc::new(Semaphore::new(limits.max_events)),
             bytes: Arc::new(Semaphore::new(limits.max_bytes)),
             limits,
@@ -125,16 +132,11 @@ impl Queue {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Writes `changes` in one transaction, off the async threads; returns
-    /// once they are on disk, or with them when they could not be written.
+    /// Writes `changes` in one transaction, on the queue's own thread;
+    /// returns once they are on disk, or with them when they could not be
+    /// written.
     pub async fn commit(&self, changes: Vec<Change>) -> Result<(), Box<Unwritten>> {
-        let journal = self.journal.clone();
-        let written = tokio::task::spawn_blocking(move || match journal.apply(&changes) {
-            Ok(()) => Ok(()),
-            Err(error) => Err(Box::new(Unwritten { error, changes })),
-        })
-        .await
-        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()));
+        let written = self.writer.write(changes).await;
         match &written {
             Ok(()) => self.writes.written(),
             Err(unwritten) => self.writes.failed(&unwritten.error),

@@ -24,6 +24,7 @@ pub mod origins;
 mod recovery;
 mod segment;
 mod state;
+mod writer;
 
 pub use error::JournalError;
 #[cfg(any(test, feature = "fault-injection"))]
