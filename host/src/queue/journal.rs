@@ -16,6 +16,12 @@
 //! last whole commit before the next one is written, so that nothing of
 //! the failed one is ever read back after a later commit.
 //!
+//! A segment grows ahead of its commits by [`ZERO_AHEAD`] bytes of zeros
+//! at a time: a commit then overwrites blocks the file already has, and
+//! its `fdatasync` flushes the data alone, without a journal commit of the
+//! file system for the file's new size (one such commit per
+//! [`ZERO_AHEAD`], not one per commit). Zeros read as the end of the log.
+//!
 //! Every segment starts with a checkpoint: the whole state of the queue
 //! (the events still held, the webhooks done with each, and the origins of
 //! the last stored events, see [`super::origins`]). Once the active segment
@@ -42,6 +48,9 @@ use crate::origin::Origin;
 /// A segment is rewritten once it has grown past this and past twice its
 /// checkpoint.
 pub const ROTATE_AT: u64 = 8 << 20;
+
+/// How far a segment's zeros reach past its last commit, at most.
+pub const ZERO_AHEAD: u64 = 1 << 20;
 
 /// One change to the queue, applied in a batch.
 #[derive(Debug)]
@@ -78,6 +87,8 @@ struct Active {
     len: u64,
     /// The size of the segment's checkpoint.
     checkpoint: u64,
+    /// The end of what was written to the segment, commits then zeros.
+    zeroed: u64,
     /// The last commit failed: what lies past `len` is a frame cut short
     /// or one not known to be durable, and is cut off before the next
     /// commit, so that nothing of it is ever read back after a later
@@ -134,6 +145,7 @@ impl Journal {
                 number,
                 len,
                 checkpoint: len,
+                zeroed: len,
                 torn: false,
                 buf: Vec::new(),
             }),
@@ -155,6 +167,7 @@ impl Journal {
         };
         if active.torn {
             active.file.set_len(active.len).map_err(io)?;
+            active.zeroed = active.len;
             active.torn = false;
         }
         active.buf.clear();
@@ -167,7 +180,8 @@ impl Journal {
             path: path().display().to_string(),
             reason,
         })?;
-        if let Err(source) = self.append(&active.file, &active.buf, active.len) {
+        if let Err(source) = self.append(&active.file, &active.buf, active.len, &mut active.zeroed)
+        {
             active.torn = true;
             return Err(io(source));
         }
@@ -187,13 +201,19 @@ impl Journal {
     }
 
     /// Writes one commit's `frame` at `at` and makes it durable: one
-    /// `pwrite` and one `fdatasync`.
-    fn append(&self, file: &File, frame: &[u8], at: u64) -> std::io::Result<()> {
+    /// `pwrite` and one `fdatasync`, and once per [`ZERO_AHEAD`] one more
+    /// `pwrite` of zeros past it (`zeroed` is where they end).
+    fn append(&self, file: &File, frame: &[u8], at: u64, zeroed: &mut u64) -> std::io::Result<()> {
         #[cfg(any(test, feature = "fault-injection"))]
         if let Some(struck) = self.faults.strike(file, frame, at) {
             return struck;
         }
         file.write_all_at(frame, at)?;
+        let end = at + frame.len() as u64;
+        if end > *zeroed {
+            file.write_all_at(&vec![0; ZERO_AHEAD as usize], end)?;
+            *zeroed = end + ZERO_AHEAD;
+        }
         file.sync_data()
     }
 
@@ -240,6 +260,7 @@ impl Journal {
         active.number += 1;
         active.len = len;
         active.checkpoint = len;
+        active.zeroed = len;
         // Should this fail, the next start finds the newer segment anyway.
         if let Err(err) = fs::remove_file(&path) {
             tracing::warn!("event queue {}: not deleted: {err}", path.display());

@@ -94,14 +94,23 @@ pub(super) fn replay_segment<'a>(
     let Replay::Whole(state, end) = replay(bytes).map_err(damaged)? else {
         unreachable!("its checkpoint was checked whole")
     };
-    if end < bytes.len() {
+    let torn = torn_bytes(&bytes[end..]);
+    if torn > 0 {
         tracing::warn!(
-            "event queue {}: {} byte(s) after the last whole commit dropped (a write cut short by a crash; it was not acknowledged)",
+            "event queue {}: {torn} byte(s) after the last whole commit dropped (a write cut short by a crash; it was not acknowledged)",
             path.display(),
-            bytes.len() - end
         );
     }
     Ok(state)
+}
+
+/// How much of what follows the last whole commit is a write cut short:
+/// up to its last byte that is not zero (the zeros are the room a segment
+/// keeps ahead of its commits).
+fn torn_bytes(tail: &[u8]) -> usize {
+    tail.iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1)
 }
 
 /// The state an old queue file describes.

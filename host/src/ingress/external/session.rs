@@ -53,7 +53,11 @@ impl Session {
     /// publishes a new session lost; subscriptions asked for on the last
     /// connection are never answered.
     pub fn resume(&mut self, session_present: bool, receive_maximum: Option<u16>) -> usize {
-        self.window = usize::from(receive_maximum.unwrap_or(RECEIVE_MAXIMUM).min(RECEIVE_MAXIMUM));
+        self.window = usize::from(
+            receive_maximum
+                .unwrap_or(RECEIVE_MAXIMUM)
+                .min(RECEIVE_MAXIMUM),
+        );
         self.used.fill(0);
         let lost = if session_present {
             0
@@ -169,7 +173,11 @@ mod tests {
         assert_eq!(topics, ["t0", "t1", "t2"]);
         assert!(!s.has_room(), "the broker's receive maximum of 2 is full");
         assert!(s.acked(2));
-        assert_eq!(s.publish("t3".into(), Bytes::new()).pkid, 4, "1 and 3 still in use");
+        assert_eq!(
+            s.publish("t3".into(), Bytes::new()).pkid,
+            4,
+            "1 and 3 still in use"
+        );
         assert_eq!(s.resume(false, None), 3);
         assert_eq!(s.unacked().count(), 0);
         assert!(s.has_room());

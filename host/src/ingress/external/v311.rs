@@ -126,7 +126,10 @@ mod tests {
         encode(&publish, &mut buf).unwrap();
         encode(&Out::PubAck(9), &mut buf).unwrap();
         let mut half = buf.split_to(5);
-        assert!(decode(&mut half, 1 << 10).unwrap().is_none(), "not whole yet");
+        assert!(
+            decode(&mut half, 1 << 10).unwrap().is_none(),
+            "not whole yet"
+        );
         half.unsplit(buf);
         let Some(In::Publish {
             topic,

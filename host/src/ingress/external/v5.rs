@@ -4,8 +4,8 @@
 
 use bytes::BytesMut;
 use rumqttc::v5::mqttbytes::v5::{
-    ConnectProperties, ConnectReturnCode, Disconnect, DisconnectReasonCode, Filter, Login,
-    Packet, PingReq, PubAck, PubAckReason, Publish, Subscribe, SubscribeReasonCode,
+    ConnectProperties, ConnectReturnCode, Disconnect, DisconnectReasonCode, Filter, Login, Packet,
+    PingReq, PubAck, PubAckReason, Publish, Subscribe, SubscribeReasonCode,
 };
 use rumqttc::v5::mqttbytes::{Error, QoS};
 
@@ -153,7 +153,11 @@ mod tests {
             panic!("not a CONNACK");
         };
         assert_eq!(
-            (connack.session_present, connack.refused, connack.receive_maximum),
+            (
+                connack.session_present,
+                connack.refused,
+                connack.receive_maximum
+            ),
             (true, None, Some(20))
         );
     }

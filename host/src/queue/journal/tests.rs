@@ -37,6 +37,14 @@ fn seqs(recovered: &Recovered) -> Vec<u64> {
 }
 
 /// The only segment of `dir`.
+/// Where the last whole commit of the segment at `path` ends.
+fn whole_end(path: &Path) -> usize {
+    let Ok(Replay::Whole(_, end)) = replay(&fs::read(path).unwrap()) else {
+        panic!("{} does not replay", path.display())
+    };
+    end
+}
+
 fn segment(dir: &Path) -> PathBuf {
     let numbers = segments(&dir.join("queue")).unwrap();
     assert_eq!(numbers.len(), 1, "one segment: {numbers:?}");
@@ -142,12 +150,12 @@ fn a_commit_cut_short_is_dropped_and_the_log_goes_on_after_it() {
     }
     // A crash in the middle of writing the second commit.
     let path = segment(dir.path());
-    let len = fs::metadata(&path).unwrap().len();
+    let end = whole_end(&path) as u64;
     OpenOptions::new()
         .write(true)
         .open(&path)
         .unwrap()
-        .set_len(len - 3)
+        .set_len(end - 3)
         .unwrap();
     {
         let (journal, recovered) = open(dir.path());
@@ -160,6 +168,30 @@ fn a_commit_cut_short_is_dropped_and_the_log_goes_on_after_it() {
 }
 
 #[test]
+fn commits_overwrite_the_zeros_kept_ahead_of_them_which_read_as_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path());
+    let path = segment(dir.path());
+    journal
+        .apply(&[Change::Put(1, event("a", b"1").encode())])
+        .unwrap();
+    let len = fs::metadata(&path).unwrap().len();
+    assert_eq!(len, whole_end(&path) as u64 + ZERO_AHEAD);
+    for seq in 2..100 {
+        journal
+            .apply(&[Change::Put(seq, event("b", b"2").encode())])
+            .unwrap();
+    }
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        len,
+        "the file did not grow: the commits overwrote its zeros"
+    );
+    drop(journal);
+    assert_eq!(seqs(&open(dir.path()).1), (1..100).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
     use crate::queue::DiskFault;
     for (fault, errno) in [(DiskFault::Full, 28), (DiskFault::SyncFails, 5)] {
@@ -169,7 +201,7 @@ fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
             journal
                 .apply(&[Change::Put(1, event("a", b"1").encode())])
                 .unwrap();
-            let good = fs::metadata(segment(dir.path())).unwrap().len();
+            let good = whole_end(&segment(dir.path()));
             journal.faults().inject(Some(fault));
             // Even half of it is longer than the commit after it.
             let big = event("b", &[b'x'; 256]);
@@ -180,7 +212,8 @@ fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
                 };
                 assert_eq!(source.raw_os_error(), Some(errno), "{fault:?}: {err}");
                 // Its bytes are on the file, as far as the disk took them.
-                assert!(fs::metadata(segment(dir.path())).unwrap().len() > good);
+                let bytes = fs::read(segment(dir.path())).unwrap();
+                assert!(bytes[good..].iter().any(|&b| b != 0), "{fault:?}");
             }
             journal.faults().inject(None);
             journal
@@ -191,7 +224,7 @@ fn a_failed_commit_is_cut_off_and_the_next_one_follows_the_last_whole_one() {
             let Ok(Replay::Whole(_, end)) = replay(&bytes) else {
                 panic!("{fault:?}: the segment does not replay")
             };
-            assert_eq!(end, bytes.len(), "{fault:?}");
+            assert!(bytes[end..].iter().all(|&b| b == 0), "{fault:?}");
         }
         assert_eq!(seqs(&open(dir.path()).1), [1, 3], "{fault:?}");
     }
@@ -215,7 +248,7 @@ fn segments_are_rewritten_with_what_is_still_held() {
     }
     let last = segment(dir.path());
     assert_ne!(first, last, "the log was rewritten");
-    assert!(fs::metadata(&last).unwrap().len() < 8192);
+    assert!(whole_end(&last) < 8192);
     drop(journal);
     let (_, recovered) = open(dir.path());
     assert_eq!(
