@@ -211,12 +211,16 @@ impl EventLoop {
                 return Ok(incoming);
             }
             let result = match self.wire {
-                None => return self.connect().await,
-                Some(_) => self.turn().await,
+                None => self.connect().await.map(Some),
+                Some(_) => self.turn().await.map(|()| None),
             };
-            if let Err(err) = result {
-                self.reopen();
-                return Err(err);
+            match result {
+                Ok(Some(connack)) => return Ok(connack),
+                Ok(None) => {}
+                Err(err) => {
+                    self.reopen();
+                    return Err(err);
+                }
             }
         }
     }
@@ -264,10 +268,15 @@ impl EventLoop {
                 dup: true,
             })?;
         }
+        self.wire = Some(wire);
+        // A new session has room for what waited for the old one's window.
+        if let Some((topic, payload)) = self.held.take() {
+            self.publish(topic, payload)?;
+        }
+        let wire = self.wire.as_mut().expect("just connected");
         if wire.pending() {
             wire.flush().await?;
         }
-        self.wire = Some(wire);
         self.next_ping = Instant::now() + KEEP_ALIVE;
         self.awaiting_pong = false;
         Ok(Incoming::ConnAck {
