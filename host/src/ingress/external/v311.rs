@@ -23,7 +23,7 @@ use rumqttc::mqttbytes::v4::{
 use rumqttc::{PingReq, QoS};
 
 use super::client::Connect;
-use super::wire::{ConnAck, In, Out};
+use super::wire::{ConnAck, In, Out, written};
 
 /// Adds the CONNECT for `c` to `buf`.
 pub fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), String> {
@@ -65,12 +65,6 @@ pub fn encode(packet: &Out<'_>, buf: &mut BytesMut) -> Result<(), String> {
     })
 }
 
-fn written(result: Result<usize, Error>) -> Result<(), String> {
-    result
-        .map(drop)
-        .map_err(|e| format!("cannot write an MQTT packet: {e}"))
-}
-
 /// The next whole packet in `buf`, if there is one.
 pub fn decode(buf: &mut BytesMut, max_packet: usize) -> Result<Option<In>, String> {
     let packet = match Packet::read(buf, max_packet) {
@@ -105,54 +99,4 @@ pub fn decode(buf: &mut BytesMut, max_packet: usize) -> Result<Option<In>, Strin
         Packet::PingResp => In::PingResp,
         other => In::Unexpected(format!("{other:?}")),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use bytes::Bytes;
-
-    use super::*;
-
-    #[test]
-    fn a_publish_reads_back_with_its_id_and_dup_and_half_a_packet_waits() {
-        let payload = Bytes::from_static(b"21.5");
-        let mut buf = BytesMut::new();
-        let publish = Out::Publish {
-            pkid: 7,
-            topic: "devices/d/hook-sent/e",
-            payload: &payload,
-            dup: true,
-        };
-        encode(&publish, &mut buf).unwrap();
-        encode(&Out::PubAck(9), &mut buf).unwrap();
-        let mut half = buf.split_to(5);
-        assert!(
-            decode(&mut half, 1 << 10).unwrap().is_none(),
-            "not whole yet"
-        );
-        half.unsplit(buf);
-        let Some(In::Publish {
-            topic,
-            payload: read,
-            pkid,
-            dup,
-        }) = decode(&mut half, 1 << 10).unwrap()
-        else {
-            panic!("not a publish");
-        };
-        assert_eq!(
-            (topic.as_str(), read, pkid, dup),
-            ("devices/d/hook-sent/e", payload.clone(), Some(7), true)
-        );
-        assert!(
-            matches!(
-                decode(&mut half, 1 << 10).unwrap(),
-                Some(In::PubAck { pkid: 9, .. })
-            ),
-            "the second packet of one read"
-        );
-        let mut big = BytesMut::new();
-        encode(&publish, &mut big).unwrap();
-        assert!(decode(&mut big, 8).is_err(), "larger than allowed");
-    }
 }

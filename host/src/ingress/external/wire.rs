@@ -156,10 +156,7 @@ impl Wire {
 
     /// Adds `packet` to the next write.
     pub fn push(&mut self, packet: &Out<'_>) -> Result<(), String> {
-        match self.version {
-            MqttVersion::V5 => super::v5::encode(packet, &mut self.write),
-            MqttVersion::V311 => super::v311::encode(packet, &mut self.write),
-        }
+        encode(self.version, packet, &mut self.write)
     }
 
     /// Whether packets wait for the next write.
@@ -199,9 +196,107 @@ impl Wire {
 
     /// The next whole packet read, if there is one.
     pub fn take(&mut self) -> Result<Option<In>, String> {
-        match self.version {
-            MqttVersion::V5 => super::v5::decode(&mut self.read, self.max_packet),
-            MqttVersion::V311 => super::v311::decode(&mut self.read, self.max_packet),
+        decode(self.version, &mut self.read, self.max_packet)
+    }
+}
+
+/// What a codec's write came to, with the error said.
+pub fn written<E: std::fmt::Display>(result: Result<usize, E>) -> Result<(), String> {
+    result
+        .map(drop)
+        .map_err(|e| format!("cannot write an MQTT packet: {e}"))
+}
+
+/// Adds `packet` to `buf` as `version` writes it.
+fn encode(version: MqttVersion, packet: &Out<'_>, buf: &mut BytesMut) -> Result<(), String> {
+    match version {
+        MqttVersion::V5 => super::v5::encode(packet, buf),
+        MqttVersion::V311 => super::v311::encode(packet, buf),
+    }
+}
+
+/// The next whole packet of `version` in `buf` (of at most `max_packet`
+/// bytes), if there is one.
+fn decode(
+    version: MqttVersion,
+    buf: &mut BytesMut,
+    max_packet: usize,
+) -> Result<Option<In>, String> {
+    match version {
+        MqttVersion::V5 => super::v5::decode(buf, max_packet),
+        MqttVersion::V311 => super::v311::decode(buf, max_packet),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_read_back_whole_in_either_version_and_half_a_packet_waits() {
+        for version in [MqttVersion::V311, MqttVersion::V5] {
+            let payload = Bytes::from_static(b"21.5");
+            let publish = Out::Publish {
+                pkid: 7,
+                topic: "devices/d/hook-sent/e",
+                payload: &payload,
+                dup: true,
+            };
+            let mut buf = BytesMut::new();
+            encode(version, &publish, &mut buf).unwrap();
+            encode(version, &Out::PubAck(9), &mut buf).unwrap();
+            let mut read = buf.split_to(5);
+            assert!(
+                decode(version, &mut read, 1 << 10).unwrap().is_none(),
+                "{version:?}: not whole yet"
+            );
+            read.unsplit(buf);
+            let Some(In::Publish {
+                topic,
+                payload: got,
+                pkid,
+                dup,
+            }) = decode(version, &mut read, 1 << 10).unwrap()
+            else {
+                panic!("{version:?}: not a publish");
+            };
+            assert_eq!(
+                (topic.as_str(), got, pkid, dup),
+                ("devices/d/hook-sent/e", payload.clone(), Some(7), true),
+                "{version:?}"
+            );
+            assert!(
+                matches!(
+                    decode(version, &mut read, 1 << 10).unwrap(),
+                    Some(In::PubAck { pkid: 9, .. })
+                ),
+                "{version:?}: the second packet of one read"
+            );
+            let mut big = BytesMut::new();
+            encode(version, &publish, &mut big).unwrap();
+            assert!(
+                decode(version, &mut big, 8).is_err(),
+                "{version:?}: larger than allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_says_why_in_either_version() {
+        for (version, bytes) in [
+            (MqttVersion::V311, &[0x20, 0x02, 0x00, 0x05][..]),
+            (MqttVersion::V5, &[0x20, 0x03, 0x00, 0x87, 0x00][..]),
+        ] {
+            let Some(In::ConnAck(connack)) =
+                decode(version, &mut BytesMut::from(bytes), 1 << 10).unwrap()
+            else {
+                panic!("{version:?}: not a CONNACK");
+            };
+            assert_eq!(
+                connack.refused.as_deref(),
+                Some("NotAuthorized"),
+                "{version:?}"
+            );
         }
     }
 }
