@@ -211,16 +211,12 @@ impl EventLoop {
                 return Ok(incoming);
             }
             let result = match self.wire {
-                None => self.connect().await.map(Some),
-                Some(_) => self.turn().await.map(|()| None),
+                None => self.connect().await,
+                Some(_) => self.turn().await,
             };
-            match result {
-                Ok(Some(connack)) => return Ok(connack),
-                Ok(None) => {}
-                Err(err) => {
-                    self.reopen();
-                    return Err(err);
-                }
+            if let Err(err) = result {
+                self.reopen();
+                return Err(err);
             }
         }
     }
@@ -239,8 +235,9 @@ impl EventLoop {
         self.incoming.clear();
     }
 
-    /// Connects, and sends again what a kept session owes.
-    async fn connect(&mut self) -> Result<Incoming, String> {
+    /// Connects, sends again what a kept session owes, and has the
+    /// CONNACK handed on.
+    async fn connect(&mut self) -> Result<(), String> {
         let target = &self.target;
         let (mut wire, connack) =
             tokio::time::timeout(NETWORK_TIMEOUT, Wire::open(target, self.version))
@@ -260,29 +257,22 @@ impl EventLoop {
         let lost = self
             .session
             .resume(connack.session_present, connack.receive_maximum);
-        for unacked in self.session.unacked() {
-            wire.push(&Out::Publish {
-                pkid: unacked.pkid,
-                topic: &unacked.topic,
-                payload: &unacked.payload,
-                dup: true,
-            })?;
+        for message in self.session.unacked() {
+            wire.push(&Out::Publish { message, dup: true })?;
         }
         self.wire = Some(wire);
         // A new session has room for what waited for the old one's window.
         if let Some((topic, payload)) = self.held.take() {
             self.publish(topic, payload)?;
         }
-        let wire = self.wire.as_mut().expect("just connected");
-        if wire.pending() {
-            wire.flush().await?;
-        }
+        self.wire.as_mut().expect("just connected").flush().await?;
         self.next_ping = Instant::now() + KEEP_ALIVE;
         self.awaiting_pong = false;
-        Ok(Incoming::ConnAck {
+        self.incoming.push_back(Incoming::ConnAck {
             session_present: connack.session_present,
             lost,
-        })
+        });
+        Ok(())
     }
 
     /// One turn: reads what came, or takes the requests waiting, or pings;
@@ -320,11 +310,7 @@ impl EventLoop {
                 self.next_ping += KEEP_ALIVE;
             }
         }
-        let wire = self.wire.as_mut().expect("connected");
-        if wire.pending() {
-            wire.flush().await?;
-        }
-        Ok(())
+        self.wire.as_mut().expect("connected").flush().await
     }
 
     fn push(&mut self, packet: &Out<'_>) -> Result<(), String> {
@@ -371,11 +357,9 @@ impl EventLoop {
             self.held = Some((topic, payload));
             return Ok(());
         }
-        let unacked = self.session.publish(topic, payload);
+        let message = self.session.publish(topic, payload);
         self.wire.as_mut().expect("connected").push(&Out::Publish {
-            pkid: unacked.pkid,
-            topic: &unacked.topic,
-            payload: &unacked.payload,
+            message,
             dup: false,
         })
     }

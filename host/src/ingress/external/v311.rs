@@ -40,18 +40,13 @@ pub fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), String> {
 /// Adds `packet` to `buf`.
 pub fn encode(packet: &Out<'_>, buf: &mut BytesMut) -> Result<(), String> {
     written(match *packet {
-        Out::Publish {
-            pkid,
-            topic,
-            payload,
-            dup,
-        } => Publish {
+        Out::Publish { message, dup } => Publish {
             dup,
             qos: QoS::AtLeastOnce,
             retain: false,
-            topic: topic.to_owned(),
-            pkid,
-            payload: payload.clone(),
+            topic: message.topic.clone(),
+            pkid: message.pkid,
+            payload: message.payload.clone(),
         }
         .write(buf),
         Out::PubAck(pkid) => PubAck::new(pkid).write(buf),

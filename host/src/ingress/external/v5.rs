@@ -43,14 +43,14 @@ pub fn connect(c: &Connect, buf: &mut BytesMut) -> Result<(), String> {
 /// (see [`super::v311`]): it never publishes on the events it subscribes to.
 pub fn encode(packet: &Out<'_>, buf: &mut BytesMut) -> Result<(), String> {
     written(match *packet {
-        Out::Publish {
-            pkid,
-            topic,
-            payload,
-            dup,
-        } => {
-            let mut publish = Publish::new(topic, QoS::AtLeastOnce, payload.clone(), None);
-            publish.pkid = pkid;
+        Out::Publish { message, dup } => {
+            let mut publish = Publish::new(
+                message.topic.as_str(),
+                QoS::AtLeastOnce,
+                message.payload.clone(),
+                None,
+            );
+            publish.pkid = message.pkid;
             publish.dup = dup;
             publish.write(buf)
         }

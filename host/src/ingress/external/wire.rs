@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 use super::client::Connect;
+use super::session::Unacked;
 use crate::config::MqttVersion;
 
 /// The longest a connection (TCP, TLS and the CONNACK) or one write may
@@ -21,14 +22,11 @@ pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
 /// A packet the host sends.
 #[derive(Debug)]
 pub enum Out<'a> {
-    /// A QoS 1 message, not retained.
+    /// A QoS 1 message, not retained, as the session keeps it until the
+    /// broker acknowledges it.
     Publish {
-        /// Its packet id.
-        pkid: u16,
-        /// Its topic.
-        topic: &'a str,
-        /// Its payload.
-        payload: &'a Bytes,
+        /// The message and its packet id.
+        message: &'a Unacked,
         /// A resend after a reconnection.
         dup: bool,
     },
@@ -159,14 +157,12 @@ impl Wire {
         encode(self.version, packet, &mut self.write)
     }
 
-    /// Whether packets wait for the next write.
-    pub fn pending(&self) -> bool {
-        !self.write.is_empty()
-    }
-
     /// Writes every packet gathered, in one write where the socket takes
-    /// it.
+    /// it; nothing when none was.
     pub async fn flush(&mut self) -> Result<(), String> {
+        if self.write.is_empty() {
+            return Ok(());
+        }
         let written = async {
             self.stream.write_all(&self.write).await?;
             self.stream.flush().await
@@ -236,10 +232,13 @@ mod tests {
     fn packets_read_back_whole_in_either_version_and_half_a_packet_waits() {
         for version in [MqttVersion::V311, MqttVersion::V5] {
             let payload = Bytes::from_static(b"21.5");
-            let publish = Out::Publish {
+            let message = Unacked {
                 pkid: 7,
-                topic: "devices/d/hook-sent/e",
-                payload: &payload,
+                topic: "devices/d/hook-sent/e".to_owned(),
+                payload: payload.clone(),
+            };
+            let publish = Out::Publish {
+                message: &message,
                 dup: true,
             };
             let mut buf = BytesMut::new();
